@@ -1,0 +1,84 @@
+/**
+ * @module
+ * The eight candle granularities: their ids (the stored documents' names), short names
+ * (`1m` … `1d`), lengths, and the names Coinbase REST uses for them (which differ: singular
+ * nouns such as `FIVE_MINUTE`). Bucket arithmetic is UTC-aligned epoch seconds.
+ */
+
+/** The stored id of a granularity, as in the Firestore paths. */
+export type GranularityId =
+  | "ONE_MINUTE"
+  | "FIVE_MINUTES"
+  | "FIFTEEN_MINUTES"
+  | "THIRTY_MINUTES"
+  | "ONE_HOUR"
+  | "TWO_HOURS"
+  | "SIX_HOURS"
+  | "ONE_DAY";
+
+/** One candle granularity. */
+export interface Granularity {
+  /** Stored id, e.g. `FIVE_MINUTES`. */
+  readonly id: GranularityId;
+  /** Short name, e.g. `5m`. */
+  readonly short: string;
+  /** Bucket length in seconds. */
+  readonly seconds: number;
+  /** Coinbase REST name, e.g. `FIVE_MINUTE`. */
+  readonly rest: string;
+  /** Position in {@linkcode GRANULARITIES}, finest first. */
+  readonly index: number;
+}
+
+const table: [GranularityId, string, number, string][] = [
+  ["ONE_MINUTE", "1m", 60, "ONE_MINUTE"],
+  ["FIVE_MINUTES", "5m", 300, "FIVE_MINUTE"],
+  ["FIFTEEN_MINUTES", "15m", 900, "FIFTEEN_MINUTE"],
+  ["THIRTY_MINUTES", "30m", 1800, "THIRTY_MINUTE"],
+  ["ONE_HOUR", "1h", 3600, "ONE_HOUR"],
+  ["TWO_HOURS", "2h", 7200, "TWO_HOUR"],
+  ["SIX_HOURS", "6h", 21600, "SIX_HOUR"],
+  ["ONE_DAY", "1d", 86400, "ONE_DAY"],
+];
+
+/** All granularities, finest first. Each one's length divides the next one's. */
+export const GRANULARITIES: readonly Granularity[] = Object.freeze(
+  table.map(([id, short, seconds, rest], index) =>
+    Object.freeze({ id, short, seconds, rest, index })
+  ),
+);
+
+/** The base granularity every coarser one is rolled up from. */
+export const ONE_MINUTE: Granularity = GRANULARITIES[0]!;
+
+const byName = new Map<string, Granularity>();
+for (const g of GRANULARITIES) {
+  byName.set(g.id, g);
+  byName.set(g.short, g);
+  byName.set(g.rest, g);
+}
+
+/** The accepted spellings, for error messages. */
+export const GRANULARITY_NAMES: string = GRANULARITIES.map((g) => `${g.short}/${g.id}`).join(", ");
+
+/**
+ * Looks a granularity up by id (`ONE_HOUR`), short name (`1h`) or Coinbase REST name
+ * (`TWO_HOUR`), case-insensitively.
+ *
+ * @throws {RangeError} naming the value and the accepted names when it is unknown
+ */
+export function parseGranularity(name: string): Granularity {
+  const g = byName.get(name) ?? byName.get(name.toUpperCase()) ?? byName.get(name.toLowerCase());
+  if (!g) throw new RangeError(`Unknown granularity "${name}": use one of ${GRANULARITY_NAMES}`);
+  return g;
+}
+
+/** The granularity with this stored id. */
+export function granularityById(id: GranularityId): Granularity {
+  return byName.get(id)!;
+}
+
+/** Start (epoch seconds) of the bucket of `g` containing `timeSec`. */
+export function bucketStart(timeSec: number, g: Granularity): number {
+  return Math.floor(timeSec / g.seconds) * g.seconds;
+}

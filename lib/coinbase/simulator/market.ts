@@ -1,0 +1,303 @@
+/**
+ * @module
+ * The simulator's market: a seeded random-walk trade generator per product, the trade log the
+ * WebSocket side streams from, and exact 1-minute ground-truth candles from which the REST side
+ * answers every granularity. Trades are generated lazily up to the time asked for, so the market
+ * follows whatever clock drives it. Wire concerns (frames, HTTP) live in the WS and REST parts.
+ */
+import type { Candle, Trade } from "../../candles/candle.ts";
+import { addUnits, type Units, unitsToNumber } from "../../candles/decimal.ts";
+import type { Granularity } from "../../candles/granularity.ts";
+
+/** A product the simulator lists. */
+export interface SimProductSpec {
+  id: string;
+  /** Starting price, in quote currency. */
+  price: number;
+  /** Mean live trades per second (Poisson). Small values make an illiquid product. */
+  tradesPerSecond: number;
+  /** Price tick; prices are whole ticks, formatted with its decimals. @default 0.01 */
+  tick?: number;
+  /** `online` or `delisted`; delisted products are listed but never trade. @default "online" */
+  status?: "online" | "delisted";
+}
+
+/** Options for {@linkcode Market}. */
+export interface MarketOptions {
+  products: SimProductSpec[];
+  /** PRNG seed; the same seed and clock give the same trades. @default 1 */
+  seed?: number;
+  /** Epoch ms where live trading begins; history is generated before it. */
+  startMs: number;
+  /** How much history exists before `startMs`. @default 6 h */
+  historyMs?: number;
+  /** Trade rate during history, per product (kept low so a week of history stays small). @default 0.1 */
+  historyTradesPerSecond?: number;
+  /** Raw trades kept per product (older ones survive only inside the 1-minute truth). @default 20000 */
+  maxTradesPerProduct?: number;
+}
+
+/** A generated trade with its parsed values, as the market keeps it. */
+export interface SimTrade extends Trade {
+  side: "BUY" | "SELL";
+  /** Epoch microseconds of `time`. */
+  timeUs: number;
+  /** Trade id as a number. */
+  id: number;
+}
+
+interface TruthCandle {
+  start: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: Units;
+}
+
+interface ProductState {
+  spec: SimProductSpec;
+  decimals: number;
+  tickValue: number;
+  priceTicks: number;
+  nextId: number;
+  /** Epoch µs of the next trade to generate. */
+  nextUs: number;
+  trades: SimTrade[];
+  /** 1-minute ground truth keyed by start (epoch s). */
+  minutes: Map<number, TruthCandle>;
+  /** Sorted starts of `minutes`. */
+  minuteStarts: number[];
+}
+
+/** A seeded PRNG (mulberry32), uniform in [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** RFC 3339 with microseconds and trailing zeros trimmed, as Coinbase's Go servers print. */
+export function goTime(us: number): string {
+  const ms = Math.floor(us / 1000);
+  const base = new Date(ms).toISOString().slice(0, 19);
+  const frac = String(us % 1_000_000).padStart(6, "0").replace(/0+$/, "");
+  return frac ? `${base}.${frac}Z` : `${base}Z`;
+}
+
+/** The simulated exchange's trade history and ground truth. */
+export class Market {
+  readonly startMs: number;
+  readonly #rand: () => number;
+  readonly #products = new Map<string, ProductState>();
+  readonly #historyRate: number;
+  readonly #maxTrades: number;
+  #generatedToUs: number;
+
+  constructor(options: MarketOptions) {
+    this.#rand = prng(options.seed ?? 1);
+    this.startMs = options.startMs;
+    this.#historyRate = options.historyTradesPerSecond ?? 0.1;
+    this.#maxTrades = options.maxTradesPerProduct ?? 20_000;
+    const fromUs = (options.startMs - (options.historyMs ?? 6 * 3600_000)) * 1000;
+    this.#generatedToUs = fromUs;
+    let idBase = 100_000_000;
+    for (const spec of options.products) {
+      const tick = spec.tick ?? 0.01;
+      const decimals = Math.max(0, Math.round(-Math.log10(tick)));
+      const state: ProductState = {
+        spec,
+        decimals,
+        tickValue: tick,
+        priceTicks: Math.max(1, Math.round(spec.price / tick)),
+        nextId: idBase,
+        nextUs: fromUs,
+        trades: [],
+        minutes: new Map(),
+        minuteStarts: [],
+      };
+      idBase += 10_000_000_000;
+      state.nextUs = fromUs + this.#gapUs(state, fromUs);
+      this.#products.set(spec.id, state);
+    }
+  }
+
+  /** Product specs, in the order given. */
+  get products(): SimProductSpec[] {
+    return [...this.#products.values()].map((p) => p.spec);
+  }
+
+  /** Whether the simulator lists this product. */
+  has(productId: string): boolean {
+    return this.#products.has(productId);
+  }
+
+  /** Last traded price of a product (its current random-walk level). */
+  price(productId: string): string {
+    const p = this.#state(productId);
+    return (p.priceTicks * p.tickValue).toFixed(p.decimals);
+  }
+
+  #state(productId: string): ProductState {
+    const p = this.#products.get(productId);
+    if (!p) throw new RangeError(`Unknown simulator product "${productId}"`);
+    return p;
+  }
+
+  #gapUs(p: ProductState, atUs: number): number {
+    const rate = atUs < this.startMs * 1000
+      ? Math.min(this.#historyRate, p.spec.tradesPerSecond)
+      : p.spec.tradesPerSecond;
+    if (rate <= 0) return Number.MAX_SAFE_INTEGER / 4;
+    const u = 1 - this.#rand();
+    return Math.max(1, Math.round((-Math.log(u) / rate) * 1_000_000));
+  }
+
+  /**
+   * Generates every trade up to `nowMs` and returns the new ones, oldest first (ids rise with
+   * time per product).
+   */
+  advance(nowMs: number): SimTrade[] {
+    const toUs = nowMs * 1000;
+    if (toUs <= this.#generatedToUs) return [];
+    const out: SimTrade[] = [];
+    for (const p of this.#products.values()) {
+      if (p.spec.status === "delisted") continue;
+      while (p.nextUs <= toUs) {
+        out.push(this.#trade(p, p.nextUs));
+        p.nextUs += this.#gapUs(p, p.nextUs);
+      }
+    }
+    this.#generatedToUs = toUs;
+    out.sort((a, b) => a.timeUs - b.timeUs);
+    return out;
+  }
+
+  #trade(p: ProductState, timeUs: number): SimTrade {
+    // Random walk in ticks with a soft pull back toward the starting price.
+    const start = Math.round(p.spec.price / p.tickValue);
+    const scale = Math.max(2, p.priceTicks * 0.0004);
+    const step = Math.round((this.#rand() - 0.5 + (start - p.priceTicks) / (start * 20)) * scale);
+    p.priceTicks = Math.max(1, p.priceTicks + step);
+    const sizeUnits = 1 + Math.floor(this.#rand() ** 3 * 5e8); // 0.00000001 .. 5
+    const side = this.#rand() < 0.5 ? "BUY" : "SELL";
+    const id = p.nextId++;
+    const price = (p.priceTicks * p.tickValue).toFixed(p.decimals);
+    const trade: SimTrade = {
+      trade_id: String(id),
+      product_id: p.spec.id,
+      price,
+      size: (sizeUnits / 1e8).toFixed(8),
+      side,
+      time: goTime(timeUs),
+      timeUs,
+      id,
+    };
+    p.trades.push(trade);
+    if (p.trades.length > this.#maxTrades * 1.25) {
+      p.trades.splice(0, p.trades.length - this.#maxTrades);
+    }
+    this.#record(p, trade, sizeUnits);
+    return trade;
+  }
+
+  #record(p: ProductState, t: SimTrade, sizeUnits: number): void {
+    const start = Math.floor(t.timeUs / 60_000_000) * 60;
+    const price = Number(t.price);
+    const c = p.minutes.get(start);
+    if (!c) {
+      p.minutes.set(start, {
+        start,
+        open: price,
+        high: price,
+        low: price,
+        close: price,
+        volume: sizeUnits,
+      });
+      p.minuteStarts.push(start);
+      return;
+    }
+    if (price > c.high) c.high = price;
+    if (price < c.low) c.low = price;
+    c.close = price;
+    c.volume = addUnits(c.volume, sizeUnits);
+  }
+
+  /** The `limit` latest trades of a product at or before `nowMs`, newest first. */
+  latestTrades(productId: string, limit: number, nowMs?: number): SimTrade[] {
+    const trades = this.#state(productId).trades;
+    let end = trades.length;
+    if (nowMs !== undefined) {
+      const us = nowMs * 1000;
+      while (end > 0 && trades[end - 1]!.timeUs > us) end--;
+    }
+    return trades.slice(Math.max(0, end - limit), end).reverse();
+  }
+
+  /** Trades of a product with `fromMs <= time < toMs`, oldest first (only those still kept). */
+  trades(productId: string, fromMs: number, toMs: number): SimTrade[] {
+    const trades = this.#state(productId).trades;
+    const lo = lowerBound(trades, fromMs * 1000, (t) => t.timeUs);
+    const hi = lowerBound(trades, toMs * 1000, (t) => t.timeUs);
+    return trades.slice(lo, hi);
+  }
+
+  /**
+   * Ground-truth candles of granularity `g` whose buckets start in `[startSec, endSec]`
+   * (inclusive, as Coinbase counts), oldest first, empty buckets absent. Built from the exact
+   * 1-minute truth, so it is right for any granularity.
+   */
+  candles(productId: string, g: Granularity, startSec: number, endSec: number): Candle[] {
+    const p = this.#state(productId);
+    const from = Math.floor(startSec / g.seconds) * g.seconds;
+    const starts = p.minuteStarts;
+    const lo = lowerBound(starts, from, (s) => s);
+    const out: Candle[] = [];
+    let acc: TruthCandle | undefined;
+    for (let i = lo; i < starts.length; i++) {
+      const m = p.minutes.get(starts[i]!)!;
+      const bucket = Math.floor(m.start / g.seconds) * g.seconds;
+      if (bucket > endSec) break;
+      if (acc && acc.start !== bucket) {
+        out.push(toCandle(acc));
+        acc = undefined;
+      }
+      if (!acc) acc = { ...m, start: bucket };
+      else {
+        if (m.high > acc.high) acc.high = m.high;
+        if (m.low < acc.low) acc.low = m.low;
+        acc.close = m.close;
+        acc.volume = addUnits(acc.volume, m.volume);
+      }
+    }
+    if (acc) out.push(toCandle(acc));
+    return out;
+  }
+}
+
+function toCandle(c: TruthCandle): Candle {
+  return {
+    start: c.start,
+    open: c.open,
+    high: c.high,
+    low: c.low,
+    close: c.close,
+    volume: unitsToNumber(c.volume),
+  };
+}
+
+function lowerBound<T>(xs: T[], key: number, of: (x: T) => number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (of(xs[mid]!) < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

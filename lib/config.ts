@@ -1,0 +1,213 @@
+/**
+ * @module
+ * Turns the environment into a typed {@linkcode Config}. Every variable of DESIGN.md is read
+ * here and nowhere else; a bad value is a {@linkcode ConfigError} naming the variable, the value
+ * and what is accepted. Secrets are kept out of error messages.
+ */
+
+/** Coinbase Advanced Trade market data WebSocket. */
+export const COINBASE_WS_URL = "wss://advanced-trade-ws.coinbase.com";
+/** Coinbase Advanced Trade REST base. */
+export const COINBASE_REST_URL = "https://api.coinbase.com/api/v3/brokerage";
+/** Products served when `PRODUCTS` is unset. */
+export const DEFAULT_PRODUCTS = ["BTC-USD", "ETH-USD", "ADA-USD", "DOGE-USD", "SOL-USD"];
+
+/** A bad environment value. The message names the variable. */
+export class ConfigError extends Error {
+  /** The offending variable. */
+  readonly variable: string;
+  constructor(variable: string, message: string) {
+    super(message);
+    this.name = "ConfigError";
+    this.variable = variable;
+  }
+}
+
+export type StoreKind = "kv" | "firestore";
+export type FirestoreLayout = "compat" | "compact";
+export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+export type LogFormat = "pretty" | "json";
+
+/** The service's configuration, all defaults applied. */
+export interface Config {
+  port: number;
+  /** Explicit product ids, or `"all"` for every online spot product in `quoteCurrencies`. */
+  products: string[] | "all";
+  quoteCurrencies: string[];
+  shardCount: number;
+  shardIndex: number;
+  store: StoreKind;
+  kvPath: string;
+  /** Firestore project; undefined lets the client library find it (ADC, metadata server). */
+  googleCloudProject?: string;
+  firestoreEmulatorHost?: string;
+  firestoreLayout: FirestoreLayout;
+  coinbaseWsUrl: string;
+  coinbaseRestUrl: string;
+  /** CDP key; both parts set or neither. */
+  coinbaseKey?: { name: string; privateKey: string };
+  productsPerConnection: number;
+  flushIntervalMs: number;
+  /** Hours of history filled from REST at start when the store is behind (the bound). */
+  catchupHours: number;
+  dashboardPassword?: string;
+  /** Cloud Run service name (`K_SERVICE`), when running there. */
+  cloudRunService?: string;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+}
+
+/** Reads one variable; returns undefined for unset or blank. */
+export type Env = (name: string) => string | undefined;
+
+/** The process environment as an {@linkcode Env}. */
+export const processEnv: Env = (name) => Deno.env.get(name);
+
+const PRODUCT_ID = /^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$/;
+
+/** Whether `id` looks like a Coinbase product id (`BASE-QUOTE`, upper case). */
+export function isProductId(id: string): boolean {
+  return PRODUCT_ID.test(id);
+}
+
+/**
+ * Parses a comma list of product ids (upper-cased, trimmed, de-duplicated).
+ *
+ * @throws {ConfigError} naming `variable` when an id is malformed or the list is empty
+ */
+export function parseProductList(raw: string, variable = "PRODUCTS"): string[] {
+  const ids = [...new Set(raw.split(",").map((s) => s.trim().toUpperCase()).filter(Boolean))];
+  if (ids.length === 0) {
+    throw new ConfigError(variable, `${variable} is empty: give product ids like BTC-USD,ETH-USD`);
+  }
+  for (const id of ids) {
+    if (!PRODUCT_ID.test(id)) {
+      throw new ConfigError(
+        variable,
+        `${variable} has a malformed product id "${id}": expected BASE-QUOTE such as BTC-USD`,
+      );
+    }
+  }
+  return ids;
+}
+
+function get(env: Env, name: string): string | undefined {
+  const v = env(name)?.trim();
+  return v ? v : undefined;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = get(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(name, `${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const raw = get(env, name);
+  if (raw === undefined) return fallback;
+  const v = raw.toLowerCase() as T;
+  if (!values.includes(v)) {
+    throw new ConfigError(name, `${name} must be one of ${values.join(", ")}, got "${raw}"`);
+  }
+  return v;
+}
+
+function url(env: Env, name: string, fallback: string, schemes: string[]): string {
+  const raw = get(env, name);
+  if (raw === undefined) return fallback;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `${name} is not a URL: "${raw}"`);
+  }
+  if (!schemes.includes(parsed.protocol)) {
+    throw new ConfigError(
+      name,
+      `${name} must use ${schemes.map((s) => s.replace(":", "")).join(" or ")}, got "${raw}"`,
+    );
+  }
+  return raw.replace(/\/+$/, "");
+}
+
+/**
+ * Reads the whole configuration.
+ *
+ * @throws {ConfigError} for the first bad variable
+ */
+export function loadConfig(env: Env = processEnv): Config {
+  const rawProducts = get(env, "PRODUCTS");
+  const products = rawProducts?.toLowerCase() === "all"
+    ? "all" as const
+    : rawProducts === undefined
+    ? [...DEFAULT_PRODUCTS]
+    : parseProductList(rawProducts);
+
+  const quotes = get(env, "QUOTE_CURRENCIES") ?? "USD";
+  const quoteCurrencies = [
+    ...new Set(quotes.split(",").map((s) => s.trim().toUpperCase()).filter(Boolean)),
+  ];
+  const badQuote = quoteCurrencies.find((q) => !/^[A-Z0-9]{1,20}$/.test(q));
+  if (quoteCurrencies.length === 0 || badQuote !== undefined) {
+    throw new ConfigError(
+      "QUOTE_CURRENCIES",
+      `QUOTE_CURRENCIES must be a comma list of currency codes such as USD,USDC, got "${quotes}"`,
+    );
+  }
+
+  const shardCount = integer(env, "SHARD_COUNT", 1, 1, 1000);
+  const shardIndex = integer(env, "SHARD_INDEX", 0, 0, 999);
+  if (shardIndex >= shardCount) {
+    throw new ConfigError(
+      "SHARD_INDEX",
+      `SHARD_INDEX must be from 0 to SHARD_COUNT-1 (${shardCount - 1}), got ${shardIndex}`,
+    );
+  }
+
+  const keyName = get(env, "COINBASE_API_KEY");
+  const privateKey = get(env, "COINBASE_PRIVATE_KEY");
+  if ((keyName === undefined) !== (privateKey === undefined)) {
+    const missing = keyName === undefined ? "COINBASE_API_KEY" : "COINBASE_PRIVATE_KEY";
+    throw new ConfigError(
+      missing,
+      `${missing} is unset but its partner is set: set both COINBASE_API_KEY and COINBASE_PRIVATE_KEY, or neither`,
+    );
+  }
+
+  const cloudRunService = get(env, "K_SERVICE");
+  return {
+    port: integer(env, "PORT", 8080, 0, 65535),
+    products,
+    quoteCurrencies,
+    shardCount,
+    shardIndex,
+    store: oneOf(env, "STORE", ["kv", "firestore"] as const, "kv"),
+    kvPath: get(env, "KV_PATH") ?? "./data/spot.kv",
+    googleCloudProject: get(env, "GOOGLE_CLOUD_PROJECT"),
+    firestoreEmulatorHost: get(env, "FIRESTORE_EMULATOR_HOST"),
+    firestoreLayout: oneOf(env, "FIRESTORE_LAYOUT", ["compat", "compact"] as const, "compat"),
+    coinbaseWsUrl: url(env, "COINBASE_WS_URL", COINBASE_WS_URL, ["ws:", "wss:"]),
+    coinbaseRestUrl: url(env, "COINBASE_REST_URL", COINBASE_REST_URL, ["http:", "https:"]),
+    coinbaseKey: keyName && privateKey ? { name: keyName, privateKey } : undefined,
+    productsPerConnection: integer(env, "PRODUCTS_PER_CONNECTION", 20, 1, 100),
+    flushIntervalMs: integer(env, "FLUSH_INTERVAL_MS", 1000, 10, 3_600_000),
+    catchupHours: integer(env, "CATCHUP_HOURS", 6, 0, 24 * 30),
+    dashboardPassword: get(env, "DASHBOARD_PASSWORD"),
+    cloudRunService,
+    logLevel: oneOf(
+      env,
+      "LOG_LEVEL",
+      ["trace", "debug", "info", "warning", "error", "fatal"] as const,
+      "info",
+    ),
+    logFormat: oneOf(
+      env,
+      "LOG_FORMAT",
+      ["pretty", "json"] as const,
+      cloudRunService ? "json" : "pretty",
+    ),
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * @module
+ * The {@linkcode CandleStore} interface: what the writer, the routes, seeding and ingest need
+ * from storage, implemented by `KvCandleStore` (Deno KV) and `FirestoreCandleStore`. Paths and
+ * field names are fixed by DESIGN.md ("Stored data"); implementations own the mapping.
+ */
+import type { Candle } from "../candles/candle.ts";
+import type { GranularityId } from "../candles/granularity.ts";
+
+/** A candle addressed to its document. */
+export interface CandleDoc {
+  product: string;
+  granularity: GranularityId;
+  candle: Candle;
+}
+
+/** One product's entry in the `trading_pairs/exchanges` catalogue (`coinbase.{product_id}`). */
+export interface CatalogueEntry {
+  product_id: string;
+  base_currency: string;
+  quote_currency: string;
+  status: "online" | "delisted";
+  min_size: string;
+  max_size: string;
+  /** Epoch milliseconds of the sync that wrote it. */
+  last_updated: number;
+}
+
+/** A range query over completed candles; bounds are bucket starts in epoch seconds, inclusive. */
+export interface RangeQuery {
+  start?: number;
+  end?: number;
+  /** At most this many, from `start` (oldest first) or, without `start`, the latest ones. */
+  limit: number;
+}
+
+/** Storage for live candles, completed candles, the catalogue and ingest checkpoints. */
+export interface CandleStore {
+  /** `kv` or `firestore`, for status pages. */
+  readonly kind: "kv" | "firestore";
+  /** Writes live candles (merge; latest wins). One batch; all or nothing per call. */
+  writeLive(docs: CandleDoc[]): Promise<void>;
+  /** Writes completed candles, idempotent by document id. One batch per call. */
+  writeCompleted(docs: CandleDoc[]): Promise<void>;
+  /** Completed candles of one product and granularity in a range, oldest first. */
+  readCompleted(product: string, granularity: GranularityId, query: RangeQuery): Promise<Candle[]>;
+  /** Start (epoch s) of the newest completed candle stored, if any. */
+  latestCompletedStart(product: string, granularity: GranularityId): Promise<number | undefined>;
+  /** The live candles of a product (every granularity stored). */
+  readLive(product: string): Promise<CandleDoc[]>;
+  /** The catalogue entries stored for Coinbase. */
+  readCatalogue(): Promise<CatalogueEntry[]>;
+  /** Merges entries into the catalogue (other products' entries are kept). */
+  writeCatalogue(entries: CatalogueEntry[]): Promise<void>;
+  /** Ingest progress: history of (product, granularity) is complete through this bucket start. */
+  readCheckpoint(product: string, granularity: GranularityId): Promise<number | undefined>;
+  writeCheckpoint(product: string, granularity: GranularityId, through: number): Promise<void>;
+  /** A cheap round trip, for health checks; throws when the store is unreachable. */
+  ping(): Promise<void>;
+  /** Releases connections and files. */
+  close(): Promise<void>;
+}
