@@ -1,0 +1,366 @@
+/**
+ * @module
+ * Coinbase Advanced Trade WebSocket frames: the wire shapes and their validation
+ * (coinbase-protocol.md §2.3–3.3). {@linkcode parseFrame} turns one frame's text into a typed
+ * {@linkcode ServerFrame} with one `JSON.parse` and never throws. It is lenient where Coinbase is
+ * inconsistent (`client_id` absent, `heartbeat_counter` as string or number, fraction widths)
+ * and strict where bad data would corrupt candles: a trade with a bad id, product, price, size
+ * or time is returned in `rejected`, never in `trades`. Sockets, logging and dedupe live in
+ * `connection.ts`.
+ */
+import type { Trade } from "../candles/candle.ts";
+import { parseUnits } from "../candles/decimal.ts";
+
+/** A validated trade with its parsed time and id (still all-string on the {@linkcode Trade} fields). */
+export interface WireTrade extends Trade {
+  /** Maker side; see coinbase-protocol.md §3.2 (`BUY` means a resting bid was hit). */
+  side: string;
+  /** `time` as epoch milliseconds (with a fraction for sub-millisecond digits). */
+  timeMs: number;
+  /** `trade_id` as an integer (ids fit in 2^53). */
+  id: number;
+}
+
+/** A trade the validator refused, with the reason (for logs and counters). */
+export interface RejectedTrade {
+  reason: string;
+  product_id?: string;
+  trade_id?: string;
+}
+
+/** A 5-minute candle from the `candles` channel, restated cumulatively (§3.3). */
+export interface WsCandle {
+  product_id: string;
+  /** Bucket start, epoch seconds. */
+  start: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+}
+
+/** Fields every channel frame has (§2.3). */
+export interface FrameEnvelope {
+  channel: string;
+  /** Absent on the market endpoint since 2026 (§2.3 CONFLICT). */
+  clientId?: string;
+  /** Envelope `timestamp` as epoch ms, or undefined when missing or unparsable. */
+  timestampMs?: number;
+  /** Per-connection counter (§2.5), or undefined when missing. */
+  sequenceNum?: number;
+}
+
+/** One parsed server frame. */
+export type ServerFrame =
+  | FrameEnvelope & { kind: "subscriptions"; subscriptions: Record<string, string[]> }
+  | FrameEnvelope & { kind: "heartbeats"; heartbeatCounter?: number }
+  | FrameEnvelope & {
+    kind: "market_trades";
+    /** True when any event is a `snapshot` (the replay after each subscribe). */
+    snapshot: boolean;
+    /** Valid trades, oldest first (the wire has them newest first). */
+    trades: WireTrade[];
+    rejected: RejectedTrade[];
+  }
+  | FrameEnvelope & { kind: "candles"; candles: WsCandle[]; rejected: number }
+  | FrameEnvelope & { kind: "other" }
+  | { kind: "error"; message: string; reason?: string }
+  | { kind: "garbage"; reason: string; sequenceNum?: number; timestampMs?: number };
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+/**
+ * Parses one frame's text. Never throws: anything unusable is `{kind: "garbage", reason}`
+ * (keeping `sequenceNum` when the envelope had one, so sequence tracking stays right).
+ */
+export function parseFrame(text: string): ServerFrame {
+  let msg: Json;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    return { kind: "garbage", reason: `not JSON (${text.length} chars)` };
+  }
+  if (msg === null || typeof msg !== "object" || Array.isArray(msg)) {
+    return { kind: "garbage", reason: "not a JSON object" };
+  }
+  const channel = msg.channel;
+  if (typeof channel !== "string") {
+    if (msg.type === "error") {
+      const frame: ServerFrame = { kind: "error", message: String(msg.message ?? "") };
+      if (typeof msg.reason === "string") frame.reason = msg.reason;
+      return frame;
+    }
+    return { kind: "garbage", reason: "no channel" };
+  }
+  const env = envelope(msg, channel);
+  const events = msg.events;
+  if (!Array.isArray(events)) {
+    return {
+      kind: "garbage",
+      reason: `${channel} frame without an events array`,
+      sequenceNum: env.sequenceNum,
+      timestampMs: env.timestampMs,
+    };
+  }
+  switch (channel) {
+    case "market_trades":
+      return parseTradeEvents(env, events);
+    case "heartbeats":
+      return { ...env, kind: "heartbeats", heartbeatCounter: heartbeatCounter(events[0]) };
+    case "subscriptions":
+      return { ...env, kind: "subscriptions", subscriptions: subscriptionMap(events) };
+    case "candles":
+      return parseCandleEvents(env, events);
+    default:
+      return { ...env, kind: "other" };
+  }
+}
+
+function envelope(msg: Json, channel: string): FrameEnvelope {
+  const env: FrameEnvelope = { channel };
+  if (typeof msg.client_id === "string") env.clientId = msg.client_id;
+  if (typeof msg.timestamp === "string") {
+    const ms = parseRfc3339(msg.timestamp);
+    if (!Number.isNaN(ms)) env.timestampMs = ms;
+  }
+  if (Number.isSafeInteger(msg.sequence_num) && msg.sequence_num >= 0) {
+    env.sequenceNum = msg.sequence_num;
+  }
+  return env;
+}
+
+/** `heartbeat_counter` is a string in the docs and an integer live (§3.1): accept both. */
+function heartbeatCounter(event: Json): number | undefined {
+  const c = event?.heartbeat_counter;
+  const n = typeof c === "number" ? c : typeof c === "string" && c !== "" ? Number(c) : NaN;
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+function subscriptionMap(events: Json[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const e of events) {
+    const subs = e?.subscriptions;
+    if (!subs || typeof subs !== "object") continue;
+    for (const [ch, ids] of Object.entries(subs)) {
+      if (Array.isArray(ids)) out[ch] = ids.filter((x): x is string => typeof x === "string");
+    }
+  }
+  return out;
+}
+
+function parseTradeEvents(env: FrameEnvelope, events: Json[]): ServerFrame {
+  const trades: WireTrade[] = [];
+  const rejected: RejectedTrade[] = [];
+  let snapshot = false;
+  for (const e of events) {
+    if (e?.type === "snapshot") snapshot = true;
+    const list = e?.trades;
+    if (!Array.isArray(list)) {
+      rejected.push({ reason: "event without a trades array" });
+      continue;
+    }
+    // Wire order is newest first (§3.2): walk backwards so the common case is already sorted.
+    for (let i = list.length - 1; i >= 0; i--) {
+      const raw = list[i];
+      const problem = tradeProblem(raw);
+      if (problem) {
+        rejected.push({
+          reason: problem,
+          product_id: typeof raw?.product_id === "string" ? raw.product_id : undefined,
+          trade_id: typeof raw?.trade_id === "string" ? raw.trade_id : undefined,
+        });
+        continue;
+      }
+      trades.push({
+        product_id: raw.product_id,
+        trade_id: raw.trade_id,
+        price: raw.price,
+        size: raw.size,
+        side: typeof raw.side === "string" ? raw.side : "",
+        time: raw.time,
+        timeMs: parseRfc3339(raw.time),
+        id: Number(raw.trade_id),
+      });
+    }
+  }
+  if (!isSortedOldestFirst(trades)) trades.sort(compareTrades);
+  return { ...env, kind: "market_trades", snapshot, trades, rejected };
+}
+
+/** Orders trades oldest first: by time, then product, then trade id. */
+export function compareTrades(a: WireTrade, b: WireTrade): number {
+  if (a.timeMs !== b.timeMs) return a.timeMs - b.timeMs;
+  if (a.product_id !== b.product_id) return a.product_id < b.product_id ? -1 : 1;
+  return a.id - b.id;
+}
+
+function isSortedOldestFirst(trades: WireTrade[]): boolean {
+  for (let i = 1; i < trades.length; i++) {
+    if (compareTrades(trades[i - 1]!, trades[i]!) > 0) return false;
+  }
+  return true;
+}
+
+/** Why a raw trade object is unusable for candles, or undefined when it is valid. */
+export function tradeProblem(t: Json): string | undefined {
+  if (t === null || typeof t !== "object") return "trade is not an object";
+  if (typeof t.trade_id !== "string" || !isDigits(t.trade_id) || t.trade_id.length > 15) {
+    return `trade_id ${JSON.stringify(t.trade_id)} is not a decimal integer`;
+  }
+  if (typeof t.product_id !== "string" || !isProductIdFast(t.product_id)) {
+    return `product_id ${JSON.stringify(t.product_id)} is not a product id`;
+  }
+  if (typeof t.price !== "string" || !isPositiveDecimal(t.price)) {
+    return `price ${JSON.stringify(t.price)} is not a positive decimal`;
+  }
+  if (typeof t.size !== "string") return `size ${JSON.stringify(t.size)} is not a string`;
+  const units = parseUnits(t.size);
+  if (typeof units === "number" && !(units > 0)) {
+    return `size "${t.size}" is not a positive decimal with at most 8 places`;
+  }
+  if (typeof t.time !== "string" || Number.isNaN(parseRfc3339(t.time))) {
+    return `time ${JSON.stringify(t.time)} is not an RFC 3339 timestamp`;
+  }
+  return undefined;
+}
+
+function isDigits(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** `BASE-QUOTE` with upper-case letters and digits (same rule as `config.isProductId`). */
+function isProductIdFast(s: string): boolean {
+  const n = s.length;
+  let dash = -1;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 45) {
+      if (dash !== -1) return false;
+      dash = i;
+    } else if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90))) return false;
+  }
+  return dash >= 1 && dash <= 20 && n - dash - 1 >= 1 && n - dash - 1 <= 20;
+}
+
+/** A plain decimal (`12`, `0.0015`) greater than zero, any number of places. */
+function isPositiveDecimal(s: string): boolean {
+  const n = s.length;
+  if (n === 0 || n > 40) return false;
+  let dot = -1;
+  let nonZero = false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (dot !== -1 || i === 0 || i === n - 1) return false;
+      dot = i;
+    } else if (c < 48 || c > 57) return false;
+    else if (c !== 48) nonZero = true;
+  }
+  return nonZero;
+}
+
+function digitsAt(s: string, from: number, count: number): number {
+  let v = 0;
+  for (let i = from; i < from + count; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return NaN;
+    v = v * 10 + c;
+  }
+  return v;
+}
+
+/**
+ * Parses RFC 3339 (`2026-03-14T15:09:28.201551Z`, any fraction width, `Z` or `±hh:mm`) into
+ * epoch milliseconds, keeping sub-millisecond digits as a fraction. NaN when malformed.
+ */
+export function parseRfc3339(s: string): number {
+  if (s.length < 20 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return NaN;
+  const t = s.charCodeAt(10);
+  if ((t !== 84 && t !== 116 && t !== 32) || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) {
+    return NaN;
+  }
+  const year = digitsAt(s, 0, 4);
+  const month = digitsAt(s, 5, 2);
+  const day = digitsAt(s, 8, 2);
+  const hour = digitsAt(s, 11, 2);
+  const minute = digitsAt(s, 14, 2);
+  const second = digitsAt(s, 17, 2);
+  if (
+    !(month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour <= 23 && minute <= 59 &&
+      second <= 60)
+  ) return NaN;
+  let i = 19;
+  let frac = 0;
+  if (s.charCodeAt(i) === 46) {
+    let scale = 100;
+    i++;
+    const start = i;
+    for (; i < s.length; i++) {
+      const c = s.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) break;
+      frac += c * scale;
+      scale /= 10;
+    }
+    if (i === start) return NaN;
+  }
+  let offsetMin = 0;
+  const z = s.charCodeAt(i);
+  if ((z === 90 || z === 122) && i === s.length - 1) {
+    offsetMin = 0;
+  } else if ((z === 43 || z === 45) && i === s.length - 6 && s.charCodeAt(i + 3) === 58) {
+    const oh = digitsAt(s, i + 1, 2);
+    const om = digitsAt(s, i + 4, 2);
+    if (Number.isNaN(oh) || Number.isNaN(om)) return NaN;
+    offsetMin = (z === 43 ? 1 : -1) * (oh * 60 + om);
+  } else return NaN;
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
+  return ms + Math.round(frac * 1000) / 1000 - offsetMin * 60_000;
+}
+
+function parseCandleEvents(env: FrameEnvelope, events: Json[]): ServerFrame {
+  const candles: WsCandle[] = [];
+  let rejected = 0;
+  for (const e of events) {
+    const list = e?.candles;
+    if (!Array.isArray(list)) continue;
+    for (const c of list) {
+      const candle = wsCandle(c);
+      if (candle) candles.push(candle);
+      else rejected++;
+    }
+  }
+  return { ...env, kind: "candles", candles, rejected };
+}
+
+function wsCandle(c: Json): WsCandle | undefined {
+  if (c === null || typeof c !== "object") return undefined;
+  if (typeof c.product_id !== "string" || !isProductIdFast(c.product_id)) return undefined;
+  if (typeof c.start !== "string" || !isDigits(c.start)) return undefined;
+  const out: WsCandle = {
+    product_id: c.product_id,
+    start: Number(c.start),
+    open: 0,
+    high: 0,
+    low: 0,
+    close: 0,
+    volume: 0,
+  };
+  for (const k of ["open", "high", "low", "close", "volume"] as const) {
+    const v = c[k];
+    if (
+      typeof v !== "string" ||
+      !(k === "volume" ? !Number.isNaN(parseUnits(v)) : isPositiveDecimal(v))
+    ) {
+      return undefined;
+    }
+    out[k] = Number(v);
+  }
+  return out;
+}
