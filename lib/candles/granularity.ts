@@ -75,7 +75,9 @@ export function parseGranularity(name: string): Granularity {
 
 /** The granularity with this stored id. */
 export function granularityById(id: GranularityId): Granularity {
-  return byName.get(id)!;
+  const g = GRANULARITIES.find((x) => x.id === id);
+  if (!g) throw new RangeError(`Unknown granularity id "${id}"`);
+  return g;
 }
 
 /** Start (epoch seconds) of the bucket of `g` containing `timeSec`. */

@@ -1,0 +1,460 @@
+/**
+ * @module
+ * The candle aggregator: trades in, candle updates out, for the eight granularities. Pure: no
+ * timers and no I/O; the caller passes the clock's time to {@linkcode Aggregator.tick}.
+ *
+ * Rules (DESIGN.md invariants 1–3):
+ * - 1-minute candles are built from trades, bucketed by trade time (UTC); every coarser
+ *   granularity is rolled up from 1-minute candles (plus the seed loaded at start).
+ * - Open and close go by (trade time, trade id), so out-of-order trades inside a bucket are right.
+ * - Duplicate trade ids are dropped ({@linkcode TradeIdWindow}, constant memory per product).
+ * - A bucket completes when a trade of a later bucket arrives, or when the clock passes its end
+ *   plus `graceMs`. A trade for a completed bucket still within `retentionMs` corrects it and
+ *   the corrected candles are re-emitted with `correction: true`.
+ * - Completed candles leave memory after `retentionMs`.
+ */
+import {
+  type Acc,
+  accFromCandle,
+  accFromTrade,
+  addTrade,
+  cloneAcc,
+  mergeAcc,
+  toCandle,
+} from "./accumulator.ts";
+import type { Candle, CandleUpdate, Trade } from "./candle.ts";
+import { addUnits, subUnits, type Units } from "./decimal.ts";
+import { TradeIdWindow } from "./dedupe.ts";
+import {
+  GRANULARITIES,
+  type Granularity,
+  granularityById,
+  type GranularityId,
+} from "./granularity.ts";
+import { parseTrade } from "./trade.ts";
+
+const N = GRANULARITIES.length;
+const SECONDS = GRANULARITIES.map((g) => g.seconds);
+const IDS = GRANULARITIES.map((g) => g.id);
+const ALL_DIRTY = (1 << N) - 1;
+
+/** Options for {@linkcode Aggregator}. */
+export interface AggregatorOptions {
+  /** How long after a bucket's end the clock closes it. @default 2000 */
+  graceMs?: number;
+  /** How long completed candles stay correctable by late trades and repairs. @default 30 min */
+  retentionMs?: number;
+  /** Trade ids remembered per product for duplicate detection. @default 8192 */
+  dedupeWindow?: number;
+}
+
+/** Counters, for metrics and the status page. */
+export interface AggregatorStats {
+  trades: number;
+  duplicates: number;
+  rejected: number;
+  /** Late trades applied as corrections to completed candles. */
+  late: number;
+  /** Late trades older than the retention (left to REST repair). */
+  tooLate: number;
+  /** Trades before a product's seed cutoff (already counted in the seed). */
+  seeded: number;
+}
+
+/** A completed candle of a finer granularity used to seed a coarser in-progress one. */
+export interface SeedTile {
+  granularity: GranularityId;
+  candle: Candle;
+}
+
+interface ProductState {
+  id: string;
+  ids: TradeIdWindow;
+  /** Trades before this time (epoch ms) are already in the seed. */
+  cutoffMs: number;
+  /** Per granularity: start (epoch s) of the open bucket; earlier buckets are complete. */
+  open: number[];
+  /** Per granularity: the open bucket's accumulator. For g > 0 it holds completed minutes. */
+  cur: (Acc | undefined)[];
+  /** Per granularity: completed candles still correctable, by start. */
+  done: Map<number, Acc>[];
+  /** Bit g set: the open candle of granularity g changed since the last drain. */
+  dirty: number;
+}
+
+/** Builds exact candles at every granularity from a stream of trades. */
+export class Aggregator {
+  readonly stats: AggregatorStats = {
+    trades: 0,
+    duplicates: 0,
+    rejected: 0,
+    late: 0,
+    tooLate: 0,
+    seeded: 0,
+  };
+  readonly #graceMs: number;
+  readonly #retentionMs: number;
+  readonly #dedupeWindow: number;
+  readonly #products = new Map<string, ProductState>();
+  readonly #out: CandleUpdate[] = [];
+  readonly #dirty: ProductState[] = [];
+  readonly #corrected = new Map<Acc, [ProductState, number]>();
+  #nowMs = 0;
+  /** Minutes before this start (epoch s) are complete by the clock; NaN before the first tick. */
+  #closedBefore = NaN;
+
+  constructor(options: AggregatorOptions = {}) {
+    this.#graceMs = options.graceMs ?? 2000;
+    this.#retentionMs = options.retentionMs ?? 30 * 60_000;
+    this.#dedupeWindow = options.dedupeWindow ?? 8192;
+  }
+
+  #state(product: string): ProductState {
+    let p = this.#products.get(product);
+    if (!p) {
+      p = {
+        id: product,
+        ids: new TradeIdWindow(this.#dedupeWindow),
+        cutoffMs: -Infinity,
+        open: new Array(N).fill(NaN),
+        cur: new Array(N).fill(undefined),
+        done: Array.from({ length: N }, () => new Map()),
+        dirty: 0,
+      };
+      this.#products.set(product, p);
+    }
+    return p;
+  }
+
+  /** Products seen so far. */
+  products(): string[] {
+    return [...this.#products.keys()];
+  }
+
+  /**
+   * Adds one trade. Returns false when it was not counted (invalid, duplicate, already in the
+   * seed, or too late to correct); the reason is in {@linkcode stats}.
+   */
+  add(trade: Trade): boolean {
+    const t = parseTrade(trade);
+    if (typeof t === "string") {
+      this.stats.rejected++;
+      return false;
+    }
+    return this.addParsed(t.product, t.id, t.price, t.size, t.timeMs);
+  }
+
+  /** Adds several trades; returns how many were counted. */
+  addAll(trades: Iterable<Trade>): number {
+    let n = 0;
+    for (const t of trades) if (this.add(t)) n++;
+    return n;
+  }
+
+  /** Adds a trade whose fields are already parsed (see `parseTrade`). */
+  addParsed(product: string, id: number, price: number, size: Units, timeMs: number): boolean {
+    const p = this.#state(product);
+    if (timeMs < p.cutoffMs) {
+      this.stats.seeded++;
+      return false;
+    }
+    const seen = p.ids.check(id);
+    if (seen !== "new") {
+      if (seen === "duplicate") this.stats.duplicates++;
+      else this.stats.tooLate++;
+      return false;
+    }
+    if (timeMs > this.#nowMs) this.#nowMs = timeMs;
+    const minute = Math.floor(timeMs / 60_000) * 60;
+    const open = p.open[0]!;
+    if (minute === open) {
+      const c = p.cur[0];
+      if (c) addTrade(c, price, size, timeMs, id);
+      else p.cur[0] = accFromTrade(minute, price, size, timeMs, id);
+    } else if (minute > open || Number.isNaN(open)) {
+      this.#advance(p, minute);
+      p.cur[0] = accFromTrade(minute, price, size, timeMs, id);
+    } else if ((minute + 60) * 1000 <= this.#nowMs - this.#retentionMs) {
+      this.stats.tooLate++;
+      return false;
+    } else {
+      this.#late(p, minute, price, size, timeMs, id);
+      this.stats.late++;
+    }
+    this.stats.trades++;
+    this.#markDirty(p, ALL_DIRTY);
+    return true;
+  }
+
+  #markDirty(p: ProductState, bits: number): void {
+    if (p.dirty === 0) this.#dirty.push(p);
+    p.dirty |= bits;
+  }
+
+  /** Completes every open bucket that ends at or before `minute` and opens `minute`'s buckets. */
+  #advance(p: ProductState, minute: number): void {
+    const first = Number.isNaN(p.open[0]!);
+    if (!first) this.#completeMinute(p);
+    for (let g = 0; g < N; g++) {
+      const b = Math.floor(minute / SECONDS[g]!) * SECONDS[g]!;
+      if (!first && g > 0 && b > p.open[g]!) this.#complete(p, g);
+      p.open[g] = b;
+    }
+  }
+
+  /** Completes the open minute (if it has trades) and rolls it into the coarser buckets. */
+  #completeMinute(p: ProductState): void {
+    const m = p.cur[0];
+    if (!m) return;
+    p.cur[0] = undefined;
+    this.#finish(p, 0, m);
+    for (let g = 1; g < N; g++) {
+      const c = p.cur[g];
+      if (c) mergeAcc(c, m);
+      else p.cur[g] = cloneAcc(m, p.open[g]!);
+    }
+  }
+
+  /** Completes the open bucket of coarse granularity `g`. */
+  #complete(p: ProductState, g: number): void {
+    const c = p.cur[g];
+    if (!c) return;
+    p.cur[g] = undefined;
+    this.#finish(p, g, c);
+  }
+
+  #finish(p: ProductState, g: number, c: Acc): void {
+    p.done[g]!.set(c.start, c);
+    this.#out.push({ product: p.id, granularity: IDS[g]!, candle: toCandle(c), complete: true });
+  }
+
+  /** A trade for a completed minute: correct the minute and every bucket containing it. */
+  #late(p: ProductState, minute: number, price: number, size: Units, t: number, id: number): void {
+    for (let g = 0; g < N; g++) {
+      const b = Math.floor(minute / SECONDS[g]!) * SECONDS[g]!;
+      if (g > 0 && b === p.open[g]) {
+        const c = p.cur[g];
+        if (c) addTrade(c, price, size, t, id);
+        else p.cur[g] = accFromTrade(b, price, size, t, id);
+        continue;
+      }
+      const done = p.done[g]!;
+      let c = done.get(b);
+      if (c) addTrade(c, price, size, t, id);
+      else done.set(b, c = accFromTrade(b, price, size, t, id));
+      this.#corrected.set(c, [p, g]);
+    }
+  }
+
+  /**
+   * Moves the clock: completes every bucket whose end plus the grace has passed, and forgets
+   * completed candles older than the retention.
+   */
+  tick(nowMs: number): void {
+    if (nowMs > this.#nowMs) this.#nowMs = nowMs;
+    const closeBefore = Math.floor((nowMs - this.#graceMs) / 60_000) * 60;
+    if (!(closeBefore <= this.#closedBefore)) this.#closedBefore = closeBefore;
+    const forgetBefore = (this.#nowMs - this.#retentionMs) / 1000;
+    for (const p of this.#products.values()) {
+      if (!Number.isNaN(p.open[0]!) && closeBefore > p.open[0]!) {
+        this.#completeMinute(p);
+        for (let g = 0; g < N; g++) {
+          const b = Math.floor(closeBefore / SECONDS[g]!) * SECONDS[g]!;
+          if (g > 0 && b > p.open[g]!) this.#complete(p, g);
+          p.open[g] = b;
+        }
+        this.#markDirty(p, ALL_DIRTY);
+      }
+      for (let g = 0; g < N; g++) {
+        const done = p.done[g]!;
+        if (done.size === 0) continue;
+        for (const [start, c] of done) {
+          if (start + SECONDS[g]! <= forgetBefore) {
+            done.delete(start);
+            this.#corrected.delete(c);
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * Loads the in-progress candles of a product that began before the process started. Every
+   * open bucket of a coarser granularity at `cutoffSec` (a minute boundary) is the fold of the
+   * `tiles` inside it; trades before the cutoff are then ignored (they are in the seed). Any
+   * earlier state of the product is replaced. {@linkcode seedPlan} says which tiles to fetch.
+   */
+  seed(product: string, cutoffSec: number, tiles: SeedTile[]): void {
+    if (cutoffSec % 60 !== 0) {
+      throw new RangeError(`Seed cutoff ${cutoffSec} is not a minute boundary`);
+    }
+    this.#products.delete(product);
+    const p = this.#state(product);
+    p.cutoffMs = cutoffSec * 1000;
+    for (let g = 0; g < N; g++) p.open[g] = Math.floor(cutoffSec / SECONDS[g]!) * SECONDS[g]!;
+    const sorted = tiles.map((t) => ({ g: granularityById(t.granularity), c: t.candle }))
+      .sort((a, b) => a.c.start - b.c.start);
+    for (const { g, c } of sorted) {
+      if (c.start + g.seconds > cutoffSec) {
+        throw new RangeError(
+          `Seed tile ${g.id} at ${c.start} for ${product} ends after the cutoff ${cutoffSec}`,
+        );
+      }
+      for (let k = 1; k < N; k++) {
+        if (c.start < p.open[k]!) continue;
+        const part = accFromCandle(c, g.seconds, p.open[k]!);
+        const cur = p.cur[k];
+        if (cur) mergeAcc(cur, part);
+        else p.cur[k] = part;
+      }
+    }
+    this.#markDirty(p, ALL_DIRTY);
+  }
+
+  /**
+   * Replaces completed minutes of `[fromSec, toSec)` with REST 1-minute candles and corrects
+   * every coarser candle containing them. A minute is replaced only when REST counted at least
+   * as much volume as the live path (REST is a superset of what the feed delivered; a smaller
+   * REST value is a lagging cache, not a truth). Minutes before the seed cutoff, still open, or
+   * past the retention are left alone. Returns the starts of the minutes replaced.
+   */
+  repair(product: string, fromSec: number, toSec: number, minutes: Candle[]): number[] {
+    const p = this.#state(product);
+    if (Number.isNaN(p.open[0]!)) {
+      // No trade yet: the clock alone says which minutes are complete.
+      if (Number.isNaN(this.#closedBefore)) return [];
+      for (let g = 0; g < N; g++) {
+        p.open[g] = Math.floor(this.#closedBefore / SECONDS[g]!) * SECONDS[g]!;
+      }
+    }
+    const lo = Math.max(fromSec, p.cutoffMs / 1000);
+    const hi = Math.min(toSec, p.open[0]!);
+    const forgetBefore = (this.#nowMs - this.#retentionMs) / 1000;
+    const replaced: number[] = [];
+    for (const c of minutes) {
+      if (c.start % 60 !== 0 || c.start < lo || c.start >= hi || c.start + 60 <= forgetBefore) {
+        continue;
+      }
+      const fresh = accFromCandle(c, 60);
+      const done = p.done[0]!;
+      const old = done.get(c.start);
+      if (old && fresh.volume <= old.volume) continue;
+      const delta: Units = old ? subUnits(fresh.volume, old.volume) : fresh.volume;
+      done.set(c.start, fresh);
+      this.#corrected.delete(old!);
+      this.#corrected.set(fresh, [p, 0]);
+      for (let g = 1; g < N; g++) {
+        const b = Math.floor(c.start / SECONDS[g]!) * SECONDS[g]!;
+        const part = { ...fresh, start: b, volume: delta };
+        if (b === p.open[g]) {
+          const cur = p.cur[g];
+          if (cur) replaceInto(cur, part);
+          else p.cur[g] = part;
+          this.#markDirty(p, 1 << g);
+          continue;
+        }
+        const dg = p.done[g]!;
+        const target = dg.get(b);
+        if (target) replaceInto(target, part);
+        else dg.set(b, part);
+        this.#corrected.set(dg.get(b)!, [p, g]);
+      }
+      replaced.push(c.start);
+    }
+    return replaced;
+  }
+
+  /** The current candle of one product and granularity (undefined before any trade or seed). */
+  live(product: string, granularity: Granularity): Candle | undefined {
+    const p = this.#products.get(product);
+    return p ? this.#liveCandle(p, granularity.index) : undefined;
+  }
+
+  #liveCandle(p: ProductState, g: number): Candle | undefined {
+    const m = p.cur[0];
+    if (g === 0) return m ? toCandle(m) : undefined;
+    const c = p.cur[g];
+    if (c) return m ? toCandle(c, m) : toCandle(c);
+    return m ? { ...toCandle(m), start: p.open[g]! } : undefined;
+  }
+
+  /** Every product's open candles, as live updates (what a new subscriber is sent first). */
+  snapshot(): CandleUpdate[] {
+    const out: CandleUpdate[] = [];
+    for (const p of this.#products.values()) {
+      for (let g = 0; g < N; g++) {
+        const candle = this.#liveCandle(p, g);
+        if (candle) out.push({ product: p.id, granularity: IDS[g]!, candle, complete: false });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Returns the updates since the last call, in order: completions as they happened, then
+   * corrections, then the latest value of every open candle that changed.
+   */
+  drain(): CandleUpdate[] {
+    const out = this.#out.splice(0);
+    for (const [c, [p, g]] of this.#corrected) {
+      out.push({
+        product: p.id,
+        granularity: IDS[g]!,
+        candle: toCandle(c),
+        complete: true,
+        correction: true,
+      });
+    }
+    this.#corrected.clear();
+    for (const p of this.#dirty) {
+      for (let g = 0; g < N; g++) {
+        if (!(p.dirty & (1 << g))) continue;
+        const candle = this.#liveCandle(p, g);
+        if (candle) out.push({ product: p.id, granularity: IDS[g]!, candle, complete: false });
+      }
+      p.dirty = 0;
+    }
+    this.#dirty.length = 0;
+    return out;
+  }
+}
+
+/**
+ * Folds a repaired minute into a candle that already contained the minute's old value: `part`
+ * carries the minute's new prices and the volume delta. Prices only widen (the repair is a
+ * superset); at equal times the repaired open/close win over the old ones.
+ */
+function replaceInto(target: Acc, part: Acc): void {
+  if (part.high > target.high) target.high = part.high;
+  if (part.low < target.low) target.low = part.low;
+  if (part.openT <= target.openT) {
+    target.open = part.open;
+    target.openT = part.openT;
+    target.openId = part.openId;
+  }
+  if (part.closeT >= target.closeT) {
+    target.close = part.close;
+    target.closeT = part.closeT;
+    target.closeId = part.closeId;
+  }
+  target.volume = addUnits(target.volume, part.volume);
+}
+
+/**
+ * The REST requests that seed a product at `cutoffSec`: for each granularity, its completed
+ * candles from the start of the enclosing coarser bucket up to its own open bucket. Together
+ * they tile `[day start, cutoff)` without overlap.
+ */
+export function seedPlan(
+  cutoffSec: number,
+): { granularity: Granularity; startSec: number; endSec: number }[] {
+  const plan = [];
+  for (let g = 0; g < N - 1; g++) {
+    const own = Math.floor(cutoffSec / SECONDS[g]!) * SECONDS[g]!;
+    const outer = Math.floor(cutoffSec / SECONDS[g + 1]!) * SECONDS[g + 1]!;
+    if (own > outer) {
+      plan.push({ granularity: GRANULARITIES[g]!, startSec: outer, endSec: own - SECONDS[g]! });
+    }
+  }
+  return plan;
+}

@@ -1,0 +1,260 @@
+import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
+import { Aggregator, seedPlan } from "../../lib/candles/aggregator.ts";
+import type { CandleUpdate, Trade } from "../../lib/candles/candle.ts";
+import { GRANULARITIES, ONE_MINUTE, parseGranularity } from "../../lib/candles/granularity.ts";
+
+const T0 = Date.UTC(2026, 2, 14, 23, 58) / 1000; // two minutes before midnight
+let nextId = 1;
+function trade(sec: number, price: string, size = "1", id = nextId++): Trade {
+  return {
+    product_id: "BTC-USD",
+    trade_id: String(id),
+    price,
+    size,
+    time: new Date(sec * 1000).toISOString(),
+  };
+}
+const of = (us: CandleUpdate[], g: string, complete?: boolean) =>
+  us.filter((u) => u.granularity === g && (complete === undefined || u.complete === complete));
+
+Deno.test("add() builds the 1-minute candle from trades and rolls every granularity up", () => {
+  const agg = new Aggregator();
+  agg.add(trade(T0 + 1, "10"));
+  agg.add(trade(T0 + 2, "12", "0.5"));
+  agg.add(trade(T0 + 3, "9", "0.25"));
+  const us = agg.drain();
+  equal(us.length, 8);
+  for (const u of us) {
+    deepStrictEqual(u.candle, {
+      start: Math.floor(T0 / parseGranularity(u.granularity).seconds) *
+        parseGranularity(u.granularity).seconds,
+      open: 10,
+      high: 12,
+      low: 9,
+      close: 9,
+      volume: 1.75,
+    });
+    equal(u.complete, false);
+  }
+});
+
+Deno.test("add() closes the candle when a trade crosses the minute, and the day at midnight", () => {
+  const agg = new Aggregator();
+  agg.add(trade(T0 + 5, "10"));
+  agg.add(trade(T0 + 65, "11"));
+  let us = agg.drain();
+  deepStrictEqual(of(us, "ONE_MINUTE", true).map((u) => u.candle.close), [10]);
+  equal(of(us, "ONE_DAY", true).length, 0);
+  agg.add(trade(T0 + 125, "12")); // 00:00:05 the next day
+  us = agg.drain();
+  const day = of(us, "ONE_DAY", true);
+  equal(day.length, 1);
+  deepStrictEqual(day[0]!.candle, {
+    start: Date.UTC(2026, 2, 14) / 1000,
+    open: 10,
+    high: 11,
+    low: 10,
+    close: 11,
+    volume: 2,
+  });
+  deepStrictEqual(of(us, "ONE_DAY", false)[0]!.candle.start, Date.UTC(2026, 2, 15) / 1000);
+});
+
+Deno.test("add() orders open and close by trade time, then trade id", () => {
+  const agg = new Aggregator();
+  agg.add(trade(T0 + 30, "20", "1", 500));
+  agg.add(trade(T0 + 10, "10", "1", 400)); // earlier, arrives later
+  agg.add(trade(T0 + 30, "25", "1", 499)); // same time, lower id: before 500
+  const [u] = of(agg.drain(), "ONE_MINUTE");
+  deepStrictEqual([u!.candle.open, u!.candle.close], [10, 20]);
+});
+
+Deno.test("add() ignores duplicate trade ids with bounded memory", () => {
+  const agg = new Aggregator({ dedupeWindow: 64 });
+  const t = trade(T0 + 1, "10");
+  ok(agg.add(t));
+  ok(!agg.add(t));
+  equal(agg.stats.duplicates, 1);
+  for (let i = 0; i < 200; i++) agg.add(trade(T0 + 2, "10"));
+  ok(!agg.add(t), "an id older than the window is never counted twice");
+  equal(agg.stats.tooLate, 1);
+});
+
+Deno.test("add() rejects trades with bad fields without touching candles", () => {
+  const agg = new Aggregator();
+  for (
+    const bad of [{ price: "" }, { price: "abc" }, { size: "-1" }, { time: "yesterday" }, {
+      trade_id: "x",
+    }]
+  ) {
+    ok(!agg.add({ ...trade(T0, "1"), ...bad }));
+  }
+  equal(agg.stats.rejected, 5);
+  deepStrictEqual(agg.drain(), []);
+});
+
+Deno.test("tick() completes candles on time with no trade, after the grace", () => {
+  const agg = new Aggregator({ graceMs: 2000 });
+  agg.add(trade(T0 + 5, "10"));
+  agg.drain();
+  agg.tick((T0 + 61) * 1000);
+  equal(of(agg.drain(), "ONE_MINUTE", true).length, 0);
+  agg.tick((T0 + 62) * 1000);
+  deepStrictEqual(of(agg.drain(), "ONE_MINUTE", true).map((u) => u.candle.start), [T0]);
+  agg.tick((T0 + 122) * 1000); // midnight + 2 s: the day, 6 h, 2 h, 1 h, 30 m, 15 m and 5 m close
+  const us = agg.drain();
+  deepStrictEqual(
+    us.filter((u) => u.complete).map((u) => u.granularity),
+    GRANULARITIES.slice(1).map((g) => g.id),
+  );
+});
+
+Deno.test("a late trade corrects the completed candles it belongs to", () => {
+  const agg = new Aggregator();
+  agg.add(trade(T0 + 5, "10", "1", 10));
+  agg.add(trade(T0 + 65, "11", "1", 12));
+  agg.drain();
+  agg.add(trade(T0 + 50, "30", "2", 11)); // belongs to the completed first minute
+  const us = agg.drain();
+  const fixed = us.filter((u) => u.correction);
+  deepStrictEqual(fixed.map((u) => [u.granularity, u.candle.high, u.candle.volume]), [[
+    "ONE_MINUTE",
+    30,
+    3,
+  ]]);
+  // The open 5-minute candle holds both minutes and the late trade, counted once.
+  deepStrictEqual(of(us, "FIVE_MINUTES", false)[0]!.candle.volume, 4);
+  equal(agg.stats.late, 1);
+});
+
+Deno.test("a trade older than the retention is left to repair, not half-applied", () => {
+  const agg = new Aggregator({ retentionMs: 5 * 60_000 });
+  agg.add(trade(T0 + 5, "10"));
+  agg.add(trade(T0 + 600, "11"));
+  agg.drain();
+  ok(!agg.add(trade(T0 + 6, "12")));
+  equal(agg.stats.tooLate, 1);
+  deepStrictEqual(agg.drain(), []);
+});
+
+Deno.test("completed candles leave memory after the retention", () => {
+  const agg = new Aggregator({ retentionMs: 60_000 });
+  for (let m = 0; m < 24 * 60; m++) agg.add(trade(T0 + m * 60, "1"));
+  agg.tick((T0 + 24 * 3600) * 1000);
+  agg.drain();
+  agg.repair("BTC-USD", T0, T0 + 600, [{
+    start: T0,
+    open: 5,
+    high: 5,
+    low: 5,
+    close: 5,
+    volume: 9,
+  }]);
+  deepStrictEqual(agg.drain(), [], "an old minute is forgotten: nothing to correct");
+});
+
+Deno.test("seed() loads the in-progress hour and day; trades before the cutoff are not counted twice", () => {
+  const cutoff = T0 + 60; // 23:59
+  const hhmm = (sec: number) => new Date(sec * 1000).toISOString().slice(11, 16);
+  deepStrictEqual(
+    seedPlan(cutoff).map((p) => [p.granularity.short, hhmm(p.startSec), hhmm(p.endSec)]),
+    [
+      ["1m", "23:55", "23:58"],
+      ["5m", "23:45", "23:50"],
+      ["15m", "23:30", "23:30"],
+      ["30m", "23:00", "23:00"],
+      ["1h", "22:00", "22:00"],
+      ["2h", "18:00", "20:00"],
+      ["6h", "00:00", "12:00"],
+    ],
+  );
+  const agg = new Aggregator();
+  agg.seed("BTC-USD", cutoff, [
+    {
+      granularity: "SIX_HOURS",
+      candle: {
+        start: cutoff - 59 * 60 - 18 * 3600,
+        open: 5,
+        high: 50,
+        low: 4,
+        close: 7,
+        volume: 100,
+      },
+    },
+    {
+      granularity: "ONE_MINUTE",
+      candle: { start: T0, open: 7, high: 8, low: 6, close: 8, volume: 0.5 },
+    },
+  ]);
+  ok(!agg.add(trade(T0 + 30, "99")), "a trade before the cutoff is already in the seed");
+  agg.add(trade(cutoff + 1, "9", "1.5"));
+  const day = of(agg.drain(), "ONE_DAY", false).at(-1)!.candle;
+  deepStrictEqual(day, {
+    start: Date.UTC(2026, 2, 14) / 1000,
+    open: 5,
+    high: 50,
+    low: 4,
+    close: 9,
+    volume: 102,
+  });
+  throws(() => agg.seed("BTC-USD", cutoff + 1, []), /minute boundary/);
+});
+
+Deno.test("seedPlan() tiles the day up to the cutoff without overlap", () => {
+  for (
+    const cutoff of [
+      Date.UTC(2026, 0, 1, 15, 37) / 1000,
+      Date.UTC(2026, 0, 1) / 1000,
+      Date.UTC(2026, 0, 1, 23, 59) / 1000,
+    ]
+  ) {
+    const covered: number[] = [];
+    for (const { granularity, startSec, endSec } of seedPlan(cutoff)) {
+      for (let s = startSec; s <= endSec; s += granularity.seconds) {
+        covered.push(s, s + granularity.seconds);
+      }
+    }
+    const spans = covered.reduce((n, _, i) => i % 2 ? n + covered[i]! - covered[i - 1]! : n, 0);
+    equal(spans, cutoff % 86400, `cutoff ${cutoff}`);
+  }
+});
+
+Deno.test("repair() replaces lost minutes from REST and corrects the coarser candles", () => {
+  const agg = new Aggregator();
+  agg.add(trade(T0 + 5, "10", "1"));
+  // minute T0+60 was lost in a disconnect
+  agg.add(trade(T0 + 125, "12", "1"));
+  agg.drain();
+  const replaced = agg.repair("BTC-USD", T0, T0 + 180, [
+    { start: T0, open: 10, high: 10, low: 10, close: 10, volume: 0.5 }, // smaller than live: a lagging cache, ignored
+    { start: T0 + 60, open: 20, high: 21, low: 3, close: 4, volume: 2 },
+  ]);
+  deepStrictEqual(replaced, [T0 + 60]);
+  const us = agg.drain();
+  const day = of(us, "ONE_DAY").find((u) => u.candle.start === Date.UTC(2026, 2, 14) / 1000)!;
+  equal(day.correction, true);
+  deepStrictEqual(day.candle, {
+    start: Date.UTC(2026, 2, 14) / 1000,
+    open: 10,
+    high: 21,
+    low: 3,
+    close: 4,
+    volume: 3,
+  });
+  ok(of(us, "ONE_MINUTE").some((u) => u.candle.start === T0 + 60 && u.correction));
+});
+
+Deno.test("snapshot() lists every open candle", () => {
+  const agg = new Aggregator();
+  agg.add(trade(T0, "1"));
+  equal(agg.snapshot().length, 8);
+  deepStrictEqual(agg.live("BTC-USD", ONE_MINUTE)?.close, 1);
+});
+
+Deno.test("volume has no floating-point drift over a day of trades", () => {
+  const agg = new Aggregator();
+  for (let i = 0; i < 86_400; i++) agg.add(trade(T0 + 120 + i, "1", "0.1"));
+  agg.tick((T0 + 120 + 2 * 86_400) * 1000);
+  const day = agg.drain().find((u) => u.granularity === "ONE_DAY" && u.complete)!;
+  equal(day.candle.volume, 8640); // a float sum of 0.1 drifts to 8639.99999999…
+});

@@ -1,0 +1,124 @@
+import { deepStrictEqual, equal, throws } from "node:assert/strict";
+import { ConfigError, DEFAULT_PRODUCTS, loadConfig } from "../lib/config.ts";
+
+const env = (vars: Record<string, string>) => (name: string) => vars[name];
+
+Deno.test("loadConfig() applies the defaults of DESIGN.md", () => {
+  const c = loadConfig(env({}));
+  equal(c.port, 8080);
+  deepStrictEqual(c.products, DEFAULT_PRODUCTS);
+  deepStrictEqual([c.shardCount, c.shardIndex, c.store, c.kvPath], [1, 0, "kv", "./data/spot.kv"]);
+  deepStrictEqual([c.productsPerConnection, c.flushIntervalMs, c.firestoreLayout], [
+    20,
+    1000,
+    "compat",
+  ]);
+  deepStrictEqual([c.logLevel, c.logFormat, c.coinbaseKey, c.dashboardPassword], [
+    "info",
+    "pretty",
+    undefined,
+    undefined,
+  ]);
+  equal(c.coinbaseWsUrl, "wss://advanced-trade-ws.coinbase.com");
+  deepStrictEqual(c.quoteCurrencies, ["USD"]);
+});
+
+Deno.test("loadConfig() reads every variable", () => {
+  const c = loadConfig(env({
+    PORT: "9000",
+    PRODUCTS: " btc-usd, ETH-USD ,BTC-USD",
+    SHARD_COUNT: "3",
+    SHARD_INDEX: "2",
+    STORE: "firestore",
+    KV_PATH: "/tmp/x.kv",
+    GOOGLE_CLOUD_PROJECT: "demo-spot",
+    FIRESTORE_EMULATOR_HOST: "127.0.0.1:8081",
+    FIRESTORE_LAYOUT: "compact",
+    COINBASE_WS_URL: "ws://127.0.0.1:1234",
+    COINBASE_REST_URL: "http://127.0.0.1:1234/api/v3/brokerage/",
+    COINBASE_API_KEY: "organizations/o/apiKeys/k",
+    COINBASE_PRIVATE_KEY: "-----BEGIN EC PRIVATE KEY-----\\nabc\\n-----END EC PRIVATE KEY-----",
+    QUOTE_CURRENCIES: "usd,USDC",
+    PRODUCTS_PER_CONNECTION: "10",
+    FLUSH_INTERVAL_MS: "250",
+    DASHBOARD_PASSWORD: "s3cret",
+    K_SERVICE: "spot-shard-2",
+    LOG_LEVEL: "debug",
+  }));
+  deepStrictEqual(c.products, ["BTC-USD", "ETH-USD"]);
+  deepStrictEqual([c.port, c.shardCount, c.shardIndex, c.store, c.firestoreLayout], [
+    9000,
+    3,
+    2,
+    "firestore",
+    "compact",
+  ]);
+  equal(c.coinbaseRestUrl, "http://127.0.0.1:1234/api/v3/brokerage");
+  deepStrictEqual(c.quoteCurrencies, ["USD", "USDC"]);
+  equal(c.logFormat, "json", "JSON lines by default on Cloud Run");
+  equal(c.coinbaseKey?.name, "organizations/o/apiKeys/k");
+  equal(loadConfig(env({ PRODUCTS: "all" })).products, "all");
+});
+
+const bad: [string, Record<string, string>, RegExp][] = [
+  ["PORT", { PORT: "http" }, /PORT must be an integer from 0 to 65535, got "http"/],
+  ["PORT", { PORT: "70000" }, /PORT/],
+  ["PRODUCTS", { PRODUCTS: "BTC_USD" }, /PRODUCTS has a malformed product id "BTC_USD"/],
+  ["PRODUCTS", { PRODUCTS: " , " }, /PRODUCTS is empty/],
+  ["SHARD_COUNT", { SHARD_COUNT: "0" }, /SHARD_COUNT must be an integer from 1/],
+  [
+    "SHARD_INDEX",
+    { SHARD_COUNT: "2", SHARD_INDEX: "2" },
+    /SHARD_INDEX must be from 0 to SHARD_COUNT-1 \(1\), got 2/,
+  ],
+  ["SHARD_INDEX", { SHARD_INDEX: "-1" }, /SHARD_INDEX/],
+  ["STORE", { STORE: "redis" }, /STORE must be one of kv, firestore, got "redis"/],
+  [
+    "FIRESTORE_LAYOUT",
+    { FIRESTORE_LAYOUT: "wide" },
+    /FIRESTORE_LAYOUT must be one of compat, compact/,
+  ],
+  ["COINBASE_WS_URL", { COINBASE_WS_URL: "http://x" }, /COINBASE_WS_URL must use ws or wss/],
+  ["COINBASE_WS_URL", { COINBASE_WS_URL: "not a url" }, /COINBASE_WS_URL is not a URL/],
+  [
+    "COINBASE_REST_URL",
+    { COINBASE_REST_URL: "ftp://x" },
+    /COINBASE_REST_URL must use http or https/,
+  ],
+  ["COINBASE_PRIVATE_KEY", { COINBASE_API_KEY: "k" }, /COINBASE_PRIVATE_KEY is unset/],
+  [
+    "COINBASE_API_KEY",
+    { COINBASE_PRIVATE_KEY: "secret-key-material" },
+    /COINBASE_API_KEY is unset/,
+  ],
+  ["QUOTE_CURRENCIES", { QUOTE_CURRENCIES: "US D" }, /QUOTE_CURRENCIES must be a comma list/],
+  [
+    "PRODUCTS_PER_CONNECTION",
+    { PRODUCTS_PER_CONNECTION: "0" },
+    /PRODUCTS_PER_CONNECTION must be an integer from 1 to 100/,
+  ],
+  ["FLUSH_INTERVAL_MS", { FLUSH_INTERVAL_MS: "1.5" }, /FLUSH_INTERVAL_MS must be an integer/],
+  ["CATCHUP_HOURS", { CATCHUP_HOURS: "-3" }, /CATCHUP_HOURS/],
+  [
+    "LOG_LEVEL",
+    { LOG_LEVEL: "verbose" },
+    /LOG_LEVEL must be one of trace, debug, info, warning, error, fatal/,
+  ],
+  ["LOG_FORMAT", { LOG_FORMAT: "xml" }, /LOG_FORMAT must be one of pretty, json/],
+];
+
+for (const [variable, vars, message] of bad) {
+  Deno.test(`loadConfig() rejects a bad ${variable} naming it: ${JSON.stringify(vars)}`, () => {
+    throws(() => loadConfig(env(vars)), (e) => {
+      if (!(e instanceof ConfigError)) return false;
+      equal(e.variable, variable);
+      return message.test(e.message);
+    });
+  });
+}
+
+Deno.test("loadConfig() never puts a private key in an error", () => {
+  throws(() => loadConfig(env({ COINBASE_PRIVATE_KEY: "secret-key-material" })), (e) => {
+    return e instanceof Error && !e.message.includes("secret-key-material");
+  });
+});
