@@ -43,6 +43,7 @@ export function startRestSim(
     historyMs: options.historyMs ?? 3 * 86400_000,
     historyTradesPerSecond: 0.1,
   });
+  market.advance(clock());
   const handler = createRestHandler(market, { ...options, clock });
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, handler);
   return {
