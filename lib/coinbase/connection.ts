@@ -1,0 +1,369 @@
+/**
+ * @module
+ * One Coinbase market-data WebSocket for a fixed set of products, kept alive: subscribes to
+ * `market_trades` and `heartbeats` on open (one channel per message, a fresh JWT each when a key
+ * is set), checks the `subscriptions` ack for products Coinbase left out, tracks the
+ * per-connection `sequence_num` (coinbase-protocol.md §2.5), reconnects a silent socket
+ * (watchdog) with exponential backoff and jitter, and reports the windows in which trades may
+ * have been lost (sequence gaps, reconnects) so the service can repair them from REST.
+ * Parsing is `messages.ts`; splitting products, pacing connects and dedupe are `feed.ts`.
+ */
+import type { Clock } from "../clock.ts";
+import { getLogger } from "../log.ts";
+import type { JwtSigner } from "./auth.ts";
+import { parseFrame, type ServerFrame, type WireTrade } from "./messages.ts";
+import type { FeedHandlers, FeedStats, TradeDeduper } from "./feed_types.ts";
+import { RateMeter } from "./feed_types.ts";
+
+export type { ConnectionState, ConnectionStatus, FeedHandlers, FeedStats } from "./feed_types.ts";
+import type { ConnectionState, ConnectionStatus } from "./feed_types.ts";
+
+const log = getLogger(["spot", "feed"]);
+
+/** What a {@linkcode Connection} needs; the feed supplies it. */
+export interface ConnectionOptions {
+  id: string;
+  url: string;
+  products: string[];
+  signer?: JwtSigner;
+  clock: Clock;
+  staleAfterMs: number;
+  backoff: { initialMs: number; maxMs: number };
+  /** Margin subtracted from a gap's start (Coinbase batches 250 ms of trades per update). */
+  gapMarginMs: number;
+  random: () => number;
+  sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Waits for a connect slot (the feed spaces connects out). */
+  gate: (signal: AbortSignal) => Promise<void>;
+  dedupe: TradeDeduper;
+  stats: FeedStats;
+  handlers: FeedHandlers;
+}
+
+interface Session {
+  ws: WebSocket;
+  openedAt: number;
+  lastSeq?: number;
+  acked: boolean;
+  requested: string[];
+  /** Server time up to which this session's trade frames are complete. */
+  cutoffMs?: number;
+}
+
+/** A self-healing WebSocket for one group of products. */
+export class Connection {
+  readonly #o: ConnectionOptions;
+  readonly #abort = new AbortController();
+  readonly #unknown = new Set<string>();
+  readonly #rate = new RateMeter();
+  readonly #closing = new Set<Promise<void>>();
+  #state: ConnectionState = "connecting";
+  #session?: Session;
+  #run?: Promise<void>;
+  #connectedSince: number | null = null;
+  #reconnects = 0;
+  #sequenceGaps = 0;
+  #lastMessagePerf?: number;
+  #maxGapMs = 0;
+  #lastError?: string;
+  #pendingGapFrom?: number;
+  #rejectedLogged = 0;
+
+  constructor(options: ConnectionOptions) {
+    this.#o = options;
+  }
+
+  /** Starts connecting (in the background). */
+  start(): void {
+    this.#run ??= this.#loop();
+  }
+
+  /** Closes the socket and stops reconnecting; resolves when everything is closed. */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    if (this.#session) this.#closeSocket(this.#session.ws, 1000, "client stopping");
+    await this.#run;
+    await Promise.all(this.#closing);
+    this.#setState("closed");
+  }
+
+  /** The connection's current status. */
+  status(): ConnectionStatus {
+    const s: ConnectionStatus = {
+      id: this.#o.id,
+      products: this.#o.products,
+      state: this.#state,
+      connectedSince: this.#connectedSince,
+      reconnects: this.#reconnects,
+      lastMessageAgeS: this.#lastMessagePerf === undefined
+        ? null
+        : (performance.now() - this.#lastMessagePerf) / 1000,
+      maxGapS: this.#maxGapMs / 1000,
+      sequenceGaps: this.#sequenceGaps,
+      tradesPerS: this.#rate.perSecond(),
+      unknownProducts: [...this.#unknown],
+    };
+    if (this.#lastError !== undefined) s.lastError = this.#lastError;
+    return s;
+  }
+
+  #setState(state: ConnectionState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.#o.handlers.onStatus?.(this.status());
+  }
+
+  async #loop(): Promise<void> {
+    const signal = this.#abort.signal;
+    let attempt = 0;
+    while (!signal.aborted) {
+      await this.#o.gate(signal);
+      if (signal.aborted) break;
+      const subscribed = await this.#connectOnce(attempt === 0 && this.#reconnects === 0);
+      if (signal.aborted || this.#state === "closed") break;
+      if (subscribed) attempt = 0;
+      attempt++;
+      this.#reconnects++;
+      this.#o.stats.reconnects++;
+      this.#setState("reconnecting");
+      const base = Math.min(this.#o.backoff.maxMs, this.#o.backoff.initialMs * 2 ** (attempt - 1));
+      const delay = base / 2 + this.#o.random() * base / 2;
+      log.info("Reconnecting {connectionId} in {delayMs} ms", {
+        connectionId: this.#o.id,
+        delayMs: Math.round(delay),
+        attempt,
+        lastError: this.#lastError,
+      });
+      await this.#o.sleep(delay, signal);
+    }
+  }
+
+  /** One socket's life. Resolves when it is over; true when it got as far as subscribed. */
+  #connectOnce(first: boolean): Promise<boolean> {
+    const products = this.#o.products.filter((p) => !this.#unknown.has(p));
+    if (!products.length) {
+      this.#setState("closed");
+      return Promise.resolve(false);
+    }
+    this.#setState(first ? "connecting" : "reconnecting");
+    return new Promise<boolean>((resolve) => {
+      let ws: WebSocket;
+      try {
+        ws = new WebSocket(this.#o.url);
+      } catch (e) {
+        this.#lastError = `Cannot open ${this.#o.url}: ${(e as Error).message}`;
+        return resolve(false);
+      }
+      const session: Session = { ws, openedAt: this.#o.clock(), acked: false, requested: products };
+      this.#session = session;
+      let lastActivity = performance.now();
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        clearInterval(watchdog);
+        this.#connectedSince = null;
+        // Where this session's complete trade data ends: the next session reports the rest as a gap.
+        if (session.acked && this.#pendingGapFrom === undefined) {
+          this.#pendingGapFrom = (session.cutoffMs ?? session.openedAt) - this.#o.gapMarginMs;
+        }
+        if (this.#session === session) this.#session = undefined;
+        resolve(session.acked);
+      };
+      const watchdog = setInterval(() => {
+        const silentMs = performance.now() - lastActivity;
+        if (silentMs <= this.#o.staleAfterMs) return;
+        this.#lastError = `No message for ${Math.round(silentMs)} ms`;
+        log.warning("Connection {connectionId} is stale: {error}", {
+          connectionId: this.#o.id,
+          error: this.#lastError,
+        });
+        this.#setState("stale");
+        this.#closeSocket(ws, 4000, "stale");
+        finish();
+      }, Math.max(10, Math.floor(this.#o.staleAfterMs / 4)));
+      ws.onopen = () => {
+        lastActivity = performance.now();
+        this.#connectedSince = this.#o.clock();
+        this.#subscribe(ws, products).catch((e) => {
+          this.#lastError = `Cannot subscribe: ${(e as Error).message}`;
+          log.error("Connection {connectionId} cannot subscribe: {error}", {
+            connectionId: this.#o.id,
+            error: this.#lastError,
+          });
+          this.#closeSocket(ws, 1000, "subscribe failed");
+        });
+      };
+      ws.onmessage = (e) => {
+        if (done) return;
+        lastActivity = performance.now();
+        this.#onMessage(session, typeof e.data === "string" ? e.data : "");
+      };
+      ws.onerror = (e) => {
+        this.#lastError = (e as ErrorEvent).message || "WebSocket error";
+      };
+      ws.onclose = (e) => {
+        if (!done && !this.#abort.signal.aborted) {
+          this.#lastError = `Closed by peer (code ${e.code}${e.reason ? `, ${e.reason}` : ""})`;
+          log.warning("Connection {connectionId} closed: {error}", {
+            connectionId: this.#o.id,
+            error: this.#lastError,
+          });
+        }
+        finish();
+      };
+    });
+  }
+
+  async #subscribe(ws: WebSocket, products: string[]): Promise<void> {
+    const messages: Record<string, unknown>[] = [
+      { type: "subscribe", product_ids: products, channel: "market_trades" },
+      { type: "subscribe", channel: "heartbeats" },
+    ];
+    for (const m of messages) {
+      // One channel per message, each with its own fresh JWT (§2.2, pitfall 9).
+      if (this.#o.signer) m.jwt = await this.#o.signer.forWebSocket();
+      if (ws.readyState !== WebSocket.OPEN) return;
+      ws.send(JSON.stringify(m));
+    }
+  }
+
+  #closeSocket(ws: WebSocket, code: number, reason: string): void {
+    if (ws.readyState === WebSocket.CLOSED) return;
+    const closed = new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 2000);
+      ws.addEventListener("close", () => {
+        clearTimeout(t);
+        resolve();
+      }, { once: true });
+    });
+    this.#closing.add(closed);
+    closed.then(() => this.#closing.delete(closed));
+    try {
+      ws.close(code, reason);
+    } catch {
+      // already closing
+    }
+  }
+
+  #onMessage(session: Session, text: string): void {
+    const now = this.#o.clock();
+    const perf = performance.now();
+    const stats = this.#o.stats;
+    stats.frames++;
+    if (this.#lastMessagePerf !== undefined) {
+      this.#maxGapMs = Math.max(this.#maxGapMs, perf - this.#lastMessagePerf);
+    }
+    this.#lastMessagePerf = perf;
+    const frame = parseFrame(text);
+    const serverMs = ("timestampMs" in frame ? frame.timestampMs : undefined) ?? now;
+    if ("sequenceNum" in frame && frame.sequenceNum !== undefined) {
+      this.#trackSequence(session, frame.sequenceNum, serverMs);
+    }
+    switch (frame.kind) {
+      case "garbage":
+        stats.garbageFrames++;
+        log.warning("Ignored a garbage frame on {connectionId}: {reason}", {
+          connectionId: this.#o.id,
+          reason: frame.reason,
+        });
+        return;
+      case "error":
+        stats.errors++;
+        this.#lastError = `Coinbase error: ${frame.message}${
+          frame.reason ? ` (${frame.reason})` : ""
+        }`;
+        log.warning("Coinbase sent an error on {connectionId}: {message}", {
+          connectionId: this.#o.id,
+          message: frame.message,
+          reason: frame.reason,
+        });
+        return;
+      case "subscriptions":
+        return this.#onAck(session, frame.subscriptions);
+      case "market_trades":
+        return this.#onTrades(session, frame, serverMs, now);
+      default:
+        return;
+    }
+  }
+
+  #trackSequence(session: Session, seq: number, serverMs: number): void {
+    const last = session.lastSeq;
+    if (last !== undefined && seq > last + 1) {
+      this.#sequenceGaps++;
+      this.#o.stats.sequenceGaps++;
+      const fromMs = (session.cutoffMs ?? session.openedAt) - this.#o.gapMarginMs;
+      log.warning("Sequence gap on {connectionId}: {last} → {seq}", {
+        connectionId: this.#o.id,
+        last,
+        seq,
+      });
+      this.#emitGap("sequence", fromMs, serverMs);
+    }
+    if (last === undefined || seq > last) session.lastSeq = seq;
+  }
+
+  #emitGap(reason: "sequence" | "reconnect", fromMs: number, toMs: number): void {
+    const products = this.#o.products.filter((p) => !this.#unknown.has(p));
+    this.#o.handlers.onGap?.({ connectionId: this.#o.id, products, fromMs, toMs, reason });
+  }
+
+  #onAck(session: Session, subs: Record<string, string[]>): void {
+    if (session.acked) return;
+    session.acked = true;
+    // Unknown ids are silently left out of the ack (§2.4, pitfall 7): don't ask for them again.
+    const listed = new Set(subs.market_trades ?? []);
+    const missing = session.requested.filter((p) => !listed.has(p));
+    if (missing.length) {
+      for (const p of missing) this.#unknown.add(p);
+      log.warning("Coinbase does not know {products} (connection {connectionId})", {
+        connectionId: this.#o.id,
+        products: missing,
+      });
+      this.#o.handlers.onUnknownProducts?.(missing);
+    }
+    this.#setState("subscribed");
+    if (missing.length === session.requested.length) {
+      this.#setState("closed");
+      this.#abort.abort();
+      this.#closeSocket(session.ws, 1000, "no known products");
+    }
+  }
+
+  #onTrades(
+    session: Session,
+    frame: Extract<ServerFrame, { kind: "market_trades" }>,
+    serverMs: number,
+    now: number,
+  ): void {
+    const stats = this.#o.stats;
+    if (frame.rejected.length) {
+      stats.rejectedTrades += frame.rejected.length;
+      for (const r of frame.rejected) {
+        if (this.#rejectedLogged++ >= 100) break;
+        log.warning("Rejected a trade on {connectionId}: {reason}", {
+          connectionId: this.#o.id,
+          reason: r.reason,
+          product: r.product_id,
+          tradeId: r.trade_id,
+        });
+      }
+    }
+    if (this.#pendingGapFrom !== undefined) {
+      // First trade frame since resubscribing: what happened while we were away is unknown.
+      this.#emitGap("reconnect", this.#pendingGapFrom, serverMs);
+      this.#pendingGapFrom = undefined;
+    }
+    session.cutoffMs = Math.max(session.cutoffMs ?? -Infinity, serverMs);
+    const fresh: WireTrade[] = [];
+    for (const t of frame.trades) {
+      if (this.#o.dedupe.accept(t)) fresh.push(t);
+      else stats.duplicates++;
+    }
+    if (!fresh.length) return;
+    stats.trades += fresh.length;
+    this.#rate.add(fresh.length);
+    this.#o.handlers.onTrades(fresh, { connectionId: this.#o.id, receivedAt: now });
+  }
+}

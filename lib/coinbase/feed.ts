@@ -1,0 +1,162 @@
+/**
+ * @module
+ * The live trade feed: splits the products across Coinbase WebSocket connections
+ * (`productsPerConnection`, default 20), opens them at most one per `connectIntervalMs`
+ * (reconnects too, coinbase-protocol.md §4), shares one `(product, trade_id)` deduper, and
+ * exposes per-connection status and counters. Each connection's life is `connection.ts`;
+ * frame parsing is `messages.ts`.
+ */
+import type { Clock } from "../clock.ts";
+import { systemClock } from "../clock.ts";
+import { type CdpKey, createJwtSigner, type JwtSigner } from "./auth.ts";
+import { Connection } from "./connection.ts";
+import {
+  type ConnectionStatus,
+  emptyStats,
+  type FeedHandlers,
+  type FeedStats,
+  TradeDeduper,
+} from "./feed_types.ts";
+
+export type {
+  ConnectionState,
+  ConnectionStatus,
+  FeedGap,
+  FeedHandlers,
+  FeedStats,
+} from "./feed_types.ts";
+export { TradeDeduper } from "./feed_types.ts";
+export { parseFrame, type ServerFrame, type WireTrade } from "./messages.ts";
+
+/** Options for {@linkcode Feed}. */
+export interface FeedOptions {
+  /** Coinbase market-data endpoint (or the simulator's `wsUrl`). */
+  url: string;
+  products: string[];
+  /** @default 20 */
+  productsPerConnection?: number;
+  /** CDP key: subscribe messages then carry a fresh JWT each. A ready signer is accepted too. */
+  key?: CdpKey | JwtSigner;
+  /** Epoch-ms clock for `receivedAt` and `connectedSince`. @default systemClock */
+  clock?: Clock;
+  /** Minimum real time between two socket opens. @default 1000 */
+  connectIntervalMs?: number;
+  /** A socket silent this long (real ms) is declared stale and reconnected. @default 5000 */
+  staleAfterMs?: number;
+  /** Reconnect backoff: `initialMs · 2^n`, capped at `maxMs`, with equal jitter. @default {initialMs: 500, maxMs: 30000} */
+  backoff?: { initialMs: number; maxMs: number };
+  /** Subtracted from every gap's start, covering Coinbase's 250 ms batching. @default 1000 */
+  gapMarginMs?: number;
+  /** Trade ids remembered per product for dedupe. @default 1000 */
+  dedupeWindow?: number;
+  /** Jitter source. @default Math.random */
+  random?: () => number;
+  /** Waits `ms` or until `signal` aborts (must resolve, not reject, on abort). */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  handlers: FeedHandlers;
+}
+
+/** The sleep used unless one is injected: resolves after `ms` or at abort. */
+export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * Streams validated, deduplicated trades of many products.
+ *
+ * @example
+ * ```ts ignore
+ * const feed = new Feed({ url: COINBASE_WS_URL, products: ["BTC-USD"], handlers: {
+ *   onTrades: (trades) => aggregator.addAll(trades),
+ *   onGap: (gap) => repair(gap.products, gap.fromMs, gap.toMs),
+ * } });
+ * feed.start();
+ * await feed.stop();
+ * ```
+ */
+export class Feed {
+  /** Counters over every connection. */
+  readonly stats: FeedStats = emptyStats();
+  readonly #connections: Connection[];
+  readonly #abort = new AbortController();
+  readonly #interval: number;
+  readonly #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+  #nextSlot = 0;
+  #started = false;
+
+  constructor(options: FeedOptions) {
+    const per = options.productsPerConnection ?? 20;
+    if (!(Number.isInteger(per) && per > 0)) {
+      throw new RangeError(`productsPerConnection must be a positive integer, got ${per}`);
+    }
+    const products = [...new Set(options.products)];
+    this.#interval = options.connectIntervalMs ?? 1000;
+    this.#sleep = options.sleep ?? abortableSleep;
+    const signer = options.key === undefined
+      ? undefined
+      : "forWebSocket" in options.key
+      ? options.key
+      : createJwtSigner(options.key, { clock: systemClock });
+    const dedupe = new TradeDeduper(options.dedupeWindow ?? 1000);
+    const gate = (signal: AbortSignal) => this.#slot(signal);
+    this.#connections = [];
+    for (let i = 0; i * per < products.length; i++) {
+      this.#connections.push(
+        new Connection({
+          id: `ws-${i}`,
+          url: options.url,
+          products: products.slice(i * per, (i + 1) * per),
+          signer,
+          clock: options.clock ?? systemClock,
+          staleAfterMs: options.staleAfterMs ?? 5000,
+          backoff: options.backoff ?? { initialMs: 500, maxMs: 30_000 },
+          gapMarginMs: options.gapMarginMs ?? 1000,
+          random: options.random ?? Math.random,
+          sleep: this.#sleep,
+          gate,
+          dedupe,
+          stats: this.stats,
+          handlers: options.handlers,
+        }),
+      );
+    }
+  }
+
+  /** Opens the connections (paced; returns at once). */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
+    for (const c of this.#connections) c.start();
+  }
+
+  /** Closes every connection; resolves when all sockets and timers are gone. */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await Promise.all(this.#connections.map((c) => c.stop()));
+  }
+
+  /** Status of every connection, in id order. */
+  status(): ConnectionStatus[] {
+    return this.#connections.map((c) => c.status());
+  }
+
+  /** Waits for the next connect slot: at most one socket open per interval, feed-wide. */
+  async #slot(signal: AbortSignal): Promise<void> {
+    const now = performance.now();
+    const at = Math.max(now, this.#nextSlot);
+    this.#nextSlot = at + this.#interval;
+    if (at > now) {
+      const both = AbortSignal.any([signal, this.#abort.signal]);
+      await this.#sleep(at - now, both);
+    }
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * @module
+ * The feed's public shapes (handlers, per-connection status, counters) and two small bounded
+ * helpers the connections share: the `(product, trade_id)` deduper that drops snapshot replays
+ * and duplicate deliveries, and a trades-per-second meter.
+ */
+import type { Trade } from "../candles/candle.ts";
+import type { WireTrade } from "./messages.ts";
+
+/** Lifecycle of one connection. */
+export type ConnectionState = "connecting" | "subscribed" | "stale" | "reconnecting" | "closed";
+
+/** Status of one connection, as `/api/status` shows it. */
+export interface ConnectionStatus {
+  id: string;
+  products: string[];
+  state: ConnectionState;
+  /** Epoch ms of the current socket's open, or null while not connected. */
+  connectedSince: number | null;
+  /** Reconnects over the process lifetime. */
+  reconnects: number;
+  /** Seconds since the last frame, or null before the first one. */
+  lastMessageAgeS: number | null;
+  /** Largest interval between two frames seen (across reconnects), seconds. */
+  maxGapS: number;
+  /** Sequence gaps over the process lifetime. */
+  sequenceGaps: number;
+  /** Trades delivered per second, averaged over the last 10 s. */
+  tradesPerS: number;
+  /** Products Coinbase left out of the subscriptions ack (not asked for again). */
+  unknownProducts: string[];
+  lastError?: string;
+}
+
+/** A window in which trades of `products` may be missing (repair it from REST). */
+export interface FeedGap {
+  connectionId: string;
+  products: string[];
+  /** Exchange time, epoch ms (inclusive). */
+  fromMs: number;
+  /** Exchange time, epoch ms (inclusive). */
+  toMs: number;
+  reason: "reconnect" | "sequence";
+}
+
+/** Callbacks of a feed. */
+export interface FeedHandlers {
+  /** Validated, deduplicated trades of one frame, oldest first. */
+  onTrades(trades: Trade[], info: { connectionId: string; receivedAt: number }): void;
+  onGap?(gap: FeedGap): void;
+  /** On every state change of a connection. */
+  onStatus?(status: ConnectionStatus): void;
+  onUnknownProducts?(products: string[]): void;
+}
+
+/** Counters over all connections of a feed. */
+export interface FeedStats {
+  frames: number;
+  trades: number;
+  rejectedTrades: number;
+  duplicates: number;
+  garbageFrames: number;
+  errors: number;
+  sequenceGaps: number;
+  reconnects: number;
+}
+
+/** Fresh zeroed counters. */
+export function emptyStats(): FeedStats {
+  return {
+    frames: 0,
+    trades: 0,
+    rejectedTrades: 0,
+    duplicates: 0,
+    garbageFrames: 0,
+    errors: 0,
+    sequenceGaps: 0,
+    reconnects: 0,
+  };
+}
+
+interface Seen {
+  ids: Set<number>;
+  ring: number[];
+  next: number;
+  /** Largest id forgotten; anything at or below it is treated as already seen. */
+  floor: number;
+}
+
+/**
+ * Remembers the last `perProduct` trade ids of each product. A replayed snapshot (≤ 100 trades,
+ * coinbase-protocol.md §3.2) always falls inside that memory.
+ */
+export class TradeDeduper {
+  readonly #perProduct: number;
+  readonly #seen = new Map<string, Seen>();
+
+  /** @param perProduct ids remembered per product @default 1000 */
+  constructor(perProduct = 1000) {
+    this.#perProduct = perProduct;
+  }
+
+  /** Records the trade; false when it was seen before (or is older than the memory). */
+  accept(t: WireTrade): boolean {
+    let s = this.#seen.get(t.product_id);
+    if (!s) this.#seen.set(t.product_id, s = { ids: new Set(), ring: [], next: 0, floor: -1 });
+    const id = t.id;
+    if (id <= s.floor || s.ids.has(id)) return false;
+    if (s.ring.length < this.#perProduct) s.ring.push(id);
+    else {
+      const old = s.ring[s.next]!;
+      s.ids.delete(old);
+      if (old > s.floor) s.floor = old;
+      s.ring[s.next] = id;
+      s.next = (s.next + 1) % this.#perProduct;
+    }
+    s.ids.add(id);
+    return true;
+  }
+}
+
+/** Counts events in one-second buckets over the last ten seconds. */
+export class RateMeter {
+  readonly #buckets = new Float64Array(10);
+  readonly #secs = new Float64Array(10).fill(-1);
+
+  /** Adds `n` events now. */
+  add(n: number, nowMs: number = performance.now()): void {
+    const sec = Math.floor(nowMs / 1000);
+    const i = sec % 10;
+    if (this.#secs[i] !== sec) {
+      this.#secs[i] = sec;
+      this.#buckets[i] = 0;
+    }
+    this.#buckets[i]! += n;
+  }
+
+  /** Events per second over the last ten whole seconds. */
+  perSecond(nowMs: number = performance.now()): number {
+    const sec = Math.floor(nowMs / 1000);
+    let sum = 0;
+    for (let i = 0; i < 10; i++) {
+      const s = this.#secs[i]!;
+      if (s >= sec - 10 && s < sec + 1) sum += this.#buckets[i]!;
+    }
+    return sum / 10;
+  }
+}

@@ -1,0 +1,360 @@
+import assert from "node:assert/strict";
+import { demoProducts, type Simulator, startSimulator } from "../../lib/coinbase/simulator.ts";
+import {
+  type ConnectionStatus,
+  Feed,
+  type FeedGap,
+  type FeedOptions,
+  type WireTrade,
+} from "../../lib/coinbase/feed.ts";
+import type { SimProductSpec } from "../../lib/coinbase/simulator/market.ts";
+
+const FAST_WS = { heartbeatIntervalMs: 100, flushIntervalMs: 50, candleIntervalMs: 200 };
+
+function specs(n: number, tradesPerSecond = 8): SimProductSpec[] {
+  return demoProducts(n, { tradesPerSecond });
+}
+
+async function startSim(products: SimProductSpec[], ws = {}): Promise<Simulator> {
+  return await startSimulator({
+    products,
+    historyMs: 120_000,
+    historyTradesPerSecond: 5,
+    ws: { ...FAST_WS, ...ws },
+  });
+}
+
+/** Everything a feed delivered, for checking against the simulator's trade log. */
+class Recorder {
+  readonly trades = new Map<string, WireTrade>();
+  readonly connectionOf = new Map<string, string>();
+  readonly maxTimeOf = new Map<string, number>();
+  readonly gaps: FeedGap[] = [];
+  readonly statuses: ConnectionStatus[] = [];
+  readonly unknown: string[] = [];
+  deliveredTwice = 0;
+  outOfOrder = 0;
+  count = 0;
+
+  handlers: FeedOptions["handlers"] = {
+    onTrades: (trades, info) => {
+      let prev: WireTrade | undefined;
+      for (const t of trades as WireTrade[]) {
+        const key = `${t.product_id}:${t.trade_id}`;
+        if (this.trades.has(key)) this.deliveredTwice++;
+        this.trades.set(key, t);
+        this.connectionOf.set(t.product_id, info.connectionId);
+        const max = this.maxTimeOf.get(info.connectionId) ?? 0;
+        if (t.timeMs > max) this.maxTimeOf.set(info.connectionId, t.timeMs);
+        if (prev && prev.timeMs > t.timeMs) this.outOfOrder++;
+        prev = t;
+        this.count++;
+      }
+    },
+    onGap: (g) => this.gaps.push(g),
+    onStatus: (s) => this.statuses.push(s),
+    onUnknownProducts: (p) => this.unknown.push(...p),
+  };
+
+  countFor(product: string): number {
+    let n = 0;
+    for (const t of this.trades.values()) if (t.product_id === product) n++;
+    return n;
+  }
+}
+
+function feedFor(
+  sim: Simulator,
+  rec: Recorder,
+  products: string[],
+  extra: Partial<FeedOptions> = {},
+) {
+  return new Feed({
+    url: sim.wsUrl,
+    products,
+    connectIntervalMs: 10,
+    staleAfterMs: 300,
+    backoff: { initialMs: 20, maxMs: 200 },
+    gapMarginMs: 0,
+    handlers: rec.handlers,
+    ...extra,
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const end = performance.now() + timeoutMs;
+  while (!cond()) {
+    if (performance.now() > end) throw new Error(`Timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/**
+ * The invariant: per product, from `t0` up to the newest trade its connection delivered, the
+ * delivered trades equal the simulator's log (same ids and fields) outside the reported gaps.
+ * Returns how many trades were compared.
+ */
+function assertMatchesLog(sim: Simulator, rec: Recorder, products: string[], t0: number): number {
+  assert.equal(rec.deliveredTwice, 0, "a trade was delivered twice");
+  assert.equal(rec.outOfOrder, 0, "trades of a frame were not oldest first");
+  let compared = 0;
+  for (const p of products) {
+    const conn = rec.connectionOf.get(p);
+    assert.ok(conn, `no trade delivered for ${p}`);
+    const until = rec.maxTimeOf.get(conn)!;
+    const windows = rec.gaps.filter((g) => g.products.includes(p));
+    const inGap = (ms: number) => windows.some((g) => ms >= g.fromMs && ms <= g.toMs);
+    const expected = sim.market.trades(p, t0, Math.floor(until) + 1)
+      .filter((t) => t.timeUs / 1000 <= until && !inGap(t.timeUs / 1000));
+    const got = [...rec.trades.values()]
+      .filter((t) => t.product_id === p && t.timeMs >= t0 && t.timeMs <= until && !inGap(t.timeMs))
+      .sort((a, b) => a.id - b.id);
+    assert.deepEqual(
+      got.map((t) => [t.trade_id, t.price, t.size, t.side, t.time]),
+      expected.map((t) => [t.trade_id, t.price, t.size, t.side, t.time]),
+      `trades of ${p} differ from the simulator's log`,
+    );
+    compared += got.length;
+  }
+  return compared;
+}
+
+/** Runs `fn` with a fresh simulator and feed, always closing both. */
+async function scenario(
+  products: SimProductSpec[],
+  feedProducts: string[],
+  fn: (ctx: { sim: Simulator; rec: Recorder; feed: Feed; t0: number }) => Promise<void>,
+  options: { ws?: Record<string, unknown>; feed?: Partial<FeedOptions> } = {},
+): Promise<void> {
+  const sim = await startSim(products, options.ws);
+  const rec = new Recorder();
+  const feed = feedFor(sim, rec, feedProducts, options.feed);
+  try {
+    const t0 = Date.now();
+    feed.start();
+    await until(
+      "all connections subscribed",
+      () => feed.status().every((s) => s.state === "subscribed" || s.state === "closed"),
+    );
+    await fn({ sim, rec, feed, t0 });
+  } finally {
+    await feed.stop();
+    await sim.close();
+  }
+}
+
+Deno.test("Feed streams trades equal to the simulator's log", async (t) => {
+  const products = specs(5);
+  const ids = products.map((p) => p.id);
+  await scenario(products, ids, async ({ sim, rec, feed, t0 }) => {
+    await sleep(1000);
+    await t.step("a normal stream delivers every trade once, oldest first", () => {
+      assert.ok(assertMatchesLog(sim, rec, ids, t0) > 20);
+      assert.deepEqual(rec.gaps, []);
+    });
+    await t.step("status and counters describe the connection", () => {
+      const [s] = feed.status();
+      assert.equal(s!.state, "subscribed");
+      assert.deepEqual(s!.products, ids);
+      assert.equal(typeof s!.connectedSince, "number");
+      assert.equal(s!.reconnects, 0);
+      assert.ok(s!.lastMessageAgeS! < 0.3);
+      assert.ok(s!.tradesPerS > 0);
+      assert.equal(feed.stats.sequenceGaps, 0);
+      assert.equal(feed.stats.trades, rec.count);
+      assert.ok(feed.stats.frames > 20);
+    });
+  });
+});
+
+Deno.test("Feed recovers from a dropped connection and reports the gap", async () => {
+  const products = specs(4);
+  const ids = products.map((p) => p.id);
+  await scenario(products, ids, async ({ sim, rec, feed, t0 }) => {
+    await sleep(400);
+    assert.equal(sim.dropConnections(), 1);
+    await until("a reconnect gap", () => rec.gaps.length > 0);
+    await sleep(500);
+    const [gap] = rec.gaps;
+    assert.equal(gap!.reason, "reconnect");
+    assert.deepEqual(gap!.products, ids);
+    assert.ok(gap!.fromMs < gap!.toMs);
+    assert.equal(feed.status()[0]!.reconnects, 1);
+    assert.equal(feed.status()[0]!.state, "subscribed");
+    assert.ok(feed.stats.duplicates > 0, "the replayed snapshot was not deduplicated");
+    assert.ok(assertMatchesLog(sim, rec, ids, t0) > 10);
+  });
+});
+
+Deno.test("Feed reconnects a stalled socket while other connections keep streaming", async () => {
+  const products = specs(4);
+  const ids = products.map((p) => p.id);
+  await scenario(products, ids, async ({ sim, rec, feed, t0 }) => {
+    await sleep(300);
+    assert.equal(sim.stall(1500, { product: ids[0] }), 1);
+    const otherBefore = rec.countFor(ids[3]!);
+    await until(
+      "the stalled connection to go stale",
+      () => rec.statuses.some((s) => s.id === "ws-0" && s.state === "stale"),
+    );
+    assert.ok(rec.countFor(ids[3]!) > otherBefore, "the healthy connection stopped streaming");
+    await until(
+      "a reconnect",
+      () => feed.status()[0]!.state === "subscribed" && rec.gaps.length > 0,
+    );
+    await sleep(300);
+    assert.equal(feed.status()[1]!.reconnects, 0);
+    assert.deepEqual(rec.gaps.map((g) => [g.connectionId, g.reason]), [["ws-0", "reconnect"]]);
+    assert.match(feed.status()[0]!.lastError!, /No message for/);
+    assertMatchesLog(sim, rec, ids, t0);
+  }, { feed: { productsPerConnection: 2 } });
+});
+
+Deno.test("Feed survives a burst of garbage and rejects invalid trades", async () => {
+  const products = specs(4);
+  const ids = products.map((p) => p.id);
+  await scenario(products, ids, async ({ sim, rec, feed, t0 }) => {
+    await sleep(300);
+    sim.sendGarbage(21, { product: ids[0] });
+    await sleep(500);
+    assert.ok(feed.stats.garbageFrames >= 12, `garbage frames ${feed.stats.garbageFrames}`);
+    assert.equal(feed.stats.rejectedTrades, 18);
+    assert.ok(feed.status().every((s) => s.state === "subscribed" && s.reconnects === 0));
+    assert.ok(
+      ![...rec.trades.values()].some((t) => Number(t.trade_id) < 10),
+      "a bad trade got through",
+    );
+    assertMatchesLog(sim, rec, ids, t0);
+  }, { feed: { productsPerConnection: 2 } });
+});
+
+Deno.test("Feed reports withheld frames as a sequence gap covering their trades", async () => {
+  const products = specs(3, 20);
+  const ids = products.map((p) => p.id);
+  await scenario(products, ids, async ({ sim, rec, feed, t0 }) => {
+    await sleep(300);
+    sim.withholdFrames(2);
+    await until("a sequence gap", () => rec.gaps.length > 0);
+    await sleep(300);
+    // Two withheld updates give one gap, or two when a heartbeat came in between.
+    assert.ok(feed.stats.sequenceGaps >= 1 && feed.stats.sequenceGaps <= 2);
+    assert.equal(feed.status()[0]!.sequenceGaps, feed.stats.sequenceGaps);
+    assert.ok(rec.gaps.every((g) => g.reason === "sequence" && g.fromMs < g.toMs));
+    const lost = sim.ws.withheldTrades;
+    assert.ok(lost.length > 0);
+    for (const t of lost) {
+      const ms = t.timeUs / 1000;
+      assert.ok(
+        rec.gaps.some((g) => ms >= g.fromMs && ms <= g.toMs),
+        `withheld trade at ${ms} outside every gap`,
+      );
+      assert.ok(!rec.trades.has(`${t.product_id}:${t.trade_id}`));
+    }
+    assertMatchesLog(sim, rec, ids, t0);
+  });
+});
+
+Deno.test("Feed drops duplicate and replayed trades and tolerates error frames", async () => {
+  const products = specs(3);
+  const ids = products.map((p) => p.id);
+  await scenario(products, ids, async ({ sim, rec, feed, t0 }) => {
+    await sleep(300);
+    const dupBefore = feed.stats.duplicates;
+    assert.equal(sim.duplicateLastFrame(), 1);
+    sim.replayTrades(5);
+    sim.sendError("Failed to subscribe");
+    await sleep(300);
+    assert.ok(feed.stats.duplicates >= dupBefore + 15, `duplicates ${feed.stats.duplicates}`);
+    assert.equal(feed.stats.errors, 1);
+    assert.match(feed.status()[0]!.lastError!, /Failed to subscribe/);
+    assert.deepEqual(rec.gaps, [], "a repeated sequence number is not a gap");
+    assert.equal(feed.status()[0]!.state, "subscribed");
+    assertMatchesLog(sim, rec, ids, t0);
+  });
+});
+
+Deno.test("Feed splits 100 products over 5 connections", async () => {
+  const products = specs(100, 2);
+  const ids = products.map((p) => p.id);
+  await scenario(products, ids, async ({ sim, rec, feed, t0 }) => {
+    assert.equal(sim.connections(), 5);
+    const status = feed.status();
+    assert.deepEqual(status.map((s) => s.products.length), [20, 20, 20, 20, 20]);
+    assert.deepEqual(status.flatMap((s) => s.products), ids);
+    await sleep(1000);
+    const streamed = ids.filter((p) => rec.connectionOf.has(p));
+    assert.equal(streamed.length, 100);
+    assert.ok(assertMatchesLog(sim, rec, ids, t0) > 50);
+  }, { feed: { productsPerConnection: 20 } });
+});
+
+Deno.test("Feed reports products Coinbase left out and keeps streaming the rest", async () => {
+  const products = specs(2);
+  await scenario(products, ["BTC-USD", "NOPE-USD", "ETH-USD"], async ({ sim, rec, feed, t0 }) => {
+    assert.deepEqual(rec.unknown, ["NOPE-USD"]);
+    assert.deepEqual(feed.status()[0]!.unknownProducts, ["NOPE-USD"]);
+    sim.dropConnections();
+    await until("resubscribed", () => feed.status()[0]!.reconnects === 1 && rec.gaps.length === 1);
+    await sleep(300);
+    assert.deepEqual(rec.unknown, ["NOPE-USD"], "the unknown product was asked for again");
+    assert.deepEqual(rec.gaps[0]!.products, ["BTC-USD", "ETH-USD"]);
+    assertMatchesLog(sim, rec, ["BTC-USD", "ETH-USD"], t0);
+  });
+});
+
+Deno.test("Feed closes a connection whose products are all unknown", async () => {
+  await scenario(specs(1), ["BTC-USD", "NOPE-USD", "NADA-USD"], async ({ feed, rec }) => {
+    await sleep(200);
+    assert.deepEqual(rec.unknown.sort(), ["NADA-USD", "NOPE-USD"]);
+    assert.deepEqual(feed.status().map((s) => s.state), ["subscribed", "closed", "closed"]);
+    assert.ok(rec.countFor("BTC-USD") > 0);
+  }, { feed: { productsPerConnection: 1 } });
+});
+
+Deno.test("Feed subscribes with a fresh JWT per message when a key is set", async () => {
+  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
+    "sign",
+  ]) as CryptoKeyPair;
+  const jwk = await crypto.subtle.exportKey("jwk", pair.privateKey);
+  const seed = atob(jwk.d!.replace(/-/g, "+").replace(/_/g, "/"));
+  const key = { name: "organizations/o/apiKeys/k", privateKey: btoa(seed) };
+  const products = specs(2);
+  const ids = products.map((p) => p.id);
+  await scenario(products, ids, async ({ sim, rec, feed, t0 }) => {
+    await sleep(300);
+    assert.equal(feed.stats.errors, 0, "the simulator refused the JWT");
+    assert.ok(assertMatchesLog(sim, rec, ids, t0) > 0);
+  }, { feed: { key } });
+});
+
+Deno.test("Feed backs off exponentially with jitter while the endpoint is down", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close(); // nothing listens there now: every connect fails
+  const delays: number[] = [];
+  const rec = new Recorder();
+  const feed = new Feed({
+    url: `ws://127.0.0.1:${port}`,
+    products: ["BTC-USD"],
+    connectIntervalMs: 0,
+    backoff: { initialMs: 100, maxMs: 400 },
+    random: () => 1,
+    sleep: (ms, signal) => {
+      delays.push(ms);
+      return new Promise((r) => {
+        const t = setTimeout(r, 1);
+        signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
+      });
+    },
+    handlers: rec.handlers,
+  });
+  feed.start();
+  await until("five retries", () => delays.length >= 5);
+  await feed.stop();
+  assert.deepEqual(delays.slice(0, 5), [100, 200, 400, 400, 400]);
+  assert.equal(feed.status()[0]!.state, "closed");
+  assert.ok(feed.status()[0]!.reconnects >= 5);
+  assert.deepEqual(rec.gaps, [], "a connection that never subscribed has no gap to report");
+});
