@@ -196,7 +196,8 @@ export class WsSimulator {
         if (s === undefined) json.set(t, s = tradeJson(t));
         return s;
       });
-      c.lastUpdate = c.send("market_trades", `[{"type":"update","trades":[${parts.join(",")}]}]`);
+      const text = c.send("market_trades", `[{"type":"update","trades":[${parts.join(",")}]}]`);
+      if (c.stalledUntil <= performance.now()) c.lastUpdate = text;
     }
   }
 
