@@ -1,8 +1,8 @@
 /**
  * @module
- * Client-side request pacing for Coinbase REST: a sliding-window limiter that lets at most
- * `ratePerSecond` requests start in any one-second window (so the server's per-IP token bucket
- * never empties), while letting requests run concurrently. Time and waiting are injected so tests
+ * Client-side request pacing for Coinbase REST: a sliding-window limiter under which the server
+ * never sees more than `ratePerSecond` requests in any one-second window (so its per-IP token
+ * bucket never empties), while requests run concurrently. Time and waiting are injected so tests
  * never sleep for real. Retries and backoff live in `rest.ts`.
  */
 import type { Clock } from "../clock.ts";
@@ -35,10 +35,17 @@ export interface RateLimiterOptions {
   sleep?: Sleep;
 }
 
+/** Marks a request acquired from a {@linkcode RateLimiter} as finished (idempotent). */
+export type Release = () => void;
+
 /**
- * A sliding-window limiter: in any window of `capacity / ratePerSecond` seconds at most
- * `capacity = max(1, floor(ratePerSecond))` requests start. For integer rates that is exactly
- * "never more than `ratePerSecond` in any one second". Shared by all calls of a client.
+ * A sliding-window limiter robust to network delay: a request holds its slot while in flight and
+ * for one window after it finishes, and a new one starts only while fewer than `capacity =
+ * max(1, floor(ratePerSecond))` slots are held. Whatever the latency, the server then sees at
+ * most `capacity` requests in any window of `capacity / ratePerSecond` seconds (for integer rates:
+ * never more than `ratePerSecond` in any one second), because of any `capacity + 1` requests one
+ * had finished a whole window before the last one started. Shared by all calls of a client;
+ * requests run concurrently.
  */
 export class RateLimiter {
   readonly ratePerSecond: number;
@@ -46,8 +53,10 @@ export class RateLimiter {
   readonly #windowMs: number;
   readonly #clock: Clock;
   readonly #sleep: Sleep;
-  /** Start times (epoch ms) of the requests inside the current window, oldest first. */
-  readonly #starts: number[] = [];
+  #inFlight = 0;
+  /** Finish times (epoch ms) of the requests still holding a slot, oldest first. */
+  readonly #ends: number[] = [];
+  #waiters: (() => void)[] = [];
 
   constructor(options: RateLimiterOptions) {
     const rate = options.ratePerSecond;
@@ -63,20 +72,39 @@ export class RateLimiter {
     this.#sleep = options.sleep ?? realSleep;
   }
 
-  /** Resolves when one more request may start now (and counts it). */
-  async acquire(signal?: AbortSignal): Promise<void> {
+  /** Resolves when one more request may start now; call the returned function when it ends. */
+  async acquire(signal?: AbortSignal): Promise<Release> {
     for (;;) {
       signal?.throwIfAborted();
       const now = this.#clock();
-      while (this.#starts.length > 0 && this.#starts[0]! <= now - this.#windowMs) {
-        this.#starts.shift();
+      while (this.#ends.length > 0 && this.#ends[0]! <= now - this.#windowMs) this.#ends.shift();
+      if (this.#inFlight + this.#ends.length < this.#capacity) {
+        this.#inFlight++;
+        let released = false;
+        return () => {
+          if (released) return;
+          released = true;
+          this.#inFlight--;
+          this.#ends.push(this.#clock());
+          const waiters = this.#waiters;
+          this.#waiters = [];
+          for (const wake of waiters) wake();
+        };
       }
-      if (this.#starts.length < this.#capacity) {
-        this.#starts.push(now);
-        return;
+      if (this.#ends.length > 0) {
+        // +1 ms: the oldest finish must be strictly more than a window ago.
+        await this.#sleep(this.#ends[0]! + this.#windowMs - now + 1, signal);
+      } else {
+        // Every slot is in flight: wait for one to finish (its window starts then).
+        await new Promise<void>((resolve, reject) => {
+          const onAbort = () => reject(signal!.reason);
+          signal?.addEventListener("abort", onAbort, { once: true });
+          this.#waiters.push(() => {
+            signal?.removeEventListener("abort", onAbort);
+            resolve();
+          });
+        });
       }
-      // +1 ms: the window is half-open, so the oldest start must be strictly out of it.
-      await this.#sleep(this.#starts[0]! + this.#windowMs - now + 1, signal);
     }
   }
 }

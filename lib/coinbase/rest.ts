@@ -237,10 +237,17 @@ export class RestClient {
     let retry = 0;
     let reauthorized = false;
     for (;;) {
-      await this.#limiter.acquire(signal);
+      const release = await this.#limiter.acquire(signal);
       this.stats.requests++;
       const headers: Record<string, string> = { accept: "application/json" };
-      if (auth) headers.authorization = `Bearer ${await this.#authorize!("GET", url)}`;
+      if (auth) {
+        try {
+          headers.authorization = `Bearer ${await this.#authorize!("GET", url)}`;
+        } catch (e) {
+          release();
+          throw e;
+        }
+      }
       const timeout = AbortSignal.timeout(this.#timeoutMs);
       let problem: string;
       let status = 0;
@@ -286,6 +293,8 @@ export class RestClient {
         if (e instanceof RestError) throw e;
         if (signal?.aborted) throw signal.reason;
         problem = `network error: ${e instanceof Error ? e.message : String(e)}`;
+      } finally {
+        release();
       }
       if (retry >= this.#maxRetries) {
         throw new RestError(
