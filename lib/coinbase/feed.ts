@@ -47,7 +47,7 @@ export interface FeedOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** Subtracted from every gap's start, covering Coinbase's 250 ms batching. @default 1000 */
   gapMarginMs?: number;
-  /** Trade ids remembered per product for dedupe. @default 1000 */
+  /** Trade ids remembered per product for dedupe. @default 8192 */
   dedupeWindow?: number;
   /** Jitter source. @default Math.random */
   random?: () => number;
@@ -106,7 +106,7 @@ export class Feed {
       : "forWebSocket" in options.key
       ? options.key
       : createJwtSigner(options.key, { clock: systemClock });
-    const dedupe = new TradeDeduper(options.dedupeWindow ?? 1000);
+    const dedupe = new TradeDeduper(options.dedupeWindow ?? 8192);
     const gate = (signal: AbortSignal) => this.#slot(signal);
     this.#connections = [];
     for (let i = 0; i * per < products.length; i++) {

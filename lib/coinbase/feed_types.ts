@@ -5,6 +5,7 @@
  * and duplicate deliveries, and a trades-per-second meter.
  */
 import type { Trade } from "../candles/candle.ts";
+import { TradeIdWindow } from "../candles/dedupe.ts";
 import type { WireTrade } from "./messages.ts";
 
 /** Lifecycle of one connection. */
@@ -79,43 +80,26 @@ export function emptyStats(): FeedStats {
   };
 }
 
-interface Seen {
-  ids: Set<number>;
-  ring: number[];
-  next: number;
-  /** Largest id forgotten; anything at or below it is treated as already seen. */
-  floor: number;
-}
-
 /**
- * Remembers the last `perProduct` trade ids of each product. A replayed snapshot (≤ 100 trades,
- * coinbase-protocol.md §3.2) always falls inside that memory.
+ * Drops replayed snapshot trades and duplicate deliveries by `(product_id, trade_id)`, with
+ * constant memory per product: a {@linkcode TradeIdWindow} bitmap over the last `window` ids
+ * (1 KiB per product at the default). A replayed snapshot (≤ 100 trades, coinbase-protocol.md
+ * §3.2) always falls inside it; an id older than the window is treated as already seen.
  */
 export class TradeDeduper {
-  readonly #perProduct: number;
-  readonly #seen = new Map<string, Seen>();
+  readonly #window: number;
+  readonly #seen = new Map<string, TradeIdWindow>();
 
-  /** @param perProduct ids remembered per product @default 1000 */
-  constructor(perProduct = 1000) {
-    this.#perProduct = perProduct;
+  /** @param window trade ids remembered per product @default 8192 */
+  constructor(window = 8192) {
+    this.#window = window;
   }
 
-  /** Records the trade; false when it was seen before (or is older than the memory). */
+  /** Records the trade; false when it was seen before (or is older than the window). */
   accept(t: WireTrade): boolean {
-    let s = this.#seen.get(t.product_id);
-    if (!s) this.#seen.set(t.product_id, s = { ids: new Set(), ring: [], next: 0, floor: -1 });
-    const id = t.id;
-    if (id <= s.floor || s.ids.has(id)) return false;
-    if (s.ring.length < this.#perProduct) s.ring.push(id);
-    else {
-      const old = s.ring[s.next]!;
-      s.ids.delete(old);
-      if (old > s.floor) s.floor = old;
-      s.ring[s.next] = id;
-      s.next = (s.next + 1) % this.#perProduct;
-    }
-    s.ids.add(id);
-    return true;
+    let w = this.#seen.get(t.product_id);
+    if (!w) this.#seen.set(t.product_id, w = new TradeIdWindow(this.#window));
+    return w.check(t.id) === "new";
   }
 }
 

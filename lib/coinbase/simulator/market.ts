@@ -168,9 +168,14 @@ export class Market {
     const out: SimTrade[] = [];
     for (const p of this.#products.values()) {
       if (p.spec.status === "delisted") continue;
+      const liveUs = this.startMs * 1000;
       while (p.nextUs <= toUs) {
-        out.push(this.#trade(p, p.nextUs));
-        p.nextUs += this.#gapUs(p, p.nextUs);
+        const at = p.nextUs;
+        out.push(this.#trade(p, at));
+        p.nextUs = at + this.#gapUs(p, at);
+        // Crossing from sparse history into live trading: redraw the wait at the live rate
+        // (arrivals are memoryless, so restarting the draw at the boundary is exact).
+        if (at < liveUs && p.nextUs > liveUs) p.nextUs = liveUs + this.#gapUs(p, liveUs);
       }
     }
     this.#generatedToUs = toUs;
