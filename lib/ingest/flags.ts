@@ -95,13 +95,9 @@ export function parseDate(flag: string, raw: string, nowMs: number, endOfDay = f
 export function parseIngestArgs(args: readonly string[], nowMs: number): IngestFlags {
   const values = new Map<ValueFlag, string>();
   let catalogue = false;
-  let help = false;
-  for (let i = 0; i < args.length; i++) {
+  const help = args.includes("-h") || args.includes("--help");
+  for (let i = 0; i < args.length && !help; i++) {
     const arg = args[i]!;
-    if (arg === "-h" || arg === "--help") {
-      help = true;
-      continue;
-    }
     if (arg === "--catalogue" || arg === "--catalog") {
       catalogue = true;
       continue;
