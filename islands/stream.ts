@@ -1,0 +1,138 @@
+/**
+ * @module
+ * Client-side live data for the islands: {@linkcode useCandleStream} keeps an `EventSource` on
+ * `/api/stream` open across drops (the browser retries network errors itself; after a refusal
+ * such as a 503 during a restart it gives up, so we reopen with backoff), and
+ * {@linkcode usePoll} fetches a JSON URL on an interval. Both report their state so a page can
+ * show that it is reconnecting.
+ */
+import { useEffect, useRef, useState } from "preact/hooks";
+
+/** One `event: candle` of `/api/stream`. */
+export interface CandleEvent {
+  product_id: string;
+  granularity: string;
+  start: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  complete: boolean;
+}
+
+/** State of a live connection, as shown on the page. */
+export type LinkState = "connecting" | "live" | "reconnecting" | "unauthorized";
+
+/**
+ * Subscribes to candle events of `products` at `granularity` while mounted (and re-subscribes
+ * when they change). `onOpen` runs on every (re)connection, e.g. to refetch what was missed.
+ */
+export function useCandleStream(
+  products: string[],
+  granularity: string,
+  onCandle: (e: CandleEvent) => void,
+  onOpen?: (reconnected: boolean) => void,
+): LinkState {
+  const [state, setState] = useState<LinkState>("connecting");
+  const handlers = useRef({ onCandle, onOpen });
+  handlers.current = { onCandle, onOpen };
+  const key = products.join(",");
+
+  useEffect(() => {
+    if (!key) return;
+    const url = `/api/stream?products=${encodeURIComponent(key)}&granularities=${granularity}`;
+    let source: EventSource | undefined;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let failures = 0;
+    let opened = false;
+    let stopped = false;
+    const open = () => {
+      setState(opened ? "reconnecting" : "connecting");
+      const es = source = new EventSource(url);
+      es.onopen = () => {
+        failures = 0;
+        setState("live");
+        handlers.current.onOpen?.(opened);
+        opened = true;
+      };
+      es.addEventListener("candle", (e) => {
+        handlers.current.onCandle(JSON.parse((e as MessageEvent<string>).data));
+      });
+      es.onerror = () => {
+        if (stopped) return;
+        setState("reconnecting");
+        if (es.readyState !== EventSource.CLOSED) return; // the browser retries by itself
+        es.close();
+        const delay = Math.min(30_000, 1000 * 2 ** Math.min(failures++, 5));
+        retry = setTimeout(async () => {
+          // A refused stream may mean the session ended: say so instead of retrying forever.
+          const probe = await fetch("/api/products").catch(() => undefined);
+          if (probe?.status === 401) return setState("unauthorized");
+          if (!stopped) open();
+        }, delay);
+      };
+    };
+    open();
+    return () => {
+      stopped = true;
+      clearTimeout(retry);
+      source?.close();
+    };
+  }, [key, granularity]);
+  return state;
+}
+
+/** Result of {@linkcode usePoll}. */
+export interface Polled<T> {
+  data: T;
+  state: LinkState;
+  /** `Date.now()` of the last successful fetch. */
+  updatedAt: number;
+}
+
+/** Fetches `url` every `intervalMs` while mounted, starting from `initial`. */
+export function usePoll<T>(url: string, intervalMs: number, initial: T): Polled<T> {
+  const [polled, setPolled] = useState<Polled<T>>({
+    data: initial,
+    state: "live",
+    updatedAt: Date.now(),
+  });
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let stopped = false;
+    const tick = async () => {
+      try {
+        const res = await fetch(url, { headers: { accept: "application/json" } });
+        if (res.status === 401) {
+          setPolled((p) => ({ ...p, state: "unauthorized" }));
+        } else if (!res.ok) {
+          await res.body?.cancel();
+          setPolled((p) => ({ ...p, state: "reconnecting" }));
+        } else {
+          const data = await res.json() as T;
+          setPolled({ data, state: "live", updatedAt: Date.now() });
+        }
+      } catch {
+        setPolled((p) => ({ ...p, state: "reconnecting" }));
+      }
+      if (!stopped) timer = setTimeout(tick, intervalMs);
+    };
+    timer = setTimeout(tick, intervalMs);
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, [url, intervalMs]);
+  return polled;
+}
+
+/** Re-renders the calling component every `ms` (for ages that grow between updates). */
+export function useTicker(ms: number): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(t);
+  }, [ms]);
+  return now;
+}

@@ -1,0 +1,134 @@
+/**
+ * @module
+ * The product page (`/products/:id`): the live candle chart (island `product-chart`) and the
+ * product's gap and repair history, rendered on the server from the repairer's records; and
+ * the 404 page for a product this shard does not serve.
+ */
+import type { VNode } from "preact";
+import { ProductChart, type ProductChartProps } from "../../islands/product_chart.tsx";
+import { formatDateTime, formatDuration, formatTime } from "../../islands/format.ts";
+import type { Product } from "../../lib/coinbase/product.ts";
+import type { RepairRecord } from "../../lib/repair.ts";
+import { Island, Page } from "./layout.tsx";
+
+/** Props of {@linkcode ProductPage}. */
+export interface ProductPageProps {
+  product: Product;
+  chart: ProductChartProps;
+  repairs: RepairRecord[];
+  logout: boolean;
+  notice?: string;
+  /** Epoch ms, for "ago" columns. */
+  nowMs: number;
+}
+
+/** The product page. */
+export function ProductPage(props: ProductPageProps): VNode {
+  const p = props.product;
+  const name = p.displayName && p.displayName !== p.productId ? p.displayName : "";
+  return (
+    <Page title={p.productId} logout={props.logout} notice={props.notice}>
+      <h1>
+        {p.productId} {name && <small>{name}</small>}
+      </h1>
+      <p class="meta">
+        {`${p.baseCurrency} / ${p.quoteCurrency}`}
+        {p.status && ` · ${p.status}`}
+        {p.quoteIncrement && ` · price step ${p.quoteIncrement}`}
+        {p.baseMinSize && ` · min size ${p.baseMinSize}`}
+      </p>
+      <Island name="product-chart" props={props.chart}>
+        <ProductChart {...props.chart} />
+      </Island>
+      <RepairHistory records={props.repairs} nowMs={props.nowMs} />
+    </Page>
+  );
+}
+
+function repairState(r: RepairRecord): { label: string; cls: string } {
+  if (r.repairedAt !== undefined) return { label: "repaired", cls: "ok" };
+  // The repairer retries a failed window a few times, then gives up; both keep the error.
+  if (r.error) return { label: "error", cls: "bad" };
+  return { label: "pending", cls: "warn" };
+}
+
+function RepairHistory({ records, nowMs }: { records: RepairRecord[]; nowMs: number }): VNode {
+  const newest = records.slice().reverse();
+  return (
+    <section aria-labelledby="repairs-heading">
+      <h2 id="repairs-heading">Gaps and repairs</h2>
+      {newest.length === 0
+        ? <p>No gap detected since the service started.</p>
+        : (
+          <div class="table-wrap">
+            <table class="repairs stack" aria-labelledby="repairs-heading">
+              <thead>
+                <tr>
+                  <th scope="col">Detected</th>
+                  <th scope="col">Reason</th>
+                  <th scope="col">Window</th>
+                  <th scope="col">State</th>
+                  <th scope="col" class="num">Minutes replaced</th>
+                  <th scope="col" class="num">Attempts</th>
+                </tr>
+              </thead>
+              <tbody>
+                {newest.map((r) => {
+                  const s = repairState(r);
+                  return (
+                    <tr key={`${r.detectedAt}-${r.fromSec}`} data-reason={r.reason}>
+                      <th scope="row" data-label="Detected">
+                        {formatTime(r.detectedAt)}{" "}
+                        <small>{`${formatDuration((nowMs - r.detectedAt) / 1000)} ago`}</small>
+                      </th>
+                      <td data-label="Reason">{r.reason}</td>
+                      <td data-label="Window">
+                        {`${formatDateTime(r.fromSec * 1000)} – ${formatTime(r.toSec * 1000)}`}
+                      </td>
+                      <td data-label="State">
+                        <span class={`badge ${s.cls}`}>{s.label}</span>
+                        {r.error && <small class="note">{r.error}</small>}
+                      </td>
+                      <td data-label="Minutes replaced" class="num">
+                        {r.minutesReplaced === undefined ? "—" : String(r.minutesReplaced)}
+                      </td>
+                      <td data-label="Attempts" class="num">{String(r.attempts)}</td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+        )}
+    </section>
+  );
+}
+
+/** Props of {@linkcode NotFoundPage}. */
+export interface NotFoundPageProps {
+  what: string;
+  served: string[];
+  logout: boolean;
+}
+
+/** 404 page for an unknown product (or page). */
+export function NotFoundPage(props: NotFoundPageProps): VNode {
+  return (
+    <Page title="Not found" logout={props.logout} islands={false}>
+      <h1>Not found</h1>
+      <p role="alert">{props.what}</p>
+      {props.served.length > 0 && (
+        <>
+          <p>This shard serves:</p>
+          <ul class="served">
+            {props.served.map((p) => (
+              <li key={p}>
+                <a href={`/products/${p}`}>{p}</a>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </Page>
+  );
+}
