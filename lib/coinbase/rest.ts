@@ -2,70 +2,36 @@
  * @module
  * The Coinbase Advanced Trade REST client (coinbase-protocol.md §6): products, candles, `/time`.
  * Public `/market/*` endpoints are used without a key; with a key (or an `authorize` function)
- * the authenticated equivalents are called with a fresh JWT per request. Every call goes through
- * one shared {@linkcode RateLimiter}; 429 (whose body may be HTML), 5xx and network errors are
- * retried with exponential backoff and jitter, a 401 once with a fresh JWT, and any other 4xx is
- * a {@linkcode RestError} naming the method, path, status and Coinbase's message (never the JWT).
- * Candle pages and their response parsing live in `rest_candles.ts`.
+ * the authenticated equivalents are called with a fresh JWT per request. Rate limiting, retries
+ * and errors ({@linkcode RestError}) live in `rest_transport.ts`; candle windows and response
+ * parsing in `rest_candles.ts`.
  */
 import type { Candle } from "../candles/candle.ts";
 import type { Granularity } from "../candles/granularity.ts";
-import { type Clock, systemClock } from "../clock.ts";
-import { getLogger } from "../log.ts";
 import { type CdpKey, createJwtSigner } from "./auth.ts";
 import { parseProduct, type Product } from "./product.ts";
-import { RateLimiter, realSleep, type Sleep } from "./rate_limit.ts";
 import {
   candlePath,
   candleWindows,
   MAX_CANDLES_PER_REQUEST,
   parseCandles,
 } from "./rest_candles.ts";
-import { describeErrorBody, RestError } from "./rest_error.ts";
+import { RestError } from "./rest_error.ts";
+import {
+  type Authorize,
+  type RestStats,
+  RestTransport,
+  type TransportOptions,
+} from "./rest_transport.ts";
 
-export { MAX_CANDLES_PER_REQUEST, RestError };
-
-const log = getLogger(["spot", "rest"]);
-
-/** Makes the value of `Authorization: Bearer …` for one request (a fresh JWT each call). */
-export type Authorize = (method: string, url: string) => Promise<string>;
+export { type Authorize, MAX_CANDLES_PER_REQUEST, RestError, type RestStats };
 
 /** Options for {@linkcode RestClient}. */
-export interface RestClientOptions {
-  /** API base including `/api/v3/brokerage`, e.g. `config.coinbaseRestUrl`. */
-  baseUrl: string;
+export interface RestClientOptions extends TransportOptions {
   /** CDP key: authenticated endpoints with a JWT per request. */
   key?: CdpKey;
   /** Overrides how JWTs are made (takes precedence over `key`). */
   authorize?: Authorize;
-  /** Requests started per second, across all concurrent calls. @default 8 */
-  ratePerSecond?: number;
-  /** @default globalThis.fetch */
-  fetch?: typeof fetch;
-  /** @default systemClock */
-  clock?: Clock;
-  /** @default realSleep */
-  sleep?: Sleep;
-  /** Retries of one request on 429, 5xx and network errors. @default 6 */
-  maxRetries?: number;
-  /** First backoff delay; doubles per retry, with jitter. @default 1000 */
-  backoffBaseMs?: number;
-  /** @default 30000 */
-  backoffMaxMs?: number;
-  /** Per-request timeout. @default 30000 */
-  timeoutMs?: number;
-  /** Jitter source in [0, 1). @default Math.random */
-  random?: () => number;
-}
-
-/** Counters since the client was made. */
-export interface RestStats {
-  /** HTTP requests sent (retries included). */
-  requests: number;
-  /** Requests repeated after a 429, 5xx, network error or 401. */
-  retries: number;
-  /** 429 answers received. */
-  rateLimited: number;
 }
 
 /** Options of one call. */
@@ -93,52 +59,35 @@ export interface ServerTime {
 
 /** A rate-limited, retrying Coinbase REST client. One instance per process shares the limit. */
 export class RestClient {
-  readonly stats: RestStats = { requests: 0, retries: 0, rateLimited: 0 };
-  readonly #base: string;
-  readonly #authorize?: Authorize;
-  readonly #limiter: RateLimiter;
-  readonly #fetch: typeof fetch;
-  readonly #sleep: Sleep;
-  readonly #maxRetries: number;
-  readonly #backoffBase: number;
-  readonly #backoffMax: number;
-  readonly #timeoutMs: number;
-  readonly #random: () => number;
+  readonly #http: RestTransport;
 
   constructor(options: RestClientOptions) {
-    this.#base = options.baseUrl.replace(/\/+$/, "");
-    if (options.authorize) this.#authorize = options.authorize;
-    else if (options.key) {
+    let authorize = options.authorize;
+    if (!authorize && options.key) {
       const signer = createJwtSigner(options.key, { clock: options.clock });
-      this.#authorize = (method, url) => signer.forRest(method, url);
+      authorize = (method, url) => signer.forRest(method, url);
     }
-    this.#sleep = options.sleep ?? realSleep;
-    this.#limiter = new RateLimiter({
-      ratePerSecond: options.ratePerSecond ?? 8,
-      clock: options.clock ?? systemClock,
-      sleep: this.#sleep,
-    });
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
-    this.#maxRetries = options.maxRetries ?? 6;
-    this.#backoffBase = options.backoffBaseMs ?? 1000;
-    this.#backoffMax = options.backoffMaxMs ?? 30_000;
-    this.#timeoutMs = options.timeoutMs ?? 30_000;
-    this.#random = options.random ?? Math.random;
+    this.#http = new RestTransport(options, authorize);
+  }
+
+  /** Requests, retries and 429s so far. */
+  get stats(): RestStats {
+    return this.#http.stats;
   }
 
   /** Whether requests carry a JWT (and go to the authenticated endpoints). */
   get authenticated(): boolean {
-    return this.#authorize !== undefined;
+    return this.#http.authenticated;
   }
 
   /** Requests per second this client allows itself. */
   get ratePerSecond(): number {
-    return this.#limiter.ratePerSecond;
+    return this.#http.ratePerSecond;
   }
 
   /** `GET /time`. */
   async time(options: CallOptions = {}): Promise<ServerTime> {
-    const body = await this.#get("/time", undefined, false, options.signal, "server time");
+    const body = await this.#http.get("/time", undefined, false, options.signal, "server time");
     const r = body as Record<string, unknown>;
     const epochMs = Number(r["epochMillis"] ?? Number(r["epochSeconds"]) * 1000);
     if (!Number.isFinite(epochMs)) {
@@ -162,7 +111,13 @@ export class RestClient {
         offset: String(offset),
       });
       for (const id of query.productIds ?? []) params.append("product_ids", id);
-      const body = await this.#get(this.#path("/products"), params, true, query.signal, "products");
+      const body = await this.#http.get(
+        this.#path("/products"),
+        params,
+        true,
+        query.signal,
+        "products",
+      );
       const rows = (body as { products?: unknown }).products;
       if (!Array.isArray(rows)) {
         throw new TypeError(`Coinbase product list has no "products" array (offset ${offset})`);
@@ -182,7 +137,7 @@ export class RestClient {
   /** One product. @throws {RestError} with status 404 for an unknown one */
   async product(productId: string, options: CallOptions = {}): Promise<Product> {
     const path = this.#path(`/products/${encodeURIComponent(productId)}`);
-    return parseProduct(await this.#get(path, undefined, true, options.signal, productId));
+    return parseProduct(await this.#http.get(path, undefined, true, options.signal, productId));
   }
 
   /**
@@ -199,7 +154,7 @@ export class RestClient {
   ): Promise<Candle[]> {
     const { path, params } = candlePath(productId, granularity, startSec, endSec);
     const context = `product ${productId}, granularity ${granularity.id}`;
-    const body = await this.#get(this.#path(path), params, true, options.signal, context);
+    const body = await this.#http.get(this.#path(path), params, true, options.signal, context);
     return parseCandles(body, startSec, endSec, context);
   }
 
@@ -220,100 +175,6 @@ export class RestClient {
 
   /** `/market/products…` without a key, `/products…` with one. */
   #path(path: string): string {
-    return this.#authorize ? path : `/market${path}`;
-  }
-
-  async #get(
-    path: string,
-    params: URLSearchParams | undefined,
-    authenticatable: boolean,
-    signal: AbortSignal | undefined,
-    context: string,
-  ): Promise<unknown> {
-    const url = `${this.#base}${path}`;
-    const full = params ? `${url}?${params}` : url;
-    const shown = `GET ${path}${params ? `?${params}` : ""}`;
-    const auth = authenticatable && this.#authorize !== undefined;
-    let retry = 0;
-    let reauthorized = false;
-    for (;;) {
-      const release = await this.#limiter.acquire(signal);
-      this.stats.requests++;
-      const headers: Record<string, string> = { accept: "application/json" };
-      if (auth) {
-        try {
-          headers.authorization = `Bearer ${await this.#authorize!("GET", url)}`;
-        } catch (e) {
-          release();
-          throw e;
-        }
-      }
-      const timeout = AbortSignal.timeout(this.#timeoutMs);
-      let problem: string;
-      let status = 0;
-      try {
-        const res = await this.#fetch(full, {
-          headers,
-          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-        });
-        status = res.status;
-        const text = await res.text();
-        if (res.ok) {
-          try {
-            return JSON.parse(text);
-          } catch {
-            throw new RestError(
-              `${shown} returned ${status} with a body that is not JSON (${context}): ` +
-                describeErrorBody(text).message,
-              { method: "GET", path, status },
-            );
-          }
-        }
-        const { code, message } = describeErrorBody(text);
-        problem = `${status}${code ? ` ${code}` : ""}: ${message}`;
-        if (status === 401 && auth && !reauthorized) {
-          reauthorized = true;
-          this.stats.retries++;
-          log.warn("Coinbase answered 401 to {request}; retrying once with a fresh JWT", {
-            request: shown,
-          });
-          continue;
-        }
-        if (status === 429) this.stats.rateLimited++;
-        if (status !== 429 && status < 500) {
-          throw new RestError(`${shown} failed with ${problem} (${context})`, {
-            method: "GET",
-            path,
-            status,
-            code,
-            coinbaseMessage: message,
-          });
-        }
-      } catch (e) {
-        if (e instanceof RestError) throw e;
-        if (signal?.aborted) throw signal.reason;
-        problem = `network error: ${e instanceof Error ? e.message : String(e)}`;
-      } finally {
-        release();
-      }
-      if (retry >= this.#maxRetries) {
-        throw new RestError(
-          `${shown} failed after ${retry + 1} attempts, last with ${problem} (${context})`,
-          { method: "GET", path, status },
-        );
-      }
-      const delay = Math.min(this.#backoffMax, this.#backoffBase * 2 ** retry) *
-        (0.5 + this.#random() / 2);
-      retry++;
-      this.stats.retries++;
-      log.warn("Coinbase {request} failed ({problem}); retry {retry} in {delayMs} ms", {
-        request: shown,
-        problem,
-        retry,
-        delayMs: Math.round(delay),
-        context,
-      });
-      await this.#sleep(delay, signal);
-    }
+    return this.#http.authenticated ? path : `/market${path}`;
   }
 }

@@ -1,0 +1,191 @@
+/**
+ * @module
+ * The HTTP side of the Coinbase REST client: every request waits for the shared
+ * {@linkcode RateLimiter}, carries a fresh JWT when authenticated, and is retried with exponential
+ * backoff and jitter on 429 (whose body may be HTML), 5xx and network errors, once on a 401 with
+ * a fresh JWT; any other 4xx is a {@linkcode RestError} naming the method, path, status and
+ * Coinbase's message (never the JWT). Endpoints and their shapes live in `rest.ts`.
+ */
+import { type Clock, systemClock } from "../clock.ts";
+import { getLogger } from "../log.ts";
+import { RateLimiter, realSleep, type Sleep } from "./rate_limit.ts";
+import { describeErrorBody, RestError } from "./rest_error.ts";
+
+const log = getLogger(["spot", "rest"]);
+
+/** Makes the value of `Authorization: Bearer …` for one request (a fresh JWT each call). */
+export type Authorize = (method: string, url: string) => Promise<string>;
+
+/** Options for {@linkcode RestTransport}. */
+export interface TransportOptions {
+  /** API base including `/api/v3/brokerage`, e.g. `config.coinbaseRestUrl`. */
+  baseUrl: string;
+  /** Requests started per second, across all concurrent calls. @default 8 */
+  ratePerSecond?: number;
+  /** @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** @default systemClock */
+  clock?: Clock;
+  /** @default realSleep */
+  sleep?: Sleep;
+  /** Retries of one request on 429, 5xx and network errors. @default 6 */
+  maxRetries?: number;
+  /** First backoff delay; doubles per retry, with jitter. @default 1000 */
+  backoffBaseMs?: number;
+  /** @default 30000 */
+  backoffMaxMs?: number;
+  /** Per-request timeout. @default 30000 */
+  timeoutMs?: number;
+  /** Jitter source in [0, 1). @default Math.random */
+  random?: () => number;
+}
+
+/** Counters since the client was made. */
+export interface RestStats {
+  /** HTTP requests sent (retries included). */
+  requests: number;
+  /** Requests repeated after a 429, 5xx, network error or 401. */
+  retries: number;
+  /** 429 answers received. */
+  rateLimited: number;
+}
+
+/** Rate-limited, retrying GETs of JSON. */
+export class RestTransport {
+  readonly stats: RestStats = { requests: 0, retries: 0, rateLimited: 0 };
+  readonly #base: string;
+  readonly #authorize?: Authorize;
+  readonly #limiter: RateLimiter;
+  readonly #fetch: typeof fetch;
+  readonly #sleep: Sleep;
+  readonly #maxRetries: number;
+  readonly #backoffBase: number;
+  readonly #backoffMax: number;
+  readonly #timeoutMs: number;
+  readonly #random: () => number;
+
+  constructor(options: TransportOptions, authorize?: Authorize) {
+    this.#base = options.baseUrl.replace(/\/+$/, "");
+    this.#authorize = authorize;
+    this.#sleep = options.sleep ?? realSleep;
+    this.#limiter = new RateLimiter({
+      ratePerSecond: options.ratePerSecond ?? 8,
+      clock: options.clock ?? systemClock,
+      sleep: this.#sleep,
+    });
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#maxRetries = options.maxRetries ?? 6;
+    this.#backoffBase = options.backoffBaseMs ?? 1000;
+    this.#backoffMax = options.backoffMaxMs ?? 30_000;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#random = options.random ?? Math.random;
+  }
+
+  /** Whether requests can carry a JWT. */
+  get authenticated(): boolean {
+    return this.#authorize !== undefined;
+  }
+
+  /** Requests per second this transport allows itself. */
+  get ratePerSecond(): number {
+    return this.#limiter.ratePerSecond;
+  }
+
+  /**
+   * GETs `path` (under the base) and returns the parsed JSON. `authenticatable` requests carry a
+   * JWT when a key is configured; `context` (product, granularity) goes into errors and logs.
+   */
+  async get(
+    path: string,
+    params: URLSearchParams | undefined,
+    authenticatable: boolean,
+    signal: AbortSignal | undefined,
+    context: string,
+  ): Promise<unknown> {
+    const url = `${this.#base}${path}`;
+    const full = params ? `${url}?${params}` : url;
+    const shown = `GET ${path}${params ? `?${params}` : ""}`;
+    const auth = authenticatable && this.#authorize !== undefined;
+    let retry = 0;
+    let reauthorized = false;
+    for (;;) {
+      const release = await this.#limiter.acquire(signal);
+      this.stats.requests++;
+      const headers: Record<string, string> = { accept: "application/json" };
+      if (auth) {
+        try {
+          headers.authorization = `Bearer ${await this.#authorize!("GET", url)}`;
+        } catch (e) {
+          release();
+          throw e;
+        }
+      }
+      const timeout = AbortSignal.timeout(this.#timeoutMs);
+      let problem: string;
+      let status = 0;
+      try {
+        const res = await this.#fetch(full, {
+          headers,
+          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        });
+        status = res.status;
+        const text = await res.text();
+        if (res.ok) {
+          try {
+            return JSON.parse(text);
+          } catch {
+            throw new RestError(
+              `${shown} returned ${status} with a body that is not JSON (${context}): ` +
+                describeErrorBody(text).message,
+              { method: "GET", path, status },
+            );
+          }
+        }
+        const { code, message } = describeErrorBody(text);
+        problem = `${status}${code ? ` ${code}` : ""}: ${message}`;
+        if (status === 401 && auth && !reauthorized) {
+          reauthorized = true;
+          this.stats.retries++;
+          log.warn("Coinbase answered 401 to {request}; retrying once with a fresh JWT", {
+            request: shown,
+          });
+          continue;
+        }
+        if (status === 429) this.stats.rateLimited++;
+        if (status !== 429 && status < 500) {
+          throw new RestError(`${shown} failed with ${problem} (${context})`, {
+            method: "GET",
+            path,
+            status,
+            code,
+            coinbaseMessage: message,
+          });
+        }
+      } catch (e) {
+        if (e instanceof RestError) throw e;
+        if (signal?.aborted) throw signal.reason;
+        problem = `network error: ${e instanceof Error ? e.message : String(e)}`;
+      } finally {
+        release();
+      }
+      if (retry >= this.#maxRetries) {
+        throw new RestError(
+          `${shown} failed after ${retry + 1} attempts, last with ${problem} (${context})`,
+          { method: "GET", path, status },
+        );
+      }
+      const delay = Math.min(this.#backoffMax, this.#backoffBase * 2 ** retry) *
+        (0.5 + this.#random() / 2);
+      retry++;
+      this.stats.retries++;
+      log.warn("Coinbase {request} failed ({problem}); retry {retry} in {delayMs} ms", {
+        request: shown,
+        problem,
+        retry,
+        delayMs: Math.round(delay),
+        context,
+      });
+      await this.#sleep(delay, signal);
+    }
+  }
+}
