@@ -139,8 +139,9 @@ export async function runBackfill(options: BackfillOptions): Promise<BackfillSum
   const end = progress();
   const aborted = end.pagesDone < end.pagesTotal;
   log.info(
-    "Backfill {state}: {candles} candles in {pages} pages, {requests} requests, {retries} retries, {elapsedMs} ms",
-    { state: aborted ? "interrupted" : "done", ...end, pages: end.pagesDone },
+    `Backfill ${aborted ? "interrupted" : "done"}: {candles} candles in {pages} pages, ` +
+      "{requests} requests, {retries} retries, {elapsedMs} ms",
+    { ...end, pages: end.pagesDone },
   );
   return { ...end, rows: tasks.map((t) => t.row), aborted };
 }

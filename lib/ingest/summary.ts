@@ -4,7 +4,7 @@
  * then requests, retries, 429s and elapsed time.
  */
 import type { BackfillSummary } from "../backfill.ts";
-import { formatDuration } from "./progress.ts";
+import { formatDuration, requestRate } from "./progress.ts";
 
 const int = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 
@@ -49,7 +49,9 @@ export function formatSummary(s: BackfillSummary): string {
     `${s.aborted ? "Interrupted" : "Done"}: ${
       int.format(s.candles)
     } candles, ${s.requests} requests ` +
-    `(${(s.requests / secs).toFixed(1)}/s), ${s.retries} retries, ${s.rateLimited} rate-limited, ` +
+    `(${
+      requestRate(s.requests, s.elapsedMs).toFixed(1)
+    }/s), ${s.retries} retries, ${s.rateLimited} rate-limited, ` +
     `elapsed ${formatDuration(secs)} (${secs.toFixed(1)} s)` +
     (s.aborted ? ". Progress is saved: run the same command again to resume." : ""),
     "",
