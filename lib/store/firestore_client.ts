@@ -1,0 +1,70 @@
+/**
+ * @module
+ * Builds the `@google-cloud/firestore` client with the transport chosen for Deno: REST
+ * (`preferRest: true`) carried by Deno's own `fetch`, never gRPC.
+ *
+ * Why: gRPC in Deno runs on the `node:http2` compatibility layer, the weak point of
+ * `@grpc/grpc-js` under Deno (denoland/deno#26907: no reconnect after a server restart;
+ * #36788, open for Deno 2.9.5/2.9.6: an abort inside nghttp2 when GOAWAY hits a long-idle
+ * session, which is exactly what an idle Firestore channel sees). With `preferRest` every call
+ * the writer and the routes make (Commit, BatchGet, RunQuery) is a plain HTTP request; gRPC
+ * would load only for `onSnapshot`, which this service does not use. Requests go through
+ * Deno's native `fetch` (Rust hyper, HTTP/1.1 or HTTP/2 by ALPN), not the `node:http`
+ * polyfill that gaxios would otherwise pick through node-fetch:
+ *
+ * - against the emulator the client gets a credential-free auth object whose `fetch` is the
+ *   global one (the library's default `GoogleAuth` would fail: REST always asks it for
+ *   credentials, and there are none); the library itself adds `Authorization: Bearer owner`;
+ * - in production the default `GoogleAuth` (ADC: the Cloud Run service identity via the
+ *   metadata server) signs the requests, with `fetchImplementation: fetch` handed to its
+ *   transporter so that the same native `fetch` carries them.
+ *
+ * The cost of REST: one HTTP request per call instead of a multiplexed stream; at one batched
+ * Commit per flush interval that is immaterial. Deno quirk: google-gax arms an
+ * `AbortSignal.timeout` (the 60 s call deadline) per request, and Deno keeps the process alive
+ * until it fires, so entry points should `Deno.exit()` after closing the store.
+ */
+import { Firestore, type Settings } from "@google-cloud/firestore";
+
+/** Options for {@linkcode createFirestoreClient}. */
+export interface FirestoreClientOptions {
+  /** Project id; required with an emulator (use a `demo-` id), else found by ADC. */
+  projectId?: string;
+  /** `host:port` of a Firestore emulator; also read from `FIRESTORE_EMULATOR_HOST`. */
+  emulatorHost?: string;
+}
+
+/** The project used against an emulator when none is given. */
+export const DEFAULT_EMULATOR_PROJECT = "demo-spot";
+
+/** A google-auth-library stand-in for the emulator: no credentials, Deno's fetch. */
+const emulatorAuth = {
+  getRequestHeaders: () => Promise.resolve(new Headers()),
+  fetch: (url: string | URL, init?: RequestInit) => fetch(url, init),
+};
+
+function envEmulatorHost(): string | undefined {
+  try {
+    return Deno.env.get("FIRESTORE_EMULATOR_HOST") || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Creates a Firestore client on REST over Deno's `fetch` (see the module comment for why). */
+export function createFirestoreClient(options: FirestoreClientOptions = {}): Firestore {
+  const emulatorHost = options.emulatorHost ?? envEmulatorHost();
+  const settings: Settings = { preferRest: true, ignoreUndefinedProperties: false };
+  if (emulatorHost) {
+    Object.assign(settings, {
+      projectId: options.projectId ?? DEFAULT_EMULATOR_PROJECT,
+      host: emulatorHost,
+      ssl: false,
+      authClient: emulatorAuth,
+    });
+  } else {
+    if (options.projectId) settings.projectId = options.projectId;
+    settings.clientOptions = { transporterOptions: { fetchImplementation: fetch } };
+  }
+  return new Firestore(settings);
+}

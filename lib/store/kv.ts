@@ -1,0 +1,205 @@
+/**
+ * @module
+ * {@linkcode KvCandleStore}: the embedded {@linkcode CandleStore} on Deno KV (a SQLite file at
+ * `KV_PATH`, default `./data/spot.kv`). Keys are the Firestore path segments of `paths.ts`
+ * with the number last, e.g. `["exchanges","coinbase","products","BTC-USD","history",
+ * "ONE_MINUTE","candles",1773500700000]`, so range reads are key-ordered list calls. The
+ * catalogue's map field becomes one key per product:
+ * `["trading_pairs","exchanges","coinbase",product_id]`. Values carry the same fields as the
+ * Firestore documents (`lastUpdate` and `updated_at` as epoch milliseconds).
+ *
+ * Deno KV caps an atomic operation at 1,000 mutations and 800 KiB, so large writes are committed
+ * in chunks of {@linkcode KV_CHUNK}: each chunk is all-or-nothing, a whole call is not. Every
+ * write is idempotent (latest-wins by key), so a caller retrying a failed call converges.
+ */
+/// <reference lib="deno.unstable" />
+import { dirname } from "node:path";
+import type { Candle } from "../candles/candle.ts";
+import { GRANULARITIES, type GranularityId } from "../candles/granularity.ts";
+import {
+  candleFromCompleted,
+  candleFromLive,
+  CATALOGUE_FIELD,
+  CATALOGUE_PATH,
+  checkpointPath,
+  completedCollectionPath,
+  type CompletedFields,
+  completedFields,
+  completedPath,
+  liveCollectionPath,
+  type LiveFields,
+  liveFields,
+  livePath,
+} from "./paths.ts";
+import type { CandleDoc, CandleStore, CatalogueEntry, RangeQuery } from "./store.ts";
+
+/** Mutations per atomic commit (Deno KV allows 1,000 and 800 KiB). */
+export const KV_CHUNK = 200;
+
+const GRANULARITY_IDS = new Set<string>(GRANULARITIES.map((g) => g.id));
+
+/**
+ * Opens a {@linkcode KvCandleStore} on a path (creating its directory) or wraps an open
+ * `Deno.Kv`. A store opened from a path closes its database in `close()`; a passed-in
+ * `Deno.Kv` stays the caller's to close.
+ *
+ * @example
+ * ```ts ignore
+ * const store = await openKvCandleStore(config.kvPath);
+ * ```
+ */
+export async function openKvCandleStore(pathOrKv: string | Deno.Kv): Promise<KvCandleStore> {
+  if (typeof pathOrKv !== "string") return new KvCandleStore(pathOrKv, false);
+  if (pathOrKv !== ":memory:") await Deno.mkdir(dirname(pathOrKv), { recursive: true });
+  try {
+    return new KvCandleStore(await Deno.openKv(pathOrKv), true);
+  } catch (error) {
+    throw new Error(`Cannot open Deno KV at "${pathOrKv}": ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/** A {@linkcode CandleStore} on Deno KV. Use {@linkcode openKvCandleStore} to create one. */
+export class KvCandleStore implements CandleStore {
+  readonly kind = "kv" as const;
+  #kv: Deno.Kv;
+  #owned: boolean;
+
+  /** Wraps `kv`; `owned` says whether {@linkcode close} closes it. */
+  constructor(kv: Deno.Kv, owned: boolean) {
+    this.#kv = kv;
+    this.#owned = owned;
+  }
+
+  async writeLive(docs: CandleDoc[]): Promise<void> {
+    const now = Date.now();
+    await this.#commit(
+      "live candles",
+      docs.map((d) => [livePath(d.product, d.granularity), {
+        ...liveFields(d.candle),
+        lastUpdate: now,
+      }]),
+    );
+  }
+
+  async writeCompleted(docs: CandleDoc[]): Promise<void> {
+    await this.#commit(
+      "completed candles",
+      docs.map((d) => [
+        completedPath(d.product, d.granularity, d.candle.start),
+        completedFields(d.candle, d.granularity),
+      ]),
+    );
+  }
+
+  async readCompleted(
+    product: string,
+    granularity: GranularityId,
+    query: RangeQuery,
+  ): Promise<Candle[]> {
+    const prefix = completedCollectionPath(product, granularity);
+    const endKey = query.end === undefined ? undefined : [...prefix, query.end * 1000 + 1];
+    const reverse = query.start === undefined;
+    const selector: Deno.KvListSelector = query.start === undefined
+      ? (endKey ? { prefix, end: endKey } : { prefix })
+      : endKey
+      ? { start: [...prefix, query.start * 1000], end: endKey }
+      : { prefix, start: [...prefix, query.start * 1000] };
+    if (query.limit <= 0) return [];
+    const candles: Candle[] = [];
+    const iter = this.#kv.list<CompletedFields>(selector, {
+      limit: query.limit,
+      reverse,
+      batchSize: Math.min(query.limit, 500),
+    });
+    for await (const entry of iter) {
+      candles.push(candleFromCompleted(entry.key.at(-1) as number, entry.value));
+    }
+    return reverse ? candles.reverse() : candles;
+  }
+
+  async latestCompletedStart(
+    product: string,
+    granularity: GranularityId,
+  ): Promise<number | undefined> {
+    const [last] = await this.readCompleted(product, granularity, { limit: 1 });
+    return last?.start;
+  }
+
+  async readLive(product: string): Promise<CandleDoc[]> {
+    const docs: CandleDoc[] = [];
+    for await (const entry of this.#kv.list<LiveFields>({ prefix: liveCollectionPath(product) })) {
+      const granularity = String(entry.key.at(-1));
+      if (!GRANULARITY_IDS.has(granularity)) continue;
+      docs.push({
+        product,
+        granularity: granularity as GranularityId,
+        candle: candleFromLive(entry.value),
+      });
+    }
+    return docs;
+  }
+
+  async readCatalogue(): Promise<CatalogueEntry[]> {
+    const entries: CatalogueEntry[] = [];
+    const prefix = [...CATALOGUE_PATH, CATALOGUE_FIELD];
+    for await (const entry of this.#kv.list<Omit<CatalogueEntry, "product_id">>({ prefix })) {
+      entries.push({ ...entry.value, product_id: String(entry.key.at(-1)) });
+    }
+    return entries;
+  }
+
+  async writeCatalogue(entries: CatalogueEntry[]): Promise<void> {
+    await this.#commit(
+      "catalogue entries",
+      entries.map(({ product_id, ...fields }) => [
+        [...CATALOGUE_PATH, CATALOGUE_FIELD, product_id],
+        fields,
+      ]),
+    );
+  }
+
+  async readCheckpoint(product: string, granularity: GranularityId): Promise<number | undefined> {
+    const entry = await this.#kv.get<{ through: number }>(checkpointPath(product, granularity));
+    return entry.value?.through;
+  }
+
+  async writeCheckpoint(product: string, granularity: GranularityId, through: number) {
+    await this.#commit("checkpoint", [[checkpointPath(product, granularity), {
+      through,
+      updated_at: Date.now(),
+    }]]);
+  }
+
+  async ping(): Promise<void> {
+    await this.#kv.get(CATALOGUE_PATH);
+  }
+
+  close(): Promise<void> {
+    if (this.#owned) this.#kv.close();
+    return Promise.resolve();
+  }
+
+  async #commit(what: string, sets: [Deno.KvKey, unknown][]): Promise<void> {
+    for (let i = 0; i < sets.length; i += KV_CHUNK) {
+      const chunk = sets.slice(i, i + KV_CHUNK);
+      const atomic = this.#kv.atomic();
+      for (const [key, value] of chunk) atomic.set(key, value);
+      let result: Deno.KvCommitResult | Deno.KvCommitError;
+      try {
+        result = await atomic.commit();
+      } catch (error) {
+        throw new Error(
+          `Cannot write ${chunk.length} ${what} to Deno KV (first key ${
+            JSON.stringify(chunk[0]![0])
+          }): ${(error as Error).message}`,
+          { cause: error },
+        );
+      }
+      if (!result.ok) {
+        throw new Error(`Cannot write ${chunk.length} ${what} to Deno KV: the commit was refused`);
+      }
+    }
+  }
+}

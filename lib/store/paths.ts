@@ -1,0 +1,132 @@
+/**
+ * @module
+ * Where candles live and what their stored fields are, shared by both stores. Firestore uses
+ * these segments as a document path; Deno KV uses the same segments as key parts (numbers last,
+ * so keys sort by time). The layout is fixed by DESIGN.md ("Stored data"):
+ *
+ * - live: `exchanges/coinbase/products/{product}/intervals/{granularity}`
+ *   `{timestamp (epoch s), open, high, low, close, volume, lastUpdate}`
+ * - completed: `exchanges/coinbase/products/{product}/history/{granularity}/candles/{start_ms}`
+ *   `{open, high, low, close, volume, first_timestamp, last_timestamp}` in epoch ms, where
+ *   `first_timestamp` is the bucket start and `last_timestamp` the bucket's last millisecond
+ *   (start + length − 1), so `[first, last]` covers the bucket exactly
+ * - catalogue: `trading_pairs/exchanges`, map field `coinbase.{product_id}`
+ * - ingest checkpoint (this service's own): `exchanges/coinbase/products/{product}/ingest/{granularity}`
+ *   `{through (epoch s bucket start), updated_at}`
+ *
+ * Reading and writing the documents is left to `kv.ts` and `firestore.ts`.
+ */
+import type { Candle } from "../candles/candle.ts";
+import { granularityById, type GranularityId } from "../candles/granularity.ts";
+
+/** The fields of a live candle document (`lastUpdate` is added by the store). */
+export interface LiveFields {
+  timestamp: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+}
+
+/** The fields of a completed candle document. */
+export interface CompletedFields {
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  first_timestamp: number;
+  last_timestamp: number;
+}
+
+const PRODUCTS = ["exchanges", "coinbase", "products"] as const;
+
+/** The catalogue document `trading_pairs/exchanges`. */
+export const CATALOGUE_PATH: readonly string[] = ["trading_pairs", "exchanges"];
+/** The map field of the catalogue document holding Coinbase products. */
+export const CATALOGUE_FIELD = "coinbase";
+
+/**
+ * Checks that a product id can be used as one path segment.
+ *
+ * @throws {RangeError} when it is empty or contains `/`
+ */
+export function checkSegment(product: string): string {
+  if (product === "" || product.includes("/") || product === "." || product === "..") {
+    throw new RangeError(`Cannot use product "${product}" as a document path segment`);
+  }
+  return product;
+}
+
+/** `exchanges/coinbase/products/{product}` (in the compact layout: the live document). */
+export function productPath(product: string): string[] {
+  return [...PRODUCTS, checkSegment(product)];
+}
+
+/** `exchanges/coinbase/products/{product}/intervals/{granularity}`. */
+export function livePath(product: string, granularity: GranularityId): string[] {
+  return [...productPath(product), "intervals", granularity];
+}
+
+/** `exchanges/coinbase/products/{product}/intervals` (the collection of live documents). */
+export function liveCollectionPath(product: string): string[] {
+  return [...productPath(product), "intervals"];
+}
+
+/** `exchanges/coinbase/products/{product}/history/{granularity}/candles`. */
+export function completedCollectionPath(product: string, granularity: GranularityId): string[] {
+  return [...productPath(product), "history", granularity, "candles"];
+}
+
+/** `…/history/{granularity}/candles/{start_ms}` as segments; the last one is a number. */
+export function completedPath(
+  product: string,
+  granularity: GranularityId,
+  startSec: number,
+): [...string[], number] {
+  return [...completedCollectionPath(product, granularity), startSec * 1000];
+}
+
+/** `exchanges/coinbase/products/{product}/ingest/{granularity}`. */
+export function checkpointPath(product: string, granularity: GranularityId): string[] {
+  return [...productPath(product), "ingest", granularity];
+}
+
+/** Joins segments into a Firestore document path. */
+export function joinPath(segments: readonly (string | number)[]): string {
+  return segments.join("/");
+}
+
+/** The live fields of a candle. */
+export function liveFields(candle: Candle): LiveFields {
+  const { start, open, high, low, close, volume } = candle;
+  return { timestamp: start, open, high, low, close, volume };
+}
+
+/** A candle from live fields. */
+export function candleFromLive(fields: LiveFields): Candle {
+  const { timestamp, open, high, low, close, volume } = fields;
+  return { start: timestamp, open, high, low, close, volume };
+}
+
+/** The completed fields of a candle of `granularity`. */
+export function completedFields(candle: Candle, granularity: GranularityId): CompletedFields {
+  const startMs = candle.start * 1000;
+  const { open, high, low, close, volume } = candle;
+  return {
+    open,
+    high,
+    low,
+    close,
+    volume,
+    first_timestamp: startMs,
+    last_timestamp: startMs + granularityById(granularity).seconds * 1000 - 1,
+  };
+}
+
+/** A candle from a completed document's id (start ms) and fields. */
+export function candleFromCompleted(startMs: number, fields: CompletedFields): Candle {
+  const { open, high, low, close, volume } = fields;
+  return { start: Math.floor(startMs / 1000), open, high, low, close, volume };
+}
