@@ -1,23 +1,40 @@
 /**
- * `deno task bench`: measures throughput and prints a table. Results are reported, never
- * asserted (this machine is shared and noisy).
+ * `deno task bench`: aggregation throughput against the floor and the peers, the service end to
+ * end against the simulator, and backfill against the REST rate limit. Prints progress and the
+ * results table, and writes it to `bench/RESULTS.md`. Goals are reported, never asserted: the
+ * exit status is non-zero only when a part could not run.
  */
-import { aggregatorThroughput, generateTrades } from "./aggregator.ts";
+import { machine, resultsMarkdown, type Row, table } from "./report.ts";
+import { throughputPart } from "./throughput_part.ts";
 
-function log(line: string): void {
+function progress(line: string): void {
   // deno-lint-ignore no-console
-  console.log(line);
+  console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
 }
 
-log("generating trades …");
-const trades = generateTrades(100, 20, 30);
-log(`aggregator: ${trades.length} trades over 100 products …`);
-const r = aggregatorThroughput(trades);
-log("");
-log("| entry | result |");
-log("| --- | --- |");
-log(
-  `| aggregator throughput (1 core, 8 granularities) | ${
-    Math.round(r.tradesPerS).toLocaleString("en")
-  } trades/s |`,
-);
+const parts: [string, () => Promise<{ rows: Row[]; notes: string[] }>][] = [
+  ["1 throughput", () => throughputPart(progress)],
+];
+
+const m = await machine();
+const rows: Row[] = [];
+const notes: string[] = [];
+let failed = false;
+for (const [name, run] of parts) {
+  try {
+    const r = await run();
+    rows.push(...r.rows);
+    notes.push(...r.notes);
+  } catch (e) {
+    failed = true;
+    const message = e instanceof Error ? e.message : String(e);
+    progress(`part ${name} could not run: ${message}`);
+    rows.push({ part: name, measure: "could not run", value: message.replaceAll("|", "/") });
+  }
+}
+const markdown = resultsMarkdown(m, rows, notes);
+await Deno.writeTextFile(new URL("./RESULTS.md", import.meta.url), markdown);
+// deno-lint-ignore no-console
+console.log(`\n${m.cpu}, ${m.cores} cores, ${m.date}, Deno ${m.deno}\n\n${table(rows)}\n`);
+progress("wrote bench/RESULTS.md");
+if (failed) Deno.exit(1);

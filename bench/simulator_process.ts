@@ -1,0 +1,82 @@
+/**
+ * @module
+ * The bench's Coinbase: the simulator in its own process (so the service's RSS and CPU are its
+ * own), plus the SSE clients of the end-to-end run, which live here because the latency is
+ * measured against this process's send times.
+ *
+ * Usage: `bench/simulator_process.ts <products> <tradesPerSecond> <historyTradesPerSecond>
+ * <historyHours> <publicRestRatePerSecond> <publicRestBurst>`. Prints one JSON line
+ * `{"wsUrl","restUrl","products"}` when listening, then reads JSON commands, one per line, on
+ * stdin and answers each with one JSON line on stdout:
+ *
+ * - `{"cmd":"sse","url":…,"clients":20}` starts the SSE clients;
+ * - `{"cmd":"report"}` answers latency quantiles and event counts since the last report;
+ * - stdin closing stops everything.
+ *
+ * Latency: the simulator sends a trade in the first `market_trades` flush at or after its
+ * time, so this process records every flush time (the `to` of the market's `trades(…)` call
+ * the flush makes) and, for the sampled products, each trade's cumulative 1-minute volume.
+ * An SSE `ONE_MINUTE` live update whose volume changed is matched to the trade that brought
+ * the candle to that volume; latency = SSE receipt − that trade's flush.
+ */
+import { parseUnits } from "../lib/candles/decimal.ts";
+import { demoProducts, startSimulator } from "../lib/coinbase/simulator.ts";
+import type { SimTrade } from "../lib/coinbase/simulator/market.ts";
+import { SseLatency } from "./sse_latency.ts";
+
+const [products, tps, historyTps, historyHours, restRate, restBurst] = Deno.args.map(Number);
+if (!(products! > 0 && tps! > 0 && historyTps! > 0 && historyHours! >= 0 && restRate! > 0)) {
+  throw new Error(`Bad simulator_process arguments: ${Deno.args.join(" ")}`);
+}
+
+const sim = await startSimulator({
+  products: demoProducts(products!, { tradesPerSecond: tps }),
+  historyMs: historyHours! * 3600_000,
+  historyTradesPerSecond: historyTps,
+  rest: { publicLimit: { ratePerSecond: restRate!, burst: restBurst || restRate! } },
+});
+
+const latency = new SseLatency();
+const market = sim.market;
+const trades = market.trades.bind(market);
+let lastFlush = NaN;
+market.trades = (product: string, fromMs: number, toMs: number): SimTrade[] => {
+  if (toMs !== lastFlush) latency.flushed(lastFlush = toMs);
+  return trades(product, fromMs, toMs);
+};
+const advance = market.advance.bind(market);
+market.advance = (nowMs: number): SimTrade[] => {
+  const fresh = advance(nowMs);
+  for (const t of fresh) latency.traded(t.product_id, t.timeUs / 1000, parseUnits(t.size));
+  return fresh;
+};
+
+function reply(value: unknown): void {
+  // deno-lint-ignore no-console
+  console.log(JSON.stringify(value));
+}
+
+reply({ wsUrl: sim.wsUrl, restUrl: sim.restUrl, products: market.products.map((p) => p.id) });
+
+const decoder = new TextDecoder();
+let buffered = "";
+for await (const chunk of Deno.stdin.readable) {
+  buffered += decoder.decode(chunk, { stream: true });
+  let nl;
+  while ((nl = buffered.indexOf("\n")) >= 0) {
+    const line = buffered.slice(0, nl).trim();
+    buffered = buffered.slice(nl + 1);
+    if (!line) continue;
+    const cmd = JSON.parse(line);
+    if (cmd.cmd === "sse") {
+      latency.connect(cmd.url, cmd.clients);
+      reply({ ok: true });
+    } else if (cmd.cmd === "report") {
+      reply(latency.report());
+    } else {
+      reply({ error: `unknown command ${line}` });
+    }
+  }
+}
+await latency.close();
+await sim.close();
