@@ -5,6 +5,7 @@
  * exit status is non-zero only when a part could not run.
  */
 import { machine, resultsMarkdown, type Row, table } from "./report.ts";
+import { backfillPart } from "./backfill_part.ts";
 import { throughputPart } from "./throughput_part.ts";
 
 function progress(line: string): void {
@@ -14,6 +15,7 @@ function progress(line: string): void {
 
 const parts: [string, () => Promise<{ rows: Row[]; notes: string[] }>][] = [
   ["1 throughput", () => throughputPart(progress)],
+  ["3 backfill", () => backfillPart(progress)],
 ];
 
 const m = await machine();
