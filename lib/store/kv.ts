@@ -138,7 +138,7 @@ export class KvCandleStore implements CandleStore {
         candle: candleFromLive(entry.value),
       });
     }
-    return docs;
+    return docs.sort((a, b) => order(a.granularity) - order(b.granularity));
   }
 
   async readCatalogue(): Promise<CatalogueEntry[]> {
@@ -202,4 +202,8 @@ export class KvCandleStore implements CandleStore {
       }
     }
   }
+}
+
+function order(id: GranularityId): number {
+  return GRANULARITIES.findIndex((g) => g.id === id);
 }

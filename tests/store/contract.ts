@@ -1,0 +1,169 @@
+/**
+ * @module
+ * The {@linkcode CandleStore} contract, run against every implementation (`kv_test.ts`,
+ * `firestore_test.ts`). Each step starts from an empty store (`reset`).
+ */
+import assert from "node:assert/strict";
+import type { Candle } from "../../lib/candles/candle.ts";
+import type { GranularityId } from "../../lib/candles/granularity.ts";
+import type { CandleDoc, CandleStore, CatalogueEntry } from "../../lib/store/store.ts";
+
+const T0 = 1773500700; // 2026-03-14T15:05:00Z, a multiple of 300
+
+/** A well-formed candle starting at `start` (seconds), values derived from `seed`. */
+export function candle(start: number, seed = 1): Candle {
+  const open = 100 + seed;
+  return {
+    start,
+    open,
+    high: open + 2.5,
+    low: open - 1.25,
+    close: open + 0.5,
+    volume: 0.12345678 * seed,
+  };
+}
+
+/** A document of `product` at `granularity` for `candle`. */
+export function doc(product: string, granularity: GranularityId, c: Candle): CandleDoc {
+  return { product, granularity, candle: c };
+}
+
+/** Runs the contract as steps of `t`; `reset` empties the store before each step. */
+export async function runContract(
+  t: Deno.TestContext,
+  store: CandleStore,
+  reset: () => Promise<void>,
+): Promise<void> {
+  const step = (name: string, fn: () => Promise<void>) =>
+    t.step(name, async () => {
+      await reset();
+      await fn();
+    });
+  const minutes = (n: number, from = T0) =>
+    Array.from({ length: n }, (_, i) => doc("BTC-USD", "ONE_MINUTE", candle(from + 60 * i, i + 1)));
+
+  await step("writeCompleted() then readCompleted() returns the candles exactly", async () => {
+    const docs = minutes(5);
+    await store.writeCompleted([...docs].reverse());
+    const read = await store.readCompleted("BTC-USD", "ONE_MINUTE", { limit: 10 });
+    assert.deepEqual(read, docs.map((d) => d.candle));
+  });
+
+  await step("readCompleted() with start: oldest first from start, at most limit", async () => {
+    await store.writeCompleted(minutes(10));
+    const read = await store.readCompleted("BTC-USD", "ONE_MINUTE", {
+      start: T0 + 120,
+      limit: 3,
+    });
+    assert.deepEqual(read.map((c) => c.start), [T0 + 120, T0 + 180, T0 + 240]);
+  });
+
+  await step("readCompleted() without start: the latest limit, oldest first", async () => {
+    await store.writeCompleted(minutes(10));
+    const read = await store.readCompleted("BTC-USD", "ONE_MINUTE", { limit: 3 });
+    assert.deepEqual(read.map((c) => c.start), [T0 + 420, T0 + 480, T0 + 540]);
+  });
+
+  await step("readCompleted() bounds are inclusive and end caps", async () => {
+    await store.writeCompleted(minutes(10));
+    const both = await store.readCompleted("BTC-USD", "ONE_MINUTE", {
+      start: T0 + 60,
+      end: T0 + 180,
+      limit: 100,
+    });
+    assert.deepEqual(both.map((c) => c.start), [T0 + 60, T0 + 120, T0 + 180]);
+    const endOnly = await store.readCompleted("BTC-USD", "ONE_MINUTE", {
+      end: T0 + 300,
+      limit: 2,
+    });
+    assert.deepEqual(endOnly.map((c) => c.start), [T0 + 240, T0 + 300]);
+    const none = await store.readCompleted("BTC-USD", "ONE_MINUTE", {
+      start: T0 + 10_000,
+      limit: 5,
+    });
+    assert.deepEqual(none, []);
+    assert.deepEqual(await store.readCompleted("BTC-USD", "ONE_MINUTE", { limit: 0 }), []);
+  });
+
+  await step("writeCompleted() is idempotent by id; a correction replaces", async () => {
+    const [first] = minutes(1);
+    await store.writeCompleted([first!]);
+    await store.writeCompleted([first!]);
+    const corrected = doc("BTC-USD", "ONE_MINUTE", { ...first!.candle, close: 99, low: 98 });
+    await store.writeCompleted([corrected]);
+    const read = await store.readCompleted("BTC-USD", "ONE_MINUTE", { limit: 10 });
+    assert.deepEqual(read, [corrected.candle]);
+  });
+
+  await step("completed candles are kept apart per product and granularity", async () => {
+    await store.writeCompleted([
+      doc("BTC-USD", "ONE_MINUTE", candle(T0)),
+      doc("BTC-USD", "FIVE_MINUTES", candle(T0, 2)),
+      doc("ETH-USD", "ONE_MINUTE", candle(T0 + 60, 3)),
+    ]);
+    assert.deepEqual(await store.readCompleted("BTC-USD", "FIVE_MINUTES", { limit: 9 }), [
+      candle(T0, 2),
+    ]);
+    assert.equal(await store.latestCompletedStart("ETH-USD", "ONE_MINUTE"), T0 + 60);
+    assert.equal(await store.latestCompletedStart("BTC-USD", "ONE_MINUTE"), T0);
+    assert.equal(await store.latestCompletedStart("BTC-USD", "ONE_DAY"), undefined);
+  });
+
+  await step("writeLive() is latest-wins; readLive() returns every granularity", async () => {
+    await store.writeLive([
+      doc("BTC-USD", "ONE_MINUTE", candle(T0, 1)),
+      doc("BTC-USD", "ONE_HOUR", candle(T0 - 300, 2)),
+      doc("ETH-USD", "ONE_MINUTE", candle(T0, 3)),
+    ]);
+    await store.writeLive([doc("BTC-USD", "ONE_MINUTE", candle(T0 + 60, 4))]);
+    const live = await store.readLive("BTC-USD");
+    assert.deepEqual(live, [
+      doc("BTC-USD", "ONE_MINUTE", candle(T0 + 60, 4)),
+      doc("BTC-USD", "ONE_HOUR", candle(T0 - 300, 2)),
+    ]);
+    assert.deepEqual(await store.readLive("SOL-USD"), []);
+  });
+
+  await step("writeLive() writes many documents in one call", async () => {
+    const products = Array.from({ length: 130 }, (_, i) => `P${i}-USD`);
+    const granularities: GranularityId[] = ["ONE_MINUTE", "FIVE_MINUTES", "ONE_DAY"];
+    await store.writeLive(
+      products.flatMap((p) => granularities.map((g) => doc(p, g, candle(T0, 7)))),
+    );
+    assert.equal((await store.readLive("P129-USD")).length, 3);
+  });
+
+  await step("writeCatalogue() merges entries and keeps the others", async () => {
+    const entry = (product_id: string, status: "online" | "delisted"): CatalogueEntry => ({
+      product_id,
+      base_currency: product_id.split("-")[0]!,
+      quote_currency: "USD",
+      status,
+      min_size: "0.00000001",
+      max_size: "3400",
+      last_updated: 1773500000000,
+    });
+    await store.writeCatalogue([entry("BTC-USD", "online"), entry("ETH-USD", "online")]);
+    await store.writeCatalogue([entry("ETH-USD", "delisted"), entry("SOL-USD", "online")]);
+    const read = (await store.readCatalogue()).sort((a, b) =>
+      a.product_id.localeCompare(b.product_id)
+    );
+    assert.deepEqual(read, [
+      entry("BTC-USD", "online"),
+      entry("ETH-USD", "delisted"),
+      entry("SOL-USD", "online"),
+    ]);
+  });
+
+  await step("writeCheckpoint() then readCheckpoint()", async () => {
+    assert.equal(await store.readCheckpoint("BTC-USD", "ONE_HOUR"), undefined);
+    await store.writeCheckpoint("BTC-USD", "ONE_HOUR", T0 - 300);
+    await store.writeCheckpoint("BTC-USD", "ONE_HOUR", T0 + 3300);
+    assert.equal(await store.readCheckpoint("BTC-USD", "ONE_HOUR"), T0 + 3300);
+    assert.equal(await store.readCheckpoint("BTC-USD", "ONE_MINUTE"), undefined);
+  });
+
+  await step("ping() resolves", async () => {
+    await store.ping();
+  });
+}

@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import { Timestamp } from "@google-cloud/firestore";
+import { FirestoreCandleStore } from "../../lib/store/firestore.ts";
+import { createFirestoreClient } from "../../lib/store/firestore_client.ts";
+import { emulatorTest } from "../helpers/emulator.ts";
+import { candle, doc, runContract } from "./contract.ts";
+
+const T0 = 1773500700;
+
+emulatorTest("FirestoreCandleStore contract (emulator)", async (t, emulator) => {
+  const options = { emulatorHost: emulator.host, projectId: emulator.projectId };
+  const compat = new FirestoreCandleStore(options);
+  const compact = new FirestoreCandleStore({ ...options, layout: "compact" });
+  const raw = createFirestoreClient(options);
+  try {
+    await t.step("compat layout", (t) => runContract(t, compat, () => emulator.clear()));
+    await t.step("compact layout", (t) => runContract(t, compact, () => emulator.clear()));
+
+    await t.step("documents have DESIGN.md's paths and fields", async () => {
+      await emulator.clear();
+      await compat.writeLive([doc("BTC-USD", "ONE_MINUTE", candle(T0, 1))]);
+      await compat.writeCompleted([doc("BTC-USD", "FIVE_MINUTES", candle(T0, 2))]);
+      await compat.writeCheckpoint("BTC-USD", "ONE_HOUR", T0 - 300);
+      await compat.writeCatalogue([{
+        product_id: "BTC-USD",
+        base_currency: "BTC",
+        quote_currency: "USD",
+        status: "online",
+        min_size: "0.00000001",
+        max_size: "3400",
+        last_updated: 1773500000000,
+      }]);
+      const live = await raw.doc("exchanges/coinbase/products/BTC-USD/intervals/ONE_MINUTE").get();
+      const { lastUpdate, ...liveRest } = live.data()!;
+      assert.ok(lastUpdate instanceof Timestamp, "lastUpdate is a server timestamp");
+      assert.deepEqual(liveRest, { timestamp: T0, ...ohlcv(candle(T0, 1)) });
+      const completed = await raw.doc(
+        `exchanges/coinbase/products/BTC-USD/history/FIVE_MINUTES/candles/${T0 * 1000}`,
+      ).get();
+      assert.deepEqual(completed.data(), {
+        ...ohlcv(candle(T0, 2)),
+        first_timestamp: T0 * 1000,
+        last_timestamp: T0 * 1000 + 300_000 - 1,
+      });
+      const checkpoint = await raw.doc("exchanges/coinbase/products/BTC-USD/ingest/ONE_HOUR").get();
+      assert.equal(checkpoint.get("through"), T0 - 300);
+      const catalogue = await raw.doc("trading_pairs/exchanges").get();
+      assert.deepEqual(catalogue.get("coinbase"), {
+        "BTC-USD": {
+          base_currency: "BTC",
+          quote_currency: "USD",
+          status: "online",
+          min_size: "0.00000001",
+          max_size: "3400",
+          last_updated: 1773500000000,
+        },
+      });
+    });
+
+    await t.step("the catalogue merge keeps other exchanges' fields", async () => {
+      await emulator.clear();
+      await raw.doc("trading_pairs/exchanges").set({ kraken: { "XBT-USD": { status: "online" } } });
+      await compat.writeCatalogue([{
+        product_id: "ETH-USD",
+        base_currency: "ETH",
+        quote_currency: "USD",
+        status: "online",
+        min_size: "0.0001",
+        max_size: "5000",
+        last_updated: 1,
+      }]);
+      const data = (await raw.doc("trading_pairs/exchanges").get()).data()!;
+      assert.deepEqual(Object.keys(data).sort(), ["coinbase", "kraken"]);
+    });
+
+    await t.step("compact layout: one product document holds every granularity", async () => {
+      await emulator.clear();
+      await compact.writeLive([
+        doc("BTC-USD", "ONE_MINUTE", candle(T0, 1)),
+        doc("BTC-USD", "ONE_DAY", candle(T0 - (T0 % 86400), 3)),
+      ]);
+      await compact.writeLive([doc("BTC-USD", "ONE_MINUTE", candle(T0 + 60, 2))]);
+      const product = await raw.doc("exchanges/coinbase/products/BTC-USD").get();
+      const intervals = product.get("intervals") as Record<string, Record<string, unknown>>;
+      assert.deepEqual(Object.keys(intervals).sort(), ["ONE_DAY", "ONE_MINUTE"]);
+      const { lastUpdate, ...minute } = intervals.ONE_MINUTE!;
+      assert.ok(lastUpdate instanceof Timestamp);
+      assert.deepEqual(minute, { timestamp: T0 + 60, ...ohlcv(candle(T0 + 60, 2)) });
+      const separate = await raw.collection("exchanges/coinbase/products/BTC-USD/intervals").get();
+      assert.equal(separate.size, 0, "compact writes no per-granularity documents");
+    });
+  } finally {
+    await compat.close();
+    await compact.close();
+    await raw.terminate();
+  }
+});
+
+emulatorTest(
+  "firestore.rules: clients read candles and the catalogue, never write",
+  async (t, emulator) => {
+    const store = new FirestoreCandleStore({
+      emulatorHost: emulator.host,
+      projectId: emulator.projectId,
+    });
+    const base =
+      `http://${emulator.host}/v1/projects/${emulator.projectId}/databases/(default)/documents`;
+    const request = async (method: string, path: string, owner = false) => {
+      const response = await fetch(`${base}/${path}`, {
+        method,
+        headers: {
+          "content-type": "application/json",
+          ...(owner ? { authorization: "Bearer owner" } : {}),
+        },
+        body: method === "PATCH"
+          ? JSON.stringify({ fields: { open: { doubleValue: 1 } } })
+          : undefined,
+      });
+      await response.body?.cancel();
+      return response.status;
+    };
+    try {
+      await store.writeLive([doc("BTC-USD", "ONE_MINUTE", candle(T0))]);
+      await store.writeCompleted([doc("BTC-USD", "ONE_MINUTE", candle(T0))]);
+      await store.writeCheckpoint("BTC-USD", "ONE_MINUTE", T0);
+      const live = "exchanges/coinbase/products/BTC-USD/intervals/ONE_MINUTE";
+      const completed = `exchanges/coinbase/products/BTC-USD/history/ONE_MINUTE/candles/${
+        T0 * 1000
+      }`;
+      await t.step("unauthenticated reads of candles and the catalogue are allowed", async () => {
+        assert.equal(await request("GET", live), 200);
+        assert.equal(await request("GET", completed), 200);
+        assert.equal(await request("GET", "exchanges/coinbase/products/BTC-USD"), 404); // allowed, absent
+        assert.equal(await request("GET", "trading_pairs/exchanges"), 404);
+      });
+      await t.step("unauthenticated writes are denied everywhere", async () => {
+        assert.equal(await request("PATCH", live), 403);
+        assert.equal(await request("PATCH", completed), 403);
+        assert.equal(await request("PATCH", "trading_pairs/exchanges"), 403);
+        assert.equal(await request("DELETE", live), 403);
+        assert.equal(await request("PATCH", "somewhere/else"), 403);
+      });
+      await t.step("ingest checkpoints are not readable by clients", async () => {
+        assert.equal(
+          await request("GET", "exchanges/coinbase/products/BTC-USD/ingest/ONE_MINUTE"),
+          403,
+        );
+      });
+      await t.step("the admin identity (Bearer owner) bypasses the rules", async () => {
+        assert.equal(await request("PATCH", live, true), 200);
+      });
+    } finally {
+      await store.close();
+    }
+  },
+  { rules: new URL("../../firestore.rules", import.meta.url).pathname },
+);
+
+function ohlcv(c: ReturnType<typeof candle>) {
+  const { open, high, low, close, volume } = c;
+  return { open, high, low, close, volume };
+}
