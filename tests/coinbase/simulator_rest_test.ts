@@ -182,13 +182,13 @@ Deno.test("simulator authenticated endpoints need a well-formed JWT", async (t) 
     new SignJWT({ sub: kid, iss: "cdp", nbf: nowSec, exp: nowSec + 120, ...claims })
       .setProtectedHeader({ alg: "ES256", kid: headerKid, nonce: "abc123", typ: "JWT" })
       .sign(keys.privateKey);
-  const auth = async (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+  const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
   await t.step("no JWT → 401", async () => {
     assert.equal((await get("/products/BTC-USD")).status, 401);
   });
   await t.step("right shape → 200, and recorded as authenticated", async () => {
-    const r = await get("/products/BTC-USD", await auth(await jwt({ uri: `GET sim.test${path}` })));
+    const r = await get("/products/BTC-USD", auth(await jwt({ uri: `GET sim.test${path}` })));
     assert.equal(r.status, 200);
     assert.equal(handler.requests.at(-1)!.authenticated, true);
   });
@@ -214,7 +214,7 @@ Deno.test("simulator authenticated endpoints need a well-formed JWT", async (t) 
         .setProtectedHeader({ alg: "ES256", kid, nonce: "n", typ: "JWT" }).sign(other.privateKey),
     );
     for (const token of bad) {
-      assert.equal((await get("/products/BTC-USD", await auth(token))).status, 401);
+      assert.equal((await get("/products/BTC-USD", auth(token))).status, 401);
     }
     assert.ok(await exportJWK(keys.publicKey)); // keys are real P-256 keys
   });

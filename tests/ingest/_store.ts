@@ -1,10 +1,10 @@
 /**
  * @module
- * The store ingest tests write to.
+ * The store ingest tests write to: the real KV store, in memory.
  */
+import { openKvCandleStore } from "../../lib/store/kv.ts";
 import type { CandleStore } from "../../lib/store/store.ts";
-import { MemoryStore } from "./_memory_store.ts";
 
 export function openTestStore(): Promise<CandleStore> {
-  return Promise.resolve(new MemoryStore());
+  return openKvCandleStore(":memory:");
 }

@@ -1,0 +1,139 @@
+/**
+ * @module
+ * Entry point of `deno task ingest`: parses the flags, reads the service's environment, builds
+ * the REST client and the store, resolves and checks the products, then runs the catalogue sync
+ * and/or {@linkcode runBackfill} with a progress bar (stderr) and prints the summary (stdout).
+ * Exit status: 0 done, 1 failed, 2 bad flag/date/product/environment, 130 interrupted.
+ */
+import { runBackfill } from "./lib/backfill.ts";
+import { type Config, ConfigError, loadConfig } from "./lib/config.ts";
+import { RestClient } from "./lib/coinbase/rest.ts";
+import { syncCatalogue } from "./lib/ingest/catalogue.ts";
+import { INGEST_HELP, type IngestFlags, parseIngestArgs, UsageError } from "./lib/ingest/flags.ts";
+import { createProgressReporter } from "./lib/ingest/progress.ts";
+import { formatSummary } from "./lib/ingest/summary.ts";
+import { setupLogging } from "./lib/log.ts";
+import { productsForShard } from "./lib/shard.ts";
+import { openStore } from "./lib/store/open.ts";
+
+const encoder = new TextEncoder();
+
+function write(stream: { writeSync(p: Uint8Array): number }, text: string): void {
+  const bytes = encoder.encode(text);
+  for (let off = 0; off < bytes.length;) off += stream.writeSync(bytes.subarray(off));
+}
+const out = (text: string) => write(Deno.stdout, text);
+const err = (text: string) => write(Deno.stderr, text);
+
+/**
+ * The products to fetch: the flag's, or the configured ones of this shard; `all` expands to the
+ * online spot products in `QUOTE_CURRENCIES`. Ids Coinbase does not list are a {@linkcode
+ * UsageError}.
+ */
+async function resolveProducts(
+  flags: IngestFlags,
+  config: Config,
+  rest: RestClient,
+  signal: AbortSignal,
+): Promise<string[]> {
+  const wanted = flags.products ?? config.products;
+  let ids: string[];
+  if (wanted === "all") {
+    const listed = await rest.products({ quoteCurrencies: config.quoteCurrencies, signal });
+    ids = listed.filter((p) => p.status === "online").map((p) => p.productId);
+  } else {
+    const query = wanted.length <= 50 ? { productIds: wanted, signal } : { signal };
+    const known = new Set((await rest.products(query)).map((p) => p.productId));
+    const unknown = wanted.filter((id) => !known.has(id));
+    if (unknown.length > 0) {
+      throw new UsageError(
+        `Coinbase does not list ${unknown.length === 1 ? "product" : "products"} ${
+          unknown.join(", ")
+        } (check --products or PRODUCTS)`,
+      );
+    }
+    ids = wanted;
+  }
+  return flags.products === undefined
+    ? productsForShard(ids, config.shardCount, config.shardIndex)
+    : ids;
+}
+
+/** Runs the command; returns the exit status. */
+export async function main(args: string[]): Promise<number> {
+  let flags: IngestFlags;
+  let config: Config;
+  try {
+    flags = parseIngestArgs(args, Date.now());
+    if (flags.help) {
+      out(INGEST_HELP);
+      return 0;
+    }
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof ConfigError) {
+      err(`ingest: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  const tty = Deno.stderr.isTerminal();
+  await setupLogging({
+    // On a terminal the progress bar tells the story; warnings still show.
+    level: tty && !Deno.env.get("LOG_LEVEL") ? "warning" : config.logLevel,
+    format: config.logFormat,
+  });
+  const rest = new RestClient({ baseUrl: config.coinbaseRestUrl, key: config.coinbaseKey });
+  const stop = new AbortController();
+  const onSigint = () => {
+    if (stop.signal.aborted) Deno.exit(130);
+    err(
+      "\ningest: interrupted; stopping and keeping the progress made (Ctrl-C again to quit now)\n",
+    );
+    stop.abort(new Error("interrupted"));
+  };
+  Deno.addSignalListener("SIGINT", onSigint);
+  try {
+    const products = flags.candles ? await resolveProducts(flags, config, rest, stop.signal) : [];
+    const store = await openStore({ ...config, store: flags.store ?? config.store });
+    try {
+      if (flags.catalogue) {
+        const c = await syncCatalogue({ rest, store }, stop.signal);
+        out(`Catalogue: ${c.online} online and ${c.delisted} delisted products written\n`);
+      }
+      if (!flags.candles) return 0;
+      if (products.length === 0) {
+        err(`ingest: no products to fetch on shard ${config.shardIndex} of ${config.shardCount}\n`);
+        return 0;
+      }
+      const progress = createProgressReporter({ write: err, tty });
+      const summary = await runBackfill({
+        rest,
+        store,
+        products,
+        granularities: flags.granularities,
+        fromSec: flags.fromSec,
+        toSec: flags.toSec,
+        signal: stop.signal,
+        onProgress: (p) => progress.update(p),
+      });
+      progress.finish();
+      out(formatSummary(summary));
+      return summary.aborted ? 130 : 0;
+    } finally {
+      await store.close();
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`ingest: ${e.message}\n`);
+      return 2;
+    }
+    if (stop.signal.aborted) return 130;
+    err(`ingest: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
