@@ -1,0 +1,360 @@
+import assert from "node:assert/strict";
+import type { Candle, CandleUpdate } from "../../lib/candles/candle.ts";
+import type { GranularityId } from "../../lib/candles/granularity.ts";
+import type { CandleDoc, CandleStore } from "../../lib/store/store.ts";
+import { CandleWriter, type Timers } from "../../lib/store/writer.ts";
+
+const T0 = 1773500700;
+
+function update(
+  start: number,
+  close: number,
+  options: { complete?: boolean; granularity?: GranularityId; product?: string } = {},
+): CandleUpdate {
+  const candle: Candle = {
+    start,
+    open: 100,
+    high: Math.max(100, close),
+    low: Math.min(100, close),
+    close,
+    volume: close / 1000,
+  };
+  return {
+    product: options.product ?? "BTC-USD",
+    granularity: options.granularity ?? "ONE_MINUTE",
+    candle,
+    complete: options.complete ?? false,
+  };
+}
+
+/** A store that records calls, and fails or holds them on demand. */
+class FakeStore implements CandleStore {
+  readonly kind = "kv" as const;
+  layout?: string;
+  calls: { op: "live" | "completed"; docs: CandleDoc[] }[] = [];
+  failures = 0;
+  hold: PromiseWithResolvers<void> | undefined;
+  live = new Map<string, Candle>();
+  completed = new Map<string, Candle>();
+
+  async writeLive(docs: CandleDoc[]) {
+    await this.#call("live", docs);
+    for (const d of docs) this.live.set(`${d.product}|${d.granularity}`, d.candle);
+  }
+  async writeCompleted(docs: CandleDoc[]) {
+    await this.#call("completed", docs);
+    for (const d of docs) this.completed.set(`${d.granularity}|${d.candle.start}`, d.candle);
+  }
+  async #call(op: "live" | "completed", docs: CandleDoc[]) {
+    this.calls.push({ op, docs: structuredClone(docs) });
+    if (this.hold) await this.hold.promise;
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error(`Cannot write to the fake store: unavailable`);
+    }
+  }
+  liveCalls() {
+    return this.calls.filter((c) => c.op === "live");
+  }
+  readCompleted = () => Promise.reject(new Error("unused"));
+  latestCompletedStart = () => Promise.reject(new Error("unused"));
+  readLive = () => Promise.reject(new Error("unused"));
+  readCatalogue = () => Promise.reject(new Error("unused"));
+  writeCatalogue = () => Promise.reject(new Error("unused"));
+  readCheckpoint = () => Promise.reject(new Error("unused"));
+  writeCheckpoint = () => Promise.reject(new Error("unused"));
+  ping = () => Promise.resolve();
+  close = () => Promise.resolve();
+}
+
+/** Timers driven by hand: `advance(ms)` runs what is due, in order. */
+class FakeTimers implements Timers {
+  now = Date.UTC(2026, 2, 14, 15, 5);
+  #next = 1;
+  #due = new Map<number, { at: number; fn: () => void }>();
+  clock = () => this.now;
+  setTimeout = (fn: () => void, ms: number) => {
+    const id = this.#next++;
+    this.#due.set(id, { at: this.now + ms, fn });
+    return id;
+  };
+  clearTimeout = (id: unknown) => {
+    this.#due.delete(id as number);
+  };
+  async advance(ms: number) {
+    const until = this.now + ms;
+    for (;;) {
+      const [id, first] = [...this.#due].sort((a, b) => a[1].at - b[1].at)[0] ?? [];
+      if (!first || first.at > until) break;
+      this.#due.delete(id!);
+      this.now = first.at;
+      first.fn();
+      for (let i = 0; i < 10; i++) await Promise.resolve();
+    }
+    this.now = until;
+  }
+}
+
+function setup(options: { maxPending?: number; layout?: string } = {}) {
+  const time = new FakeTimers();
+  const store = new FakeStore();
+  store.layout = options.layout;
+  const writer = new CandleWriter(store, {
+    flushIntervalMs: 1000,
+    clock: time.clock,
+    timers: time,
+    maxPending: options.maxPending,
+  });
+  return { time, store, writer };
+}
+
+Deno.test("CandleWriter live documents", async (t) => {
+  await t.step("N updates to one document within an interval become one write", async () => {
+    const { time, store, writer } = setup();
+    for (let i = 1; i <= 100; i++) writer.push(update(T0, 100 + i));
+    await writer.tick();
+    assert.equal(store.calls.length, 1);
+    assert.deepEqual(store.calls[0]!.docs.map((d) => d.candle.close), [200]);
+    for (let i = 1; i <= 50; i++) writer.push(update(T0, 300 + i));
+    await time.advance(999);
+    await writer.tick();
+    assert.equal(store.calls.length, 1, "no second write within the interval");
+    await time.advance(1);
+    await writer.tick();
+    assert.deepEqual(store.calls.map((c) => c.docs.length), [1, 1]);
+    assert.equal(store.live.get("BTC-USD|ONE_MINUTE")!.close, 350);
+    assert.equal(writer.stats().superseded, 148);
+  });
+
+  await t.step("one call per cycle carries every changed document", async () => {
+    const { store, writer } = setup();
+    for (const granularity of ["ONE_MINUTE", "FIVE_MINUTES", "ONE_DAY"] as const) {
+      for (const product of ["BTC-USD", "ETH-USD"]) {
+        writer.push(update(T0 - (T0 % 86400), 101, { granularity, product }));
+      }
+    }
+    await writer.tick();
+    assert.equal(store.calls.length, 1);
+    assert.equal(store.calls[0]!.docs.length, 6);
+  });
+
+  await t.step("an unchanged value is not written again", async () => {
+    const { time, store, writer } = setup();
+    writer.push(update(T0, 101));
+    await writer.tick();
+    writer.push(update(T0, 102));
+    writer.push(update(T0, 101)); // back to what is stored
+    await time.advance(1000);
+    await writer.tick();
+    assert.equal(store.calls.length, 1);
+    assert.equal(writer.stats().skippedUnchanged, 1);
+    assert.equal(writer.stats().pending, 0);
+  });
+
+  await t.step("live never goes back to an older bucket", async () => {
+    const { time, store, writer } = setup();
+    writer.push(update(T0 + 60, 101));
+    await writer.tick();
+    writer.push(update(T0, 150, { complete: true })); // a late correction of the previous minute
+    await time.advance(1000);
+    await writer.tick();
+    assert.equal(store.live.get("BTC-USD|ONE_MINUTE")!.start, T0 + 60);
+    assert.equal(store.completed.get(`ONE_MINUTE|${T0}`)!.close, 150);
+  });
+
+  await t.step("a completion updates its live document with the final values", async () => {
+    const { store, writer } = setup();
+    writer.push(update(T0, 101));
+    writer.push(update(T0, 102, { complete: true }));
+    await writer.tick();
+    assert.equal(store.live.get("BTC-USD|ONE_MINUTE")!.close, 102);
+    assert.equal(store.completed.get(`ONE_MINUTE|${T0}`)!.close, 102);
+  });
+
+  await t.step("compact layout counts one billed write per product", async () => {
+    const { time, writer } = setup({ layout: "compact" });
+    for (const granularity of ["ONE_MINUTE", "FIVE_MINUTES", "ONE_DAY"] as const) {
+      writer.push(update(T0 - (T0 % 86400), 101, { granularity }));
+    }
+    await writer.tick();
+    await time.advance(1000);
+    assert.equal(writer.stats().liveWritesTotal, 3);
+    assert.equal(writer.stats().writesPerS, 1);
+  });
+});
+
+Deno.test("CandleWriter completed candles and failures", async (t) => {
+  await t.step("completed candles are written once each, oldest first", async () => {
+    const { store, writer } = setup();
+    for (let i = 0; i < 5; i++) writer.push(update(T0 + 60 * i, 100 + i, { complete: true }));
+    writer.push(update(T0 + 60, 999, { complete: true })); // a correction before the write
+    await writer.tick();
+    const completedCalls = store.calls.filter((c) => c.op === "completed");
+    assert.equal(completedCalls.length, 1);
+    assert.deepEqual(completedCalls[0]!.docs.map((d) => [d.candle.start - T0, d.candle.close]), [
+      [0, 100],
+      [60, 999],
+      [120, 102],
+      [180, 103],
+      [240, 104],
+    ]);
+  });
+
+  await t.step("a retry of stale data never lands after fresher data", async () => {
+    const { time, store, writer } = setup();
+    store.failures = 1;
+    writer.push(update(T0, 101));
+    await writer.tick(); // fails with 101
+    writer.push(update(T0, 102));
+    await time.advance(1000);
+    await writer.tick(); // writes 102 only
+    await time.advance(5000);
+    await writer.tick();
+    const closes = store.liveCalls().map((c) => c.docs[0]!.candle.close);
+    assert.deepEqual(closes, [101, 102], "101 failed, then only 102");
+    assert.equal(store.live.get("BTC-USD|ONE_MINUTE")!.close, 102);
+  });
+
+  await t.step("a value superseded while its failing write was in flight is dropped", async () => {
+    const { time, store, writer } = setup();
+    store.failures = 1;
+    store.hold = Promise.withResolvers();
+    writer.push(update(T0, 101));
+    const inFlight = writer.tick();
+    writer.push(update(T0, 102));
+    store.hold.resolve();
+    store.hold = undefined;
+    await inFlight;
+    await time.advance(1000);
+    await writer.tick();
+    assert.deepEqual(store.liveCalls().map((c) => c.docs[0]!.candle.close), [101, 102]);
+    assert.equal(writer.stats().pending, 0);
+  });
+
+  await t.step("failures back off exponentially, never faster than the interval", async () => {
+    const { time, store, writer } = setup();
+    store.failures = 4;
+    writer.push(update(T0, 101));
+    const attemptsAt: number[] = [];
+    const t0 = time.now;
+    for (let ms = 0; ms <= 20_000; ms += 100) {
+      const before = store.calls.length;
+      await writer.tick();
+      if (store.calls.length > before) attemptsAt.push(time.now - t0);
+      await time.advance(100);
+    }
+    assert.deepEqual(attemptsAt, [0, 1000, 3000, 7000, 15000]);
+    assert.equal(store.live.get("BTC-USD|ONE_MINUTE")!.close, 101);
+  });
+
+  await t.step("stats report failures, the last error and failing-since", async () => {
+    const { time, store, writer } = setup();
+    store.failures = 2;
+    writer.push(update(T0, 101, { complete: true }));
+    const startedAt = time.now;
+    await writer.tick();
+    await time.advance(1000);
+    await writer.tick();
+    let stats = writer.stats();
+    assert.equal(stats.failures, 2);
+    assert.equal(stats.failingSinceMs, startedAt);
+    assert.match(stats.lastError!.message, /^writeCompleted: Cannot write to the fake store/);
+    assert.equal(stats.pending, 2);
+    await time.advance(2000);
+    await writer.tick();
+    stats = writer.stats();
+    assert.equal(stats.failingSinceMs, null);
+    assert.equal(stats.pending, 0);
+    assert.equal(stats.writesTotal, 2);
+  });
+
+  await t.step("completed candles are never dropped, even over capacity", async () => {
+    const { time, store, writer } = setup({ maxPending: 10 });
+    store.failures = 3;
+    for (let i = 0; i < 50; i++) {
+      writer.push(update(T0 + 60 * i, 100 + i, { complete: true }));
+      writer.push(update(T0 + 60 * (i + 1), 100 + i));
+      await writer.tick();
+      await time.advance(1000);
+    }
+    assert.equal(writer.stats().overCapacity, false, "drained once the store recovered");
+    store.failures = 1000;
+    for (let i = 50; i < 80; i++) {
+      writer.push(update(T0 + 60 * i, 100 + i, { complete: true }));
+      await writer.tick();
+      await time.advance(1000);
+    }
+    assert.equal(writer.stats().overCapacity, true);
+    assert.equal(writer.stats().pendingCompleted, 30);
+    store.failures = 0;
+    assert.deepEqual(await writer.flush(1000), { pending: 0, timedOut: false });
+    assert.equal(store.completed.size, 80);
+    for (let i = 0; i < 80; i++) {
+      assert.equal(store.completed.get(`ONE_MINUTE|${T0 + 60 * i}`)?.close, 100 + i);
+    }
+  });
+});
+
+Deno.test("CandleWriter start, flush and stop", async (t) => {
+  await t.step("start() writes once per interval; stop() flushes", async () => {
+    const { time, store, writer } = setup();
+    writer.start();
+    for (let i = 0; i < 30; i++) {
+      writer.push(update(T0, 100 + i));
+      await time.advance(100);
+    }
+    assert.equal(store.calls.length, 3);
+    writer.push(update(T0, 500, { complete: true }));
+    assert.deepEqual(await writer.stop(8000), { pending: 0, timedOut: false });
+    assert.equal(store.completed.size, 1);
+    assert.equal(store.live.get("BTC-USD|ONE_MINUTE")!.close, 500);
+  });
+
+  await t.step("flush() ignores the interval and retries within its deadline", async () => {
+    const store = new FakeStore();
+    const writer = new CandleWriter(store, { flushIntervalMs: 60_000 }); // real timers
+    writer.push(update(T0, 101));
+    await writer.tick();
+    store.failures = 2;
+    writer.push(update(T0, 102, { complete: true }));
+    assert.deepEqual(await writer.flush(5000), { pending: 0, timedOut: false });
+    assert.deepEqual(store.calls.map((c) => c.op), [
+      "live",
+      "completed", // failed
+      "completed", // failed
+      "completed",
+      "live",
+    ]);
+    assert.equal(store.live.get("BTC-USD|ONE_MINUTE")!.close, 102);
+  });
+
+  await t.step("flush() returns at its deadline when the store hangs", async () => {
+    const store = new FakeStore();
+    const writer = new CandleWriter(store, { flushIntervalMs: 1000 }); // real timers
+    store.hold = Promise.withResolvers();
+    writer.push(update(T0, 101, { complete: true }));
+    const started = performance.now();
+    const result = await writer.flush(150);
+    const took = performance.now() - started;
+    assert.deepEqual(result, { pending: 2, timedOut: true }); // completed + live, in flight
+    assert.ok(took >= 140 && took < 1000, `returned after ${took} ms`);
+    store.hold.resolve();
+    assert.deepEqual(await writer.flush(1000), { pending: 0, timedOut: false });
+  });
+
+  await t.step("the projected cost follows the write rate at $0.09 per 100k", async () => {
+    const { time, writer } = setup();
+    for (let s = 0; s < 60; s++) {
+      for (const granularity of ["ONE_MINUTE", "FIVE_MINUTES"] as const) {
+        writer.push(update(T0, 100 + s, { granularity }));
+      }
+      await writer.tick();
+      await time.advance(1000);
+    }
+    const stats = writer.stats();
+    assert.ok(stats.writesPerS > 1.95 && stats.writesPerS <= 2, `${stats.writesPerS}/s`);
+    const expected = stats.writesPerS * 86400 * 0.09 / 100_000;
+    assert.ok(Math.abs(stats.projectedCostPerDayUsd - expected) < 1e-9);
+    assert.ok(Math.abs(stats.projectedCostPerDayUsd - 0.1555) < 0.003, "≈ $0.16/day at 2/s");
+  });
+});
