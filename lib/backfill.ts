@@ -37,7 +37,10 @@ export interface BackfillOptions {
   settleSeconds?: number;
   /** Pages in flight at once (the client's rate limiter still bounds requests). @default 6 */
   concurrency?: number;
-  /** Skip what checkpoints say is stored. @default true */
+  /**
+   * Skip what the checkpoint says is stored (false refetches the whole range; the checkpoint is
+   * still kept up to date). @default true
+   */
   resume?: boolean;
   /** Stops the run between (and inside) requests; the summary then has `aborted: true`. */
   signal?: AbortSignal;
@@ -178,13 +181,13 @@ async function plan(
   };
   if (end < start) return task;
   const all = candleWindows(g, start, end).length;
-  const checkpoint = options.resume === false
-    ? undefined
-    : await options.store.readCheckpoint(product, g.id);
+  // Invariant kept by every run: every bucket from the oldest stored candle through the
+  // checkpoint is stored (or has no trades). So a checkpoint is trusted only from the oldest
+  // stored candle on, and only a run contiguous with it (or with nothing stored before it) may
+  // move it: a bounded catch-up after an outage must not paper over the hole behind it.
+  const checkpoint = await options.store.readCheckpoint(product, g.id);
   let tailStart = start;
-  if (checkpoint !== undefined && checkpoint >= start) {
-    // The checkpoint says "complete through", not from where: trust it only from the oldest
-    // stored candle on, and fetch the head before that again (cheap: usually nothing).
+  if (options.resume !== false && checkpoint !== undefined && checkpoint >= start) {
     const [oldest] = await options.store.readCompleted(product, g.id, {
       start,
       end: checkpoint,
@@ -194,7 +197,13 @@ async function plan(
     if (headEnd >= start) task.pages.push(...candleWindows(g, start, headEnd));
     tailStart = checkpoint + g.seconds;
   }
+  const contiguous = checkpoint !== undefined
+    ? tailStart <= checkpoint + g.seconds
+    : (await options.store.readCompleted(product, g.id, { end: start - g.seconds, limit: 1 }))
+      .length === 0;
   task.checkpointFrom = task.next = task.pages.length;
+  if (!contiguous) task.checkpointFrom = Infinity;
+  task.written = checkpoint ?? -Infinity;
   if (tailStart <= end) task.pages.push(...candleWindows(g, tailStart, end));
   task.done = task.pages.map(() => false);
   row.skippedPages = Math.max(0, all - task.pages.length);

@@ -228,3 +228,38 @@ Deno.test("syncCatalogue writes online and delisted products", async () => {
     await sim.close();
   }
 });
+
+Deno.test("runBackfill: a catch-up after a gap does not move the checkpoint over the hole", async () => {
+  const sim = startRestSim({ publicLimit: { ratePerSecond: 1000, burst: 1000 } });
+  const store = await openTestStore();
+  try {
+    const rest = new RestClient({ baseUrl: sim.baseUrl, ratePerSecond: 200, ...fast });
+    const nowSec = Math.floor(NOW_MS / 1000);
+    const base = { rest, store, products: ["BTC-USD"], granularities: [M1], clock: () => NOW_MS };
+    // An old ingest, then (after an outage) a bounded catch-up of the last 6 hours.
+    await runBackfill({ ...base, fromSec: nowSec - 3 * 86400, toSec: nowSec - 2 * 86400 });
+    const old = await store.readCheckpoint("BTC-USD", "ONE_MINUTE");
+    assert.equal(old, Math.floor((nowSec - 2 * 86400) / 60) * 60);
+    await runBackfill({ ...base, fromSec: nowSec - 6 * 3600, toSec: nowSec, resume: false });
+    assert.equal(await store.readCheckpoint("BTC-USD", "ONE_MINUTE"), old);
+    // The next ingest over the whole range fills the hole and only the hole.
+    const before = sim.handler.requests.length;
+    await runBackfill({ ...base, fromSec: nowSec - 3 * 86400, toSec: nowSec });
+    const refetched = sim.handler.requests.slice(before);
+    assert.ok(refetched.every((r) => Number(r.query.start) > old!));
+    const stored = await store.readCompleted("BTC-USD", "ONE_MINUTE", {
+      start: nowSec - 3 * 86400 - 60,
+      limit: 5000,
+    });
+    const first = stored[0]!.start;
+    assert.deepEqual(stored, sim.market.candles("BTC-USD", M1, first, stored.at(-1)!.start));
+    assert.ok(stored.length > 4000);
+    assert.equal(
+      await store.readCheckpoint("BTC-USD", "ONE_MINUTE"),
+      Math.floor((nowSec - 5) / 60) * 60 - 60,
+    );
+  } finally {
+    await store.close();
+    await sim.close();
+  }
+});
