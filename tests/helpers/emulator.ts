@@ -28,8 +28,10 @@ export interface Emulator {
   stop(): Promise<void>;
   /** Kills the emulator abruptly; `start()` brings it back on the same port. */
   kill(): Promise<void>;
-  /** Starts it again on the same port (empty) after {@linkcode kill}. */
-  start(): Promise<void>;
+  /** Starts it again on the same port after {@linkcode kill}: empty, or from an export. */
+  start(options?: { importFrom?: string }): Promise<void>;
+  /** Exports every document to a temporary directory (removed by `stop`); returns the metadata file. */
+  exportData(): Promise<string>;
   /**
    * Exports the data, kills the emulator and starts it again on the same port with the
    * export imported (the emulator keeps data only in memory).
@@ -136,6 +138,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       stop: () => Promise.resolve(),
       kill: unsupported,
       start: unsupported,
+      exportData: unsupported,
       restart: unsupported,
     };
   }
@@ -198,6 +201,25 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     await drain;
   };
 
+  const exportData = async (): Promise<string> => {
+    const dir = await Deno.makeTempDir({ prefix: "firestore-export-" });
+    exportDirs.push(dir);
+    const response = await fetch(`http://${host}/emulator/v1/projects/${projectId}:export`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        database: `projects/${projectId}/databases/(default)`,
+        export_directory: dir,
+      }),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new Error(`Cannot export the emulator's data: ${text}`);
+    for await (const entry of Deno.readDir(dir)) {
+      return join(dir, entry.name, `${entry.name}.overall_export_metadata`);
+    }
+    throw new Error(`Cannot export the emulator's data: nothing written to ${dir}`);
+  };
+
   await launch();
   return {
     host,
@@ -208,29 +230,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       for (const dir of exportDirs) await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
     kill: () => halt("SIGKILL"),
-    start: () => {
-      importFrom = undefined;
+    start: (startOptions = {}) => {
+      importFrom = startOptions.importFrom;
       return launch();
     },
+    exportData,
     restart: async ({ keepData = true } = {}) => {
-      importFrom = undefined;
-      if (keepData) {
-        const dir = await Deno.makeTempDir({ prefix: "firestore-export-" });
-        exportDirs.push(dir);
-        const response = await fetch(`http://${host}/emulator/v1/projects/${projectId}:export`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({
-            database: `projects/${projectId}/databases/(default)`,
-            export_directory: dir,
-          }),
-        });
-        const text = await response.text();
-        if (!response.ok) throw new Error(`Cannot export the emulator's data: ${text}`);
-        for await (const entry of Deno.readDir(dir)) {
-          importFrom = join(dir, entry.name, `${entry.name}.overall_export_metadata`);
-        }
-      }
+      importFrom = keepData ? await exportData() : undefined;
       await halt("SIGKILL");
       await launch();
     },
