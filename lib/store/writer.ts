@@ -22,8 +22,9 @@ import type { CandleUpdate } from "../candles/candle.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { getLogger } from "../log.ts";
 import { writeCostPerDayUsd } from "./cost.ts";
-import type { CandleDoc, CandleStore } from "./store.ts";
+import type { CandleStore } from "./store.ts";
 import { RateWindow } from "./rate_window.ts";
+import { WriteQueue } from "./write_queue.ts";
 
 const log = getLogger(["spot", "store", "writer"]);
 
@@ -91,17 +92,6 @@ export interface FlushResult {
   timedOut: boolean;
 }
 
-interface Entry {
-  doc: CandleDoc;
-  seq: number;
-  fingerprint: string;
-}
-
-const liveKey = (d: CandleDoc) => `${d.product}|${d.granularity}`;
-const completedKey = (d: CandleDoc) => `${d.product}|${d.granularity}|${d.candle.start}`;
-const fingerprintOf = ({ candle: c }: CandleDoc) =>
-  `${c.start}|${c.open}|${c.high}|${c.low}|${c.close}|${c.volume}`;
-
 /** Coalesces, batches and retries candle writes; see the module comment. */
 export class CandleWriter {
   #store: CandleStore;
@@ -114,10 +104,7 @@ export class CandleWriter {
   #clock: Clock;
   #timers: Timers;
   #compact: boolean;
-  #live = new Map<string, Entry>();
-  #completed = new Map<string, Entry>();
-  #written = new Map<string, { fingerprint: string; start: number }>();
-  #seq = 0;
+  #queue = new WriteQueue();
   #cycle: Promise<void> | undefined;
   #cycleStartedAt: number | null = null;
   #inFlight = 0;
@@ -127,7 +114,7 @@ export class CandleWriter {
   #timer: unknown;
   #running = false;
   #rate: RateWindow;
-  #s = { live: 0, completed: 0, failures: 0, unchanged: 0, superseded: 0 };
+  #s = { live: 0, completed: 0, failures: 0 };
   #lastError: WriterStats["lastError"] = null;
   #warnedCapacity = false;
 
@@ -147,26 +134,13 @@ export class CandleWriter {
 
   /** Queues an update from the aggregator (never blocks, never throws). */
   push(update: CandleUpdate): void {
-    const doc: CandleDoc = {
-      product: update.product,
-      granularity: update.granularity,
-      candle: { ...update.candle },
-    };
-    const entry: Entry = { doc, seq: ++this.#seq, fingerprint: fingerprintOf(doc) };
-    if (update.complete) {
-      this.#completed.set(completedKey(doc), entry);
-      if (this.#completed.size > this.#maxPending && !this.#warnedCapacity) {
-        this.#warnedCapacity = true;
-        log.error("Writer over capacity: {pending} completed candles pending; none dropped", {
-          pending: this.#completed.size,
-        });
-      }
+    this.#queue.push(update);
+    if (this.#queue.completedSize > this.#maxPending && !this.#warnedCapacity) {
+      this.#warnedCapacity = true;
+      log.error("Writer over capacity: {pending} completed candles pending; none dropped", {
+        pending: this.#queue.completedSize,
+      });
     }
-    const key = liveKey(doc);
-    const current = this.#live.get(key)?.doc.candle.start ?? this.#written.get(key)?.start;
-    if (current !== undefined && doc.candle.start < current) return; // never regress live
-    if (this.#live.has(key)) this.#s.superseded++;
-    this.#live.set(key, entry);
   }
 
   /** Starts the write loop (one cycle per flush interval). */
@@ -207,7 +181,7 @@ export class CandleWriter {
       wake();
     }, deadlineMs);
     try {
-      while (!timedOut && (this.#cycle || this.#live.size + this.#completed.size > 0)) {
+      while (!timedOut && (this.#cycle || this.#queue.liveSize + this.#queue.completedSize > 0)) {
         const failuresBefore = this.#s.failures;
         await Promise.race([this.#cycle ?? this.#runCycle(), deadline]);
         if (this.#s.failures > failuresBefore && !timedOut) await this.#wait(250, deadline);
@@ -225,8 +199,8 @@ export class CandleWriter {
     const writesPerS = this.#rate.perSecond();
     return {
       pending: this.#pendingCount(),
-      pendingLive: this.#live.size,
-      pendingCompleted: this.#completed.size,
+      pendingLive: this.#queue.liveSize,
+      pendingCompleted: this.#queue.completedSize,
       inFlight: this.#inFlight,
       writesPerS,
       writesTotal: this.#s.live + this.#s.completed,
@@ -235,16 +209,16 @@ export class CandleWriter {
       failures: this.#s.failures,
       lastError: this.#lastError,
       failingSinceMs: this.#failingSince ?? (stalled ? this.#cycleStartedAt : null),
-      skippedUnchanged: this.#s.unchanged,
-      superseded: this.#s.superseded,
-      overCapacity: this.#completed.size > this.#maxPending,
+      skippedUnchanged: this.#queue.unchanged,
+      superseded: this.#queue.superseded,
+      overCapacity: this.#queue.completedSize > this.#maxPending,
       projectedCostPerDayUsd: writeCostPerDayUsd(writesPerS),
     };
   }
 
   /** Queued plus in-flight document writes. */
   #pendingCount(): number {
-    return this.#live.size + this.#completed.size + this.#inFlight;
+    return this.#queue.liveSize + this.#queue.completedSize + this.#inFlight;
   }
 
   async #wait(ms: number, deadline: Promise<void>): Promise<void> {
@@ -266,17 +240,8 @@ export class CandleWriter {
   }
 
   async #write(): Promise<void> {
-    const completed = [...this.#completed.entries()].slice(0, this.#maxBatch);
-    for (const [key] of completed) this.#completed.delete(key);
-    const live: [string, Entry][] = [];
-    for (const [key, entry] of this.#live) {
-      if (this.#written.get(key)?.fingerprint === entry.fingerprint) {
-        this.#s.unchanged++;
-      } else if (live.length < this.#maxBatch) {
-        live.push([key, entry]);
-      } else continue;
-      this.#live.delete(key);
-    }
+    const batch = this.#queue.take(this.#maxBatch);
+    const { completed, live } = batch;
     if (completed.length === 0 && live.length === 0) return;
     const startedAt = this.#clock();
     this.#cycleStartedAt = startedAt;
@@ -285,7 +250,7 @@ export class CandleWriter {
     let operation = "writeCompleted";
     try {
       if (completed.length > 0) {
-        await this.#store.writeCompleted(completed.map(([, e]) => e.doc));
+        await this.#store.writeCompleted(completed.map((e) => e.doc));
         this.#s.completed += completed.length;
         this.#rate.add(completed.length);
         this.#inFlight -= completed.length;
@@ -293,21 +258,17 @@ export class CandleWriter {
       }
       operation = "writeLive";
       if (live.length > 0) {
-        await this.#store.writeLive(live.map(([, e]) => e.doc));
-        for (const [key, e] of live) {
-          this.#written.set(key, { fingerprint: e.fingerprint, start: e.doc.candle.start });
-        }
+        await this.#store.writeLive(live.map((e) => e.doc));
+        this.#queue.markWritten(live);
         this.#s.live += live.length;
-        this.#rate.add(
-          this.#compact ? new Set(live.map(([, e]) => e.doc.product)).size : live.length,
-        );
+        this.#rate.add(this.#compact ? new Set(live.map((e) => e.doc.product)).size : live.length);
       }
       this.#streak = 0;
       this.#failingSince = null;
-      this.#warnedCapacity = this.#completed.size > this.#maxPending && this.#warnedCapacity;
+      if (this.#queue.completedSize <= this.#maxPending) this.#warnedCapacity = false;
     } catch (error) {
       this.#inFlight = 0;
-      this.#requeue(completed, live);
+      this.#queue.requeue(batch);
       this.#streak++;
       this.#s.failures++;
       this.#failingSince ??= startedAt;
@@ -325,17 +286,6 @@ export class CandleWriter {
         pending: this.#pendingCount(),
         error: message,
       });
-    }
-  }
-
-  /** Puts failed entries back unless something newer arrived for their document. */
-  #requeue(completed: [string, Entry][], live: [string, Entry][]): void {
-    if (completed.length > 0) {
-      const back = completed.filter(([key]) => !this.#completed.has(key));
-      this.#completed = new Map([...back, ...this.#completed]);
-    }
-    for (const [key, entry] of live) {
-      if (!this.#live.has(key)) this.#live.set(key, entry);
     }
   }
 }
