@@ -10,7 +10,13 @@
  */
 import type { Trade } from "../candles/candle.ts";
 import { parseUnits } from "../candles/decimal.ts";
-import { isDigits, isPositiveDecimal, isProductIdFast, parseRfc3339 } from "./wire_values.ts";
+import {
+  isDigits,
+  isPositiveDecimal,
+  isPositiveUnits,
+  isProductIdFast,
+  parseRfc3339,
+} from "./wire_values.ts";
 
 export { parseRfc3339 };
 
@@ -167,7 +173,8 @@ function parseTradeEvents(env: FrameEnvelope, events: Json[]): ServerFrame {
     // Wire order is newest first (§3.2): walk backwards so the common case is already sorted.
     for (let i = list.length - 1; i >= 0; i--) {
       const raw = list[i];
-      const problem = tradeProblem(raw);
+      const timeMs = typeof raw?.time === "string" ? parseRfc3339(raw.time) : NaN;
+      const problem = tradeProblem(raw, timeMs);
       if (problem) {
         rejected.push({
           reason: problem,
@@ -183,7 +190,7 @@ function parseTradeEvents(env: FrameEnvelope, events: Json[]): ServerFrame {
         size: raw.size,
         side: typeof raw.side === "string" ? raw.side : "",
         time: raw.time,
-        timeMs: parseRfc3339(raw.time),
+        timeMs,
         id: Number(raw.trade_id),
       });
     }
@@ -206,8 +213,11 @@ function isSortedOldestFirst(trades: WireTrade[]): boolean {
   return true;
 }
 
-/** Why a raw trade object is unusable for candles, or undefined when it is valid. */
-export function tradeProblem(t: Json): string | undefined {
+/**
+ * Why a raw trade object is unusable for candles, or undefined when it is valid. `timeMs` is
+ * `parseRfc3339(t.time)` when the caller already has it.
+ */
+export function tradeProblem(t: Json, timeMs?: number): string | undefined {
   if (t === null || typeof t !== "object") return "trade is not an object";
   if (typeof t.trade_id !== "string" || !isDigits(t.trade_id) || t.trade_id.length > 15) {
     return `trade_id ${JSON.stringify(t.trade_id)} is not a decimal integer`;
@@ -219,11 +229,10 @@ export function tradeProblem(t: Json): string | undefined {
     return `price ${JSON.stringify(t.price)} is not a positive decimal`;
   }
   if (typeof t.size !== "string") return `size ${JSON.stringify(t.size)} is not a string`;
-  const units = parseUnits(t.size);
-  if (typeof units === "number" && !(units > 0)) {
+  if (!isPositiveUnits(t.size)) {
     return `size "${t.size}" is not a positive decimal with at most 8 places`;
   }
-  if (typeof t.time !== "string" || Number.isNaN(parseRfc3339(t.time))) {
+  if (typeof t.time !== "string" || Number.isNaN(timeMs ?? parseRfc3339(t.time))) {
     return `time ${JSON.stringify(t.time)} is not an RFC 3339 timestamp`;
   }
   return undefined;

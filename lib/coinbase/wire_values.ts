@@ -46,6 +46,30 @@ export function isPositiveDecimal(s: string): boolean {
   return nonZero;
 }
 
+/**
+ * Whether `s` is a size {@linkcode parseUnits} accepts as positive: a plain decimal (`12`,
+ * `0.00150000`) with no non-zero digit past 8 places and a non-zero digit within them. The same
+ * answer as `parseUnits(s) > 0`, without allocating.
+ */
+export function isPositiveUnits(s: string): boolean {
+  const n = s.length;
+  if (n === 0) return false;
+  let dot = -1;
+  let nonZero = false;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (dot !== -1 || i === 0 || i === n - 1) return false;
+      dot = i;
+    } else if (c < 48 || c > 57) return false;
+    else if (c !== 48) {
+      if (dot !== -1 && i - dot > 8) return false;
+      nonZero = true;
+    }
+  }
+  return nonZero;
+}
+
 function digitsAt(s: string, from: number, count: number): number {
   let v = 0;
   for (let i = from; i < from + count; i++) {
@@ -54,6 +78,23 @@ function digitsAt(s: string, from: number, count: number): number {
     v = v * 10 + c;
   }
   return v;
+}
+
+let cachedDay = "";
+let cachedDayMs = NaN;
+
+/** Epoch ms of the UTC day `s` starts with (`YYYY-MM-DD`), cached: a frame's trades share it. */
+function dayMs(s: string, year: number, month: number, day: number): number {
+  const c = cachedDay;
+  if (
+    c.length === 10 && s.charCodeAt(9) === c.charCodeAt(9) && s.charCodeAt(8) === c.charCodeAt(8) &&
+    s.charCodeAt(6) === c.charCodeAt(6) && s.charCodeAt(5) === c.charCodeAt(5) &&
+    s.charCodeAt(3) === c.charCodeAt(3) && s.charCodeAt(2) === c.charCodeAt(2) &&
+    s.charCodeAt(1) === c.charCodeAt(1) && s.charCodeAt(0) === c.charCodeAt(0)
+  ) return cachedDayMs;
+  cachedDayMs = Date.UTC(year, month - 1, day);
+  cachedDay = s.slice(0, 10);
+  return cachedDayMs;
 }
 
 /**
@@ -100,6 +141,6 @@ export function parseRfc3339(s: string): number {
     if (Number.isNaN(oh) || Number.isNaN(om)) return NaN;
     offsetMin = (z === 43 ? 1 : -1) * (oh * 60 + om);
   } else return NaN;
-  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
+  const ms = dayMs(s, year, month, day) + hour * 3_600_000 + minute * 60_000 + second * 1000;
   return ms + Math.round(frac * 1000) / 1000 - offsetMin * 60_000;
 }
