@@ -54,7 +54,7 @@ function envEmulatorHost(): string | undefined {
 /** Creates a Firestore client on REST over Deno's `fetch` (see the module comment for why). */
 export function createFirestoreClient(options: FirestoreClientOptions = {}): Firestore {
   const emulatorHost = options.emulatorHost ?? envEmulatorHost();
-  const settings: Settings = { preferRest: true, ignoreUndefinedProperties: false };
+  const settings: Settings = { preferRest: true };
   if (emulatorHost) {
     Object.assign(settings, {
       projectId: options.projectId ?? DEFAULT_EMULATOR_PROJECT,

@@ -68,7 +68,9 @@ export interface WriterStats {
   writesPerS: number;
   /** Documents written since start (a compact product document counts once). */
   writesTotal: number;
+  /** Live documents written (billed writes: in the compact layout one per product). */
   liveWritesTotal: number;
+  /** Completed candle documents written. */
   completedWritesTotal: number;
   /** Failed store calls since start. */
   failures: number;
@@ -260,8 +262,9 @@ export class CandleWriter {
       if (live.length > 0) {
         await this.#store.writeLive(live.map((e) => e.doc));
         this.#queue.markWritten(live);
-        this.#s.live += live.length;
-        this.#rate.add(this.#compact ? new Set(live.map((e) => e.doc.product)).size : live.length);
+        const billed = this.#compact ? new Set(live.map((e) => e.doc.product)).size : live.length;
+        this.#s.live += billed;
+        this.#rate.add(billed);
       }
       this.#streak = 0;
       this.#failingSince = null;

@@ -178,7 +178,7 @@ Deno.test("CandleWriter live documents", async (t) => {
     }
     await writer.tick();
     await time.advance(1000);
-    assert.equal(writer.stats().liveWritesTotal, 3);
+    assert.equal(writer.stats().liveWritesTotal, 1);
     assert.equal(writer.stats().writesPerS, 1);
   });
 });
