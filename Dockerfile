@@ -1,0 +1,22 @@
+# spot-server on Cloud Run. Build: docker build -t spot-server . (or `deno task deploy`, which
+# uses Cloud Build). Pinned Deno image; dependencies cached at build time from the lockfile;
+# runs as the image's non-root `deno` user with narrowed permissions.
+FROM denoland/deno:2.9.6
+
+WORKDIR /app
+# Keep the module cache inside the app directory so it ships in the image (not fetched at start).
+ENV DENO_DIR=/app/.deno_cache
+
+# Dependencies first, for layer caching: only the manifest and the lockfile.
+COPY deno.json deno.lock ./
+COPY . .
+RUN deno install --frozen --entrypoint main.ts \
+ && deno task build \
+ && mkdir -p /app/data \
+ && chown -R deno:deno /app/.deno_cache /app/data /app/static
+
+USER deno
+ENV PORT=8080 STORE=firestore LOG_FORMAT=json
+EXPOSE 8080
+# --cached-only: a missing dependency fails fast instead of reaching for the network.
+CMD ["run", "--cached-only", "--frozen", "--allow-net", "--allow-env", "--allow-sys", "--allow-read=/app,/tmp", "--allow-write=/app/data,/tmp", "main.ts"]

@@ -1,0 +1,81 @@
+/**
+ * @module
+ * In-process fan-out of candle updates to subscribers (the SSE API and the dashboard's islands).
+ * Publishing is synchronous and never blocks on a subscriber: each subscriber decides what to
+ * do with a burst (the SSE route drops a client whose buffer is full rather than buffering
+ * without bound). Filtering by product and granularity happens here, once per update.
+ */
+import type { CandleUpdate } from "./candles/candle.ts";
+import type { GranularityId } from "./candles/granularity.ts";
+
+/** Which updates a subscriber wants; `products: undefined` means every product. */
+export interface HubFilter {
+  products?: ReadonlySet<string>;
+  granularities: ReadonlySet<GranularityId>;
+}
+
+interface Subscription {
+  filter: HubFilter;
+  deliver: (updates: CandleUpdate[]) => void;
+}
+
+/** Fans candle updates out to subscribers. */
+export class Hub {
+  readonly #subs = new Set<Subscription>();
+  /** Latest live candle per `product|granularity`, for a new subscriber's first frame. */
+  readonly #live = new Map<string, CandleUpdate>();
+  #published = 0;
+
+  /**
+   * Registers a subscriber; `deliver` gets the updates of each publish that match its filter.
+   * Returns the function that unsubscribes.
+   */
+  subscribe(filter: HubFilter, deliver: (updates: CandleUpdate[]) => void): () => void {
+    const sub = { filter, deliver };
+    this.#subs.add(sub);
+    return () => this.#subs.delete(sub);
+  }
+
+  /** Publishes updates to every matching subscriber and remembers the live ones. */
+  publish(updates: CandleUpdate[]): void {
+    if (updates.length === 0) return;
+    this.#published += updates.length;
+    for (const u of updates) {
+      const key = `${u.product}|${u.granularity}`;
+      if (!u.complete) this.#live.set(key, u);
+      else {
+        const live = this.#live.get(key);
+        if (live && live.candle.start <= u.candle.start) this.#live.delete(key);
+      }
+    }
+    for (const sub of this.#subs) {
+      const mine = updates.filter((u) => matches(sub.filter, u));
+      if (mine.length > 0) sub.deliver(mine);
+    }
+  }
+
+  /** The current live candles matching `filter`. */
+  live(filter: HubFilter): CandleUpdate[] {
+    return [...this.#live.values()].filter((u) => matches(filter, u));
+  }
+
+  /** The live candle of one product and granularity, if any. */
+  liveCandle(product: string, granularity: GranularityId): CandleUpdate | undefined {
+    return this.#live.get(`${product}|${granularity}`);
+  }
+
+  /** Number of current subscribers. */
+  get subscribers(): number {
+    return this.#subs.size;
+  }
+
+  /** Updates published since start. */
+  get published(): number {
+    return this.#published;
+  }
+}
+
+function matches(f: HubFilter, u: CandleUpdate): boolean {
+  return f.granularities.has(u.granularity) &&
+    (f.products === undefined || f.products.has(u.product));
+}

@@ -1,0 +1,113 @@
+/**
+ * @module
+ * Which products this instance serves: `PRODUCTS` as a list, or `all` (every online spot product
+ * in `QUOTE_CURRENCIES`, from REST, aliases such as `BTC-USDC` left out because their frames
+ * are the USD book's), filtered to this shard. With a list the feed can start before REST
+ * answers; catalogue fields are filled in once it does.
+ */
+import type { Config } from "./config.ts";
+import type { Product } from "./coinbase/product.ts";
+import type { RestClient } from "./coinbase/rest.ts";
+import { getLogger } from "./log.ts";
+import { productsForShard } from "./shard.ts";
+
+const log = getLogger(["spot", "products"]);
+
+/** A product known only by its id (catalogue fields not fetched yet). */
+export function productFromId(id: string): Product {
+  const [base = "", quote = ""] = id.split("-");
+  return {
+    productId: id,
+    baseCurrency: base,
+    quoteCurrency: quote,
+    status: "",
+    productType: "SPOT",
+    baseMinSize: "",
+    baseMaxSize: "",
+    baseIncrement: "",
+    quoteIncrement: "",
+    quoteMinSize: "",
+    quoteMaxSize: "",
+    displayName: id,
+    baseName: "",
+    quoteName: "",
+    price: "",
+    tradingDisabled: false,
+    isDisabled: false,
+    alias: "",
+  };
+}
+
+/** Whether `p` is a tradable spot product of its own book (not an alias, not delisted). */
+export function isServable(p: Product): boolean {
+  return p.status === "online" && p.productType === "SPOT" && !p.alias && !p.isDisabled;
+}
+
+/** Options for {@linkcode resolveProducts}. */
+export interface ResolveOptions {
+  config: Pick<Config, "products" | "quoteCurrencies" | "shardCount" | "shardIndex">;
+  rest: Pick<RestClient, "products">;
+  signal?: AbortSignal;
+  /** Waits between attempts while REST is unreachable. */
+  sleep: (ms: number) => Promise<void>;
+  /** Told what is being waited for, for /health. */
+  onRetry?: (note: string) => void;
+}
+
+/**
+ * The products of this shard. With an explicit list it answers at once (ids only); with `all`
+ * it asks REST, retrying with capped backoff until REST answers or the signal aborts.
+ */
+export async function resolveProducts(o: ResolveOptions): Promise<Product[]> {
+  const { config } = o;
+  if (config.products !== "all") {
+    return productsForShard(config.products, config.shardCount, config.shardIndex).map(
+      productFromId,
+    );
+  }
+  for (let attempt = 1;; attempt++) {
+    try {
+      const all = await o.rest.products({
+        quoteCurrencies: config.quoteCurrencies,
+        productType: "SPOT",
+        signal: o.signal,
+      });
+      const servable = all.filter(isServable);
+      const mine = new Set(
+        productsForShard(servable.map((p) => p.productId), config.shardCount, config.shardIndex),
+      );
+      return servable.filter((p) => mine.has(p.productId));
+    } catch (e) {
+      if (o.signal?.aborted) throw e;
+      const waitMs = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
+      const note = `listing products from Coinbase failed (attempt ${attempt}), retrying in ${
+        Math.round(waitMs / 1000)
+      } s: ${e instanceof Error ? e.message : String(e)}`;
+      o.onRetry?.(note);
+      log.warn(note);
+      await o.sleep(waitMs);
+    }
+  }
+}
+
+/**
+ * Fills in catalogue fields for products known only by id. Products REST does not return stay
+ * as they are (the feed reports them unknown).
+ */
+export async function describeProducts(
+  rest: Pick<RestClient, "products">,
+  products: Product[],
+  signal?: AbortSignal,
+): Promise<Product[]> {
+  const ids = products.filter((p) => p.status === "").map((p) => p.productId);
+  if (ids.length === 0) return products;
+  const found = new Map<string, Product>();
+  for (let i = 0; i < ids.length; i += 100) {
+    for (const p of await rest.products({ productIds: ids.slice(i, i + 100), signal })) {
+      found.set(p.productId, p);
+    }
+  }
+  const missing = ids.filter((id) => !found.has(id));
+  if (missing.length > 0) log.warn("Coinbase lists no product {missing}", { missing });
+  return products.map((p) => found.get(p.productId) ?? p);
+}

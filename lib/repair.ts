@@ -1,0 +1,174 @@
+/**
+ * @module
+ * Gap repair (DESIGN.md invariant 1): after a reconnect or a sequence gap the feed reports a
+ * window in which trades may be missing; once the window's minutes are complete and REST has
+ * settled, their 1-minute candles are fetched from REST and handed to the aggregator, which
+ * replaces what the live path built and corrects every coarser candle containing them. A
+ * failed fetch is retried with backoff; every repair is kept in a short per-product history
+ * for the dashboard.
+ */
+import type { Aggregator } from "./candles/aggregator.ts";
+import { ONE_MINUTE } from "./candles/granularity.ts";
+import type { Clock } from "./clock.ts";
+import type { FeedGap } from "./coinbase/feed_types.ts";
+import type { RestClient } from "./coinbase/rest.ts";
+import { getLogger } from "./log.ts";
+import { REST_SETTLE_S } from "./seeding.ts";
+
+const log = getLogger(["spot", "repair"]);
+const HISTORY = 20;
+
+/** One gap and what its repair did. */
+export interface RepairRecord {
+  product: string;
+  reason: FeedGap["reason"] | "startup";
+  /** Window of minute starts, epoch s: `[fromSec, toSec)`. */
+  fromSec: number;
+  toSec: number;
+  detectedAt: number;
+  repairedAt?: number;
+  /** Minutes whose live candle REST replaced. */
+  minutesReplaced?: number;
+  attempts: number;
+  error?: string;
+}
+
+/** Options for {@linkcode Repairer}. */
+export interface RepairerOptions {
+  rest: RestClient;
+  aggregator: Aggregator;
+  clock: Clock;
+  /** Called after a repair changed candles, so the caller drains the aggregator. */
+  onRepaired: () => void;
+  /** Attempts before a window is given up. @default 8 */
+  maxAttempts?: number;
+}
+
+/** Queues gap windows and repairs them from REST 1-minute candles. */
+export class Repairer {
+  readonly #o: RepairerOptions;
+  readonly #queue: RepairRecord[] = [];
+  readonly #history = new Map<string, RepairRecord[]>();
+  #busy = false;
+  #notBefore = new WeakMap<RepairRecord, number>();
+  repaired = 0;
+  failed = 0;
+
+  constructor(options: RepairerOptions) {
+    this.#o = options;
+  }
+
+  /** Queues the minutes of a gap for every product it names. */
+  schedule(
+    gap: Pick<FeedGap, "products" | "fromMs" | "toMs"> & { reason: RepairRecord["reason"] },
+  ): void {
+    const fromSec = Math.floor(gap.fromMs / 60_000) * 60;
+    const toSec = Math.floor(gap.toMs / 60_000) * 60 + 60;
+    for (const product of gap.products) {
+      const pending = this.#queue.find((r) =>
+        r.product === product && r.fromSec <= toSec && fromSec <= r.toSec
+      );
+      if (pending) {
+        pending.fromSec = Math.min(pending.fromSec, fromSec);
+        pending.toSec = Math.max(pending.toSec, toSec);
+        continue;
+      }
+      const rec: RepairRecord = {
+        product,
+        reason: gap.reason,
+        fromSec,
+        toSec,
+        detectedAt: this.#o.clock(),
+        attempts: 0,
+      };
+      this.#queue.push(rec);
+      this.#remember(rec);
+    }
+  }
+
+  #remember(rec: RepairRecord): void {
+    const list = this.#history.get(rec.product) ?? [];
+    list.push(rec);
+    if (list.length > HISTORY) list.shift();
+    this.#history.set(rec.product, list);
+  }
+
+  /** Recent gaps and repairs of a product, oldest first. */
+  history(product: string): RepairRecord[] {
+    return this.#history.get(product) ?? [];
+  }
+
+  /** Windows waiting for repair. */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * Repairs every queued window whose minutes are complete and settled. Called by the service's
+   * clock tick; runs one pass at a time.
+   */
+  async run(signal?: AbortSignal): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      const now = this.#o.clock();
+      for (const rec of [...this.#queue]) {
+        if (signal?.aborted) return;
+        if ((rec.toSec + REST_SETTLE_S) * 1000 > now) continue;
+        if ((this.#notBefore.get(rec) ?? 0) > now) continue;
+        await this.#repair(rec, signal);
+      }
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #repair(rec: RepairRecord, signal?: AbortSignal): Promise<void> {
+    rec.attempts++;
+    try {
+      const minutes = await this.#o.rest.candles(
+        rec.product,
+        ONE_MINUTE,
+        rec.fromSec,
+        rec.toSec - 60,
+        { signal },
+      );
+      const replaced = this.#o.aggregator.repair(rec.product, rec.fromSec, rec.toSec, minutes);
+      rec.minutesReplaced = replaced.length;
+      rec.repairedAt = this.#o.clock();
+      delete rec.error;
+      this.#queue.splice(this.#queue.indexOf(rec), 1);
+      this.repaired++;
+      if (replaced.length > 0) this.#o.onRepaired();
+      log.info("Repaired {product} {from}–{to} ({reason}): {replaced} minutes replaced from REST", {
+        product: rec.product,
+        from: new Date(rec.fromSec * 1000).toISOString(),
+        to: new Date(rec.toSec * 1000).toISOString(),
+        reason: rec.reason,
+        replaced: replaced.length,
+      });
+    } catch (e) {
+      if (signal?.aborted) return;
+      rec.error = e instanceof Error ? e.message : String(e);
+      const max = this.#o.maxAttempts ?? 8;
+      if (rec.attempts >= max) {
+        this.#queue.splice(this.#queue.indexOf(rec), 1);
+        this.failed++;
+        log.error("Gave up repairing {product} {from}–{to} after {attempts} attempts: {error}", {
+          product: rec.product,
+          from: new Date(rec.fromSec * 1000).toISOString(),
+          to: new Date(rec.toSec * 1000).toISOString(),
+          attempts: rec.attempts,
+          error: rec.error,
+        });
+        return;
+      }
+      this.#notBefore.set(rec, this.#o.clock() + Math.min(60_000, 1000 * 2 ** rec.attempts));
+      log.warn("Repair of {product} failed (attempt {attempts}), will retry: {error}", {
+        product: rec.product,
+        attempts: rec.attempts,
+        error: rec.error,
+      });
+    }
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * @module
+ * Loading the in-progress candles at start (DESIGN.md invariant 2): for every product, the REST
+ * candles of {@linkcode seedPlan} tile the current day up to a minute boundary (the cutoff); the
+ * aggregator folds them into the open candle of every granularity and ignores live trades
+ * before the cutoff, so no trade is counted twice. Live trades that arrive while a product is
+ * being seeded wait in a bounded buffer and are applied after its seed.
+ */
+import { type Aggregator, seedPlan, type SeedTile } from "./candles/aggregator.ts";
+import type { Trade } from "./candles/candle.ts";
+import type { Clock } from "./clock.ts";
+import type { RestClient } from "./coinbase/rest.ts";
+import { getLogger } from "./log.ts";
+
+const log = getLogger(["spot", "seed"]);
+
+/** Seconds into a minute before its previous minute is trusted complete in REST (cache lag). */
+export const REST_SETTLE_S = 5;
+
+/** Buffers live trades per product until the product is seeded. */
+export class SeedGate {
+  readonly #pending = new Map<string, Trade[]>();
+  readonly #ready = new Set<string>();
+  readonly #cap: number;
+  dropped = 0;
+
+  /** @param cap trades buffered per product before the oldest are dropped (then repaired) */
+  constructor(products: string[], cap = 50_000) {
+    for (const p of products) this.#pending.set(p, []);
+    this.#cap = cap;
+  }
+
+  /** Whether `product` has been seeded. */
+  isReady(product: string): boolean {
+    return this.#ready.has(product);
+  }
+
+  /** Whether every product has been seeded. */
+  get allReady(): boolean {
+    return this.#pending.size === 0;
+  }
+
+  /** Keeps a trade of a product not yet seeded; returns false when the product is ready. */
+  hold(t: Trade): boolean {
+    const buf = this.#pending.get(t.product_id);
+    if (!buf) return false;
+    buf.push(t);
+    if (buf.length > this.#cap) {
+      buf.splice(0, buf.length - this.#cap);
+      this.dropped++;
+    }
+    return true;
+  }
+
+  /** Marks a product seeded and returns its buffered trades. */
+  release(product: string): Trade[] {
+    const buf = this.#pending.get(product) ?? [];
+    this.#pending.delete(product);
+    this.#ready.add(product);
+    return buf;
+  }
+}
+
+/** The cutoff to seed at: the current minute, once REST has settled the previous one. */
+export async function seedCutoff(
+  clock: Clock,
+  sleep: (ms: number) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<number> {
+  while ((clock() % 60_000) / 1000 < REST_SETTLE_S) {
+    signal?.throwIfAborted();
+    await sleep(100);
+  }
+  return Math.floor(clock() / 60_000) * 60;
+}
+
+/** Fetches the seed tiles of one product at `cutoffSec` (one REST request per granularity). */
+export async function fetchSeedTiles(
+  rest: RestClient,
+  product: string,
+  cutoffSec: number,
+  signal?: AbortSignal,
+): Promise<SeedTile[]> {
+  const tiles: SeedTile[] = [];
+  for (const { granularity, startSec, endSec } of seedPlan(cutoffSec)) {
+    const candles = await rest.candles(product, granularity, startSec, endSec, { signal });
+    for (const candle of candles) {
+      if (candle.start >= startSec && candle.start <= endSec) {
+        tiles.push({ granularity: granularity.id, candle });
+      }
+    }
+  }
+  return tiles;
+}
+
+/**
+ * Seeds one product: fetches its tiles, loads them, then applies the trades that waited.
+ * Returns the trades applied from the buffer.
+ */
+export async function seedProduct(
+  options: {
+    rest: RestClient;
+    aggregator: Aggregator;
+    gate: SeedGate;
+    cutoffSec: number;
+    signal?: AbortSignal;
+  },
+  product: string,
+): Promise<number> {
+  const tiles = await fetchSeedTiles(options.rest, product, options.cutoffSec, options.signal);
+  options.aggregator.seed(product, options.cutoffSec, tiles);
+  const waiting = options.gate.release(product);
+  let applied = 0;
+  for (const t of waiting) if (options.aggregator.add(t)) applied++;
+  log.debug(
+    "Seeded {product} at {cutoff} from {tiles} REST candles; {applied} buffered trades applied",
+    {
+      product,
+      cutoff: new Date(options.cutoffSec * 1000).toISOString(),
+      tiles: tiles.length,
+      applied,
+    },
+  );
+  return applied;
+}

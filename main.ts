@@ -1,0 +1,69 @@
+/**
+ * Entry point of the service (`deno task start`): config → store → REST client → service
+ * (feed, aggregator, hub, writer) → HTTP server. SIGTERM and SIGINT stop intake, flush the
+ * writer within Cloud Run's grace and exit 0. Wiring only; the pieces live in `lib/` and
+ * `routes/`.
+ */
+import { ConfigError, type Env, loadConfig, processEnv } from "./lib/config.ts";
+import { RestClient } from "./lib/coinbase/rest.ts";
+import { getLogger, setupLogging } from "./lib/log.ts";
+import { Service } from "./lib/service.ts";
+import { openStore } from "./lib/store/open.ts";
+import { createApp } from "./routes/app.ts";
+
+const log = getLogger(["spot", "main"]);
+
+/** A running service and its HTTP server. */
+export interface Running {
+  service: Service;
+  server: Deno.HttpServer<Deno.NetAddr>;
+  /** Stops intake, flushes, closes; resolves when everything is closed. */
+  shutdown(): Promise<void>;
+}
+
+/** Starts the service with the configuration read from `env`. */
+export async function main(env: Env = processEnv): Promise<Running> {
+  let config;
+  try {
+    config = loadConfig(env);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    await setupLogging({ level: "info", format: "pretty" });
+    log.fatal("Bad configuration: {message}", { message: e.message, variable: e.variable });
+    Deno.exit(2);
+  }
+  await setupLogging({ level: config.logLevel, format: config.logFormat });
+  const store = await openStore(config);
+  const rest = new RestClient({ baseUrl: config.coinbaseRestUrl, key: config.coinbaseKey });
+  const service = new Service({ config, store, rest });
+  const app = createApp(service);
+  const server = Deno.serve({
+    port: config.port,
+    hostname: "0.0.0.0",
+    onListen: ({ port }) =>
+      log.info("Listening on http://localhost:{port}/ ({store} store, {products})", {
+        port,
+        store: config.store,
+        products: config.products === "all" ? "all products" : config.products.join(","),
+      }),
+  }, app.fetch);
+  service.start();
+  let stopping: Promise<void> | undefined;
+  const shutdown = () =>
+    stopping ??= (async () => {
+      log.info("Shutting down: stopping intake and flushing the writer");
+      await service.stop(8000);
+      await server.shutdown();
+    })();
+  return { service, server, shutdown };
+}
+
+if (import.meta.main) {
+  const running = await main();
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(signal, async () => {
+      await running.shutdown();
+      Deno.exit(0);
+    });
+  }
+}

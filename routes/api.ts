@@ -1,0 +1,151 @@
+/**
+ * @module
+ * The JSON API of DESIGN.md: `/api/status`, `/api/products`, `/api/candles/:product/:granularity`
+ * and `/api/stream` (Server-Sent Events). Every bad parameter is a 400 whose `error` names it.
+ */
+import { Hono } from "hono";
+import type { CandleUpdate } from "../lib/candles/candle.ts";
+import {
+  GRANULARITY_NAMES,
+  type GranularityId,
+  parseGranularity,
+} from "../lib/candles/granularity.ts";
+import type { Service } from "../lib/service.ts";
+import { BadRequest } from "./errors.ts";
+import { sseResponse } from "./sse.ts";
+
+/** Largest `limit` of `/api/candles`. */
+export const MAX_LIMIT = 5000;
+const DEFAULT_LIMIT = 300;
+
+function epochSeconds(name: string, raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  if (!/^\d{1,12}$/.test(raw)) {
+    throw new BadRequest(`${name} must be epoch seconds (a non-negative integer), got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+function granularity(raw: string, name = "granularity") {
+  try {
+    return parseGranularity(raw);
+  } catch {
+    throw new BadRequest(`${name} "${raw}" is not one of ${GRANULARITY_NAMES}`);
+  }
+}
+
+/** The wire shape of one candle update (SSE `candle` events). */
+export function candleEvent(u: CandleUpdate): Record<string, unknown> {
+  return { product_id: u.product, granularity: u.granularity, ...u.candle, complete: u.complete };
+}
+
+/** Routes under `/api`. */
+export function apiRoutes(service: Service): Hono {
+  const app = new Hono();
+
+  const served = (id: string, name: string) => {
+    if (!service.productIds.includes(id)) {
+      throw new BadRequest(`${name} "${id}" is not served by this shard (see /api/products)`);
+    }
+    return id;
+  };
+
+  app.get("/status", (c) => {
+    const w = service.writer.stats();
+    return c.json({
+      status: service.health().body.status,
+      startup: service.startupNote || undefined,
+      uptimeS: Math.round((Date.now() - service.startedAt) / 1000),
+      shard: { index: service.config.shardIndex, count: service.config.shardCount },
+      products: service.productIds.length,
+      connections: service.connections(),
+      store: {
+        kind: service.store.kind,
+        layout: service.store.kind === "firestore" ? service.config.firestoreLayout : undefined,
+        ok: w.failingSinceMs === null,
+        pendingWrites: w.pending,
+        writesPerS: w.writesPerS,
+        writesTotal: w.writesTotal,
+        failures: w.failures,
+        lastError: w.lastError,
+        projectedCostPerDayUsd: w.projectedCostPerDayUsd,
+      },
+      aggregator: service.aggregator.stats,
+      feed: service.feedStats,
+      repairs: {
+        pending: service.repairer.pending,
+        done: service.repairer.repaired,
+        failed: service.repairer.failed,
+      },
+      sseSubscribers: service.hub.subscribers,
+    });
+  });
+
+  app.get("/products", (c) =>
+    c.json({
+      products: service.products.map((p) => ({
+        product_id: p.productId,
+        base_currency: p.baseCurrency,
+        quote_currency: p.quoteCurrency,
+        status: p.status || "unknown",
+        min_size: p.baseMinSize,
+        max_size: p.baseMaxSize,
+        base_increment: p.baseIncrement,
+        quote_increment: p.quoteIncrement,
+        display_name: p.displayName,
+      })),
+    }));
+
+  app.get("/candles/:product/:granularity", async (c) => {
+    const product = served(c.req.param("product").toUpperCase(), "product");
+    const g = granularity(c.req.param("granularity"));
+    const start = epochSeconds("start", c.req.query("start"));
+    const end = epochSeconds("end", c.req.query("end"));
+    if (start !== undefined && end !== undefined && start > end) {
+      throw new BadRequest(`start (${start}) is after end (${end})`);
+    }
+    const rawLimit = c.req.query("limit");
+    let limit = DEFAULT_LIMIT;
+    if (rawLimit !== undefined) {
+      if (!/^\d+$/.test(rawLimit) || Number(rawLimit) < 1 || Number(rawLimit) > MAX_LIMIT) {
+        throw new BadRequest(`limit must be an integer from 1 to ${MAX_LIMIT}, got "${rawLimit}"`);
+      }
+      limit = Number(rawLimit);
+    }
+    const stored = await service.store.readCompleted(product, g.id, { start, end, limit });
+    const candles = stored.map((k) => ({ ...k, complete: true }));
+    const live = service.aggregator.live(product, g);
+    const last = candles.at(-1)?.start ?? -Infinity;
+    if (
+      live && live.start > last && (start === undefined || live.start >= start) &&
+      (end === undefined || live.start <= end)
+    ) {
+      candles.push({ ...live, complete: false });
+    }
+    return c.json({
+      candles: start === undefined ? candles.slice(-limit) : candles.slice(0, limit),
+    });
+  });
+
+  app.get("/stream", (c) => {
+    const raw = c.req.query("products");
+    if (!raw) {
+      throw new BadRequest(
+        "products is required: a comma list of product ids, e.g. ?products=BTC-USD",
+      );
+    }
+    const products = new Set(raw.split(",").map((s) => s.trim().toUpperCase()).filter(Boolean));
+    if (products.size === 0) {
+      throw new BadRequest("products is empty: give product ids, e.g. ?products=BTC-USD");
+    }
+    for (const p of products) served(p, "products");
+    const gs = new Set<GranularityId>(
+      (c.req.query("granularities") ?? "ONE_MINUTE").split(",").filter(Boolean).map((s) =>
+        granularity(s.trim(), "granularities").id
+      ),
+    );
+    return sseResponse(service.hub, { products, granularities: gs }, c.req.raw.signal, candleEvent);
+  });
+
+  return app;
+}

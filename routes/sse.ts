@@ -1,0 +1,73 @@
+/**
+ * @module
+ * A Server-Sent Events response fed by the hub: the current live candles first, then every
+ * matching update, with a heartbeat comment every 15 s. Each client has a bounded buffer; a
+ * client that does not read (its buffer full) is dropped instead of buffered without bound.
+ */
+import type { CandleUpdate } from "../lib/candles/candle.ts";
+import type { Hub, HubFilter } from "../lib/hub.ts";
+import { getLogger } from "../lib/log.ts";
+
+const log = getLogger(["spot", "sse"]);
+
+/** Events buffered per client before it is dropped. */
+export const SSE_BUFFER_EVENTS = 10_000;
+const HEARTBEAT_MS = 15_000;
+
+/** Streams hub updates matching `filter` until the client goes away. */
+export function sseResponse(
+  hub: Hub,
+  filter: HubFilter,
+  signal: AbortSignal,
+  toJson: (u: CandleUpdate) => unknown,
+  bufferEvents = SSE_BUFFER_EVENTS,
+): Response {
+  const encoder = new TextEncoder();
+  let cleanup = () => {};
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      let closed = false;
+      const close = (reason?: string) => {
+        if (closed) return;
+        closed = true;
+        cleanup();
+        if (reason) log.warn("Dropped an SSE client: {reason}", { reason });
+        try {
+          controller.close();
+        } catch { /* already closed by the client */ }
+      };
+      const send = (updates: CandleUpdate[]) => {
+        if (closed) return;
+        if ((controller.desiredSize ?? 0) <= 0) {
+          return close(`buffer of ${bufferEvents} events full (slow client)`);
+        }
+        let text = "";
+        for (const u of updates) text += `event: candle\ndata: ${JSON.stringify(toJson(u))}\n\n`;
+        controller.enqueue(encoder.encode(text));
+      };
+      const unsubscribe = hub.subscribe(filter, send);
+      const heartbeat = setInterval(() => {
+        if (!closed) controller.enqueue(encoder.encode(`: ping\n\n`));
+      }, HEARTBEAT_MS);
+      const onAbort = () => close();
+      cleanup = () => {
+        unsubscribe();
+        clearInterval(heartbeat);
+        signal.removeEventListener("abort", onAbort);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      controller.enqueue(encoder.encode(`retry: 2000\n\n`));
+      send(hub.live(filter));
+    },
+    cancel() {
+      cleanup();
+    },
+  }, { highWaterMark: bufferEvents, size: () => 1 });
+  return new Response(body, {
+    headers: {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache",
+      "x-accel-buffering": "no",
+    },
+  });
+}

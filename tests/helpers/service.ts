@@ -1,0 +1,87 @@
+/**
+ * Test harness: the real service fed by the simulator, on an accelerated clock shared by both,
+ * with short intervals, so minutes pass in seconds. Used by the end-to-end and route tests.
+ */
+import { type Clock } from "../../lib/clock.ts";
+import { loadConfig } from "../../lib/config.ts";
+import { RestClient } from "../../lib/coinbase/rest.ts";
+import { demoProducts, type Simulator, startSimulator } from "../../lib/coinbase/simulator.ts";
+import { Service } from "../../lib/service.ts";
+import type { CandleStore } from "../../lib/store/store.ts";
+
+/** Polls `cond` every 20 ms until it holds; throws naming `what` after `timeoutMs`. */
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Options for {@linkcode startHarness}. */
+export interface HarnessOptions {
+  clock: Clock;
+  store: CandleStore;
+  products?: number;
+  env?: Record<string, string>;
+  historyMs?: number;
+}
+
+/** A simulator and a service wired to it. */
+export interface Harness {
+  sim: Simulator;
+  service: Service;
+  ids: string[];
+  close(): Promise<void>;
+}
+
+/** Starts the simulator and the service (not waiting for startup to finish). */
+export async function startHarness(o: HarnessOptions): Promise<Harness> {
+  const products = demoProducts(o.products ?? 5);
+  const sim = await startSimulator({
+    products,
+    clock: o.clock,
+    historyMs: o.historyMs ?? 26 * 3600_000,
+    historyTradesPerSecond: 0.2,
+    rest: { publicLimit: { ratePerSecond: 1000, burst: 1000 } },
+    ws: { heartbeatIntervalMs: 100, flushIntervalMs: 50 },
+  });
+  const ids = products.map((p) => p.id);
+  const env: Record<string, string> = {
+    COINBASE_WS_URL: sim.wsUrl,
+    COINBASE_REST_URL: sim.restUrl,
+    PRODUCTS: ids.join(","),
+    FLUSH_INTERVAL_MS: "50",
+    CATCHUP_HOURS: "2",
+    ...o.env,
+  };
+  const config = loadConfig((name) => env[name]);
+  const rest = new RestClient({
+    baseUrl: sim.restUrl,
+    ratePerSecond: 500,
+    backoffBaseMs: 20,
+    backoffMaxMs: 200,
+  });
+  const service = new Service({
+    config,
+    store: o.store,
+    rest,
+    clock: o.clock,
+    tickMs: 50,
+    feed: { staleAfterMs: 600, connectIntervalMs: 20, backoff: { initialMs: 50, maxMs: 400 } },
+  });
+  service.start();
+  return {
+    sim,
+    service,
+    ids,
+    close: async () => {
+      await service.stop(5000);
+      await sim.close();
+    },
+  };
+}
