@@ -90,6 +90,7 @@ export function mountChart(container: HTMLElement, bars: ChartBar[]): ChartHandl
       candles.setData(all.map(candle));
       volume.setData(all.map(bar));
       lastStart = all.at(-1)?.start ?? -Infinity;
+      chart.timeScale().fitContent();
     },
     update(b) {
       const historical = b.start < lastStart;

@@ -129,16 +129,16 @@ export function ProductTable(props: ProductTableProps): VNode {
       </div>
       <LinkNotice state={state} what="prices" />
       <div class="table-wrap">
-        <table class="products stack" aria-labelledby="products-heading">
+        <table class="products" aria-labelledby="products-heading">
           <thead>
             <tr>
               <th scope="col">Product</th>
-              <th scope="col" class="num">Open</th>
-              <th scope="col" class="num">High</th>
-              <th scope="col" class="num">Low</th>
+              <th scope="col" class="num wide">Open</th>
+              <th scope="col" class="num wide">High</th>
+              <th scope="col" class="num wide">Low</th>
               <th scope="col" class="num">Close</th>
               <th scope="col" class="num">Change</th>
-              <th scope="col" class="num">Volume</th>
+              <th scope="col" class="num wide">Volume</th>
               <th scope="col" class="num">Last trade</th>
             </tr>
           </thead>
@@ -160,12 +160,12 @@ function Row({ product, row, now }: { product: string; row: RowState; now: numbe
       <th scope="row" data-label="Product">
         <a href={`/products/${product}`}>{product}</a>
       </th>
-      <td data-label="Open" class="num">{formatPrice(c?.open)}</td>
-      <td data-label="High" class="num">{formatPrice(c?.high)}</td>
-      <td data-label="Low" class="num">{formatPrice(c?.low)}</td>
+      <td data-label="Open" class="num wide">{formatPrice(c?.open)}</td>
+      <td data-label="High" class="num wide">{formatPrice(c?.high)}</td>
+      <td data-label="Low" class="num wide">{formatPrice(c?.low)}</td>
       <td data-label="Close" class="num close">{formatPrice(c?.close)}</td>
       <td data-label="Change" class={`num change ${changeClass(pct)}`}>{formatChange(pct)}</td>
-      <td data-label="Volume" class="num">{formatVolume(c?.volume)}</td>
+      <td data-label="Volume" class="num wide">{formatVolume(c?.volume)}</td>
       <td data-label="Last trade" class="num">{formatDuration(age)}</td>
     </tr>
   );
