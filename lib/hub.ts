@@ -17,6 +17,7 @@ export interface HubFilter {
 interface Subscription {
   filter: HubFilter;
   deliver: (updates: CandleUpdate[]) => void;
+  onClose?: () => void;
 }
 
 /** Fans candle updates out to subscribers. */
@@ -28,10 +29,14 @@ export class Hub {
 
   /**
    * Registers a subscriber; `deliver` gets the updates of each publish that match its filter.
-   * Returns the function that unsubscribes.
+   * `onClose` is called if the hub shuts down first. Returns the function that unsubscribes.
    */
-  subscribe(filter: HubFilter, deliver: (updates: CandleUpdate[]) => void): () => void {
-    const sub = { filter, deliver };
+  subscribe(
+    filter: HubFilter,
+    deliver: (updates: CandleUpdate[]) => void,
+    onClose?: () => void,
+  ): () => void {
+    const sub = { filter, deliver, onClose };
     this.#subs.add(sub);
     return () => this.#subs.delete(sub);
   }
@@ -62,6 +67,13 @@ export class Hub {
   /** The live candle of one product and granularity, if any. */
   liveCandle(product: string, granularity: GranularityId): CandleUpdate | undefined {
     return this.#live.get(`${product}|${granularity}`);
+  }
+
+  /** Ends every subscription (at shutdown, so streaming responses finish). */
+  closeAll(): void {
+    const subs = [...this.#subs];
+    this.#subs.clear();
+    for (const s of subs) s.onClose?.();
   }
 
   /** Number of current subscribers. */

@@ -372,8 +372,9 @@ export class Service {
     clearInterval(this.#ticker);
     await this.#feed?.stop();
     this.#dispatch(this.aggregator.drain());
+    this.hub.closeAll();
     await this.#startup;
-    const result = await this.writer.flush(Math.max(0, until - Date.now()));
+    const result = await this.writer.stop(Math.max(0, until - Date.now()));
     log.info("Stopped: writer flushed with {pending} writes left", { pending: result.pending });
     await this.#o.store.close();
   }

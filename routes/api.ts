@@ -144,7 +144,7 @@ export function apiRoutes(service: Service): Hono {
         granularity(s.trim(), "granularities").id
       ),
     );
-    return sseResponse(service.hub, { products, granularities: gs }, c.req.raw.signal, candleEvent);
+    return sseResponse(service.hub, { products, granularities: gs }, candleEvent);
   });
 
   return app;

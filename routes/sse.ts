@@ -14,11 +14,10 @@ const log = getLogger(["spot", "sse"]);
 export const SSE_BUFFER_EVENTS = 10_000;
 const HEARTBEAT_MS = 15_000;
 
-/** Streams hub updates matching `filter` until the client goes away. */
+/** Streams hub updates matching `filter` until the client goes away or the hub closes. */
 export function sseResponse(
   hub: Hub,
   filter: HubFilter,
-  signal: AbortSignal,
   toJson: (u: CandleUpdate) => unknown,
   bufferEvents = SSE_BUFFER_EVENTS,
 ): Response {
@@ -45,17 +44,15 @@ export function sseResponse(
         for (const u of updates) text += `event: candle\ndata: ${JSON.stringify(toJson(u))}\n\n`;
         controller.enqueue(encoder.encode(text));
       };
-      const unsubscribe = hub.subscribe(filter, send);
+      const unsubscribe = hub.subscribe(filter, send, () => close());
       const heartbeat = setInterval(() => {
         if (!closed) controller.enqueue(encoder.encode(`: ping\n\n`));
       }, HEARTBEAT_MS);
-      const onAbort = () => close();
+      // A client that goes away cancels the stream (below); no request signal needed.
       cleanup = () => {
         unsubscribe();
         clearInterval(heartbeat);
-        signal.removeEventListener("abort", onAbort);
       };
-      signal.addEventListener("abort", onAbort, { once: true });
       controller.enqueue(encoder.encode(`retry: 2000\n\n`));
       send(hub.live(filter));
     },
