@@ -1,0 +1,71 @@
+import { equal, match } from "node:assert/strict";
+import type { ConnectionStatus } from "../lib/coinbase/feed_types.ts";
+import { health, type HealthInput } from "../lib/status.ts";
+
+const conn = (state: ConnectionStatus["state"]): ConnectionStatus => ({
+  id: "ws-0",
+  products: ["BTC-USD"],
+  state,
+  connectedSince: null,
+  reconnects: 0,
+  lastMessageAgeS: 0,
+  maxGapS: 0,
+  sequenceGaps: 0,
+  tradesPerS: 0,
+  unknownProducts: [],
+});
+const base: HealthInput = {
+  phase: "running",
+  nowMs: 1_000_000,
+  startedAtMs: 0,
+  connections: [conn("subscribed"), conn("subscribed")],
+  everConnected: true,
+  lastMessageAtMs: 999_000,
+  storeOk: true,
+  storeFailingSinceMs: null,
+  pendingWrites: 3,
+};
+
+Deno.test("health() is starting until startup is done, then healthy", () => {
+  equal(health({ ...base, phase: "starting", notes: ["seeding"] }).body.status, "starting");
+  const h = health(base);
+  equal(h.code, 200);
+  equal(h.body.status, "healthy");
+  equal(h.body.uptimeS, 1000);
+  equal(h.body.lastMessageAgeS, 1);
+});
+
+Deno.test("health() calls one stalled connection degraded, not 503", () => {
+  const h = health({ ...base, connections: [conn("subscribed"), conn("stale")] });
+  equal(h.code, 200);
+  equal(h.body.status, "degraded");
+  match(h.body.reason!, /1 of 2 Coinbase connections not subscribed/);
+});
+
+Deno.test("health() answers 503 when every connection went silent after working", () => {
+  const h = health({ ...base, lastMessageAtMs: 1_000_000 - 61_000 });
+  equal(h.code, 503);
+  match(h.body.reason!, /No message on any of 2 Coinbase connections for 61 s \(limit 60 s\)/);
+});
+
+Deno.test("health() stays 200 when Coinbase was never reachable (a restart cannot help)", () => {
+  const h = health({
+    ...base,
+    phase: "starting",
+    everConnected: false,
+    lastMessageAtMs: null,
+    connections: [conn("reconnecting")],
+  });
+  equal(h.code, 200);
+  equal(h.body.status, "starting");
+});
+
+Deno.test("health() answers 503 when the store fails longer than its limit", () => {
+  equal(
+    health({ ...base, storeOk: false, storeFailingSinceMs: 1_000_000 - 10_000 }).body.status,
+    "degraded",
+  );
+  const h = health({ ...base, storeOk: false, storeFailingSinceMs: 1_000_000 - 301_000 });
+  equal(h.code, 503);
+  match(h.body.reason!, /Store writes failing for 301 s/);
+});
