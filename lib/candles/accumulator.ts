@@ -22,6 +22,8 @@ export interface Acc {
   closeT: number;
   closeId: number;
   volume: Units;
+  /** Set on a minute replaced from REST: it already holds every trade of its interval. */
+  fromRest?: boolean;
 }
 
 /** A new accumulator holding one trade. */

@@ -59,6 +59,8 @@ export interface AggregatorStats {
   tooLate: number;
   /** Trades before a product's seed cutoff (already counted in the seed). */
   seeded: number;
+  /** Late trades of a minute already replaced from REST (which counted them). */
+  repaired: number;
 }
 
 /** A completed candle of a finer granularity used to seed a coarser in-progress one. */
@@ -91,6 +93,7 @@ export class Aggregator {
     late: 0,
     tooLate: 0,
     seeded: 0,
+    repaired: 0,
   };
   readonly #graceMs: number;
   readonly #retentionMs: number;
@@ -176,6 +179,11 @@ export class Aggregator {
       p.cur[0] = accFromTrade(minute, price, size, timeMs, id);
     } else if ((minute + 60) * 1000 <= this.#nowMs - this.#retentionMs) {
       this.stats.tooLate++;
+      return false;
+    } else if (p.done[0]!.get(minute)?.fromRest) {
+      // REST's candle for this minute already holds every trade of it: e.g. a gap trade that a
+      // later reconnect's snapshot replays after the repair.
+      this.stats.repaired++;
       return false;
     } else {
       this.#late(p, minute, price, size, timeMs, id);
@@ -336,16 +344,23 @@ export class Aggregator {
         continue;
       }
       const fresh = accFromCandle(c, 60);
+      fresh.fromRest = true;
       const done = p.done[0]!;
       const old = done.get(c.start);
-      if (old && fresh.volume <= old.volume) continue;
+      if (old && fresh.volume <= old.volume) {
+        // Equal: REST confirms the live minute, which is then complete too. Smaller: REST lags.
+        if (fresh.volume === old.volume || BigInt(fresh.volume) === BigInt(old.volume)) {
+          old.fromRest = true;
+        }
+        continue;
+      }
       const delta: Units = old ? subUnits(fresh.volume, old.volume) : fresh.volume;
       done.set(c.start, fresh);
       this.#corrected.delete(old!);
       this.#corrected.set(fresh, [p, 0]);
       for (let g = 1; g < N; g++) {
         const b = Math.floor(c.start / SECONDS[g]!) * SECONDS[g]!;
-        const part = { ...fresh, start: b, volume: delta };
+        const part = { ...fresh, start: b, volume: delta, fromRest: false };
         if (b === p.open[g]) {
           const cur = p.cur[g];
           if (cur) replaceInto(cur, part);

@@ -244,6 +244,29 @@ Deno.test("repair() replaces lost minutes from REST and corrects the coarser can
   ok(of(us, "ONE_MINUTE").some((u) => u.candle.start === T0 + 60 && u.correction));
 });
 
+Deno.test("a trade of a minute repaired from REST is not counted again when it arrives later", () => {
+  const agg = new Aggregator();
+  agg.add(trade(T0 + 5, "10", "1", 100));
+  agg.add(trade(T0 + 125, "12", "1", 103));
+  // REST knows two more trades of minute T0+60 (ids 101, 102) that the feed never delivered.
+  agg.repair("BTC-USD", T0 + 60, T0 + 120, [{
+    start: T0 + 60,
+    open: 11,
+    high: 11,
+    low: 11,
+    close: 11,
+    volume: 2,
+  }]);
+  const day = agg.drain().findLast((u) =>
+    u.granularity === "ONE_DAY" && u.candle.start === Date.UTC(2026, 2, 14) / 1000
+  );
+  equal(day?.candle.volume, 3, "the repaired minute's two trades are in the day");
+  // A later reconnect's snapshot replays one of them: REST already counted it.
+  ok(!agg.add(trade(T0 + 70, "11", "1", 101)));
+  equal(agg.stats.repaired, 1);
+  deepStrictEqual(agg.drain(), []);
+});
+
 Deno.test("snapshot() lists every open candle", () => {
   const agg = new Aggregator();
   agg.add(trade(T0, "1"));
