@@ -4,6 +4,7 @@
  * histogram in the bottom fifth, sized to its container, colours from the page's CSS. Browser
  * only (it draws on canvases); the island calls it from an effect.
  */
+import type { Candle } from "../lib/candles/candle.ts";
 import {
   type CandlestickData,
   CandlestickSeries,
@@ -14,14 +15,7 @@ import {
 } from "lightweight-charts";
 
 /** The candle fields the chart needs. */
-export interface ChartBar {
-  start: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-}
+export type ChartBar = Candle;
 
 /** What the island does with a mounted chart. */
 export interface ChartHandle {

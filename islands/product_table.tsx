@@ -15,17 +15,11 @@ import {
   formatVolume,
 } from "./format.ts";
 import { LinkNotice } from "./overview_status.tsx";
+import type { Candle } from "../lib/candles/candle.ts";
 import { type CandleEvent, useCandleStream, useTicker } from "./stream.ts";
 
 /** A live candle as the table shows it. */
-export interface LiveCandle {
-  start: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-}
+export type LiveCandle = Candle;
 
 /** One product row. */
 export interface ProductRow {

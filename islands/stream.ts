@@ -6,18 +6,13 @@
  * {@linkcode usePoll} fetches a JSON URL on an interval. Both report their state so a page can
  * show that it is reconnecting.
  */
+import type { Candle } from "../lib/candles/candle.ts";
 import { useEffect, useRef, useState } from "preact/hooks";
 
 /** One `event: candle` of `/api/stream`. */
-export interface CandleEvent {
+export interface CandleEvent extends Candle {
   product_id: string;
   granularity: string;
-  start: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
   complete: boolean;
 }
 

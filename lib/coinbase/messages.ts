@@ -8,7 +8,7 @@
  * or time is returned in `rejected`, never in `trades`. Sockets, logging and dedupe live in
  * `connection.ts`.
  */
-import type { Trade } from "../candles/candle.ts";
+import type { Candle, Trade } from "../candles/candle.ts";
 import { parseUnits } from "../candles/decimal.ts";
 import {
   isDigits,
@@ -38,15 +38,8 @@ export interface RejectedTrade {
 }
 
 /** A 5-minute candle from the `candles` channel, restated cumulatively (§3.3). */
-export interface WsCandle {
+export interface WsCandle extends Candle {
   product_id: string;
-  /** Bucket start, epoch seconds. */
-  start: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
 }
 
 /** Fields every channel frame has (§2.3). */
