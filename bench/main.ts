@@ -6,6 +6,7 @@
  */
 import { machine, resultsMarkdown, type Row, table } from "./report.ts";
 import { backfillPart } from "./backfill_part.ts";
+import { e2ePart } from "./e2e_part.ts";
 import { throughputPart } from "./throughput_part.ts";
 
 function progress(line: string): void {
@@ -15,6 +16,7 @@ function progress(line: string): void {
 
 const parts: [string, () => Promise<{ rows: Row[]; notes: string[] }>][] = [
   ["1 throughput", () => throughputPart(progress)],
+  ["2 end to end", () => e2ePart(progress)],
   ["3 backfill", () => backfillPart(progress)],
 ];
 

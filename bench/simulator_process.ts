@@ -9,7 +9,8 @@
  * `{"wsUrl","restUrl","products"}` when listening, then reads JSON commands, one per line, on
  * stdin and answers each with one JSON line on stdout:
  *
- * - `{"cmd":"sse","url":…,"clients":20}` starts the SSE clients;
+ * - `{"cmd":"sse","url":…,"clients":20,"sample":[ids]}` starts the SSE clients, measuring the
+ *   updates of the sampled products (all are received);
  * - `{"cmd":"report"}` answers latency quantiles and event counts since the last report;
  * - stdin closing stops everything.
  *
@@ -69,7 +70,7 @@ for await (const chunk of Deno.stdin.readable) {
     if (!line) continue;
     const cmd = JSON.parse(line);
     if (cmd.cmd === "sse") {
-      latency.connect(cmd.url, cmd.clients);
+      latency.connect(cmd.url, cmd.clients, cmd.sample);
       reply({ ok: true });
     } else if (cmd.cmd === "report") {
       reply(latency.report());

@@ -40,6 +40,7 @@ export class SseLatency {
   readonly #minutes = new Map<string, Map<number, MinuteLog>>();
   readonly #bins = new Uint32Array(BINS + 1);
   readonly #abort = new AbortController();
+  #sample = new Set<string>();
   readonly #clients: Promise<void>[] = [];
   #maxMs = 0;
   #events = 0;
@@ -70,8 +71,9 @@ export class SseLatency {
     log.timesMs.push(timeMs);
   }
 
-  /** Opens `clients` SSE streams on `url`. */
-  connect(url: string, clients: number): void {
+  /** Opens `clients` SSE streams on `url`, measuring the updates of `sample`. */
+  connect(url: string, clients: number, sample: string[]): void {
+    this.#sample = new Set(sample);
     for (let i = 0; i < clients; i++) this.#clients.push(this.#client(url));
   }
 
@@ -116,6 +118,11 @@ export class SseLatency {
     const at = block.indexOf("data: ");
     if (at < 0 || !block.startsWith("event: candle")) return;
     this.#events++;
+    // Parse only the sampled products' updates, so the clients stay cheap next to the service.
+    const id = block.indexOf('"product_id":"', at);
+    if (id < 0) return;
+    const product = block.slice(id + 14, block.indexOf('"', id + 14));
+    if (!this.#sample.has(product)) return;
     const u = JSON.parse(block.slice(at + 6));
     if (u.complete || u.granularity !== "ONE_MINUTE") return;
     const key = `${u.product_id}|${u.start}`;

@@ -1,0 +1,360 @@
+/**
+ * @module
+ * Part 2 of the bench: the simulator (own process) at 1,000 products × 5 trades/s → the service
+ * (own process, `service_process.ts`) on KV, then on the Firestore emulator in the compat and
+ * compact layouts, each with 20 SSE clients subscribed to every product's `ONE_MINUTE` candles.
+ * Measures trade-frame-to-SSE latency (see `sse_latency.ts`; the service's own
+ * `spot_trade_to_sse_seconds` histogram alongside), RSS, CPU per trade and store writes.
+ */
+import { type Emulator, startEmulator } from "../tests/helpers/emulator.ts";
+import { startSimulatorProcess } from "./backfill_part.ts";
+import { cpuMicros, loadClockTicks, rssBytes } from "./proc.ts";
+import { histogramQuantile, type Scrape, scrape, total } from "./prometheus.ts";
+import { num, type Row } from "./report.ts";
+import type { LatencyReport } from "./sse_latency.ts";
+import { DENO, type JsonChild } from "./subprocess.ts";
+
+/** The load of part 2. */
+export const E2E = {
+  products: 1000,
+  tradesPerSecond: 5,
+  sseClients: 20,
+  /** Simulated history before the start (what seeding reads), at this trade rate. */
+  historyHours: 0.25,
+  historyTradesPerSecond: 2,
+  /** REST rate of the service's client and the simulator's limit during the bench. */
+  restRate: 500,
+  flushIntervalMs: 1000,
+};
+
+/** Firestore list price, Standard edition, regional: $0.09 per 100,000 document writes. */
+export const USD_PER_100K_WRITES = 0.09;
+
+interface RunSpec {
+  name: string;
+  store: "kv" | "firestore";
+  layout: "compat" | "compact";
+  /** Seconds measured after startup. */
+  windowS: number;
+  /** Products the service serves (the first of the simulator's). */
+  products: number;
+}
+
+const RUNS: RunSpec[] = [
+  { name: "KV", store: "kv", layout: "compat", windowS: 120, products: 1000 },
+  // 200 products: with 1,000 the service's startup on the emulator takes 170–230 s (see notes).
+  { name: "Firestore compat", store: "firestore", layout: "compat", windowS: 60, products: 200 },
+  { name: "Firestore compact", store: "firestore", layout: "compact", windowS: 60, products: 200 },
+];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Completed candles per product-minute at 5 trades/s: every bucket of every granularity. */
+const COMPLETIONS_PER_MINUTE = [60, 300, 900, 1800, 3600, 7200, 21600, 86400]
+  .reduce((s, g) => s + 60 / g, 0);
+
+/** Runs part 2; returns its rows and notes. */
+export async function e2ePart(
+  progress: (line: string) => void,
+): Promise<{ rows: Row[]; notes: string[] }> {
+  await loadClockTicks();
+  progress(
+    `e2e: simulator with ${E2E.products} products × ${E2E.tradesPerSecond} trades/s ` +
+      `(${E2E.historyHours} h of history at ${E2E.historyTradesPerSecond}/s) …`,
+  );
+  const sim = await startSimulatorProcess({
+    products: E2E.products,
+    tps: E2E.tradesPerSecond,
+    historyTps: E2E.historyTradesPerSecond,
+    historyHours: E2E.historyHours,
+    rest: { ratePerSecond: E2E.restRate, burst: E2E.restRate },
+  });
+  const dir = await Deno.makeTempDir({ prefix: "spot-bench-e2e-" });
+  let emulator: Emulator | undefined;
+  const rows: Row[] = [];
+  const skipped: string[] = [];
+  try {
+    for (const run of RUNS) {
+      if (run.store === "firestore" && !emulator) {
+        progress("e2e: starting the Firestore emulator …");
+        try {
+          emulator = await startEmulator({ projectId: "demo-spot-bench" });
+        } catch (e) {
+          skipped.push(`${run.name}: ${(e as Error).message}`);
+          continue;
+        }
+      }
+      await emulator?.clear();
+      rows.push(...await serviceRun(run, sim, dir, emulator, progress));
+    }
+  } finally {
+    await sim.child.stop();
+    await emulator?.stop();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+  if (skipped.length) throw new Error(`end-to-end runs not done: ${skipped.join("; ")}`);
+  const notes = [
+    `End to end: the simulator (${E2E.products} products × ${E2E.tradesPerSecond} trades/s, ` +
+    `\`market_trades\` flushed every 250 ms) and the service each in their own process; ` +
+    `${E2E.sseClients} SSE clients (in the simulator's process) on ` +
+    "`/api/stream?products=<all 1,000>&granularities=ONE_MINUTE`. The service is " +
+    "`bench/service_process.ts`: `main.ts`'s wiring with the REST client's rate raised to " +
+    `${E2E.restRate} requests/s (and the simulator's REST limit raised to match) so that ` +
+    "seeding 1,000 products takes seconds, not 10 minutes at 8 requests/s; env " +
+    `\`FLUSH_INTERVAL_MS=${E2E.flushIntervalMs}\`, \`CATCHUP_HOURS=0\`, \`KV_PATH\` in a ` +
+    "temp dir. Measurement starts when `/health` leaves `starting` (seeded). The Firestore " +
+    "runs serve 200 of the 1,000 products: with 1,000, the service's startup on the emulator " +
+    "took 170–230 s (its catch-up reads `latestCompletedStart` for 8 × 1,000 (product, " +
+    "granularity) pairs one at a time, even with `CATCHUP_HOURS=0`), which does not fit the " +
+    "bench's 10 minutes; writes are per product, so the layouts still compare.",
+    "Latency is measured by the bench, not taken from the service: the simulator process " +
+    "records each flush time and every trade's cumulative 1-minute volume; each SSE client " +
+    "receives every update and matches each changed live `ONE_MINUTE` update of every tenth " +
+    "product to the trade that brought the candle to " +
+    "that volume and takes SSE receipt − that trade's flush (0.1 ms histogram; flush times have " +
+    "1 ms resolution; the first 2 s after each connect, the snapshot, are skipped). It includes " +
+    "the WebSocket hop, parsing, aggregation, the hub, SSE framing and the HTTP hop. The " +
+    "service's `spot_trade_to_sse_seconds` (frame received → update published to the hub) is " +
+    "shown alongside, interpolated in its buckets.",
+    "RSS is VmRSS of the service process (`/proc/<pid>/status`) when startup is done and at the " +
+    "end of the window; CPU is utime+stime (`/proc/<pid>/stat`) over the window divided by the " +
+    "window's `spot_trades_total` (it includes serving the SSE clients and the store writes). " +
+    "Writes are `spot_store_writes_total` over the window per product-minute. The coalescing " +
+    "bound is one write per live document per flush interval (compat: 8 documents, compact: 1) " +
+    `plus each completed candle once (${COMPLETIONS_PER_MINUTE.toFixed(2)} per product-minute ` +
+    "over the eight granularities). Cost: writes per product-day × " +
+    `$${USD_PER_100K_WRITES} per 100,000 (Standard edition, regional list price); reads, ` +
+    "storage and deletes are not included.",
+  ];
+  return { rows, notes };
+}
+
+async function serviceRun(
+  run: RunSpec,
+  sim: { child: JsonChild; wsUrl: string; restUrl: string; products: string[] },
+  dir: string,
+  emulator: Emulator | undefined,
+  progress: (line: string) => void,
+): Promise<Row[]> {
+  const products = sim.products.slice(0, run.products);
+  const sample = products.filter((_, i) => i % 10 === 0);
+  const port = freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const env: Record<string, string> = {
+    COINBASE_WS_URL: sim.wsUrl,
+    COINBASE_REST_URL: sim.restUrl,
+    PRODUCTS: products.join(","),
+    KV_PATH: `${dir}/${run.name.replaceAll(" ", "_")}.kv`,
+    PORT: String(port),
+    FLUSH_INTERVAL_MS: String(E2E.flushIntervalMs),
+    CATCHUP_HOURS: "0",
+    STORE: run.store,
+    FIRESTORE_LAYOUT: run.layout,
+    LOG_LEVEL: "warning",
+    BENCH_REST_RATE: String(E2E.restRate),
+  };
+  if (emulator) {
+    env.GOOGLE_CLOUD_PROJECT = emulator.projectId;
+    env.FIRESTORE_EMULATOR_HOST = emulator.host;
+  }
+  progress(`e2e ${run.name}: starting the service (seeding ${products.length} products) …`);
+  const child = new Deno.Command(DENO, {
+    args: [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-sys",
+      new URL("./service_process.ts", import.meta.url).pathname,
+    ],
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const logTail = keepTail(child);
+  try {
+    const startupS = await waitHealthy(base, child, logTail, progress, run.name);
+    const t0 = performance.now();
+    const rss0 = await rssBytes(child.pid);
+    const cpu0 = await cpuMicros(child.pid);
+    const m0 = await scrape(base);
+    const url = `${base}/api/stream?products=${products.join(",")}&granularities=ONE_MINUTE`;
+    await sim.child.ask({ cmd: "sse", url, clients: E2E.sseClients, sample }, "SSE clients");
+    progress(`e2e ${run.name}: running with ${E2E.sseClients} SSE clients for ${run.windowS} s …`);
+    await sleep(10_000);
+    await sim.child.ask<LatencyReport>({ cmd: "report" }, "latency warm-up report");
+    const m1 = await scrape(base);
+    const simCpu1 = await cpuMicros(sim.child.pid);
+    const t1 = performance.now();
+    for (let left = run.windowS - 10; left > 0; left -= 30) {
+      await sleep(Math.min(30, left) * 1000);
+      if (left > 30) progress(`e2e ${run.name}: ${Math.round(run.windowS - left + 30)} s …`);
+    }
+    const latency = await sim.child.ask<LatencyReport>({ cmd: "report" }, "latency report");
+    const m2 = await scrape(base);
+    const simShare = (await cpuMicros(sim.child.pid) - simCpu1) / 1000 / (performance.now() - t1);
+    const cpu2 = await cpuMicros(child.pid);
+    const rss2 = await rssBytes(child.pid);
+    const elapsedS = (performance.now() - t0) / 1000;
+    return rowsOf(run, {
+      startupS,
+      elapsedS,
+      rss0,
+      rss2,
+      cpuUs: cpu2 - cpu0,
+      m0,
+      m1,
+      m2,
+      latency,
+      products: products.length,
+      sampled: sample.length,
+      simShare,
+    });
+  } finally {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+    }, 20_000);
+    await child.status;
+    clearTimeout(timer);
+    await logTail.done;
+  }
+}
+
+interface Measured {
+  startupS: number;
+  elapsedS: number;
+  rss0: number;
+  rss2: number;
+  cpuUs: number;
+  m0: Scrape;
+  m1: Scrape;
+  m2: Scrape;
+  latency: LatencyReport;
+  products: number;
+  sampled: number;
+  /** CPU of the simulator process (with the SSE clients) over the window, in cores. */
+  simShare: number;
+}
+
+function rowsOf(run: RunSpec, m: Measured): Row[] {
+  const P = `2 e2e ${run.name} (${m.products} products)`;
+  const trades = total(m.m2, "spot_trades_total") - total(m.m0, "spot_trades_total");
+  const writes = total(m.m2, "spot_store_writes_total") - total(m.m0, "spot_store_writes_total");
+  const productMinutes = m.products * m.elapsedS / 60;
+  const perProductMinute = writes / productMinutes;
+  const liveDocs = run.layout === "compact" ? 1 : 8;
+  const bound = liveDocs * 60_000 / E2E.flushIntervalMs + COMPLETIONS_PER_MINUTE;
+  const perDay = perProductMinute * 1440;
+  const usd = perDay * USD_PER_100K_WRITES / 100_000;
+  const q = (p: number) => histogramQuantile(m.m1, m.m2, "spot_trade_to_sse_seconds", p) * 1000;
+  const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
+  const l = m.latency;
+  return [
+    {
+      part: P,
+      measure: `load: trades counted/s over ${m.elapsedS.toFixed(0)} s (startup ${
+        m.startupS.toFixed(0)
+      } s)`,
+      value: num(trades / m.elapsedS),
+    },
+    {
+      part: P,
+      measure: `trade frame → SSE receipt p50 (bench-measured on ${m.sampled} products: ` +
+        `${num(l.matched)} updates, ${num(l.unmatched)} unmatched; ${l.openClients} clients ` +
+        `open; simulator + clients process at ${(100 * m.simShare).toFixed(0)} % of a core)`,
+      value: `${l.p50Ms.toFixed(1)} ms`,
+    },
+    {
+      part: P,
+      measure: "trade frame → SSE receipt p99 (bench-measured)",
+      value: `${l.p99Ms.toFixed(1)} ms (max ${l.maxMs.toFixed(0)} ms)`,
+      goal: "< 20 ms",
+      met: l.p99Ms < 20,
+    },
+    {
+      part: P,
+      measure: "`spot_trade_to_sse_seconds` p50 / p99 (service's histogram)",
+      value: `${q(0.5).toFixed(1)} / ${q(0.99).toFixed(1)} ms`,
+    },
+    { part: P, measure: "service RSS when started (seeded)", value: mb(m.rss0) },
+    {
+      part: P,
+      measure: `service RSS after ${m.elapsedS.toFixed(0)} s of load`,
+      value: mb(m.rss2),
+      goal: "< 150 MB",
+      met: m.rss2 < 150 * 1024 * 1024,
+    },
+    { part: P, measure: "service CPU per trade", value: `${(m.cpuUs / trades).toFixed(1)} µs` },
+    {
+      part: P,
+      measure: `store writes per product-minute (${run.layout} layout; bound ${bound.toFixed(1)}; ${
+        num(total(m.m2, "spot_store_pending_writes"))
+      } pending at the end)`,
+      value: perProductMinute.toFixed(1),
+      goal: `≤ ${bound.toFixed(1)}`,
+      met: perProductMinute <= bound,
+    },
+    {
+      part: P,
+      measure: `projected Firestore cost per product-day (${num(perDay)} writes)`,
+      value: `$${usd.toFixed(4)}`,
+    },
+  ];
+}
+
+async function waitHealthy(
+  base: string,
+  child: Deno.ChildProcess,
+  log: { text(): string },
+  progress: (line: string) => void,
+  name: string,
+): Promise<number> {
+  const started = performance.now();
+  let exited = false;
+  child.status.then(() => exited = true);
+  let lastNote = 0;
+  while (true) {
+    if (exited) throw new Error(`the service exited during startup: ${log.text()}`);
+    const s = (performance.now() - started) / 1000;
+    if (s > 300) throw new Error(`the service was still starting after 300 s: ${log.text()}`);
+    try {
+      const res = await fetch(`${base}/health`);
+      const body = await res.json();
+      if (body.status !== "starting") return s;
+      if (s - lastNote >= 15) {
+        lastNote = s;
+        const status = await (await fetch(`${base}/api/status`)).json().catch(() => ({}));
+        progress(`e2e ${name}: starting (${s.toFixed(0)} s) ${status.startup ?? ""}`);
+      }
+    } catch {
+      // Not listening yet.
+    }
+    await sleep(500);
+  }
+}
+
+function keepTail(child: Deno.ChildProcess): { text(): string; done: Promise<void> } {
+  let tail = "";
+  const keep = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      tail = (tail + decoder.decode(chunk, { stream: true })).slice(-3000);
+    }
+  };
+  const done = Promise.all([keep(child.stdout), keep(child.stderr)]).then(() => {});
+  return { text: () => tail.trim().split("\n").slice(-8).join(" | "), done };
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
