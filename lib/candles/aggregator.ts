@@ -129,6 +129,13 @@ export class Aggregator {
     return p;
   }
 
+  /** Completed candles still held for corrections, over every product and granularity. */
+  retained(): number {
+    let n = 0;
+    for (const p of this.#products.values()) for (const d of p.done) n += d.size;
+    return n;
+  }
+
   /** Products seen so far. */
   products(): string[] {
     return [...this.#products.keys()];

@@ -274,6 +274,21 @@ Deno.test("snapshot() lists every open candle", () => {
   deepStrictEqual(agg.live("BTC-USD", ONE_MINUTE)?.close, 1);
 });
 
+Deno.test("memory stays flat over a day of trades: completed candles leave after the retention", () => {
+  const agg = new Aggregator({ retentionMs: 30 * 60_000 });
+  const products = ["BTC-USD", "ETH-USD", "SOL-USD"];
+  const peaks: number[] = [];
+  for (let s = 0; s < 86_400; s += 5) {
+    for (const product_id of products) agg.add({ ...trade(T0 + 120 + s, "1"), product_id });
+    if (s % 60 === 0) agg.tick((T0 + 120 + s) * 1000);
+    agg.drain();
+    if (s % 3600 === 0) peaks.push(agg.retained());
+  }
+  // 30 retained minutes plus a few coarse candles per product, whatever the hour.
+  const bound = products.length * (31 + 6 + 3 + 2 + 1 + 1 + 1 + 1);
+  for (const n of peaks.slice(1)) ok(n <= bound, `${n} retained candles > ${bound}`);
+});
+
 Deno.test("volume has no floating-point drift over a day of trades", () => {
   const agg = new Aggregator();
   for (let i = 0; i < 86_400; i++) agg.add(trade(T0 + 120 + i, "1", "0.1"));
