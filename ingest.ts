@@ -5,7 +5,7 @@
  * and/or {@linkcode runBackfill} with a progress bar (stderr) and prints the summary (stdout).
  * Exit status: 0 done, 1 failed, 2 bad flag/date/product/environment, 130 interrupted.
  */
-import { runBackfill } from "./lib/backfill.ts";
+import { INGEST_RATE_PER_SECOND, runBackfill } from "./lib/backfill.ts";
 import { type Config, ConfigError, loadConfig } from "./lib/config.ts";
 import { RestClient } from "./lib/coinbase/rest.ts";
 import { syncCatalogue } from "./lib/ingest/catalogue.ts";
@@ -83,7 +83,11 @@ export async function main(args: string[]): Promise<number> {
     level: tty && !Deno.env.get("LOG_LEVEL") ? "warning" : config.logLevel,
     format: config.logFormat,
   });
-  const rest = new RestClient({ baseUrl: config.coinbaseRestUrl, key: config.coinbaseKey });
+  const rest = new RestClient({
+    baseUrl: config.coinbaseRestUrl,
+    key: config.coinbaseKey,
+    ratePerSecond: INGEST_RATE_PER_SECOND,
+  });
   const stop = new AbortController();
   const onSigint = () => {
     if (stop.signal.aborted) Deno.exit(130);

@@ -34,7 +34,11 @@ export async function main(env: Env = processEnv): Promise<Running> {
   }
   await setupLogging({ level: config.logLevel, format: config.logFormat });
   const store = await openStore(config);
-  const rest = new RestClient({ baseUrl: config.coinbaseRestUrl, key: config.coinbaseKey });
+  const rest = new RestClient({
+    baseUrl: config.coinbaseRestUrl,
+    key: config.coinbaseKey,
+    ratePerSecond: config.coinbaseRestRate,
+  });
   const service = new Service({ config, store, rest });
   const app = createApp(service);
   const server = Deno.serve({

@@ -1,12 +1,12 @@
 /**
  * @module
  * Part 3 of the bench: `runBackfill` (what `deno task ingest` runs) into a KV store against the
- * simulator's REST at Coinbase's public limit (10 requests/s per IP, burst 12), once at the REST
- * client's default rate and once with the client set to the limit. Every page is a full
+ * simulator's REST at Coinbase's public limit (10 requests/s per IP, burst 12), once at the rate
+ * `deno task ingest` uses and once with the client set to the limit. Every page is a full
  * 300-bucket page (dense 1-minute history), so the bound is 300 × requests/s.
  */
 import { bucketStart, granularityById } from "../lib/candles/granularity.ts";
-import { runBackfill } from "../lib/backfill.ts";
+import { INGEST_RATE_PER_SECOND, runBackfill } from "../lib/backfill.ts";
 import { MAX_CANDLES_PER_REQUEST, RestClient } from "../lib/coinbase/rest.ts";
 import { openKvCandleStore } from "../lib/store/kv.ts";
 import { num, type Row } from "./report.ts";
@@ -71,9 +71,9 @@ export async function backfillPart(
   const P = "3 backfill";
   try {
     const products = sim.products.slice(0, PRODUCTS);
-    for (const rate of [undefined, PUBLIC_LIMIT.ratePerSecond]) {
+    for (const rate of [INGEST_RATE_PER_SECOND, PUBLIC_LIMIT.ratePerSecond]) {
       const rest = new RestClient({ baseUrl: sim.restUrl, ratePerSecond: rate });
-      const store = await openKvCandleStore(`${dir}/${rate ?? "default"}.kv`);
+      const store = await openKvCandleStore(`${dir}/${rate}.kv`);
       const toSec = bucketStart(Math.floor(Date.now() / 1000) - 5, g) - 2 * g.seconds;
       const fromSec = toSec - (minutes - 1) * g.seconds;
       progress(
@@ -98,8 +98,8 @@ export async function backfillPart(
       const perS = summary.candles / seconds;
       const clientBound = MAX_CANDLES_PER_REQUEST * rest.ratePerSecond;
       const limitBound = MAX_CANDLES_PER_REQUEST * PUBLIC_LIMIT.ratePerSecond;
-      const label = rate === undefined
-        ? `client default ${rest.ratePerSecond} req/s`
+      const label = rate === INGEST_RATE_PER_SECOND
+        ? `ingest's rate, ${rest.ratePerSecond} req/s`
         : `client at the limit, ${rest.ratePerSecond} req/s`;
       rows.push(
         {
@@ -135,10 +135,10 @@ export async function backfillPart(
     `to a fresh KV store, ${PRODUCTS} products × ${PAGES_PER_PRODUCT} pages of 300 one-minute ` +
     `candles (dense simulated history, ${HISTORY_TRADES_PER_SECOND} trades/s), against the ` +
     `simulator's REST in its own process enforcing Coinbase's public limit ` +
-    `(${PUBLIC_LIMIT.ratePerSecond} requests/s per IP, burst ${PUBLIC_LIMIT.burst}). The REST ` +
-    `client's default rate is 8 requests/s, so its ceiling is 80 % of the limit's bound; the ` +
-    `second run sets the client to the limit. Elapsed time is the summary's (planning to last ` +
-    `write).`,
+    `(${PUBLIC_LIMIT.ratePerSecond} requests/s per IP, burst ${PUBLIC_LIMIT.burst}). Ingest runs ` +
+    `its client at ${INGEST_RATE_PER_SECOND} requests/s (the service's client at 8, below the ` +
+    `limit, as it shares the IP with ingest runs); the second run sets the client to the limit. ` +
+    `Elapsed time is the summary's (planning to last write).`,
   ];
   return { rows, notes };
 }

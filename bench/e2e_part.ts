@@ -1,7 +1,7 @@
 /**
  * @module
  * Part 2 of the bench: the simulator (own process) at 1,000 products × 5 trades/s → the service
- * (own process, `service_process.ts`) on KV, then on the Firestore emulator in the compat and
+ * (own process, `main.ts`) on KV, then on the Firestore emulator in the compat and
  * compact layouts, each with 20 SSE clients subscribed to every product's `ONE_MINUTE` candles.
  * Measures trade-frame-to-SSE latency (see `sse_latency.ts`; the service's own
  * `spot_trade_to_sse_seconds` histogram alongside), RSS, CPU per trade and store writes.
@@ -98,7 +98,7 @@ export async function e2ePart(
     `\`market_trades\` flushed every 250 ms) and the service each in their own process; ` +
     `${E2E.sseClients} SSE clients (in the simulator's process) on ` +
     "`/api/stream?products=<all 1,000>&granularities=ONE_MINUTE`. The service is " +
-    "`bench/service_process.ts`: `main.ts`'s wiring with the REST client's rate raised to " +
+    "`main.ts` itself with `COINBASE_REST_RATE` raised to " +
     `${E2E.restRate} requests/s (and the simulator's REST limit raised to match) so that ` +
     "seeding 1,000 products takes seconds, not 10 minutes at 8 requests/s; env " +
     `\`FLUSH_INTERVAL_MS=${E2E.flushIntervalMs}\`, \`CATCHUP_HOURS=0\`, \`KV_PATH\` in a ` +
@@ -151,7 +151,7 @@ async function serviceRun(
     STORE: run.store,
     FIRESTORE_LAYOUT: run.layout,
     LOG_LEVEL: "warning",
-    BENCH_REST_RATE: String(E2E.restRate),
+    COINBASE_REST_RATE: String(E2E.restRate),
   };
   if (emulator) {
     env.GOOGLE_CLOUD_PROJECT = emulator.projectId;
@@ -161,12 +161,14 @@ async function serviceRun(
   const child = new Deno.Command(DENO, {
     args: [
       "run",
+      // As deployed (deno.json start task, Dockerfile): a small young generation.
+      "--v8-flags=--max-semi-space-size=2",
       "--allow-net",
       "--allow-read",
       "--allow-write",
       "--allow-env",
       "--allow-sys",
-      new URL("./service_process.ts", import.meta.url).pathname,
+      new URL("../main.ts", import.meta.url).pathname,
     ],
     env,
     stdin: "null",

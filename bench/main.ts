@@ -20,11 +20,16 @@ const parts: [string, () => Promise<{ rows: Row[]; notes: string[] }>][] = [
   ["3 backfill", () => backfillPart(progress)],
 ];
 
+// `deno task bench --only 1,3` runs some parts (RESULTS.md is then written only for a full run).
+const onlyArg = Deno.args.indexOf("--only");
+const only = onlyArg >= 0 ? new Set((Deno.args[onlyArg + 1] ?? "").split(",")) : undefined;
+const selected = parts.filter(([name]) => !only || only.has(name.split(" ")[0]!));
+
 const m = await machine();
 const rows: Row[] = [];
 const notes: string[] = [];
 let failed = false;
-for (const [name, run] of parts) {
+for (const [name, run] of selected) {
   try {
     const r = await run();
     rows.push(...r.rows);
@@ -36,9 +41,13 @@ for (const [name, run] of parts) {
     rows.push({ part: name, measure: "could not run", value: message.replaceAll("|", "/") });
   }
 }
-const markdown = resultsMarkdown(m, rows, notes);
-await Deno.writeTextFile(new URL("./RESULTS.md", import.meta.url), markdown);
+if (!only) {
+  await Deno.writeTextFile(
+    new URL("./RESULTS.md", import.meta.url),
+    resultsMarkdown(m, rows, notes),
+  );
+}
 // deno-lint-ignore no-console
 console.log(`\n${m.cpu}, ${m.cores} cores, ${m.date}, Deno ${m.deno}\n\n${table(rows)}\n`);
-progress("wrote bench/RESULTS.md");
+if (!only) progress("wrote bench/RESULTS.md");
 if (failed) Deno.exit(1);

@@ -4,7 +4,7 @@
  *
  * - floor: `JSON.parse` of every frame, nothing else;
  * - spot-server: the service's path, frame text → `parseFrame` (validation) → `TradeDeduper`
- *   → `Aggregator.add` → `tick` once a simulated second → `drain` after every frame (every
+ *   → `Aggregator.addParsed` → `tick` once a simulated second → `drain` after every frame (every
  *   update of all eight granularities);
  * - spot-server aggregator only: pre-parsed numbers → `Aggregator.addParsed` → `drain`, the
  *   same work the peers are given;
@@ -93,7 +93,10 @@ export function runSpotServer(
     if (f.kind !== "market_trades") throw new Error(`Unexpected ${f.kind} frame in the bench`);
     const fresh: WireTrade[] = [];
     for (const t of f.trades) if (dedupe.accept(t)) fresh.push(t);
-    for (const t of fresh) agg.add(t);
+    // As Service.#onTrades: the feed parsed id and time; price and size go in as numbers.
+    for (const t of fresh) {
+      agg.addParsed(t.product_id, t.id, Number(t.price), parseUnits(t.size), t.timeMs);
+    }
     const now = f.timestampMs!;
     if (now >= nextTick) {
       agg.tick(now);

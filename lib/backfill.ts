@@ -18,6 +18,14 @@ import type { CandleStore } from "./store/store.ts";
 
 const log = getLogger(["spot", "backfill"]);
 
+/**
+ * Requests per second `deno task ingest` runs at. Coinbase's public limit is 10 per second per
+ * IP and backfill is bound by it, so ingest runs close to it; the client's limiter keeps every
+ * one-second window at or under this rate, and the half request of headroom absorbs the skew
+ * between our windows and the server's.
+ */
+export const INGEST_RATE_PER_SECOND = 9.5;
+
 /** What {@linkcode runBackfill} needs from the REST client. */
 export type BackfillRest = Pick<RestClient, "candlePage" | "stats">;
 

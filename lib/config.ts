@@ -47,6 +47,8 @@ export interface Config {
   /** CDP key; both parts set or neither. */
   coinbaseKey?: { name: string; privateKey: string };
   productsPerConnection: number;
+  /** REST requests per second the service allows itself (Coinbase: ~10/s public, 30/s with a key). */
+  coinbaseRestRate: number;
   flushIntervalMs: number;
   /** Hours of history filled from REST at start when the store is behind (the bound). */
   catchupHours: number;
@@ -193,6 +195,7 @@ export function loadConfig(env: Env = processEnv): Config {
     coinbaseRestUrl: url(env, "COINBASE_REST_URL", COINBASE_REST_URL, ["http:", "https:"]),
     coinbaseKey: keyName && privateKey ? { name: keyName, privateKey } : undefined,
     productsPerConnection: integer(env, "PRODUCTS_PER_CONNECTION", 20, 1, 100),
+    coinbaseRestRate: integer(env, "COINBASE_REST_RATE", 8, 1, 10_000),
     flushIntervalMs: integer(env, "FLUSH_INTERVAL_MS", 1000, 10, 3_600_000),
     catchupHours: integer(env, "CATCHUP_HOURS", 6, 0, 24 * 30),
     dashboardPassword: get(env, "DASHBOARD_PASSWORD"),

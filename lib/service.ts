@@ -6,12 +6,14 @@
  * passed in, so tests and the demo run the very same code against the simulator.
  */
 import { Aggregator } from "./candles/aggregator.ts";
-import type { CandleUpdate, Trade } from "./candles/candle.ts";
+import type { CandleUpdate } from "./candles/candle.ts";
+import { parseUnits } from "./candles/decimal.ts";
 import { bucketStart, GRANULARITIES } from "./candles/granularity.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { Feed, type FeedOptions } from "./coinbase/feed.ts";
 import type { ConnectionStatus } from "./coinbase/feed_types.ts";
+import type { WireTrade } from "./coinbase/messages.ts";
 import type { Product } from "./coinbase/product.ts";
 import type { RestClient } from "./coinbase/rest.ts";
 import { runBackfill } from "./backfill.ts";
@@ -72,6 +74,7 @@ export class Service {
   #lastMessageAt: number | null = null;
   #startup?: Promise<void>;
   readonly #lastFrameAt = new Map<string, number>();
+  #lastTickAt?: number;
 
   constructor(options: ServiceOptions) {
     this.#o = options;
@@ -201,12 +204,19 @@ export class Service {
 
   /** Fills completed candles from REST for the time since the last one stored (bounded). */
   async #catchUp(ids: string[], cutoffSec: number): Promise<void> {
+    if (this.#o.config.catchupHours === 0) return;
     const bound = cutoffSec - this.#o.config.catchupHours * 3600;
     for (const g of GRANULARITIES) {
       const toSec = bucketStart(cutoffSec, g) - g.seconds;
       let fromSec = toSec + g.seconds;
-      for (const product of ids) {
-        const latest = await this.#o.store.latestCompletedStart(product, g.id);
+      const latests: (number | undefined)[] = [];
+      for (let i = 0; i < ids.length; i += 50) {
+        const chunk = ids.slice(i, i + 50);
+        latests.push(
+          ...await Promise.all(chunk.map((p) => this.#o.store.latestCompletedStart(p, g.id))),
+        );
+      }
+      for (const latest of latests) {
         const first = latest === undefined ? bound : Math.max(bound, latest + g.seconds);
         fromSec = Math.min(fromSec, bucketStart(first, g));
       }
@@ -287,7 +297,7 @@ export class Service {
     });
   }
 
-  #onTrades(trades: Trade[], connectionId: string, receivedAt: number): void {
+  #onTrades(trades: WireTrade[], connectionId: string, receivedAt: number): void {
     this.#lastMessageAt = receivedAt;
     const previous = this.#lastFrameAt.get(connectionId);
     if (previous !== undefined) this.metrics.messageGap.observe((receivedAt - previous) / 1000);
@@ -295,7 +305,10 @@ export class Service {
     let counted = 0;
     for (const t of trades) {
       if (this.#gate.hold(t)) continue;
-      if (this.aggregator.add(t)) counted++;
+      // The feed validated the trade and parsed its id and time: skip re-parsing them.
+      if (
+        this.aggregator.addParsed(t.product_id, t.id, Number(t.price), parseUnits(t.size), t.timeMs)
+      ) counted++;
     }
     this.metrics.trades.inc(counted);
     this.#dispatch(this.aggregator.drain(), receivedAt);
@@ -319,6 +332,13 @@ export class Service {
   }
 
   #tick(): void {
+    const real = performance.now();
+    if (this.#lastTickAt !== undefined) {
+      this.metrics.loopLag.observe(
+        Math.max(0, real - this.#lastTickAt - (this.#o.tickMs ?? 1000)) / 1000,
+      );
+    }
+    this.#lastTickAt = real;
     const now = this.#clock();
     this.aggregator.tick(now);
     this.#dispatch(this.aggregator.drain());

@@ -17,6 +17,7 @@ export class ServiceMetrics {
   readonly gaps: Counter;
   readonly tradeToSse: Histogram;
   readonly messageGap: Histogram;
+  readonly loopLag: Histogram;
 
   constructor(service: Service) {
     const r = this.registry;
@@ -32,6 +33,13 @@ export class ServiceMetrics {
       new Histogram(
         "spot_trade_to_sse_seconds",
         "Trade frame received to candle update published",
+        LATENCY,
+      ),
+    );
+    this.loopLag = r.add(
+      new Histogram(
+        "spot_event_loop_lag_seconds",
+        "How late the 1 s clock tick ran (event loop blocked)",
         LATENCY,
       ),
     );

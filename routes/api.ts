@@ -39,6 +39,13 @@ export function candleEvent(u: CandleUpdate): Record<string, unknown> {
   return { product_id: u.product, granularity: u.granularity, ...u.candle, complete: u.complete };
 }
 
+/** Process memory in MB (RSS and the JavaScript heap), for the status page. */
+function memory(): { rssMB: number; heapUsedMB: number; heapTotalMB: number } {
+  const m = Deno.memoryUsage();
+  const mb = (n: number) => Math.round(n / 1048576);
+  return { rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal) };
+}
+
 /** Routes under `/api`. */
 export function apiRoutes(service: Service): Hono {
   const app = new Hono();
@@ -78,6 +85,7 @@ export function apiRoutes(service: Service): Hono {
         failed: service.repairer.failed,
       },
       sseSubscribers: service.hub.subscribers,
+      memory: memory(),
     });
   });
 

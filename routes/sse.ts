@@ -14,11 +14,27 @@ const log = getLogger(["spot", "sse"]);
 export const SSE_BUFFER_EVENTS = 10_000;
 const HEARTBEAT_MS = 15_000;
 
+type ToJson = (u: CandleUpdate) => unknown;
+
+/** Each update is serialised once per wire shape, however many clients it goes to. */
+const serialised = new WeakMap<ToJson, WeakMap<CandleUpdate, string>>();
+
+function eventText(u: CandleUpdate, toJson: ToJson): string {
+  let cache = serialised.get(toJson);
+  if (!cache) serialised.set(toJson, cache = new WeakMap());
+  let text = cache.get(u);
+  if (text === undefined) {
+    text = `event: candle\ndata: ${JSON.stringify(toJson(u))}\n\n`;
+    cache.set(u, text);
+  }
+  return text;
+}
+
 /** Streams hub updates matching `filter` until the client goes away or the hub closes. */
 export function sseResponse(
   hub: Hub,
   filter: HubFilter,
-  toJson: (u: CandleUpdate) => unknown,
+  toJson: ToJson,
   bufferEvents = SSE_BUFFER_EVENTS,
 ): Response {
   const encoder = new TextEncoder();
@@ -41,7 +57,7 @@ export function sseResponse(
           return close(`buffer of ${bufferEvents} events full (slow client)`);
         }
         let text = "";
-        for (const u of updates) text += `event: candle\ndata: ${JSON.stringify(toJson(u))}\n\n`;
+        for (const u of updates) text += eventText(u, toJson);
         controller.enqueue(encoder.encode(text));
       };
       const unsubscribe = hub.subscribe(filter, send, () => close());

@@ -8,6 +8,7 @@ Deno.test("loadConfig() applies the defaults of DESIGN.md", () => {
   equal(c.port, 8080);
   deepStrictEqual(c.products, DEFAULT_PRODUCTS);
   deepStrictEqual([c.shardCount, c.shardIndex, c.store, c.kvPath], [1, 0, "kv", "./data/spot.kv"]);
+  equal(c.coinbaseRestRate, 8);
   deepStrictEqual([c.productsPerConnection, c.flushIntervalMs, c.firestoreLayout], [
     20,
     1000,
@@ -96,6 +97,11 @@ const bad: [string, Record<string, string>, RegExp][] = [
     "PRODUCTS_PER_CONNECTION",
     { PRODUCTS_PER_CONNECTION: "0" },
     /PRODUCTS_PER_CONNECTION must be an integer from 1 to 100/,
+  ],
+  [
+    "COINBASE_REST_RATE",
+    { COINBASE_REST_RATE: "fast" },
+    /COINBASE_REST_RATE must be an integer from 1/,
   ],
   ["FLUSH_INTERVAL_MS", { FLUSH_INTERVAL_MS: "1.5" }, /FLUSH_INTERVAL_MS must be an integer/],
   ["CATCHUP_HOURS", { CATCHUP_HOURS: "-3" }, /CATCHUP_HOURS/],

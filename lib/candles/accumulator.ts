@@ -113,17 +113,26 @@ export function cloneAcc(a: Acc, start = a.start): Acc {
 
 /** The output candle of an accumulator, optionally with `extra` (a disjoint part) folded in. */
 export function toCandle(a: Acc, extra?: Acc): Candle {
-  if (extra) {
-    const m = cloneAcc(a);
-    mergeAcc(m, extra);
-    a = m;
+  if (!extra) {
+    return {
+      start: a.start,
+      open: a.open,
+      high: a.high,
+      low: a.low,
+      close: a.close,
+      volume: unitsToNumber(a.volume),
+    };
   }
+  // Fold without allocating an intermediate accumulator (this runs for every live update).
+  const extraOpens = extra.openT < a.openT || (extra.openT === a.openT && extra.openId < a.openId);
+  const extraCloses = extra.closeT > a.closeT ||
+    (extra.closeT === a.closeT && extra.closeId > a.closeId);
   return {
     start: a.start,
-    open: a.open,
-    high: a.high,
-    low: a.low,
-    close: a.close,
-    volume: unitsToNumber(a.volume),
+    open: extraOpens ? extra.open : a.open,
+    high: extra.high > a.high ? extra.high : a.high,
+    low: extra.low < a.low ? extra.low : a.low,
+    close: extraCloses ? extra.close : a.close,
+    volume: unitsToNumber(addUnits(a.volume, extra.volume)),
   };
 }

@@ -4,7 +4,6 @@
  * helpers the connections share: the `(product, trade_id)` deduper that drops snapshot replays
  * and duplicate deliveries, and a trades-per-second meter.
  */
-import type { Trade } from "../candles/candle.ts";
 import { TradeIdWindow } from "../candles/dedupe.ts";
 import type { WireTrade } from "./messages.ts";
 
@@ -47,7 +46,7 @@ export interface FeedGap {
 /** Callbacks of a feed. */
 export interface FeedHandlers {
   /** Validated, deduplicated trades of one frame, oldest first. */
-  onTrades(trades: Trade[], info: { connectionId: string; receivedAt: number }): void;
+  onTrades(trades: WireTrade[], info: { connectionId: string; receivedAt: number }): void;
   onGap?(gap: FeedGap): void;
   /** On every state change of a connection. */
   onStatus?(status: ConnectionStatus): void;
