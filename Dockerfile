@@ -20,5 +20,7 @@ ENV PORT=8080 STORE=firestore LOG_FORMAT=json
 EXPOSE 8080
 # --cached-only: a missing dependency fails fast instead of reaching for the network.
 # --max-semi-space-size=2: a small young generation halves RSS (≈250 → ≈125 MB at 1,000
-# products, measured with bench) for a little more GC work.
-CMD ["run", "--v8-flags=--max-semi-space-size=2", "--cached-only", "--frozen", "--allow-net", "--allow-env", "--allow-sys", "--allow-read=/app,/tmp", "--allow-write=/app/data,/tmp", "main.ts"]
+# products on KV, measured) for a little more GC work; --max-old-space-size=384 makes V8
+# collect before RSS nears Cloud Run's 512 MiB (live heap: ≈30 MB at 1,000 products on KV,
+# ≈70 MB at 200 products on Firestore compat).
+CMD ["run", "--v8-flags=--max-semi-space-size=2,--max-old-space-size=384", "--cached-only", "--frozen", "--allow-net", "--allow-env", "--allow-sys", "--allow-read=/app,/tmp", "--allow-write=/app/data,/tmp", "main.ts"]
