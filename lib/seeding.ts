@@ -4,7 +4,8 @@
  * candles of {@linkcode seedPlan} tile the current day up to a minute boundary (the cutoff); the
  * aggregator folds them into the open candle of every granularity and ignores live trades
  * before the cutoff, so no trade is counted twice. Live trades that arrive while a product is
- * being seeded wait in a bounded buffer and are applied after its seed.
+ * being seeded wait in a bounded buffer and are applied after its seed; when the buffer
+ * overflows, the oldest trades are dropped and their window is repaired from REST instead.
  */
 import { type Aggregator, seedPlan, type SeedTile } from "./candles/aggregator.ts";
 import type { Trade } from "./candles/candle.ts";
@@ -17,15 +18,32 @@ const log = getLogger(["spot", "seed"]);
 /** Seconds into a minute before its previous minute is trusted complete in REST (cache lag). */
 export const REST_SETTLE_S = 5;
 
-/** Buffers live trades per product until the product is seeded. */
+/** Trades buffered over all products while seeding, before the oldest are dropped. */
+export const SEED_BUFFER_TRADES = 300_000;
+
+/** What {@linkcode SeedGate.release} hands back for one product. */
+export interface Released {
+  trades: Trade[];
+  /** Time (epoch ms) of the newest trade dropped for lack of room, if any: repair up to it. */
+  droppedThroughMs?: number;
+}
+
+/** Buffers live trades per product until the product is seeded, within a memory bound. */
 export class SeedGate {
   readonly #pending = new Map<string, Trade[]>();
+  readonly #droppedThrough = new Map<string, number>();
   readonly #ready = new Set<string>();
   readonly #cap: number;
   dropped = 0;
 
-  /** @param cap trades buffered per product before the oldest are dropped (then repaired) */
-  constructor(products: string[], cap = 50_000) {
+  /**
+   * @param cap trades buffered per product before the oldest are dropped (and repaired);
+   * by default {@linkcode SEED_BUFFER_TRADES} shared out, at least 1,000 per product
+   */
+  constructor(
+    products: string[],
+    cap = Math.max(1000, Math.floor(SEED_BUFFER_TRADES / Math.max(1, products.length))),
+  ) {
     for (const p of products) this.#pending.set(p, []);
     this.#cap = cap;
   }
@@ -46,18 +64,24 @@ export class SeedGate {
     if (!buf) return false;
     buf.push(t);
     if (buf.length > this.#cap) {
-      buf.splice(0, buf.length - this.#cap);
-      this.dropped++;
+      // Drop the oldest half at once (amortised), remembering how far the loss reaches.
+      const gone = buf.splice(0, buf.length - Math.floor(this.#cap / 2));
+      this.dropped += gone.length;
+      let through = this.#droppedThrough.get(t.product_id) ?? -Infinity;
+      for (const g of gone) through = Math.max(through, Date.parse(g.time));
+      this.#droppedThrough.set(t.product_id, through);
     }
     return true;
   }
 
-  /** Marks a product seeded and returns its buffered trades. */
-  release(product: string): Trade[] {
-    const buf = this.#pending.get(product) ?? [];
+  /** Marks a product seeded and returns its buffered trades (and how far any loss reaches). */
+  release(product: string): Released {
+    const trades = this.#pending.get(product) ?? [];
+    const droppedThroughMs = this.#droppedThrough.get(product);
     this.#pending.delete(product);
+    this.#droppedThrough.delete(product);
     this.#ready.add(product);
-    return buf;
+    return { trades, droppedThroughMs };
   }
 }
 
@@ -95,7 +119,8 @@ export async function fetchSeedTiles(
 
 /**
  * Seeds one product: fetches its tiles, loads them, then applies the trades that waited.
- * Returns the trades applied from the buffer.
+ * Returns the trades applied from the buffer and, when the buffer overflowed, the time up to
+ * which trades were dropped (the caller repairs `[cutoff, that]` from REST).
  */
 export async function seedProduct(
   options: {
@@ -106,10 +131,10 @@ export async function seedProduct(
     signal?: AbortSignal;
   },
   product: string,
-): Promise<number> {
+): Promise<{ applied: number; droppedThroughMs?: number }> {
   const tiles = await fetchSeedTiles(options.rest, product, options.cutoffSec, options.signal);
   options.aggregator.seed(product, options.cutoffSec, tiles);
-  const waiting = options.gate.release(product);
+  const { trades: waiting, droppedThroughMs } = options.gate.release(product);
   let applied = 0;
   for (const t of waiting) if (options.aggregator.add(t)) applied++;
   log.debug(
@@ -121,5 +146,5 @@ export async function seedProduct(
       applied,
     },
   );
-  return applied;
+  return { applied, droppedThroughMs };
 }

@@ -29,6 +29,9 @@ import { CandleWriter } from "./store/writer.ts";
 
 const log = getLogger(["spot", "service"]);
 
+/** Products seeded at once at startup. */
+const SEED_CONCURRENCY = 6;
+
 /** Options for {@linkcode Service}. */
 export interface ServiceOptions {
   config: Config;
@@ -163,9 +166,11 @@ export class Service {
 
     this.startupNote = "seeding in-progress candles from REST";
     const cutoffSec = await seedCutoff(this.#clock, (ms) => this.#sleep(ms), signal);
+    // Several products in flight, so the REST limiter (not request latency) bounds seeding.
     let seeded = 0;
-    for (const product of ids) {
-      await this.#retry(
+    let next = 0;
+    const seedOne = async (product: string) => {
+      const { droppedThroughMs } = await this.#retry(
         `seeding ${product}`,
         () =>
           seedProduct({
@@ -176,9 +181,21 @@ export class Service {
             signal,
           }, product),
       );
+      if (droppedThroughMs !== undefined) {
+        // Its seed buffer overflowed: what it dropped comes back from REST.
+        this.repairer.schedule({
+          products: [product],
+          fromMs: cutoffSec * 1000,
+          toMs: droppedThroughMs,
+          reason: "startup",
+        });
+      }
       this.startupNote = `seeding in-progress candles from REST (${++seeded}/${ids.length})`;
       this.#dispatch(this.aggregator.drain());
-    }
+    };
+    await Promise.all(Array.from({ length: Math.min(SEED_CONCURRENCY, ids.length) }, async () => {
+      while (next < ids.length) await seedOne(ids[next++]!);
+    }));
     // Trades between the cutoff and the first subscription may be missing: repair that minute.
     this.repairer.schedule({
       products: ids,

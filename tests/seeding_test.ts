@@ -1,0 +1,54 @@
+import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { Aggregator } from "../lib/candles/aggregator.ts";
+import type { Trade } from "../lib/candles/candle.ts";
+import { ONE_MINUTE } from "../lib/candles/granularity.ts";
+import { SeedGate } from "../lib/seeding.ts";
+
+const T0 = Date.UTC(2026, 2, 14, 12, 0);
+const trade = (i: number): Trade => ({
+  product_id: "BTC-USD",
+  trade_id: String(1000 + i),
+  price: "10",
+  size: "1",
+  time: new Date(T0 + i * 1000).toISOString(),
+});
+
+Deno.test("SeedGate holds trades of products not yet seeded, then releases them in order", () => {
+  const gate = new SeedGate(["BTC-USD"]);
+  ok(gate.hold(trade(0)));
+  ok(gate.hold(trade(1)));
+  ok(!gate.hold({ ...trade(2), product_id: "ETH-USD" }), "a product not waiting is not held");
+  const { trades, droppedThroughMs } = gate.release("BTC-USD");
+  deepStrictEqual(trades.map((t) => t.trade_id), ["1000", "1001"]);
+  equal(droppedThroughMs, undefined);
+  ok(!gate.hold(trade(3)), "after release trades go straight through");
+  ok(gate.allReady);
+});
+
+Deno.test("SeedGate stays bounded: overflow drops the oldest and says how far to repair", () => {
+  const gate = new SeedGate(["BTC-USD"], 10);
+  for (let i = 0; i < 25; i++) gate.hold(trade(i));
+  const { trades, droppedThroughMs } = gate.release("BTC-USD");
+  ok(trades.length <= 10);
+  const oldestKept = Date.parse(trades[0]!.time);
+  equal(droppedThroughMs, oldestKept - 1000, "dropped up to just before the oldest kept trade");
+  equal(gate.dropped, 25 - trades.length);
+  // Applying what was kept and repairing the dropped window from REST gives the full minute.
+  const agg = new Aggregator();
+  agg.seed("BTC-USD", T0 / 1000, []);
+  for (const t of trades) agg.add(t);
+  agg.tick(T0 + 70_000);
+  agg.repair("BTC-USD", T0 / 1000, T0 / 1000 + 60, [{
+    start: T0 / 1000,
+    open: 10,
+    high: 10,
+    low: 10,
+    close: 10,
+    volume: 25,
+  }]);
+  equal(agg.live("BTC-USD", ONE_MINUTE), undefined);
+  const minute = agg.drain().findLast((u) =>
+    u.granularity === "ONE_MINUTE" && u.candle.start === T0 / 1000
+  );
+  equal(minute?.candle.volume, 25);
+});
