@@ -74,7 +74,6 @@ export class Service {
   #ticker?: ReturnType<typeof setInterval>;
   #gate = new SeedGate([]);
   #everConnected = false;
-  #lastMessageAt: number | null = null;
   #startup?: Promise<void>;
   readonly #lastFrameAt = new Map<string, number>();
   #lastTickAt?: number;
@@ -315,7 +314,6 @@ export class Service {
   }
 
   #onTrades(trades: WireTrade[], connectionId: string, receivedAt: number): void {
-    this.#lastMessageAt = receivedAt;
     const previous = this.#lastFrameAt.get(connectionId);
     if (previous !== undefined) this.metrics.messageGap.observe((receivedAt - previous) / 1000);
     this.#lastFrameAt.set(connectionId, receivedAt);
@@ -359,12 +357,6 @@ export class Service {
     const now = this.#clock();
     this.aggregator.tick(now);
     this.#dispatch(this.aggregator.drain());
-    for (const c of this.connections()) {
-      if (c.lastMessageAgeS !== null) {
-        const at = now - c.lastMessageAgeS * 1000;
-        if (this.#lastMessageAt === null || at > this.#lastMessageAt) this.#lastMessageAt = at;
-      }
-    }
     if (this.phase !== "stopping") void this.repairer.run(this.#abort.signal);
   }
 
@@ -381,13 +373,16 @@ export class Service {
   /** The `/health` answer. */
   health(): { code: 200 | 503; body: HealthBody } {
     const w = this.writer.stats();
+    const connections = this.connections();
+    // The feed keeps each connection's last frame for the process lifetime, in real time.
+    const ages = connections.map((c) => c.lastMessageAgeS).filter((a) => a !== null);
     return health({
       phase: this.phase,
       nowMs: this.#clock(),
       startedAtMs: this.startedAt,
-      connections: this.connections(),
+      connections,
       everConnected: this.#everConnected,
-      lastMessageAtMs: this.#lastMessageAt,
+      lastMessageAgeS: ages.length ? Math.min(...ages) : null,
       storeOk: w.failingSinceMs === null,
       storeFailingSinceMs: w.failingSinceMs,
       pendingWrites: w.pending,

@@ -16,8 +16,8 @@ export interface HealthInput {
   connections: ConnectionStatus[];
   /** Whether any connection has ever been subscribed in this process. */
   everConnected: boolean;
-  /** Epoch ms of the last frame on any connection, or null. */
-  lastMessageAtMs: number | null;
+  /** Seconds since the last frame on any connection (real time), or null before the first. */
+  lastMessageAgeS: number | null;
   storeOk: boolean;
   /** Epoch ms since which store writes have failed without a success, or null. */
   storeFailingSinceMs: number | null;
@@ -44,9 +44,7 @@ export interface HealthBody {
 export function health(i: HealthInput): { code: 200 | 503; body: HealthBody } {
   const connected = i.connections.filter((c) => c.state === "subscribed").length;
   const total = i.connections.length;
-  const lastMessageAgeS = i.lastMessageAtMs === null
-    ? null
-    : round1((i.nowMs - i.lastMessageAtMs) / 1000);
+  const lastMessageAgeS = i.lastMessageAgeS === null ? null : round1(i.lastMessageAgeS);
   const body: HealthBody = {
     status: "healthy",
     uptimeS: Math.round((i.nowMs - i.startedAtMs) / 1000),
