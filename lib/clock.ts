@@ -24,3 +24,20 @@ export function acceleratedClock(speed: number, startMs: number = Date.now()): C
   const origin = performance.now();
   return () => Math.floor(startMs + (performance.now() - origin) * speed);
 }
+
+/**
+ * Waits `ms` real milliseconds, or less when `signal` aborts: it resolves either way (callers
+ * check the signal), so a stopping component never waits out a backoff.
+ */
+export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

@@ -9,7 +9,7 @@ import { Aggregator } from "./candles/aggregator.ts";
 import type { CandleUpdate } from "./candles/candle.ts";
 import { parseUnits } from "./candles/decimal.ts";
 import { bucketStart, GRANULARITIES } from "./candles/granularity.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import { abortableSleep, type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { Feed, type FeedOptions } from "./coinbase/feed.ts";
 import type { ConnectionStatus } from "./coinbase/feed_types.ts";
@@ -127,13 +127,10 @@ export class Service {
   async #run(): Promise<void> {
     const signal = this.#abort.signal;
     const config = this.#o.config;
-    this.products = await resolveProducts({
-      config,
-      rest: this.#o.rest,
-      signal,
-      sleep: (ms) => this.#sleep(ms),
-      onRetry: (note) => this.startupNote = note,
-    });
+    this.products = await this.#retry(
+      "listing products from Coinbase",
+      () => resolveProducts(config, this.#o.rest, signal),
+    );
     const ids = this.productIds;
     log.info("Serving {count} products (shard {index}/{shards})", {
       count: ids.length,
@@ -299,18 +296,7 @@ export class Service {
   }
 
   #sleep(ms: number): Promise<void> {
-    if (this.#o.sleep) return this.#o.sleep(ms, this.#abort.signal);
-    const signal = this.#abort.signal;
-    return new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        signal.removeEventListener("abort", done);
-        resolve();
-      }
-      signal.addEventListener("abort", done, { once: true });
-    });
+    return (this.#o.sleep ?? abortableSleep)(ms, this.#abort.signal);
   }
 
   #onTrades(trades: WireTrade[], connectionId: string, receivedAt: number): void {

@@ -6,8 +6,7 @@
  * exposes per-connection status and counters. Each connection's life is `connection.ts`;
  * frame parsing is `messages.ts`.
  */
-import type { Clock } from "../clock.ts";
-import { systemClock } from "../clock.ts";
+import { abortableSleep, type Clock, systemClock } from "../clock.ts";
 import { type CdpKey, createJwtSigner, type JwtSigner } from "./auth.ts";
 import { Connection } from "./connection.ts";
 import {
@@ -54,20 +53,6 @@ export interface FeedOptions {
   /** Waits `ms` or until `signal` aborts (must resolve, not reject, on abort). */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   handlers: FeedHandlers;
-}
-
-/** The sleep used unless one is injected: resolves after `ms` or at abort. */
-export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**
