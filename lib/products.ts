@@ -43,51 +43,30 @@ export function isServable(p: Product): boolean {
   return p.status === "online" && p.productType === "SPOT" && !p.alias && !p.isDisabled;
 }
 
-/** Options for {@linkcode resolveProducts}. */
-export interface ResolveOptions {
-  config: Pick<Config, "products" | "quoteCurrencies" | "shardCount" | "shardIndex">;
-  rest: Pick<RestClient, "products">;
-  signal?: AbortSignal;
-  /** Waits between attempts while REST is unreachable. */
-  sleep: (ms: number) => Promise<void>;
-  /** Told what is being waited for, for /health. */
-  onRetry?: (note: string) => void;
-}
-
 /**
  * The products of this shard. With an explicit list it answers at once (ids only); with `all`
- * it asks REST, retrying with capped backoff until REST answers or the signal aborts.
+ * it asks REST once (the caller retries while Coinbase is unreachable).
  */
-export async function resolveProducts(o: ResolveOptions): Promise<Product[]> {
-  const { config } = o;
+export async function resolveProducts(
+  config: Pick<Config, "products" | "quoteCurrencies" | "shardCount" | "shardIndex">,
+  rest: Pick<RestClient, "products">,
+  signal?: AbortSignal,
+): Promise<Product[]> {
   if (config.products !== "all") {
     return productsForShard(config.products, config.shardCount, config.shardIndex).map(
       productFromId,
     );
   }
-  for (let attempt = 1;; attempt++) {
-    try {
-      const all = await o.rest.products({
-        quoteCurrencies: config.quoteCurrencies,
-        productType: "SPOT",
-        signal: o.signal,
-      });
-      const servable = all.filter(isServable);
-      const mine = new Set(
-        productsForShard(servable.map((p) => p.productId), config.shardCount, config.shardIndex),
-      );
-      return servable.filter((p) => mine.has(p.productId));
-    } catch (e) {
-      if (o.signal?.aborted) throw e;
-      const waitMs = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
-      const note = `listing products from Coinbase failed (attempt ${attempt}), retrying in ${
-        Math.round(waitMs / 1000)
-      } s: ${e instanceof Error ? e.message : String(e)}`;
-      o.onRetry?.(note);
-      log.warn(note);
-      await o.sleep(waitMs);
-    }
-  }
+  const all = await rest.products({
+    quoteCurrencies: config.quoteCurrencies,
+    productType: "SPOT",
+    signal,
+  });
+  const servable = all.filter(isServable);
+  const mine = new Set(
+    productsForShard(servable.map((p) => p.productId), config.shardCount, config.shardIndex),
+  );
+  return servable.filter((p) => mine.has(p.productId));
 }
 
 /**
