@@ -141,9 +141,7 @@ export class Repairer {
       this.repaired++;
       if (replaced.length > 0) this.#o.onRepaired();
       log.info("Repaired {product} {from}–{to} ({reason}): {replaced} minutes replaced from REST", {
-        product: rec.product,
-        from: new Date(rec.fromSec * 1000).toISOString(),
-        to: new Date(rec.toSec * 1000).toISOString(),
+        ...logWindow(rec),
         reason: rec.reason,
         replaced: replaced.length,
       });
@@ -155,9 +153,7 @@ export class Repairer {
         this.#queue.splice(this.#queue.indexOf(rec), 1);
         this.failed++;
         log.error("Gave up repairing {product} {from}–{to} after {attempts} attempts: {error}", {
-          product: rec.product,
-          from: new Date(rec.fromSec * 1000).toISOString(),
-          to: new Date(rec.toSec * 1000).toISOString(),
+          ...logWindow(rec),
           attempts: rec.attempts,
           error: rec.error,
         });
@@ -171,4 +167,13 @@ export class Repairer {
       });
     }
   }
+}
+
+/** A record's product and window, as log properties. */
+function logWindow(rec: RepairRecord): { product: string; from: string; to: string } {
+  return {
+    product: rec.product,
+    from: new Date(rec.fromSec * 1000).toISOString(),
+    to: new Date(rec.toSec * 1000).toISOString(),
+  };
 }
