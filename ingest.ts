@@ -5,15 +5,15 @@
  * and/or {@linkcode runBackfill} with a progress bar (stderr) and prints the summary (stdout).
  * Exit status: 0 done, 1 failed, 2 bad flag/date/product/environment, 130 interrupted.
  */
-import { INGEST_RATE_PER_SECOND, runBackfill } from "./lib/backfill.ts";
+import { INGEST_RATE_PER_SECOND, runBackfill } from "./lib/history/backfill.ts";
 import { type Config, ConfigError, loadConfig } from "./lib/config.ts";
 import { RestClient } from "./lib/coinbase/rest.ts";
-import { syncCatalogue } from "./lib/ingest/catalogue.ts";
+import { syncCatalogue } from "./lib/history/catalogue.ts";
 import { INGEST_HELP, type IngestFlags, parseIngestArgs, UsageError } from "./lib/ingest/flags.ts";
 import { createProgressReporter } from "./lib/ingest/progress.ts";
 import { formatSummary } from "./lib/ingest/summary.ts";
 import { setupLogging } from "./lib/log.ts";
-import { productsForShard } from "./lib/shard.ts";
+import { productsForShard } from "./lib/history/shard.ts";
 import { openStore } from "./lib/store/open.ts";
 
 const encoder = new TextEncoder();

@@ -7,7 +7,7 @@
 import { ConfigError, type Env, loadConfig, processEnv } from "./lib/config.ts";
 import { RestClient } from "./lib/coinbase/rest.ts";
 import { getLogger, setupLogging } from "./lib/log.ts";
-import { Service } from "./lib/service.ts";
+import { Service } from "./lib/service/service.ts";
 import { openStore } from "./lib/store/open.ts";
 import { createApp } from "./routes/app.ts";
 

@@ -6,7 +6,7 @@
  * 300-bucket page (dense 1-minute history), so the bound is 300 × requests/s.
  */
 import { bucketStart, granularityById } from "../lib/candles/granularity.ts";
-import { INGEST_RATE_PER_SECOND, runBackfill } from "../lib/backfill.ts";
+import { INGEST_RATE_PER_SECOND, runBackfill } from "../lib/history/backfill.ts";
 import { MAX_CANDLES_PER_REQUEST, RestClient } from "../lib/coinbase/rest.ts";
 import { openKvCandleStore } from "../lib/store/kv.ts";
 import { num, type Row } from "./report.ts";

@@ -10,7 +10,7 @@ import {
   type GranularityId,
   parseGranularity,
 } from "../lib/candles/granularity.ts";
-import type { Service } from "../lib/service.ts";
+import type { Service } from "../lib/service/service.ts";
 import { BadRequest } from "./errors.ts";
 import { sseResponse } from "./sse.ts";
 

@@ -5,7 +5,7 @@
  * `errors.ts`; unknown routes are a JSON 404.
  */
 import { Hono } from "hono";
-import type { Service } from "../lib/service.ts";
+import type { Service } from "../lib/service/service.ts";
 import { apiRoutes } from "./api.ts";
 import { installAuth } from "./auth.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";

@@ -5,7 +5,7 @@
  * client that does not read (its buffer full) is dropped instead of buffered without bound.
  */
 import type { CandleUpdate } from "../lib/candles/candle.ts";
-import type { Hub, HubFilter } from "../lib/hub.ts";
+import type { Hub, HubFilter } from "../lib/service/hub.ts";
 import { getLogger } from "../lib/log.ts";
 
 const log = getLogger(["spot", "sse"]);

@@ -4,7 +4,7 @@
  * percentage, candles/s, requests/s and ETA; elsewhere (CI, log files) a plain line every few
  * seconds. The writer and clock are injected, so tests read exactly what would be printed.
  */
-import type { BackfillProgress } from "../backfill.ts";
+import type { BackfillProgress } from "../history/backfill.ts";
 import type { Clock } from "../clock.ts";
 
 /** Options for {@linkcode createProgressReporter}. */

@@ -3,7 +3,7 @@
  * The table `deno task ingest` prints at the end: candles written per product × granularity,
  * then requests, retries, 429s and elapsed time.
  */
-import type { BackfillSummary } from "../backfill.ts";
+import type { BackfillSummary } from "../history/backfill.ts";
 import { formatDuration, requestRate } from "./progress.ts";
 
 const int = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });

@@ -7,7 +7,7 @@
  */
 import type { CandleUpdate } from "../../lib/candles/candle.ts";
 import { type Clock, systemClock } from "../../lib/clock.ts";
-import type { Hub } from "../../lib/hub.ts";
+import type { Hub } from "../../lib/service/hub.ts";
 
 /** Tracks the last trade time of every product. */
 export class TradeActivity {

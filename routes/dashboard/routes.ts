@@ -12,7 +12,7 @@ import {
   ONE_MINUTE,
   parseGranularity,
 } from "../../lib/candles/granularity.ts";
-import type { Service } from "../../lib/service.ts";
+import type { Service } from "../../lib/service/service.ts";
 import type { ChartCandle } from "../../islands/product_chart.tsx";
 import { HISTORY_LIMIT } from "../../islands/product_chart.tsx";
 import type { StatusView } from "../../islands/overview_status.tsx";

@@ -9,7 +9,7 @@ import type { Browser } from "playwright-core";
 import { demoProducts, type Simulator, startSimulator } from "../../lib/coinbase/simulator.ts";
 import { RestClient } from "../../lib/coinbase/rest.ts";
 import { loadConfig } from "../../lib/config.ts";
-import { Service } from "../../lib/service.ts";
+import { Service } from "../../lib/service/service.ts";
 import { openStore } from "../../lib/store/open.ts";
 import { createApp } from "../../routes/app.ts";
 import { DropProxy } from "./drop_proxy.ts";

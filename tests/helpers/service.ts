@@ -6,7 +6,7 @@ import { type Clock } from "../../lib/clock.ts";
 import { loadConfig } from "../../lib/config.ts";
 import { RestClient } from "../../lib/coinbase/rest.ts";
 import { demoProducts, type Simulator, startSimulator } from "../../lib/coinbase/simulator.ts";
-import { Service } from "../../lib/service.ts";
+import { Service } from "../../lib/service/service.ts";
 import type { CandleStore } from "../../lib/store/store.ts";
 
 /** Polls `cond` every 20 ms until it holds; throws naming `what` after `timeoutMs`. */

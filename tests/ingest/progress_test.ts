@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { BackfillProgress, BackfillSummary } from "../../lib/backfill.ts";
+import type { BackfillProgress, BackfillSummary } from "../../lib/history/backfill.ts";
 import {
   createProgressReporter,
   describeProgress,

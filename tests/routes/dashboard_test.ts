@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { CandleUpdate } from "../../lib/candles/candle.ts";
 import { systemClock } from "../../lib/clock.ts";
-import { Hub } from "../../lib/hub.ts";
+import { Hub } from "../../lib/service/hub.ts";
 import { openKvCandleStore } from "../../lib/store/kv.ts";
 import { TradeActivity } from "../../routes/dashboard/activity.ts";
 import { createApp } from "../../routes/app.ts";

@@ -1,6 +1,6 @@
 import { equal, match } from "node:assert/strict";
 import type { CandleUpdate } from "../../lib/candles/candle.ts";
-import { Hub } from "../../lib/hub.ts";
+import { Hub } from "../../lib/service/hub.ts";
 import { sseResponse } from "../../routes/sse.ts";
 
 const update = (start: number, product = "BTC-USD"): CandleUpdate => ({

@@ -7,11 +7,11 @@
  * being seeded wait in a bounded buffer and are applied after its seed; when the buffer
  * overflows, the oldest trades are dropped and their window is repaired from REST instead.
  */
-import { type Aggregator, seedPlan, type SeedTile } from "./candles/aggregator.ts";
-import type { Trade } from "./candles/candle.ts";
-import type { Clock } from "./clock.ts";
-import type { RestClient } from "./coinbase/rest.ts";
-import { getLogger } from "./log.ts";
+import { type Aggregator, seedPlan, type SeedTile } from "../candles/aggregator.ts";
+import type { Trade } from "../candles/candle.ts";
+import type { Clock } from "../clock.ts";
+import type { RestClient } from "../coinbase/rest.ts";
+import { getLogger } from "../log.ts";
 
 const log = getLogger(["spot", "seed"]);
 

@@ -7,12 +7,12 @@
  * failed fetch is retried with backoff; every repair is kept in a short per-product history
  * for the dashboard.
  */
-import type { Aggregator } from "./candles/aggregator.ts";
-import { ONE_MINUTE } from "./candles/granularity.ts";
-import type { Clock } from "./clock.ts";
-import type { FeedGap } from "./coinbase/feed_types.ts";
-import type { RestClient } from "./coinbase/rest.ts";
-import { getLogger } from "./log.ts";
+import type { Aggregator } from "../candles/aggregator.ts";
+import { ONE_MINUTE } from "../candles/granularity.ts";
+import type { Clock } from "../clock.ts";
+import type { FeedGap } from "../coinbase/feed_types.ts";
+import type { RestClient } from "../coinbase/rest.ts";
+import { getLogger } from "../log.ts";
 import { REST_SETTLE_S } from "./seeding.ts";
 
 const log = getLogger(["spot", "repair"]);

@@ -1,5 +1,5 @@
 import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
-import { productsForShard, shardOf } from "../lib/shard.ts";
+import { productsForShard, shardOf } from "../../lib/history/shard.ts";
 
 const products = Array.from({ length: 1000 }, (_, i) => `X${String(i).padStart(3, "0")}-USD`);
 

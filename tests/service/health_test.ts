@@ -1,6 +1,6 @@
 import { equal, match } from "node:assert/strict";
-import type { ConnectionStatus } from "../lib/coinbase/feed_types.ts";
-import { health, type HealthInput } from "../lib/status.ts";
+import type { ConnectionStatus } from "../../lib/coinbase/feed_types.ts";
+import { health, type HealthInput } from "../../lib/service/health.ts";
 
 const conn = (state: ConnectionStatus["state"]): ConnectionStatus => ({
   id: "ws-0",

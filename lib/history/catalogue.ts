@@ -3,12 +3,15 @@
  * Which products this instance serves: `PRODUCTS` as a list, or `all` (every online spot product
  * in `QUOTE_CURRENCIES`, from REST, aliases such as `BTC-USDC` left out because their frames
  * are the USD book's), filtered to this shard. With a list the feed can start before REST
- * answers; catalogue fields are filled in once it does.
+ * answers; catalogue fields are filled in once it does. Also the `trading_pairs/exchanges`
+ * catalogue rows (DESIGN.md "Stored data"), for the service and ingest alike.
  */
-import type { Config } from "./config.ts";
-import type { Product } from "./coinbase/product.ts";
-import type { RestClient } from "./coinbase/rest.ts";
-import { getLogger } from "./log.ts";
+import type { Config } from "../config.ts";
+import type { Product } from "../coinbase/product.ts";
+import type { RestClient } from "../coinbase/rest.ts";
+import { getLogger } from "../log.ts";
+import type { Clock } from "../clock.ts";
+import type { CandleStore, CatalogueEntry } from "../store/store.ts";
 import { productsForShard } from "./shard.ts";
 
 const log = getLogger(["spot", "products"]);
@@ -89,4 +92,36 @@ export async function describeProducts(
   const missing = ids.filter((id) => !found.has(id));
   if (missing.length > 0) log.warn("Coinbase lists no product {missing}", { missing });
   return products.map((p) => found.get(p.productId) ?? p);
+}
+
+/** A product as a catalogue entry written at `nowMs`. */
+export function catalogueEntry(p: Product, nowMs: number): CatalogueEntry {
+  return {
+    product_id: p.productId,
+    base_currency: p.baseCurrency,
+    quote_currency: p.quoteCurrency,
+    status: p.status === "online" ? "online" : "delisted",
+    min_size: p.baseMinSize,
+    max_size: p.baseMaxSize,
+    last_updated: nowMs,
+  };
+}
+
+/** What a catalogue sync wrote. */
+export interface CatalogueSummary {
+  online: number;
+  delisted: number;
+}
+
+/** Fetches every spot product and merges them into the store's catalogue. */
+export async function syncCatalogue(
+  deps: { rest: Pick<RestClient, "products">; store: CandleStore; clock?: Clock },
+  signal?: AbortSignal,
+): Promise<CatalogueSummary> {
+  const products = await deps.rest.products({ productType: "SPOT", signal });
+  const now = (deps.clock ?? Date.now)();
+  const entries = products.map((p) => catalogueEntry(p, now));
+  await deps.store.writeCatalogue(entries);
+  const online = entries.filter((e) => e.status === "online").length;
+  return { online, delisted: entries.length - online };
 }

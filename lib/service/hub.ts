@@ -5,8 +5,8 @@
  * do with a burst (the SSE route drops a client whose buffer is full rather than buffering
  * without bound). Filtering by product and granularity happens here, once per update.
  */
-import type { CandleUpdate } from "./candles/candle.ts";
-import type { GranularityId } from "./candles/granularity.ts";
+import type { CandleUpdate } from "../candles/candle.ts";
+import type { GranularityId } from "../candles/granularity.ts";
 
 /** Which updates a subscriber wants; `products: undefined` means every product. */
 export interface HubFilter {

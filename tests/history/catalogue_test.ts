@@ -1,7 +1,7 @@
 import { deepStrictEqual, equal } from "node:assert/strict";
-import type { Product } from "../lib/coinbase/product.ts";
-import { productFromId, resolveProducts } from "../lib/products.ts";
-import { productsForShard } from "../lib/shard.ts";
+import type { Product } from "../../lib/coinbase/product.ts";
+import { productFromId, resolveProducts } from "../../lib/history/catalogue.ts";
+import { productsForShard } from "../../lib/history/shard.ts";
 
 const row = (id: string, over: Partial<Product> = {}): Product => ({
   ...productFromId(id),

@@ -1,8 +1,8 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
-import { Aggregator } from "../lib/candles/aggregator.ts";
-import type { Trade } from "../lib/candles/candle.ts";
-import { ONE_MINUTE } from "../lib/candles/granularity.ts";
-import { SeedGate } from "../lib/seeding.ts";
+import { Aggregator } from "../../lib/candles/aggregator.ts";
+import type { Trade } from "../../lib/candles/candle.ts";
+import { ONE_MINUTE } from "../../lib/candles/granularity.ts";
+import { SeedGate } from "../../lib/history/seeding.ts";
 
 const T0 = Date.UTC(2026, 2, 14, 12, 0);
 const trade = (i: number): Trade => ({

@@ -5,27 +5,27 @@
  * what the routes show (status, health, metrics); it does no HTTP itself. Every dependency is
  * passed in, so tests and the demo run the very same code against the simulator.
  */
-import { Aggregator } from "./candles/aggregator.ts";
-import type { CandleUpdate } from "./candles/candle.ts";
-import { parseUnits } from "./candles/decimal.ts";
-import { bucketStart, GRANULARITIES } from "./candles/granularity.ts";
-import { abortableSleep, type Clock, systemClock } from "./clock.ts";
-import type { Config } from "./config.ts";
-import { Feed, type FeedOptions } from "./coinbase/feed.ts";
-import type { ConnectionStatus } from "./coinbase/feed_types.ts";
-import type { WireTrade } from "./coinbase/messages.ts";
-import type { Product } from "./coinbase/product.ts";
-import type { RestClient } from "./coinbase/rest.ts";
-import { runBackfill } from "./backfill.ts";
+import { Aggregator } from "../candles/aggregator.ts";
+import type { CandleUpdate } from "../candles/candle.ts";
+import { parseUnits } from "../candles/decimal.ts";
+import { bucketStart, GRANULARITIES } from "../candles/granularity.ts";
+import { abortableSleep, type Clock, systemClock } from "../clock.ts";
+import type { Config } from "../config.ts";
+import { Feed, type FeedOptions } from "../coinbase/feed.ts";
+import type { ConnectionStatus } from "../coinbase/feed_types.ts";
+import type { WireTrade } from "../coinbase/messages.ts";
+import type { Product } from "../coinbase/product.ts";
+import type { RestClient } from "../coinbase/rest.ts";
+import { runBackfill } from "../history/backfill.ts";
 import { Hub } from "./hub.ts";
-import { getLogger } from "./log.ts";
-import { ServiceMetrics } from "./service_metrics.ts";
-import { describeProducts, resolveProducts } from "./products.ts";
-import { Repairer } from "./repair.ts";
-import { seedCutoff, SeedGate, seedProduct } from "./seeding.ts";
-import { health, type HealthBody } from "./status.ts";
-import type { CandleStore } from "./store/store.ts";
-import { CandleWriter } from "./store/writer.ts";
+import { getLogger } from "../log.ts";
+import { ServiceMetrics } from "./metrics.ts";
+import { describeProducts, resolveProducts } from "../history/catalogue.ts";
+import { Repairer } from "../history/repair.ts";
+import { seedCutoff, SeedGate, seedProduct } from "../history/seeding.ts";
+import { health, type HealthBody } from "./health.ts";
+import type { CandleStore } from "../store/store.ts";
+import { CandleWriter } from "../store/writer.ts";
 
 const log = getLogger(["spot", "service"]);
 

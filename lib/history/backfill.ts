@@ -8,13 +8,13 @@
  * finished pages, so an interrupted run resumes where it stopped. Flag parsing, the progress bar
  * and the summary table live in `lib/ingest/`.
  */
-import type { Candle } from "./candles/candle.ts";
-import { bucketStart, type Granularity, type GranularityId } from "./candles/granularity.ts";
-import { type Clock, systemClock } from "./clock.ts";
-import type { RestClient } from "./coinbase/rest.ts";
-import { candleWindows } from "./coinbase/rest_candles.ts";
-import { getLogger } from "./log.ts";
-import type { CandleStore } from "./store/store.ts";
+import type { Candle } from "../candles/candle.ts";
+import { bucketStart, type Granularity, type GranularityId } from "../candles/granularity.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import type { RestClient } from "../coinbase/rest.ts";
+import { candleWindows } from "../coinbase/rest_candles.ts";
+import { getLogger } from "../log.ts";
+import type { CandleStore } from "../store/store.ts";
 
 const log = getLogger(["spot", "backfill"]);
 

@@ -3,7 +3,7 @@
  * The service's Prometheus metrics: counters updated on the hot path, gauges read from the feed,
  * writer, aggregator and hub at scrape time, and the latency histograms.
  */
-import { Counter, Gauge, Histogram, Registry } from "./metrics.ts";
+import { Counter, Gauge, Histogram, Registry } from "./prometheus.ts";
 import type { Service } from "./service.ts";
 
 const LATENCY = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1];

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { type BackfillProgress, runBackfill } from "../../lib/backfill.ts";
+import { type BackfillProgress, runBackfill } from "../../lib/history/backfill.ts";
 import { parseGranularity } from "../../lib/candles/granularity.ts";
 import { RestClient, RestError } from "../../lib/coinbase/rest.ts";
 import { maxInWindow } from "../../lib/coinbase/simulator/rest.ts";
-import { syncCatalogue } from "../../lib/ingest/catalogue.ts";
+import { syncCatalogue } from "../../lib/history/catalogue.ts";
 import type { CandleStore } from "../../lib/store/store.ts";
 import { NOW_MS, type RestSim, startRestSim } from "../coinbase/_rest_server.ts";
-import { openTestStore } from "./_store.ts";
+import { openTestStore } from "../ingest/_store.ts";
 
 const M1 = parseGranularity("1m");
 const H1 = parseGranularity("1h");
