@@ -1,24 +1,25 @@
 /**
  * @module
- * The eight candle granularities: their ids (the stored documents' names), short names
- * (`1m` … `1d`), lengths, and the names Coinbase REST uses for them (which differ: singular
- * nouns such as `FIVE_MINUTE`). Bucket arithmetic is UTC-aligned epoch seconds.
+ * The eight candle granularities: their ids (Coinbase's own names, `ONE_MINUTE` … `ONE_DAY`,
+ * used in stored paths, KV keys, API output and SSE events), short names (`1m` … `1d`) and
+ * lengths. Inputs also accept the plural spellings the seed Python service wrote
+ * (`FIVE_MINUTES`, `TWO_HOURS`, …). Bucket arithmetic is UTC-aligned epoch seconds.
  */
 
 /** The stored id of a granularity, as in the Firestore paths. */
 export type GranularityId =
   | "ONE_MINUTE"
-  | "FIVE_MINUTES"
-  | "FIFTEEN_MINUTES"
-  | "THIRTY_MINUTES"
+  | "FIVE_MINUTE"
+  | "FIFTEEN_MINUTE"
+  | "THIRTY_MINUTE"
   | "ONE_HOUR"
-  | "TWO_HOURS"
-  | "SIX_HOURS"
+  | "TWO_HOUR"
+  | "SIX_HOUR"
   | "ONE_DAY";
 
 /** One candle granularity. */
 export interface Granularity {
-  /** Stored id, e.g. `FIVE_MINUTES`. */
+  /** Stored id and Coinbase's name, e.g. `FIVE_MINUTE`. */
   readonly id: GranularityId;
   /** Short name, e.g. `5m`. */
   readonly short: string;
@@ -32,12 +33,12 @@ export interface Granularity {
 
 const table: [GranularityId, string, number, string][] = [
   ["ONE_MINUTE", "1m", 60, "ONE_MINUTE"],
-  ["FIVE_MINUTES", "5m", 300, "FIVE_MINUTE"],
-  ["FIFTEEN_MINUTES", "15m", 900, "FIFTEEN_MINUTE"],
-  ["THIRTY_MINUTES", "30m", 1800, "THIRTY_MINUTE"],
+  ["FIVE_MINUTE", "5m", 300, "FIVE_MINUTE"],
+  ["FIFTEEN_MINUTE", "15m", 900, "FIFTEEN_MINUTE"],
+  ["THIRTY_MINUTE", "30m", 1800, "THIRTY_MINUTE"],
   ["ONE_HOUR", "1h", 3600, "ONE_HOUR"],
-  ["TWO_HOURS", "2h", 7200, "TWO_HOUR"],
-  ["SIX_HOURS", "6h", 21600, "SIX_HOUR"],
+  ["TWO_HOUR", "2h", 7200, "TWO_HOUR"],
+  ["SIX_HOUR", "6h", 21600, "SIX_HOUR"],
   ["ONE_DAY", "1d", 86400, "ONE_DAY"],
 ];
 
@@ -56,14 +57,16 @@ for (const g of GRANULARITIES) {
   byName.set(g.id, g);
   byName.set(g.short, g);
   byName.set(g.rest, g);
+  // The seed service's plural spellings (`FIVE_MINUTES`, `TWO_HOURS`, …), accepted as input.
+  if (g.seconds !== 60 && g.seconds !== 3600 && g.seconds !== 86400) byName.set(`${g.id}S`, g);
 }
 
 /** The accepted spellings, for error messages. */
 export const GRANULARITY_NAMES: string = GRANULARITIES.map((g) => `${g.short}/${g.id}`).join(", ");
 
 /**
- * Looks a granularity up by id (`ONE_HOUR`), short name (`1h`) or Coinbase REST name
- * (`TWO_HOUR`), case-insensitively.
+ * Looks a granularity up by id (`TWO_HOUR`), short name (`2h`) or the seed service's plural
+ * (`TWO_HOURS`), case-insensitively.
  *
  * @throws {RangeError} naming the value and the accepted names when it is unknown
  */

@@ -49,8 +49,8 @@ Flags:
   --products LIST       comma list of product ids (BTC-USD,ETH-USD), or "all" for every online
                         spot product in QUOTE_CURRENCIES. Default: PRODUCTS, only those of
                         this shard (SHARD_COUNT/SHARD_INDEX)
-  --granularities LIST  comma list of 1m,5m,15m,30m,1h,2h,6h,1d or their ids (ONE_MINUTE,
-                        FIVE_MINUTES, ...; Coinbase's FIVE_MINUTE also works), or "all".
+  --granularities LIST  comma list of 1m,5m,15m,30m,1h,2h,6h,1d or Coinbase's ids (ONE_MINUTE,
+                        FIVE_MINUTE, ...; the plural FIVE_MINUTES also works), or "all".
                         Default: all eight
   --from DATE           first day (YYYY-MM-DD, UTC) or instant (2026-01-01T12:00Z).
                         Default: --days before --to

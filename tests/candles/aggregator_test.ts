@@ -123,7 +123,7 @@ Deno.test("a late trade corrects the completed candles it belongs to", () => {
     3,
   ]]);
   // The open 5-minute candle holds both minutes and the late trade, counted once.
-  deepStrictEqual(of(us, "FIVE_MINUTES", false)[0]!.candle.volume, 4);
+  deepStrictEqual(of(us, "FIVE_MINUTE", false)[0]!.candle.volume, 4);
   equal(agg.stats.late, 1);
 });
 
@@ -171,7 +171,7 @@ Deno.test("seed() loads the in-progress hour and day; trades before the cutoff a
   const agg = new Aggregator();
   agg.seed("BTC-USD", cutoff, [
     {
-      granularity: "SIX_HOURS",
+      granularity: "SIX_HOUR",
       candle: {
         start: cutoff - 59 * 60 - 18 * 3600,
         open: 5,

@@ -255,7 +255,7 @@ Deno.test("WsSimulator sends cumulative 5-minute candles and switchable client_i
       assert.ok(candle!.start <= now && now - candle!.start < 300);
       const truth = sim.market.candles(
         "BTC-USD",
-        { id: "FIVE_MINUTES", short: "5m", seconds: 300, rest: "FIVE_MINUTE", index: 1 },
+        { id: "FIVE_MINUTE", short: "5m", seconds: 300, rest: "FIVE_MINUTE", index: 1 },
         candle!.start,
         candle!.start,
       )[0]!;

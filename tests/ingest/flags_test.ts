@@ -21,7 +21,7 @@ Deno.test("parseIngestArgs reads every flag of DESIGN.md", async (t) => {
       NOW,
     );
     assert.deepEqual(f.products, ["BTC-USD", "ETH-USD"]);
-    assert.deepEqual(f.granularities.map((g) => g.id), ["ONE_MINUTE", "FIVE_MINUTES", "ONE_HOUR"]);
+    assert.deepEqual(f.granularities.map((g) => g.id), ["ONE_MINUTE", "FIVE_MINUTE", "ONE_HOUR"]);
     assert.equal(parseIngestArgs(["--products", "all"], NOW).products, "all");
   });
   await t.step("--from/--to dates are whole UTC days; --to now", () => {

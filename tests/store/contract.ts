@@ -98,10 +98,10 @@ export async function runContract(
   await step("completed candles are kept apart per product and granularity", async () => {
     await store.writeCompleted([
       doc("BTC-USD", "ONE_MINUTE", candle(T0)),
-      doc("BTC-USD", "FIVE_MINUTES", candle(T0, 2)),
+      doc("BTC-USD", "FIVE_MINUTE", candle(T0, 2)),
       doc("ETH-USD", "ONE_MINUTE", candle(T0 + 60, 3)),
     ]);
-    assert.deepEqual(await store.readCompleted("BTC-USD", "FIVE_MINUTES", { limit: 9 }), [
+    assert.deepEqual(await store.readCompleted("BTC-USD", "FIVE_MINUTE", { limit: 9 }), [
       candle(T0, 2),
     ]);
     assert.equal(await store.latestCompletedStart("ETH-USD", "ONE_MINUTE"), T0 + 60);
@@ -126,7 +126,7 @@ export async function runContract(
 
   await step("writeLive() writes many documents in one call", async () => {
     const products = Array.from({ length: 130 }, (_, i) => `P${i}-USD`);
-    const granularities: GranularityId[] = ["ONE_MINUTE", "FIVE_MINUTES", "ONE_DAY"];
+    const granularities: GranularityId[] = ["ONE_MINUTE", "FIVE_MINUTE", "ONE_DAY"];
     await store.writeLive(
       products.flatMap((p) => granularities.map((g) => doc(p, g, candle(T0, 7)))),
     );

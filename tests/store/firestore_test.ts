@@ -19,7 +19,7 @@ emulatorTest("FirestoreCandleStore contract (emulator)", async (t, emulator) => 
     await t.step("documents have DESIGN.md's paths and fields", async () => {
       await emulator.clear();
       await compat.writeLive([doc("BTC-USD", "ONE_MINUTE", candle(T0, 1))]);
-      await compat.writeCompleted([doc("BTC-USD", "FIVE_MINUTES", candle(T0, 2))]);
+      await compat.writeCompleted([doc("BTC-USD", "FIVE_MINUTE", candle(T0, 2))]);
       await compat.writeCheckpoint("BTC-USD", "ONE_HOUR", T0 - 300);
       await compat.writeCatalogue([{
         product_id: "BTC-USD",
@@ -35,7 +35,7 @@ emulatorTest("FirestoreCandleStore contract (emulator)", async (t, emulator) => 
       assert.ok(lastUpdate instanceof Timestamp, "lastUpdate is a server timestamp");
       assert.deepEqual(liveRest, { timestamp: T0, ...ohlcv(candle(T0, 1)) });
       const completed = await raw.doc(
-        `exchanges/coinbase/products/BTC-USD/history/FIVE_MINUTES/candles/${T0 * 1000}`,
+        `exchanges/coinbase/products/BTC-USD/history/FIVE_MINUTE/candles/${T0 * 1000}`,
       ).get();
       assert.deepEqual(completed.data(), {
         ...ohlcv(candle(T0, 2)),

@@ -25,7 +25,7 @@ Deno.test("KvCandleStore uses the Firestore path segments as keys, number last",
   const store = await openKvCandleStore(kv);
   try {
     await store.writeCompleted([doc("BTC-USD", "ONE_MINUTE", candle(1773500700, 2))]);
-    await store.writeLive([doc("BTC-USD", "FIVE_MINUTES", candle(1773500700, 3))]);
+    await store.writeLive([doc("BTC-USD", "FIVE_MINUTE", candle(1773500700, 3))]);
     const keys = [];
     for await (const entry of kv.list({ prefix: [] })) keys.push(entry);
     const completed = keys.find((e) => e.key.includes("history"))!;
@@ -51,7 +51,7 @@ Deno.test("KvCandleStore uses the Firestore path segments as keys, number last",
       "products",
       "BTC-USD",
       "intervals",
-      "FIVE_MINUTES",
+      "FIVE_MINUTE",
     ]);
     const value = live.value as Record<string, number>;
     assert.equal(value.timestamp, 1773500700);

@@ -128,7 +128,7 @@ Deno.test("CandleWriter live documents", async (t) => {
 
   await t.step("one call per cycle carries every changed document", async () => {
     const { store, writer } = setup();
-    for (const granularity of ["ONE_MINUTE", "FIVE_MINUTES", "ONE_DAY"] as const) {
+    for (const granularity of ["ONE_MINUTE", "FIVE_MINUTE", "ONE_DAY"] as const) {
       for (const product of ["BTC-USD", "ETH-USD"]) {
         writer.push(update(T0 - (T0 % 86400), 101, { granularity, product }));
       }
@@ -173,7 +173,7 @@ Deno.test("CandleWriter live documents", async (t) => {
 
   await t.step("compact layout counts one billed write per product", async () => {
     const { time, writer } = setup({ layout: "compact" });
-    for (const granularity of ["ONE_MINUTE", "FIVE_MINUTES", "ONE_DAY"] as const) {
+    for (const granularity of ["ONE_MINUTE", "FIVE_MINUTE", "ONE_DAY"] as const) {
       writer.push(update(T0 - (T0 % 86400), 101, { granularity }));
     }
     await writer.tick();
@@ -345,7 +345,7 @@ Deno.test("CandleWriter start, flush and stop", async (t) => {
   await t.step("the projected cost follows the write rate at $0.09 per 100k", async () => {
     const { time, writer } = setup();
     for (let s = 0; s < 60; s++) {
-      for (const granularity of ["ONE_MINUTE", "FIVE_MINUTES"] as const) {
+      for (const granularity of ["ONE_MINUTE", "FIVE_MINUTE"] as const) {
         writer.push(update(T0, 100 + s, { granularity }));
       }
       await writer.tick();

@@ -13,7 +13,7 @@ export function tradeJson(t: SimTrade): string {
     `"size":"${t.size}","side":"${t.side}","time":"${t.time}"}`;
 }
 
-const FIVE = granularityById("FIVE_MINUTES");
+const FIVE = granularityById("FIVE_MINUTE");
 const FIVE_MINUTES_SECONDS = FIVE.seconds;
 
 /**
