@@ -20,7 +20,7 @@ import { runBackfill } from "../history/backfill.ts";
 import { Hub } from "./hub.ts";
 import { getLogger } from "../log.ts";
 import { ServiceMetrics } from "./metrics.ts";
-import { describeProducts, resolveProducts } from "../history/catalogue.ts";
+import { catalogueEntry, describeProducts, resolveProducts } from "../history/catalogue.ts";
 import { Repairer } from "../history/repair.ts";
 import { seedCutoff, SeedGate, seedProduct } from "../history/seeding.ts";
 import { health, type HealthBody } from "./health.ts";
@@ -261,15 +261,7 @@ export class Service {
   async #writeCatalogue(): Promise<void> {
     const now = this.#clock();
     const known = this.products.filter((p) => p.status !== "");
-    await this.#o.store.writeCatalogue(known.map((p) => ({
-      product_id: p.productId,
-      base_currency: p.baseCurrency,
-      quote_currency: p.quoteCurrency,
-      status: p.status === "delisted" ? "delisted" : "online",
-      min_size: p.baseMinSize,
-      max_size: p.baseMaxSize,
-      last_updated: now,
-    })));
+    await this.#o.store.writeCatalogue(known.map((p) => catalogueEntry(p, now)));
   }
 
   /** Runs `fn` until it succeeds or the service stops, with capped exponential backoff. */

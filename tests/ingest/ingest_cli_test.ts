@@ -65,7 +65,10 @@ Deno.test("ingest.ts: bad flags, dates and products exit 2 with one line", async
         COINBASE_REST_URL: sim.url,
       });
       assert.equal(r.code, 2, r.stderr);
-      assert.match(r.stderr, /^ingest: Coinbase does not list product NOPE-USD/);
+      assert.match(
+        r.stderr,
+        /^ingest: --products lists a product Coinbase does not know: NOPE-USD\n$/,
+      );
     } finally {
       await sim.close();
     }
