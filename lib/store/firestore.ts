@@ -9,7 +9,8 @@
  *   field `intervals.{granularity}` holds the same fields: all eight granularities in one
  *   write, about an eighth of the writes of `compat` for a liquid product.
  *
- * Completed candles, the catalogue and checkpoints are the same in both layouts. Each write
+ * Completed candles, product documents, the catalogue and checkpoints are the same in both
+ * layouts (in `compact` the product document also carries the `intervals` map). Each write
  * call is one `WriteBatch` (one atomic Commit; Firestore no longer caps writes per commit).
  * Range reads order by `first_timestamp` (the bucket start in ms), which keeps its automatic
  * single-field index; see `firestore.indexes.json`. The transport lives in `firestore_client.ts`.
@@ -35,7 +36,14 @@ import {
   livePath,
   productPath,
 } from "./paths.ts";
-import type { CandleDoc, CandleStore, CatalogueEntry, RangeQuery } from "./store.ts";
+import type {
+  CandleDoc,
+  CandleStore,
+  CatalogueEntry,
+  ProductDoc,
+  RangeQuery,
+  StoredProductDoc,
+} from "./store.ts";
 
 /** How live candles are laid out: see the module comment. */
 export type FirestoreLayout = "compat" | "compact";
@@ -169,6 +177,46 @@ export class FirestoreCandleStore implements CandleStore {
       [],
       () => this.#db.doc(path).set({ [CATALOGUE_FIELD]: map }, { merge: true }),
     );
+  }
+
+  async writeProducts(docs: ProductDoc[]): Promise<void> {
+    if (docs.length === 0) return;
+    const batch = this.#db.batch();
+    for (const d of docs) {
+      const ref = this.#db.doc(joinPath(productPath(d.product_id)));
+      batch.set(ref, { ...d, lastUpdate: FieldValue.serverTimestamp() }, { merge: true });
+    }
+    await this.#run(
+      `merge ${docs.length} product documents (first ${docs[0]!.product_id})`,
+      [],
+      () => batch.commit(),
+    );
+  }
+
+  async readProducts(ids: string[]): Promise<StoredProductDoc[]> {
+    if (ids.length === 0) return [];
+    const refs = ids.map((id) => this.#db.doc(joinPath(productPath(id))));
+    const snapshots = await this.#run(
+      `read ${ids.length} product documents (first ${ids[0]})`,
+      [],
+      () => this.#db.getAll(...refs),
+    );
+    const docs: StoredProductDoc[] = [];
+    for (const s of snapshots) {
+      const data = s.data();
+      // In the compact layout a product's document may hold only its live candles.
+      if (typeof data?.product_id !== "string") continue;
+      const { product_id, base_currency, quote_currency, status } = data;
+      const lastUpdate = data.lastUpdate as { toMillis(): number } | undefined;
+      docs.push({
+        product_id,
+        base_currency,
+        quote_currency,
+        status,
+        lastUpdate: lastUpdate?.toMillis() ?? 0,
+      });
+    }
+    return docs;
   }
 
   async readCheckpoint(product: string, granularity: GranularityId): Promise<number | undefined> {

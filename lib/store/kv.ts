@@ -5,7 +5,8 @@
  * with the number last, e.g. `["exchanges","coinbase","products","BTC-USD","history",
  * "ONE_MINUTE","candles",1773500700000]`, so range reads are key-ordered list calls. The
  * catalogue's map field becomes one key per product:
- * `["trading_pairs","exchanges","coinbase",product_id]`. Values carry the same fields as the
+ * `["trading_pairs","exchanges","coinbase",product_id]`; a product document is the key
+ * `["exchanges","coinbase","products",product_id]`. Values carry the same fields as the
  * Firestore documents (`lastUpdate` and `updated_at` as epoch milliseconds).
  *
  * Deno KV caps an atomic operation at 1,000 mutations and 800 KiB, so large writes are committed
@@ -30,8 +31,16 @@ import {
   type LiveFields,
   liveFields,
   livePath,
+  productPath,
 } from "./paths.ts";
-import type { CandleDoc, CandleStore, CatalogueEntry, RangeQuery } from "./store.ts";
+import type {
+  CandleDoc,
+  CandleStore,
+  CatalogueEntry,
+  ProductDoc,
+  RangeQuery,
+  StoredProductDoc,
+} from "./store.ts";
 
 /** Mutations per atomic commit (Deno KV allows 1,000 and 800 KiB). */
 export const KV_CHUNK = 200;
@@ -158,6 +167,25 @@ export class KvCandleStore implements CandleStore {
         fields,
       ]),
     );
+  }
+
+  async writeProducts(docs: ProductDoc[]): Promise<void> {
+    const now = Date.now();
+    await this.#commit(
+      "product documents",
+      docs.map((d) => [productPath(d.product_id), { ...d, lastUpdate: now }]),
+    );
+  }
+
+  async readProducts(ids: string[]): Promise<StoredProductDoc[]> {
+    const docs: StoredProductDoc[] = [];
+    for (let i = 0; i < ids.length; i += 10) { // getMany takes at most 10 keys
+      const entries = await this.#kv.getMany<StoredProductDoc[]>(
+        ids.slice(i, i + 10).map(productPath),
+      );
+      for (const e of entries) if (e.value) docs.push(e.value);
+    }
+    return docs;
   }
 
   async readCheckpoint(product: string, granularity: GranularityId): Promise<number | undefined> {

@@ -10,6 +10,8 @@
  *   `{open, high, low, close, volume, first_timestamp, last_timestamp}` in epoch ms, where
  *   `first_timestamp` is the bucket start and `last_timestamp` the bucket's last millisecond
  *   (start + length − 1), so `[first, last]` covers the bucket exactly
+ * - product: `exchanges/coinbase/products/{product}`
+ *   `{product_id, base_currency, quote_currency, status, lastUpdate}` (merged)
  * - catalogue: `trading_pairs/exchanges`, map field `coinbase.{product_id}`
  * - ingest checkpoint (this service's own): `exchanges/coinbase/products/{product}/ingest/{granularity}`
  *   `{through (epoch s bucket start), updated_at}`
@@ -59,7 +61,10 @@ export function checkSegment(product: string): string {
   return product;
 }
 
-/** `exchanges/coinbase/products/{product}` (in the compact layout: the live document). */
+/**
+ * `exchanges/coinbase/products/{product}`: the product document (in the compact Firestore layout
+ * also the live document).
+ */
 export function productPath(product: string): string[] {
   return [...PRODUCTS, checkSegment(product)];
 }

@@ -26,6 +26,22 @@ export interface CatalogueEntry {
   last_updated: number;
 }
 
+/**
+ * A product document `exchanges/coinbase/products/{product_id}` as written (the store adds
+ * `lastUpdate`: a server timestamp in Firestore, epoch ms in KV). sc-app lists these documents.
+ */
+export interface ProductDoc {
+  product_id: string;
+  base_currency: string;
+  quote_currency: string;
+  status: "online" | "delisted";
+}
+
+/** A product document as read back, `lastUpdate` in epoch milliseconds. */
+export interface StoredProductDoc extends ProductDoc {
+  lastUpdate: number;
+}
+
 /** A range query over completed candles; bounds are bucket starts in epoch seconds, inclusive. */
 export interface RangeQuery {
   start?: number;
@@ -52,6 +68,10 @@ export interface CandleStore {
   readCatalogue(): Promise<CatalogueEntry[]>;
   /** Merges entries into the catalogue (other products' entries are kept). */
   writeCatalogue(entries: CatalogueEntry[]): Promise<void>;
+  /** Merges product documents (other fields of the documents are kept), `lastUpdate` = now. */
+  writeProducts(docs: ProductDoc[]): Promise<void>;
+  /** The product documents of `ids` that exist, in the order of `ids`. */
+  readProducts(ids: string[]): Promise<StoredProductDoc[]>;
   /** Ingest progress: history of (product, granularity) is complete through this bucket start. */
   readCheckpoint(product: string, granularity: GranularityId): Promise<number | undefined>;
   writeCheckpoint(product: string, granularity: GranularityId, through: number): Promise<void>;

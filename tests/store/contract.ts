@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type { Candle } from "../../lib/candles/candle.ts";
 import type { GranularityId } from "../../lib/candles/granularity.ts";
-import type { CandleDoc, CandleStore, CatalogueEntry } from "../../lib/store/store.ts";
+import type { CandleDoc, CandleStore, CatalogueEntry, ProductDoc } from "../../lib/store/store.ts";
 
 const T0 = 1773500700; // 2026-03-14T15:05:00Z, a multiple of 300
 
@@ -153,6 +153,45 @@ export async function runContract(
       entry("ETH-USD", "delisted"),
       entry("SOL-USD", "online"),
     ]);
+  });
+
+  await step("writeProducts() merges product documents; readProducts() reads them", async () => {
+    const product = (product_id: string, status: "online" | "delisted"): ProductDoc => ({
+      product_id,
+      base_currency: product_id.split("-")[0]!,
+      quote_currency: product_id.split("-")[1]!,
+      status,
+    });
+    const before = Date.now();
+    await store.writeProducts([product("BTC-USD", "online"), product("ETH-USD", "online")]);
+    await store.writeProducts([product("ETH-USD", "delisted")]);
+    const read = await store.readProducts(["ETH-USD", "NOPE-USD", "BTC-USD"]);
+    assert.deepEqual(read.map(({ lastUpdate: _, ...d }) => d), [
+      product("ETH-USD", "delisted"),
+      product("BTC-USD", "online"),
+    ]);
+    for (const d of read) {
+      assert.ok(d.lastUpdate >= before - 5000 && d.lastUpdate <= Date.now() + 5000, "lastUpdate");
+    }
+    const many = Array.from({ length: 25 }, (_, i) => product(`P${i}-USD`, "online"));
+    await store.writeProducts(many);
+    assert.equal((await store.readProducts(many.map((p) => p.product_id))).length, 25);
+    assert.deepEqual(await store.readProducts([]), []);
+  });
+
+  await step("product documents and live candles of a product live side by side", async () => {
+    await store.writeLive([doc("BTC-USD", "ONE_MINUTE", candle(T0, 1))]);
+    await store.writeProducts([{
+      product_id: "BTC-USD",
+      base_currency: "BTC",
+      quote_currency: "USD",
+      status: "online",
+    }]);
+    await store.writeLive([doc("BTC-USD", "ONE_MINUTE", candle(T0 + 60, 2))]);
+    assert.deepEqual(await store.readLive("BTC-USD"), [
+      doc("BTC-USD", "ONE_MINUTE", candle(T0 + 60, 2)),
+    ]);
+    assert.equal((await store.readProducts(["BTC-USD"]))[0]?.status, "online");
   });
 
   await step("writeCheckpoint() then readCheckpoint()", async () => {

@@ -57,6 +57,31 @@ emulatorTest("FirestoreCandleStore contract (emulator)", async (t, emulator) => 
       });
     });
 
+    await t.step(
+      "product documents: DESIGN.md's fields, merged over the compact live map",
+      async () => {
+        await emulator.clear();
+        await compact.writeLive([doc("BTC-USD", "ONE_MINUTE", candle(T0, 1))]);
+        await compact.writeProducts([{
+          product_id: "BTC-USD",
+          base_currency: "BTC",
+          quote_currency: "USD",
+          status: "online",
+        }]);
+        const product = await raw.doc("exchanges/coinbase/products/BTC-USD").get();
+        const { lastUpdate, intervals, ...fields } = product.data()!;
+        assert.ok(lastUpdate instanceof Timestamp, "lastUpdate is a server timestamp");
+        assert.deepEqual(fields, {
+          product_id: "BTC-USD",
+          base_currency: "BTC",
+          quote_currency: "USD",
+          status: "online",
+        });
+        assert.deepEqual(Object.keys(intervals), ["ONE_MINUTE"], "the live map is kept");
+        assert.equal((await compact.readLive("BTC-USD")).length, 1);
+      },
+    );
+
     await t.step("the catalogue merge keeps other exchanges' fields", async () => {
       await emulator.clear();
       await raw.doc("trading_pairs/exchanges").set({ kraken: { "XBT-USD": { status: "online" } } });

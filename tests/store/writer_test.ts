@@ -61,6 +61,8 @@ class FakeStore implements CandleStore {
   readLive = () => Promise.reject(new Error("unused"));
   readCatalogue = () => Promise.reject(new Error("unused"));
   writeCatalogue = () => Promise.reject(new Error("unused"));
+  writeProducts = () => Promise.reject(new Error("unused"));
+  readProducts = () => Promise.reject(new Error("unused"));
   readCheckpoint = () => Promise.reject(new Error("unused"));
   writeCheckpoint = () => Promise.reject(new Error("unused"));
   ping = () => Promise.resolve();
