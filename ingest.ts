@@ -98,6 +98,15 @@ export async function main(args: string[]): Promise<number> {
     const products = flags.candles ? await resolveProducts(flags, config, rest, stop.signal) : [];
     const store = await openStore({ ...config, store: flags.store ?? config.store });
     try {
+      if (flags.deletePlural) {
+        const r = await store.deletePluralDocuments({ dryRun: flags.dryRun });
+        out(
+          `Plural documents: ${r.documents.toLocaleString("en-US")} in ${r.products} products ${
+            flags.dryRun ? "would be deleted (dry run)" : "deleted"
+          }\n`,
+        );
+        for (const path of r.examples) out(`  ${path}\n`);
+      }
       if (flags.catalogue) {
         const c = await syncCatalogue({ rest, store }, stop.signal);
         out(`Catalogue: ${c.online} online and ${c.delisted} delisted products written\n`);

@@ -15,7 +15,12 @@
  * Range reads order by `first_timestamp` (the bucket start in ms), which keeps its automatic
  * single-field index; see `firestore.indexes.json`. The transport lives in `firestore_client.ts`.
  */
-import { FieldValue, type Firestore, type Query } from "@google-cloud/firestore";
+import {
+  type DocumentReference,
+  FieldValue,
+  type Firestore,
+  type Query,
+} from "@google-cloud/firestore";
 import type { Candle } from "../candles/candle.ts";
 import { GRANULARITIES, type GranularityId } from "../candles/granularity.ts";
 import { createFirestoreClient, type FirestoreClientOptions } from "./firestore_client.ts";
@@ -29,17 +34,21 @@ import {
   type CompletedFields,
   completedFields,
   completedPath,
+  GRANULARITY_COLLECTIONS,
   joinPath,
   liveCollectionPath,
   type LiveFields,
   liveFields,
   livePath,
+  PLURAL_GRANULARITY_IDS,
   productPath,
+  PRODUCTS_COLLECTION,
 } from "./paths.ts";
 import type {
   CandleDoc,
   CandleStore,
   CatalogueEntry,
+  PluralCleanup,
   ProductDoc,
   RangeQuery,
   StoredProductDoc,
@@ -217,6 +226,55 @@ export class FirestoreCandleStore implements CandleStore {
       });
     }
     return docs;
+  }
+
+  async deletePluralDocuments({ dryRun }: { dryRun: boolean }): Promise<PluralCleanup> {
+    const collection = joinPath(PRODUCTS_COLLECTION);
+    // listDocuments() includes products that have sub-collections but no document of their own.
+    const productRefs = await this.#run(
+      `list ${collection}`,
+      [],
+      () => this.#db.collection(collection).listDocuments(),
+    );
+    let documents = 0;
+    const products = new Set<string>();
+    const examples: string[] = [];
+    const visit = async (product: DocumentReference) => {
+      for (const name of GRANULARITY_COLLECTIONS) {
+        for (const id of PLURAL_GRANULARITY_IDS) {
+          const ref = product.collection(name).doc(id);
+          const [own, candles] = await this.#run(
+            `count documents under ${ref.path}`,
+            [],
+            () =>
+              Promise.all([
+                ref.get().then((s) => (s.exists ? 1 : 0)),
+                name === "history"
+                  ? ref.collection("candles").count().get().then((s) => s.data().count)
+                  : Promise.resolve(0),
+              ]),
+          );
+          if (own + candles === 0) continue;
+          documents += own + candles;
+          products.add(product.id);
+          if (examples.length < 20) {
+            examples.push(candles > 0 ? `${ref.path}/candles (${candles})` : ref.path);
+          }
+          if (!dryRun) {
+            await this.#run(
+              `delete ${ref.path} recursively`,
+              [],
+              () => this.#db.recursiveDelete(ref),
+            );
+          }
+        }
+      }
+    };
+    let next = 0;
+    await Promise.all(Array.from({ length: Math.min(8, productRefs.length) }, async () => {
+      while (next < productRefs.length) await visit(productRefs[next++]!);
+    }));
+    return { products: products.size, documents, examples };
   }
 
   async readCheckpoint(product: string, granularity: GranularityId): Promise<number | undefined> {

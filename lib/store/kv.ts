@@ -27,16 +27,20 @@ import {
   type CompletedFields,
   completedFields,
   completedPath,
+  GRANULARITY_COLLECTIONS,
   liveCollectionPath,
   type LiveFields,
   liveFields,
   livePath,
+  PLURAL_GRANULARITY_IDS,
   productPath,
+  PRODUCTS_COLLECTION,
 } from "./paths.ts";
 import type {
   CandleDoc,
   CandleStore,
   CatalogueEntry,
+  PluralCleanup,
   ProductDoc,
   RangeQuery,
   StoredProductDoc,
@@ -186,6 +190,46 @@ export class KvCandleStore implements CandleStore {
       for (const e of entries) if (e.value) docs.push(e.value);
     }
     return docs;
+  }
+
+  async deletePluralDocuments({ dryRun }: { dryRun: boolean }): Promise<PluralCleanup> {
+    const keys: Deno.KvKey[] = [];
+    const products = new Set<string>();
+    // Visit one product at a time: jump past each product's keys instead of scanning its history.
+    let start: Deno.KvKey = [...PRODUCTS_COLLECTION, ""];
+    for (;;) {
+      const [first] = await Array.fromAsync(
+        this.#kv.list({ prefix: [...PRODUCTS_COLLECTION], start }, { limit: 1 }),
+      );
+      if (!first) break;
+      const product = first.key[PRODUCTS_COLLECTION.length] as string;
+      const before = keys.length;
+      for (const collection of GRANULARITY_COLLECTIONS) {
+        for (const id of PLURAL_GRANULARITY_IDS) {
+          const prefix = [...PRODUCTS_COLLECTION, product, collection, id];
+          const exact = await this.#kv.get(prefix);
+          if (exact.versionstamp !== null) keys.push(prefix);
+          for await (const entry of this.#kv.list({ prefix })) keys.push(entry.key);
+        }
+      }
+      if (keys.length > before) products.add(product);
+      start = [...PRODUCTS_COLLECTION, `${product}\0`];
+    }
+    if (!dryRun) {
+      for (let i = 0; i < keys.length; i += KV_CHUNK) {
+        const atomic = this.#kv.atomic();
+        for (const key of keys.slice(i, i + KV_CHUNK)) atomic.delete(key);
+        const result = await atomic.commit();
+        if (!result.ok) {
+          throw new Error(`Cannot delete plural-granularity entries from Deno KV: refused`);
+        }
+      }
+    }
+    return {
+      products: products.size,
+      documents: keys.length,
+      examples: keys.slice(0, 20).map((k) => k.join("/")),
+    };
   }
 
   async readCheckpoint(product: string, granularity: GranularityId): Promise<number | undefined> {

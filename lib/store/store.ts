@@ -42,6 +42,16 @@ export interface StoredProductDoc extends ProductDoc {
   lastUpdate: number;
 }
 
+/** What a clean-up of the seed service's plural-granularity documents found (or deleted). */
+export interface PluralCleanup {
+  /** Products that had any. */
+  products: number;
+  /** Documents (KV entries) found, and deleted unless it was a dry run. */
+  documents: number;
+  /** Up to 20 of their paths, for the operator. */
+  examples: string[];
+}
+
 /** A range query over completed candles; bounds are bucket starts in epoch seconds, inclusive. */
 export interface RangeQuery {
   start?: number;
@@ -72,6 +82,11 @@ export interface CandleStore {
   writeProducts(docs: ProductDoc[]): Promise<void>;
   /** The product documents of `ids` that exist, in the order of `ids`. */
   readProducts(ids: string[]): Promise<StoredProductDoc[]>;
+  /**
+   * Finds, and unless `dryRun` deletes, every document under a plural granularity id of the seed
+   * service (`…/intervals/FIVE_MINUTES`, `…/history/TWO_HOURS/candles/*`, `…/ingest/SIX_HOURS`).
+   */
+  deletePluralDocuments(options: { dryRun: boolean }): Promise<PluralCleanup>;
   /** Ingest progress: history of (product, granularity) is complete through this bucket start. */
   readCheckpoint(product: string, granularity: GranularityId): Promise<number | undefined>;
   writeCheckpoint(product: string, granularity: GranularityId, through: number): Promise<void>;

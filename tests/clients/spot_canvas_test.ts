@@ -79,7 +79,7 @@ clientTest(
     const h = await startHarness({ clock, store, products: 3 });
     let stopped: Promise<void> | undefined;
     const stop = () => stopped ??= h.close();
-    let refresher: CatalogueRefresher | undefined;
+    let refresher: CatalogueRefresher;
     try {
       deepStrictEqual(h.ids, ids);
       await until(() => h.service.productIds.length === ids.length, 30_000, "products resolved");
@@ -90,8 +90,7 @@ clientTest(
         served: () => h.service.productIds,
         clock,
       });
-      refresher.start();
-      await until(() => refresher!.lastRefreshMs !== undefined, 30_000, "the catalogue refresh");
+      await refresher.refresh();
 
       const snapshots = () =>
         client.messages.filter((m): m is Snapshot => m.kind === "snapshot" && m.exists === true);
@@ -170,7 +169,7 @@ clientTest(
           const dates = answer.lastUpdated as Record<string, string>;
           for (const id of ids) {
             equal(rows[id]?.status, "online", id);
-            equal(dates[id], new Date(refresher!.lastRefreshMs!).toISOString(), id);
+            equal(dates[id], new Date(refresher.lastRefreshMs!).toISOString(), id);
           }
         },
       );
@@ -201,7 +200,6 @@ clientTest(
         },
       );
     } finally {
-      await refresher?.stop();
       await stop();
       await admin.terminate();
     }

@@ -118,3 +118,36 @@ Deno.test("ingest.ts backfills into KV and prints a summary; a re-run fetches no
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("ingest.ts --delete-plural-documents: a dry run lists, a real run deletes (KV)", async () => {
+  const dir = await Deno.makeTempDir();
+  const env = { STORE: "kv", KV_PATH: `${dir}/spot.kv` };
+  const P = ["exchanges", "coinbase", "products"];
+  const plural: Deno.KvKey[] = [
+    [...P, "BTC-USD", "intervals", "FIVE_MINUTES"],
+    [...P, "BTC-USD", "history", "SIX_HOURS", "candles", 1773496800000],
+    [...P, "ETH-USD", "intervals", "TWO_HOURS"],
+  ];
+  const singular: Deno.KvKey = [...P, "BTC-USD", "intervals", "FIVE_MINUTE"];
+  const kv = await Deno.openKv(env.KV_PATH);
+  try {
+    for (const key of [...plural, singular]) await kv.set(key, { open: 1 });
+    const dry = await ingest(["--delete-plural-documents", "--dry-run"], env);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /^Plural documents: 3 in 2 products would be deleted \(dry run\)$/m);
+    assert.match(
+      dry.stdout,
+      /^ {2}exchanges\/coinbase\/products\/BTC-USD\/intervals\/FIVE_MINUTES$/m,
+    );
+    assert.equal((await kv.get(plural[0]!)).versionstamp !== null, true, "dry run kept it");
+
+    const real = await ingest(["--delete-plural-documents"], env);
+    assert.equal(real.code, 0, real.stderr);
+    assert.match(real.stdout, /^Plural documents: 3 in 2 products deleted$/m);
+    for (const key of plural) assert.equal((await kv.get(key)).versionstamp, null);
+    assert.notEqual((await kv.get(singular)).versionstamp, null);
+  } finally {
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -63,6 +63,7 @@ class FakeStore implements CandleStore {
   writeCatalogue = () => Promise.reject(new Error("unused"));
   writeProducts = () => Promise.reject(new Error("unused"));
   readProducts = () => Promise.reject(new Error("unused"));
+  deletePluralDocuments = () => Promise.reject(new Error("unused"));
   readCheckpoint = () => Promise.reject(new Error("unused"));
   writeCheckpoint = () => Promise.reject(new Error("unused"));
   ping = () => Promise.resolve();
