@@ -82,11 +82,11 @@ async function scenario(t: Deno.TestContext, open: () => Promise<CandleStore>) {
     });
 
     await t.step("a duplicate frame and replayed trades are not counted twice", async () => {
-      const duplicates = h.service.feedStats!.duplicates;
+      const duplicates = h.service.status().feed!.duplicates;
       await until(() => h.sim.duplicateLastFrame() > 0, 2000, "a frame to duplicate");
       ok(h.sim.replayTrades(50) > 0);
       await until(
-        () => h.service.feedStats!.duplicates > duplicates,
+        () => h.service.status().feed!.duplicates > duplicates,
         2000,
         "the duplicates dropped",
       );
@@ -94,8 +94,8 @@ async function scenario(t: Deno.TestContext, open: () => Promise<CandleStore>) {
 
     // Let the clock pass midnight and every repair settle.
     await until(() => clock() > Date.UTC(2026, 2, 15, 0, 1, 10), 20_000, "midnight plus a minute");
-    await until(() => h.service.repairer.pending === 0, 10_000, "repairs");
-    ok(h.service.repairer.repaired > 0, "repairs ran");
+    await until(() => h.service.status().repairs!.pending === 0, 10_000, "repairs");
+    ok(h.service.status().repairs!.done > 0, "repairs ran");
   } finally {
     // Buckets that ended more than the grace plus a tick before the stop were completed.
     stopMs = clock() - 5000;
