@@ -3,13 +3,25 @@
  * The service's Prometheus metrics: counters updated on the hot path, gauges read from the feed,
  * writer, aggregator and hub at scrape time, and the latency histograms.
  */
+import type { AggregatorStats } from "../candles/aggregator.ts";
+import type { ConnectionStatus, FeedStats } from "../coinbase/feed_types.ts";
+import type { WriterStats } from "../store/writer.ts";
 import { Counter, Gauge, Histogram, Registry } from "./prometheus.ts";
-import type { Service } from "./service.ts";
 
 const LATENCY = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1];
 const GAP = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 
-/** Metrics of one {@linkcode Service}. */
+/** What the scrape-time gauges read (the pipeline's parts and the feed, once started). */
+export interface MetricsSources {
+  readonly feedStats: FeedStats | undefined;
+  connections(): ConnectionStatus[];
+  readonly aggregator: { readonly stats: AggregatorStats };
+  readonly repairer: { readonly repaired: number; readonly pending: number };
+  readonly writer: { stats(): WriterStats };
+  readonly hub: { readonly subscribers: number };
+}
+
+/** Metrics of one running service. */
 export class ServiceMetrics {
   readonly registry = new Registry();
   readonly trades: Counter;
@@ -19,7 +31,7 @@ export class ServiceMetrics {
   readonly messageGap: Histogram;
   readonly loopLag: Histogram;
 
-  constructor(service: Service) {
+  constructor(service: MetricsSources) {
     const r = this.registry;
     this.trades = r.add(new Counter("spot_trades_total", "Trades counted into candles"));
     this.completed = r.add(
