@@ -6,6 +6,7 @@
  */
 import { Hono } from "hono";
 import type { Service } from "../lib/service/service.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "../lib/service/prometheus.ts";
 import { apiRoutes } from "./api.ts";
 import { installAuth } from "./auth.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
@@ -28,10 +29,8 @@ export function createApp(service: Service): Hono {
   });
   app.get(
     "/metrics",
-    (c) =>
-      c.body(service.metrics.render(), 200, {
-        "content-type": "text/plain; version=0.0.4; charset=utf-8",
-      }),
+    async (c) =>
+      c.body(await service.metrics.render(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }),
   );
   app.route("/api", apiRoutes(service));
   app.route("/", dashboardRoutes(service));
