@@ -6,6 +6,7 @@
  */
 import { Hono } from "hono";
 import type { Config } from "../lib/config.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "../lib/service/prometheus.ts";
 import type { ServiceView } from "../lib/service/view.ts";
 import { apiRoutes } from "./api.ts";
 import { type AuthOptions, installAuth } from "./auth.ts";
@@ -40,10 +41,10 @@ export function createApp(view: ServiceView, options: AppOptions = {}): Hono {
     const { code, body } = view.health();
     return c.json(body, code);
   });
-  app.get("/metrics", async (c) =>
-    c.body(await view.metrics(), 200, {
-      "content-type": "text/plain; version=0.0.4; charset=utf-8",
-    }));
+  app.get(
+    "/metrics",
+    async (c) => c.body(await view.metrics(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }),
+  );
   app.route("/api", apiRoutes(view));
   app.route("/", dashboardRoutes(view, { logout: !!auth.password }));
   return app;

@@ -277,7 +277,7 @@ export class Service implements ServiceView {
   }
 
   metrics(): Promise<string> {
-    return Promise.resolve(this.#pipeline.metrics.render());
+    return this.#pipeline.metrics.render();
   }
 
   /**
