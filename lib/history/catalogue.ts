@@ -160,28 +160,6 @@ export async function resolveProducts(
   return servable.filter((p) => mine.has(p.productId));
 }
 
-/**
- * Fills in catalogue fields for products known only by id. Products REST does not return stay
- * as they are (the feed reports them unknown).
- */
-export async function describeProducts(
-  rest: Pick<RestClient, "products">,
-  products: Product[],
-  signal?: AbortSignal,
-): Promise<Product[]> {
-  const ids = products.filter((p) => p.status === "").map((p) => p.productId);
-  if (ids.length === 0) return products;
-  const found = new Map<string, Product>();
-  for (let i = 0; i < ids.length; i += 100) {
-    for (const p of await rest.products({ productIds: ids.slice(i, i + 100), signal })) {
-      found.set(p.productId, p);
-    }
-  }
-  const missing = ids.filter((id) => !found.has(id));
-  if (missing.length > 0) log.warn("Coinbase lists no product {missing}", { missing });
-  return products.map((p) => found.get(p.productId) ?? p);
-}
-
 /** A product as a catalogue entry written at `nowMs`. */
 export function catalogueEntry(p: Product, nowMs: number): CatalogueEntry {
   return {

@@ -120,11 +120,12 @@ Deno.test("resolveProducts() with a list", async (t) => {
     equal(rest.asked[0]!.productIds, undefined);
   });
 
-  await t.step("a REST error propagates unchanged (the caller decides on retries)", async () => {
+  await t.step("a retryable REST error propagates unchanged (the caller retries it)", async () => {
     const error = new RestError("Cannot GET /market/products: 503", {
       method: "GET",
       path: "/market/products",
       status: 503,
+      retryable: true,
     });
     const rest = { products: () => Promise.reject(error) };
     await rejects(resolveProducts({ ...base, products: ["BTC-USD"] }, rest), (e) => e === error);
@@ -197,7 +198,7 @@ Deno.test("resolveProducts() against the simulator's REST", async (t) => {
         sim.handler.injectFaults({ kind: "5xx", count: 3, status: 503 });
         await rejects(
           resolveProducts({ ...config, products: ["BTC-USD"] }, rest),
-          (e: unknown) => e instanceof RestError && e.status === 503,
+          (e: unknown) => e instanceof RestError && e.status === 503 && e.retryable === true,
         );
       },
     );
