@@ -11,6 +11,7 @@ import {
   type RestClientOptions,
 } from "../../lib/coinbase/rest.ts";
 import { retryHelps, retryWaitMs } from "../../lib/service/startup.ts";
+import { demoProducts, startSimulator } from "../../lib/coinbase/simulator.ts";
 import { openKvCandleStore } from "../../lib/store/kv.ts";
 import { startHarness, until } from "../helpers/service.ts";
 
@@ -255,5 +256,41 @@ Deno.test("Service catalogue: product documents at start; a product Coinbase del
     );
   } finally {
     await h.close();
+  }
+});
+
+Deno.test("main.ts with a PRODUCTS id Coinbase does not know exits 2 within seconds, naming it", async () => {
+  const sim = await startSimulator({ products: demoProducts(2), historyMs: 3600_000 });
+  const dir = await Deno.makeTempDir();
+  try {
+    const started = Date.now();
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-net",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        "--allow-sys",
+        "main.ts",
+      ],
+      env: {
+        PORT: "0",
+        COINBASE_WS_URL: sim.wsUrl,
+        COINBASE_REST_URL: sim.restUrl,
+        PRODUCTS: "BTC-USD,NOPE-USD",
+        KV_PATH: `${dir}/spot.kv`,
+        LOG_FORMAT: "json",
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+    equal(out.code, 2, text);
+    match(text, /PRODUCTS lists a product Coinbase does not know: NOPE-USD/);
+    ok(Date.now() - started < 30_000, `exited after ${Date.now() - started} ms`);
+  } finally {
+    await sim.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
