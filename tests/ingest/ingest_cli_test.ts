@@ -4,7 +4,9 @@ import { Market } from "../../lib/coinbase/simulator/market.ts";
 import { createRestHandler, REST_PREFIX } from "../../lib/coinbase/simulator/rest.ts";
 import { parseGranularity } from "../../lib/candles/granularity.ts";
 import { openStore } from "../../lib/store/open.ts";
+import { createFirestoreClient } from "../../lib/store/firestore_client.ts";
 import { PRODUCTS } from "../coinbase/_rest_server.ts";
+import { emulatorTest } from "../helpers/emulator.ts";
 
 const INGEST = new URL("../../ingest.ts", import.meta.url).pathname;
 
@@ -164,5 +166,40 @@ Deno.test("ingest.ts --delete-plural-documents: a dry run lists, a real run dele
   } finally {
     kv.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+emulatorTest("ingest.ts --delete-plural-documents on Firestore (emulator)", async (t, emulator) => {
+  const env = {
+    STORE: "firestore",
+    FIRESTORE_EMULATOR_HOST: emulator.host,
+    GOOGLE_CLOUD_PROJECT: emulator.projectId,
+  };
+  const raw = createFirestoreClient({ emulatorHost: emulator.host, projectId: emulator.projectId });
+  const base = "exchanges/coinbase/products";
+  const plural = [
+    `${base}/BTC-USD/intervals/FIFTEEN_MINUTES`,
+    `${base}/BTC-USD/history/FIVE_MINUTES/candles/1773500700000`,
+    `${base}/ETH-USD/history/TWO_HOURS/candles/1773496800000`,
+  ];
+  const singular = `${base}/BTC-USD/intervals/FIFTEEN_MINUTE`;
+  try {
+    for (const path of [...plural, singular]) await raw.doc(path).set({ open: 1 });
+    const exists = async (path: string) => (await raw.doc(path).get()).exists;
+    await t.step("--dry-run counts them and deletes nothing", async () => {
+      const r = await ingest(["--delete-plural-documents", "--dry-run"], env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^Plural documents: 3 in 2 products would be deleted \(dry run\)$/m);
+      for (const path of plural) assert.ok(await exists(path), path);
+    });
+    await t.step("the real run deletes them and keeps the singular document", async () => {
+      const r = await ingest(["--delete-plural-documents"], env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^Plural documents: 3 in 2 products deleted$/m);
+      for (const path of plural) assert.equal(await exists(path), false, path);
+      assert.ok(await exists(singular));
+    });
+  } finally {
+    await raw.terminate();
   }
 });
