@@ -19,7 +19,6 @@ import { seedCutoff, SeedGate, seedProduct } from "../history/seeding.ts";
 import { getLogger } from "../log.ts";
 import type { CandleStore } from "../store/store.ts";
 import type { Pipeline } from "./pipeline.ts";
-import type { ProductProblem } from "./view.ts";
 
 const log = getLogger(["spot", "startup"]);
 
@@ -57,6 +56,8 @@ export interface StartupOptions {
   sleep: (ms: number) => Promise<void>;
   /** Aborted when the service stops. */
   signal: AbortSignal;
+  /** Reports a served product that is not well (the service lists it). */
+  reportProblem: (product: string, message: string) => void;
 }
 
 /** One run of the startup sequence and what it found out. */
@@ -68,15 +69,11 @@ export class Startup {
   /** Whether startup has finished (every product seeded or given up, history caught up). */
   done = false;
   readonly #o: StartupOptions;
-  readonly #problems = new Map<string, string>();
+  /** Products whose seeding failed for good. */
+  readonly #unseeded = new Set<string>();
 
   constructor(options: StartupOptions) {
     this.#o = options;
-  }
-
-  /** Served products that are not well, in product order. */
-  problems(): ProductProblem[] {
-    return [...this.#problems].map(([product, message]) => ({ product, message }));
   }
 
   /** Runs the sequence; rejects with the error that ended it for good. */
@@ -99,7 +96,7 @@ export class Startup {
     const cutoffSec = await seedCutoff(this.#o.clock, this.#o.sleep, signal);
     await this.#seedAll(ids, cutoffSec);
     // Trades between the cutoff and the first subscription may be missing: repair that minute.
-    const seeded = ids.filter((id) => !this.#problems.has(id));
+    const seeded = ids.filter((id) => !this.#unseeded.has(id));
     pipeline.repairer.schedule({
       products: seeded,
       fromMs: cutoffSec * 1000,
@@ -123,9 +120,9 @@ export class Startup {
       () => describeProducts(rest, this.products, signal),
     );
     for (const p of this.products) {
-      if (p.status === "") this.#problem(p.productId, "Coinbase lists no such product");
+      if (p.status === "") this.#o.reportProblem(p.productId, "Coinbase lists no such product");
       else if (p.status !== "online") {
-        this.#problem(p.productId, `Coinbase lists it as ${p.status}`);
+        this.#o.reportProblem(p.productId, `Coinbase lists it as ${p.status}`);
       }
     }
     await this.#retry("writing the catalogue", () => this.#writeCatalogue());
@@ -170,7 +167,8 @@ export class Startup {
         // A final answer for this product: report it, drop its trades, carry on with the others.
         pipeline.dropProduct(product);
         pipeline.gate.release(product);
-        this.#problem(product, `seeding failed: ${message(e)}`);
+        this.#unseeded.add(product);
+        this.#o.reportProblem(product, `seeding failed: ${message(e)}`);
       }
       this.note = `seeding in-progress candles from REST (${++finished}/${ids.length})`;
       pipeline.flush();
@@ -178,12 +176,6 @@ export class Startup {
     await Promise.all(Array.from({ length: Math.min(SEED_CONCURRENCY, ids.length) }, async () => {
       while (next < ids.length) await seedOne(ids[next++]!);
     }));
-  }
-
-  #problem(product: string, text: string): void {
-    if (this.#problems.has(product)) return;
-    this.#problems.set(product, text);
-    log.error("{product}: {problem}", { product, problem: text });
   }
 
   async #writeCatalogue(): Promise<void> {
