@@ -166,7 +166,9 @@ export class Service implements ServiceView {
         onTrades: (trades, info) => pipeline.onTrades(trades, info.connectionId, info.receivedAt),
         onGap: (gap) => pipeline.onGap(gap),
         onStatus: (s) => {
-          if (s.state === "subscribed") this.#everConnected = true;
+          if (s.state !== "subscribed") return;
+          this.#everConnected = true;
+          this.#startup.subscribed(s.products, this.#clock());
         },
         onUnknownProducts: (products) => {
           for (const p of products) {

@@ -71,6 +71,10 @@ export class Startup {
   readonly #o: StartupOptions;
   /** Products whose seeding failed for good. */
   readonly #unseeded = new Set<string>();
+  /** When each product's connection first subscribed (service clock, epoch ms). */
+  readonly #subscribedAt = new Map<string, number>();
+  /** The seed cutoff (epoch ms), once seeding is done. */
+  #seededAtMs?: number;
 
   constructor(options: StartupOptions) {
     this.#o = options;
@@ -95,14 +99,9 @@ export class Startup {
     this.note = "seeding in-progress candles from REST";
     const cutoffSec = await seedCutoff(this.#o.clock, this.#o.sleep, signal);
     await this.#seedAll(ids, cutoffSec);
-    // Trades between the cutoff and the first subscription may be missing: repair that minute.
     const seeded = ids.filter((id) => !this.#unseeded.has(id));
-    pipeline.repairer.schedule({
-      products: seeded,
-      fromMs: cutoffSec * 1000,
-      toMs: cutoffSec * 1000,
-      reason: "startup",
-    });
+    this.#seededAtMs = cutoffSec * 1000;
+    this.#repairStart(seeded.filter((id) => this.#subscribedAt.has(id)));
 
     this.note = "filling history since the last stored candle";
     await catchUp({
@@ -133,6 +132,35 @@ export class Startup {
       cutoff: new Date(cutoffSec * 1000).toISOString(),
       failed: ids.length - seeded.length,
     });
+  }
+
+  /**
+   * Tells startup that a connection subscribed `products` at `atMs` (the service calls it on
+   * every subscription; only a product's first one counts).
+   */
+  subscribed(products: readonly string[], atMs: number): void {
+    const first = products.filter((p) => !this.#subscribedAt.has(p));
+    for (const p of first) this.#subscribedAt.set(p, atMs);
+    if (this.#seededAtMs !== undefined) {
+      this.#repairStart(first.filter((p) => !this.#unseeded.has(p)));
+    }
+  }
+
+  /**
+   * Trades between the seed cutoff and a product's first subscription may be missing (the
+   * subscription's snapshot holds only the latest few): repair from the cutoff's minute through
+   * the subscription's, once both are known.
+   */
+  #repairStart(products: string[]): void {
+    const fromMs = this.#seededAtMs!;
+    for (const product of products) {
+      this.#o.pipeline.repairer.schedule({
+        products: [product],
+        fromMs,
+        toMs: Math.max(fromMs, this.#subscribedAt.get(product)!),
+        reason: "startup",
+      });
+    }
   }
 
   /** Seeds every product, {@linkcode SEED_CONCURRENCY} at once; one product's failure is its own. */
