@@ -75,6 +75,8 @@ export class Service implements ServiceView {
   #feed?: Feed;
   #ticker?: ReturnType<typeof setInterval>;
   #everConnected = false;
+  /** Served products that are not well: the first problem of each, in the order found. */
+  readonly #problems = new Map<string, string>();
   #stopping = false;
   #failure?: string;
   #run?: Promise<void>;
@@ -101,7 +103,14 @@ export class Service implements ServiceView {
       startFeed: (ids) => this.#startFeed(ids),
       sleep: (ms) => (options.sleep ?? abortableSleep)(ms, this.#abort.signal),
       signal: this.#abort.signal,
+      reportProblem: (product, message) => this.#reportProblem(product, message),
     });
+  }
+
+  #reportProblem(product: string, message: string): void {
+    if (this.#problems.has(product)) return;
+    this.#problems.set(product, message);
+    log.error("{product}: {problem}", { product, problem: message });
   }
 
   /** Where the service is in its life. */
@@ -157,10 +166,15 @@ export class Service implements ServiceView {
         onTrades: (trades, info) => pipeline.onTrades(trades, info.connectionId, info.receivedAt),
         onGap: (gap) => pipeline.onGap(gap),
         onStatus: (s) => {
-          if (s.state === "subscribed") this.#everConnected = true;
+          if (s.state !== "subscribed") return;
+          this.#everConnected = true;
+          this.#startup.subscribed(s.products, this.#clock());
         },
-        onUnknownProducts: (products) =>
-          log.warn("Coinbase does not know {products}", { products }),
+        onUnknownProducts: (products) => {
+          for (const p of products) {
+            this.#reportProblem(p, "Coinbase refused its subscription: it does not know it");
+          }
+        },
       },
     });
     this.#feed.start();
@@ -181,7 +195,7 @@ export class Service implements ServiceView {
   }
 
   problems(): ProductProblem[] {
-    return this.#startup.problems();
+    return [...this.#problems].map(([product, message]) => ({ product, message }));
   }
 
   health(): { code: 200 | 503; body: HealthBody } {

@@ -7,8 +7,7 @@
 import type { VNode } from "preact";
 import { ProductChart, type ProductChartProps } from "../../islands/product_chart.tsx";
 import { formatDateTime, formatDuration, formatTime } from "../../islands/format.ts";
-import type { Product } from "../../lib/coinbase/product.ts";
-import type { RepairRecord } from "../../lib/history/repair.ts";
+import type { Product, RepairRecord } from "../../lib/service/view.ts";
 import { Island, Page } from "./layout.tsx";
 
 /** Props of {@linkcode ProductPage}. */

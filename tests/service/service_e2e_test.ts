@@ -96,10 +96,10 @@ async function scenario(t: Deno.TestContext, open: () => Promise<CandleStore>) {
     await until(() => clock() > Date.UTC(2026, 2, 15, 0, 1, 10), 20_000, "midnight plus a minute");
     await until(() => h.service.status().repairs!.pending === 0, 10_000, "repairs");
     for (const id of h.ids) {
-      // Overlapping windows merge, so the withheld frame's may have joined the reconnect's.
-      const repaired = h.service.repairHistory(id).filter((r) => r.repairedAt !== undefined);
-      const reasons = new Set(repaired.map((r) => r.reason));
-      ok(reasons.has("startup") && reasons.has("reconnect"), `${id}: ${[...reasons]}`);
+      // Overlapping windows merge (the drop's may join startup's): every window was repaired.
+      const records = h.service.repairHistory(id);
+      ok(records.length > 0, `${id} has repair windows`);
+      ok(records.every((r) => r.repairedAt !== undefined), `${id}: ${JSON.stringify(records)}`);
     }
   } finally {
     // Buckets that ended more than the grace plus a tick before the stop were completed.

@@ -10,6 +10,7 @@ import {
   RestClient,
   type RestClientOptions,
 } from "../../lib/coinbase/rest.ts";
+import { productFromId } from "../../lib/history/catalogue.ts";
 import { retryHelps, retryWaitMs } from "../../lib/service/startup.ts";
 import { openKvCandleStore } from "../../lib/store/kv.ts";
 import { startHarness, until } from "../helpers/service.ts";
@@ -19,6 +20,10 @@ class FaultyRest extends RestClient {
   productsErrors: Error[] = [];
   /** Products whose candles fail with this error. */
   candleErrors = new Map<string, Error>();
+  /** Products listed on top of the simulator's (as if Coinbase's REST knew them). */
+  extraProducts: Product[] = [];
+  /** Products whose candle requests never answer (until the call is aborted). */
+  candlesHang = new Set<string>();
 
   constructor(options: RestClientOptions) {
     super(options);
@@ -26,7 +31,8 @@ class FaultyRest extends RestClient {
 
   override products(query?: ProductsQuery): Promise<Product[]> {
     const e = this.productsErrors.shift();
-    return e ? Promise.reject(e) : super.products(query);
+    if (e) return Promise.reject(e);
+    return super.products(query).then((ps) => [...ps, ...this.extraProducts]);
   }
 
   override candles(
@@ -36,6 +42,11 @@ class FaultyRest extends RestClient {
     endSec: number,
     options?: CallOptions,
   ): Promise<Candle[]> {
+    if (this.candlesHang.has(productId)) {
+      return new Promise((_, reject) =>
+        options?.signal?.addEventListener("abort", () => reject(options.signal!.reason))
+      );
+    }
     const e = this.candleErrors.get(productId);
     return e ? Promise.reject(e) : super.candles(productId, granularity, startSec, endSec, options);
   }
@@ -185,6 +196,37 @@ Deno.test("Service startup: a product whose seeding fails for good is reported, 
       equal(h.service.lastTradeAgeS("ETH-USD"), undefined, "its trades are dropped");
       ok(h.service.lastTradeAgeS("BTC-USD") !== undefined, "BTC-USD's trades are taken");
     });
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("Service: a product Coinbase refuses to subscribe is listed as a problem", async () => {
+  const h = await startHarness({
+    clock: acceleratedClock(10, START),
+    store: await openKvCandleStore(":memory:"),
+    products: 2,
+    env: { PRODUCTS: "all" },
+    rest: (o) => {
+      // REST lists NOPE-USD (its seed never answers); the WebSocket does not know it.
+      const faulty = new FaultyRest(o);
+      faulty.extraProducts.push({ ...productFromId("NOPE-USD"), status: "online" });
+      faulty.candlesHang.add("NOPE-USD");
+      return faulty;
+    },
+  });
+  try {
+    await until(() => h.service.problems().length > 0, 10_000, "a problem");
+    deepStrictEqual(h.service.problems(), [{
+      product: "NOPE-USD",
+      message: "Coinbase refused its subscription: it does not know it",
+    }]);
+    match(h.service.health().body.reason ?? "", /NOPE-USD: Coinbase refused its subscription/);
+    await until(
+      () => h.service.liveCandle("BTC-USD", ONE_MINUTE) !== undefined,
+      10_000,
+      "a live BTC-USD minute",
+    );
   } finally {
     await h.close();
   }
