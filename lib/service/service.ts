@@ -192,11 +192,12 @@ export class Service {
     await Promise.all(Array.from({ length: Math.min(SEED_CONCURRENCY, ids.length) }, async () => {
       while (next < ids.length) await seedOne(ids[next++]!);
     }));
-    // Trades between the cutoff and the first subscription may be missing: repair that minute.
+    // Trades between the cutoff and the first subscription may be missing, and on a slow start
+    // that subscription can come minutes after the cutoff: repair from the cutoff to now.
     this.repairer.schedule({
       products: ids,
       fromMs: cutoffSec * 1000,
-      toMs: cutoffSec * 1000,
+      toMs: Math.max(cutoffSec * 1000, this.#clock()),
       reason: "startup",
     });
 
