@@ -72,7 +72,13 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
     rest,
     clock: o.clock,
     tickMs: 50,
-    feed: { staleAfterMs: 600, connectIntervalMs: 20, backoff: { initialMs: 50, maxMs: 400 } },
+    feed: {
+      staleAfterMs: 600,
+      connectIntervalMs: 20,
+      backoff: { initialMs: 50, maxMs: 400 },
+      // The top of the backoff's jitter: a reconnect waits a visible 50 ms, not a random 0–50.
+      random: () => 1,
+    },
   });
   service.start();
   return {
