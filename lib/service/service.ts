@@ -5,6 +5,7 @@
  * what the routes show (status, health, metrics); it does no HTTP itself. Every dependency is
  * passed in, so tests and the demo run the very same code against the simulator.
  */
+import { backoffDelay } from "../backoff.ts";
 import { Aggregator } from "../candles/aggregator.ts";
 import type { CandleUpdate } from "../candles/candle.ts";
 import { parseUnits } from "../candles/decimal.ts";
@@ -28,6 +29,9 @@ import type { CandleStore } from "../store/store.ts";
 import { CandleWriter } from "../store/writer.ts";
 
 const log = getLogger(["spot", "service"]);
+
+/** Waits between startup retries: up to 2 s after the first failure, doubling to a minute. */
+const STARTUP_BACKOFF = { initialMs: 2000, maxMs: 60_000 };
 
 /** Products seeded at once at startup. */
 const SEED_CONCURRENCY = 6;
@@ -273,14 +277,14 @@ export class Service {
     })));
   }
 
-  /** Runs `fn` until it succeeds or the service stops, with capped exponential backoff. */
+  /** Runs `fn` until it succeeds or the service stops, with the process's backoff. */
   async #retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
     for (let attempt = 1;; attempt++) {
       try {
         return await fn();
       } catch (e) {
         if (this.#abort.signal.aborted) throw e;
-        const waitMs = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
+        const waitMs = backoffDelay(attempt, STARTUP_BACKOFF);
         const error = e instanceof Error ? e.message : String(e);
         this.startupNote = `${what} failed (attempt ${attempt}), retrying in ${
           Math.round(waitMs / 1000)
