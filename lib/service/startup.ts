@@ -9,6 +9,7 @@
  * fails for good is reported as a problem and dropped; the others carry on.
  */
 import type { Clock } from "../clock.ts";
+import { backoffDelay, type BackoffPolicy, isFinalError } from "../backoff.ts";
 import { ConfigError } from "../config.ts";
 import type { Config } from "../config.ts";
 import type { Product } from "../coinbase/product.ts";
@@ -25,18 +26,12 @@ const log = getLogger(["spot", "startup"]);
 /** Products seeded at once. */
 const SEED_CONCURRENCY = 6;
 
-/** Longest wait between two attempts of a startup step. */
-const MAX_RETRY_WAIT_MS = 60_000;
+/** Waits between startup retries: up to 2 s after the first failure, doubling to a minute. */
+export const STARTUP_BACKOFF: BackoffPolicy = { initialMs: 2000, maxMs: 60_000 };
 
 /** Whether retrying can help with `error`: not for bad configuration or a final REST answer. */
 export function retryHelps(error: unknown): boolean {
-  if (error instanceof ConfigError) return false;
-  return (error as { retryable?: unknown } | null)?.retryable !== false;
-}
-
-/** The wait before attempt `attempt + 1`: 2 s, 4 s … capped at a minute. */
-export function retryWaitMs(attempt: number): number {
-  return Math.min(MAX_RETRY_WAIT_MS, 1000 * 2 ** Math.min(attempt, 6));
+  return !(error instanceof ConfigError) && !isFinalError(error);
 }
 
 function message(e: unknown): string {
@@ -227,7 +222,7 @@ export class Startup {
           log.error("{what} failed for good: {error}", { what, error });
           throw e;
         }
-        const waitMs = retryWaitMs(attempt);
+        const waitMs = backoffDelay(attempt, STARTUP_BACKOFF);
         const waitS = Math.round(waitMs / 1000);
         this.note = `${what} failed (attempt ${attempt}), retrying in ${waitS} s: ${error}`;
         log.warn("{what} failed (attempt {attempt}), retrying in {waitS} s: {error}", {

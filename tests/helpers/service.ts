@@ -39,6 +39,8 @@ export interface HarnessOptions {
 export interface Harness {
   sim: Simulator;
   service: Service;
+  /** The store the service writes (open until {@linkcode Harness.close}). */
+  store: CandleStore;
   ids: string[];
   close(): Promise<void>;
 }
@@ -78,12 +80,19 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
     clock: o.clock,
     tickMs: 50,
     sleep: o.sleep,
-    feed: { staleAfterMs: 600, connectIntervalMs: 20, backoff: { initialMs: 50, maxMs: 400 } },
+    feed: {
+      staleAfterMs: 600,
+      connectIntervalMs: 20,
+      backoff: { initialMs: 50, maxMs: 400 },
+      // The top of the backoff's jitter: a reconnect waits a visible 50 ms, not a random 0–50.
+      random: () => 1,
+    },
   });
   service.start();
   return {
     sim,
     service,
+    store: o.store,
     ids,
     close: async () => {
       await service.stop(5000);

@@ -11,7 +11,7 @@ import {
   type RestClientOptions,
 } from "../../lib/coinbase/rest.ts";
 import { productFromId } from "../../lib/history/catalogue.ts";
-import { retryHelps, retryWaitMs } from "../../lib/service/startup.ts";
+import { retryHelps } from "../../lib/service/startup.ts";
 import { openKvCandleStore } from "../../lib/store/kv.ts";
 import { startHarness, until } from "../helpers/service.ts";
 
@@ -70,19 +70,6 @@ Deno.test("retryHelps() is false for a ConfigError and for retryable: false only
   equal(retryHelps(new TypeError("fetch failed")), true);
   equal(retryHelps("a string"), true);
   equal(retryHelps(null), true);
-});
-
-Deno.test("retryWaitMs() doubles from 2 s and stops at a minute", () => {
-  deepStrictEqual([1, 2, 3, 4, 5, 6, 7, 20].map(retryWaitMs), [
-    2000,
-    4000,
-    8000,
-    16000,
-    32000,
-    60000,
-    60000,
-    60000,
-  ]);
 });
 
 Deno.test("Service startup ends for good on a ConfigError: ready() rejects with it", async () => {
