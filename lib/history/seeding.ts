@@ -105,7 +105,7 @@ export async function seedCutoff(
  * Coinbase's answer is final (e.g. it does not know the product)
  */
 export async function fetchSeedTiles(
-  rest: RestClient,
+  rest: Pick<RestClient, "candles">,
   product: string,
   cutoffSec: number,
   signal?: AbortSignal,

@@ -1,8 +1,10 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { Aggregator } from "../../lib/candles/aggregator.ts";
 import type { Trade } from "../../lib/candles/candle.ts";
-import { ONE_MINUTE } from "../../lib/candles/granularity.ts";
-import { SeedGate } from "../../lib/history/seeding.ts";
+import { type Granularity, ONE_MINUTE } from "../../lib/candles/granularity.ts";
+import { RestError } from "../../lib/coinbase/rest_error.ts";
+import { HistoryFetchError } from "../../lib/history/fetch_error.ts";
+import { fetchSeedTiles, SeedGate } from "../../lib/history/seeding.ts";
 
 const T0 = Date.UTC(2026, 2, 14, 12, 0);
 const trade = (i: number): Trade => ({
@@ -51,4 +53,51 @@ Deno.test("SeedGate stays bounded: overflow drops the oldest and says how far to
     u.granularity === "ONE_MINUTE" && u.candle.start === T0 / 1000
   );
   equal(minute?.candle.volume, 25);
+});
+
+Deno.test("fetchSeedTiles names the product, granularity and window a failure was for", async (t) => {
+  // 12:34 on a day: every seed tile is one request; the third one fails.
+  const cutoffSec = Date.UTC(2026, 2, 14, 12, 34) / 1000;
+  const fail = (status: number, retryable: boolean) => {
+    const calls: [string, number, number][] = [];
+    const rest = {
+      candles(_product: string, g: Granularity, from: number, to: number) {
+        calls.push([g.id, from, to]);
+        if (calls.length < 3) return Promise.resolve([]);
+        return Promise.reject(
+          new RestError(`GET /candles failed with ${status}`, {
+            method: "GET",
+            path: "/market/products/BTC-USD/candles",
+            status,
+            retryable,
+          }),
+        );
+      },
+    };
+    return { rest, calls };
+  };
+  await t.step("a final 404 is a final HistoryFetchError for the failed request", async () => {
+    const { rest, calls } = fail(404, false);
+    const e = await fetchSeedTiles(rest, "BTC-USD", cutoffSec).then(() => undefined, (e) => e);
+    ok(e instanceof HistoryFetchError, String(e));
+    equal(calls.length, 3, "no request after the failure");
+    const [granularity, fromSec, toSec] = calls[2]!;
+    deepStrictEqual(
+      [e.product, e.granularity, e.fromSec, e.toSec, e.retryable],
+      ["BTC-USD", granularity, fromSec, toSec, false],
+    );
+    ok(
+      /^seeding BTC-USD \S+ \S+…\S+ failed for good: GET \/candles failed with 404$/.test(
+        e.message,
+      ),
+    );
+    ok(e.cause instanceof RestError);
+  });
+  await t.step("a 503 after the client's retries stays retryable", async () => {
+    const { rest } = fail(503, true);
+    const e = await fetchSeedTiles(rest, "BTC-USD", cutoffSec).then(() => undefined, (e) => e);
+    ok(e instanceof HistoryFetchError, String(e));
+    equal(e.retryable, true);
+    ok(!e.message.includes("for good"), e.message);
+  });
 });
