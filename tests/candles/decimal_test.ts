@@ -28,6 +28,33 @@ Deno.test("addUnits() sums exactly, switching to BigInt past 2^53", () => {
   );
 });
 
+Deno.test("parseUnits() equals an exact BigInt reading of random decimals", () => {
+  const reference = (s: string): bigint | undefined => {
+    const m = /^(\d+)(?:\.(\d+))?$/.exec(s);
+    if (!m) return undefined;
+    const frac = m[2] ?? "";
+    if (/[1-9]/.test(frac.slice(8))) return undefined;
+    return BigInt(m[1]!) * 100_000_000n + BigInt(frac.slice(0, 8).padEnd(8, "0"));
+  };
+  const decimal = fc.oneof(
+    fc.tuple(fc.stringMatching(/^\d{1,22}$/), fc.stringMatching(/^\d{0,12}$/))
+      .map(([i, f]) => f ? `${i}.${f}` : i),
+    fc.string({ unit: fc.constantFrom("0", "1", "9", ".", "-", "e"), maxLength: 14 }),
+  );
+  fc.assert(
+    fc.property(decimal, (s) => {
+      const want = reference(s);
+      const got = parseUnits(s);
+      if (want === undefined) ok(Number.isNaN(got), s);
+      else {
+        equal(BigInt(got), want, s);
+        equal(typeof got, want <= BigInt(Number.MAX_SAFE_INTEGER) ? "number" : "bigint", s);
+      }
+    }),
+    { numRuns: 5000 },
+  );
+});
+
 Deno.test("parseTime() reads RFC 3339 with 0–9 fractional digits", () => {
   const base = Date.UTC(2026, 2, 14, 15, 9, 28);
   deepStrictEqual(
