@@ -27,18 +27,6 @@ export interface CandleUpdate {
   correction?: boolean;
 }
 
-/** A trade as the feed delivers it: every field a string, as on the wire. */
-export interface Trade {
-  product_id: string;
-  trade_id: string;
-  price: string;
-  size: string;
-  /** RFC 3339 UTC, with a variable-width fraction. */
-  time: string;
-  /** Maker side (`BUY`|`SELL`), see coinbase-protocol.md §3.2. Not used for candles. */
-  side?: string;
-}
-
 /** Checks the OHLC relations of a candle; returns a reason when it is not well-formed. */
 export function candleProblem(c: Candle): string | undefined {
   const values = [c.open, c.high, c.low, c.close, c.volume];

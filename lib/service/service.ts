@@ -7,13 +7,12 @@
  */
 import { Aggregator } from "../candles/aggregator.ts";
 import type { CandleUpdate } from "../candles/candle.ts";
-import { parseUnits } from "../candles/decimal.ts";
+import type { Trade } from "../candles/trade.ts";
 import { bucketStart, GRANULARITIES } from "../candles/granularity.ts";
 import { abortableSleep, type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { Feed, type FeedOptions } from "../coinbase/feed.ts";
 import type { ConnectionStatus } from "../coinbase/feed_types.ts";
-import type { WireTrade } from "../coinbase/messages.ts";
 import type { Product } from "../coinbase/product.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { runBackfill } from "../history/backfill.ts";
@@ -299,17 +298,14 @@ export class Service {
     return (this.#o.sleep ?? abortableSleep)(ms, this.#abort.signal);
   }
 
-  #onTrades(trades: WireTrade[], connectionId: string, receivedAt: number): void {
+  #onTrades(trades: Trade[], connectionId: string, receivedAt: number): void {
     const previous = this.#lastFrameAt.get(connectionId);
     if (previous !== undefined) this.metrics.messageGap.observe((receivedAt - previous) / 1000);
     this.#lastFrameAt.set(connectionId, receivedAt);
     let counted = 0;
     for (const t of trades) {
       if (this.#gate.hold(t)) continue;
-      // The feed validated the trade and parsed its id and time: skip re-parsing them.
-      if (
-        this.aggregator.addParsed(t.product_id, t.id, Number(t.price), parseUnits(t.size), t.timeMs)
-      ) counted++;
+      if (this.aggregator.add(t)) counted++;
     }
     this.metrics.trades.inc(counted);
     this.#dispatch(this.aggregator.drain(), receivedAt);

@@ -1,7 +1,6 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import fc from "fast-check";
 import { addUnits, formatUnits, parseUnits, unitsToNumber } from "../../lib/candles/decimal.ts";
-import { parseTime, parseTrade } from "../../lib/candles/trade.ts";
 
 Deno.test("parseUnits() reads decimals exactly to 8 places", () => {
   deepStrictEqual(
@@ -53,45 +52,4 @@ Deno.test("parseUnits() equals an exact BigInt reading of random decimals", () =
     }),
     { numRuns: 5000 },
   );
-});
-
-Deno.test("parseTime() reads RFC 3339 with 0–9 fractional digits", () => {
-  const base = Date.UTC(2026, 2, 14, 15, 9, 28);
-  deepStrictEqual(
-    [
-      "2026-03-14T15:09:28Z",
-      "2026-03-14T15:09:28.5Z",
-      "2026-03-14T15:09:28.39625135Z",
-      "2026-03-14T15:09:28.201551Z",
-    ].map(parseTime),
-    [base, base + 500, base + 396, base + 201],
-  );
-  for (
-    const bad of [
-      "",
-      "2026-03-14T15:09:28.Z",
-      "2026-03-14T15:09:28.x1Z",
-      "yesterday",
-      "2026-03-14 15:09:28.5Z",
-    ]
-  ) {
-    ok(Number.isNaN(parseTime(bad)), bad);
-  }
-});
-
-Deno.test("parseTrade() names the bad field", () => {
-  const t = {
-    product_id: "BTC-USD",
-    trade_id: "1",
-    price: "1",
-    size: "1",
-    time: "2026-03-14T15:09:28Z",
-  };
-  equal(parseTrade({ ...t, price: "" }), 'price "" is not a positive number');
-  equal(
-    parseTrade({ ...t, size: "0.000000001" }),
-    'size "0.000000001" is not a positive decimal with at most 8 places',
-  );
-  equal(parseTrade({ ...t, time: "now" }), 'time "now" is not an RFC 3339 time');
-  equal(parseTrade({ ...t, trade_id: "abc" }), 'trade_id "abc" is not an integer');
 });

@@ -1,25 +1,25 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { Aggregator } from "../../lib/candles/aggregator.ts";
-import type { Trade } from "../../lib/candles/candle.ts";
 import { ONE_MINUTE } from "../../lib/candles/granularity.ts";
+import type { Trade } from "../../lib/candles/trade.ts";
 import { SeedGate } from "../../lib/history/seeding.ts";
 
 const T0 = Date.UTC(2026, 2, 14, 12, 0);
 const trade = (i: number): Trade => ({
-  product_id: "BTC-USD",
-  trade_id: String(1000 + i),
-  price: "10",
-  size: "1",
-  time: new Date(T0 + i * 1000).toISOString(),
+  product: "BTC-USD",
+  id: 1000 + i,
+  price: 10,
+  size: 100_000_000,
+  timeMs: T0 + i * 1000,
 });
 
 Deno.test("SeedGate holds trades of products not yet seeded, then releases them in order", () => {
   const gate = new SeedGate(["BTC-USD"]);
   ok(gate.hold(trade(0)));
   ok(gate.hold(trade(1)));
-  ok(!gate.hold({ ...trade(2), product_id: "ETH-USD" }), "a product not waiting is not held");
+  ok(!gate.hold({ ...trade(2), product: "ETH-USD" }), "a product not waiting is not held");
   const { trades, droppedThroughMs } = gate.release("BTC-USD");
-  deepStrictEqual(trades.map((t) => t.trade_id), ["1000", "1001"]);
+  deepStrictEqual(trades.map((t) => t.id), [1000, 1001]);
   equal(droppedThroughMs, undefined);
   ok(!gate.hold(trade(3)), "after release trades go straight through");
   ok(gate.allReady);
@@ -30,7 +30,7 @@ Deno.test("SeedGate stays bounded: overflow drops the oldest and says how far to
   for (let i = 0; i < 25; i++) gate.hold(trade(i));
   const { trades, droppedThroughMs } = gate.release("BTC-USD");
   ok(trades.length <= 10);
-  const oldestKept = Date.parse(trades[0]!.time);
+  const oldestKept = trades[0]!.timeMs;
   equal(droppedThroughMs, oldestKept - 1000, "dropped up to just before the oldest kept trade");
   equal(gate.dropped, 25 - trades.length);
   // Applying what was kept and repairing the dropped window from REST gives the full minute.

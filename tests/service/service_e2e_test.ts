@@ -82,11 +82,11 @@ async function scenario(t: Deno.TestContext, open: () => Promise<CandleStore>) {
     });
 
     await t.step("a duplicate frame and replayed trades are not counted twice", async () => {
-      const duplicates = h.service.feedStats!.duplicates;
+      const duplicates = h.service.aggregator.stats.duplicates;
       await until(() => h.sim.duplicateLastFrame() > 0, 2000, "a frame to duplicate");
       ok(h.sim.replayTrades(50) > 0);
       await until(
-        () => h.service.feedStats!.duplicates > duplicates,
+        () => h.service.aggregator.stats.duplicates > duplicates,
         2000,
         "the duplicates dropped",
       );
