@@ -68,7 +68,7 @@ export function subUnits(a: Units, b: Units): Units {
 }
 
 /** The amount as a decimal string with 8 places, e.g. `"12.48812345"`. */
-export function formatUnits(u: Units): string {
+function formatUnits(u: Units): string {
   const neg = u < 0;
   const digits = (neg ? -BigInt(u) : BigInt(u)).toString().padStart(DECIMALS + 1, "0");
   return `${neg ? "-" : ""}${digits.slice(0, -DECIMALS)}.${digits.slice(-DECIMALS)}`;

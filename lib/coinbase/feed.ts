@@ -3,8 +3,8 @@
  * The live trade feed: splits the products across Coinbase WebSocket connections
  * (`productsPerConnection`, default 20), opens them at most one per `connectIntervalMs`
  * (reconnects too, coinbase-protocol.md §4), and exposes per-connection status and counters.
- * Trades go out as Coinbase sent them, replays included: dedupe is the aggregator's. Each connection's life is `connection.ts`;
- * frame parsing is `messages.ts`.
+ * Trades go out parsed, as Coinbase sent them, replays included: dropping repeated ids is the
+ * aggregator's job. Each connection's life is `connection.ts`; frame parsing is `messages.ts`.
  */
 import { abortableSleep, type Clock, systemClock } from "../clock.ts";
 import { type CdpKey, createJwtSigner, type JwtSigner } from "./auth.ts";
