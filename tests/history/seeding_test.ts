@@ -52,3 +52,17 @@ Deno.test("SeedGate stays bounded: overflow drops the oldest and says how far to
   );
   equal(minute?.candle.volume, 25);
 });
+
+Deno.test("a snapshot replay held while seeding is dropped by the aggregator on release", () => {
+  const gate = new SeedGate(["BTC-USD"]);
+  for (const i of [0, 1, 2]) gate.hold(trade(i));
+  // A reconnect during seeding: the new subscription's snapshot repeats trades already held.
+  for (const i of [1, 2, 3]) gate.hold(trade(i));
+  const { trades } = gate.release("BTC-USD");
+  equal(trades.length, 6, "the gate holds what the feed delivered");
+  const agg = new Aggregator();
+  agg.seed("BTC-USD", T0 / 1000, []);
+  deepStrictEqual(trades.map((t) => agg.add(t)), [true, true, true, false, false, true]);
+  equal(agg.stats.duplicates, 2);
+  equal(agg.live("BTC-USD", ONE_MINUTE)?.volume, 4, "four distinct trades of size 1");
+});
