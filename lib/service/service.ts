@@ -79,6 +79,8 @@ export class Service implements ServiceView {
   #feed?: Feed;
   #ticker?: ReturnType<typeof setInterval>;
   #everConnected = false;
+  /** Served products that are not well: the first problem of each, in the order found. */
+  readonly #problems = new Map<string, string>();
   #stopping = false;
   #failure?: string;
   #run?: Promise<void>;
@@ -108,6 +110,7 @@ export class Service implements ServiceView {
       },
       sleep: (ms) => (options.sleep ?? abortableSleep)(ms, this.#abort.signal),
       signal: this.#abort.signal,
+      reportProblem: (product, message) => this.#reportProblem(product, message),
     });
     // Writes trading_pairs/exchanges and the served products' documents at start, then hourly.
     this.#catalogue = new CatalogueRefresher({
@@ -117,6 +120,12 @@ export class Service implements ServiceView {
       clock: this.#clock,
       intervalMs: options.catalogueRefreshMs,
     });
+  }
+
+  #reportProblem(product: string, message: string): void {
+    if (this.#problems.has(product)) return;
+    this.#problems.set(product, message);
+    log.error("{product}: {problem}", { product, problem: message });
   }
 
   /** Where the service is in its life. */
@@ -172,10 +181,15 @@ export class Service implements ServiceView {
         onTrades: (trades, info) => pipeline.onTrades(trades, info.connectionId, info.receivedAt),
         onGap: (gap) => pipeline.onGap(gap),
         onStatus: (s) => {
-          if (s.state === "subscribed") this.#everConnected = true;
+          if (s.state !== "subscribed") return;
+          this.#everConnected = true;
+          this.#startup.subscribed(s.products, this.#clock());
         },
-        onUnknownProducts: (products) =>
-          log.warn("Coinbase does not know {products}", { products }),
+        onUnknownProducts: (products) => {
+          for (const p of products) {
+            this.#reportProblem(p, "Coinbase refused its subscription: it does not know it");
+          }
+        },
       },
     });
     this.#feed.start();
@@ -196,11 +210,12 @@ export class Service implements ServiceView {
   }
 
   problems(): ProductProblem[] {
-    const delisted = this.#catalogue.delisted().map((product) => ({
-      product,
-      message: "delisted by Coinbase: no more trades will come",
-    }));
-    return [...this.#startup.problems(), ...delisted];
+    const problems = [...this.#problems].map(([product, message]) => ({ product, message }));
+    for (const product of this.#catalogue.delisted()) {
+      if (this.#problems.has(product)) continue;
+      problems.push({ product, message: "delisted by Coinbase: no more trades will come" });
+    }
+    return problems;
   }
 
   health(): { code: 200 | 503; body: HealthBody } {

@@ -10,6 +10,7 @@
  * fails for good is reported as a problem and dropped; the others carry on.
  */
 import type { Clock } from "../clock.ts";
+import { backoffDelay, type BackoffPolicy, isFinalError } from "../backoff.ts";
 import { ConfigError } from "../config.ts";
 import type { Config } from "../config.ts";
 import type { Product } from "../coinbase/product.ts";
@@ -20,25 +21,18 @@ import { seedCutoff, SeedGate, seedProduct } from "../history/seeding.ts";
 import { getLogger } from "../log.ts";
 import type { CandleStore } from "../store/store.ts";
 import type { Pipeline } from "./pipeline.ts";
-import type { ProductProblem } from "./view.ts";
 
 const log = getLogger(["spot", "startup"]);
 
 /** Products seeded at once. */
 const SEED_CONCURRENCY = 6;
 
-/** Longest wait between two attempts of a startup step. */
-const MAX_RETRY_WAIT_MS = 60_000;
+/** Waits between startup retries: up to 2 s after the first failure, doubling to a minute. */
+export const STARTUP_BACKOFF: BackoffPolicy = { initialMs: 2000, maxMs: 60_000 };
 
 /** Whether retrying can help with `error`: not for bad configuration or a final REST answer. */
 export function retryHelps(error: unknown): boolean {
-  if (error instanceof ConfigError) return false;
-  return (error as { retryable?: unknown } | null)?.retryable !== false;
-}
-
-/** The wait before attempt `attempt + 1`: 2 s, 4 s … capped at a minute. */
-export function retryWaitMs(attempt: number): number {
-  return Math.min(MAX_RETRY_WAIT_MS, 1000 * 2 ** Math.min(attempt, 6));
+  return !(error instanceof ConfigError) && !isFinalError(error);
 }
 
 function message(e: unknown): string {
@@ -58,6 +52,8 @@ export interface StartupOptions {
   sleep: (ms: number) => Promise<void>;
   /** Aborted when the service stops. */
   signal: AbortSignal;
+  /** Reports a served product that is not well (the service lists it). */
+  reportProblem: (product: string, message: string) => void;
 }
 
 /** One run of the startup sequence and what it found out. */
@@ -69,15 +65,15 @@ export class Startup {
   /** Whether startup has finished (every product seeded or given up, history caught up). */
   done = false;
   readonly #o: StartupOptions;
-  readonly #problems = new Map<string, string>();
+  /** Products whose seeding failed for good. */
+  readonly #unseeded = new Set<string>();
+  /** When each product's connection first subscribed (service clock, epoch ms). */
+  readonly #subscribedAt = new Map<string, number>();
+  /** The seed cutoff (epoch ms), once seeding is done. */
+  #seededAtMs?: number;
 
   constructor(options: StartupOptions) {
     this.#o = options;
-  }
-
-  /** Served products that are not well, in product order. */
-  problems(): ProductProblem[] {
-    return [...this.#problems].map(([product, message]) => ({ product, message }));
   }
 
   /** Runs the sequence; rejects with the error that ended it for good. */
@@ -99,14 +95,9 @@ export class Startup {
     this.note = "seeding in-progress candles from REST";
     const cutoffSec = await seedCutoff(this.#o.clock, this.#o.sleep, signal);
     await this.#seedAll(ids, cutoffSec);
-    // Trades between the cutoff and the first subscription may be missing: repair that minute.
-    const seeded = ids.filter((id) => !this.#problems.has(id));
-    pipeline.repairer.schedule({
-      products: seeded,
-      fromMs: cutoffSec * 1000,
-      toMs: cutoffSec * 1000,
-      reason: "startup",
-    });
+    const seeded = ids.filter((id) => !this.#unseeded.has(id));
+    this.#seededAtMs = cutoffSec * 1000;
+    this.#repairStart(seeded.filter((id) => this.#subscribedAt.has(id)));
 
     this.note = "filling history since the last stored candle";
     await catchUp({
@@ -126,6 +117,35 @@ export class Startup {
       cutoff: new Date(cutoffSec * 1000).toISOString(),
       failed: ids.length - seeded.length,
     });
+  }
+
+  /**
+   * Tells startup that a connection subscribed `products` at `atMs` (the service calls it on
+   * every subscription; only a product's first one counts).
+   */
+  subscribed(products: readonly string[], atMs: number): void {
+    const first = products.filter((p) => !this.#subscribedAt.has(p));
+    for (const p of first) this.#subscribedAt.set(p, atMs);
+    if (this.#seededAtMs !== undefined) {
+      this.#repairStart(first.filter((p) => !this.#unseeded.has(p)));
+    }
+  }
+
+  /**
+   * Trades between the seed cutoff and a product's first subscription may be missing (the
+   * subscription's snapshot holds only the latest few): repair from the cutoff's minute through
+   * the subscription's, once both are known.
+   */
+  #repairStart(products: string[]): void {
+    const fromMs = this.#seededAtMs!;
+    for (const product of products) {
+      this.#o.pipeline.repairer.schedule({
+        products: [product],
+        fromMs,
+        toMs: Math.max(fromMs, this.#subscribedAt.get(product)!),
+        reason: "startup",
+      });
+    }
   }
 
   /** Seeds every product, {@linkcode SEED_CONCURRENCY} at once; one product's failure is its own. */
@@ -160,7 +180,8 @@ export class Startup {
         // A final answer for this product: report it, drop its trades, carry on with the others.
         pipeline.dropProduct(product);
         pipeline.gate.release(product);
-        this.#problem(product, `seeding failed: ${message(e)}`);
+        this.#unseeded.add(product);
+        this.#o.reportProblem(product, `seeding failed: ${message(e)}`);
       }
       this.note = `seeding in-progress candles from REST (${++finished}/${ids.length})`;
       pipeline.flush();
@@ -168,12 +189,6 @@ export class Startup {
     await Promise.all(Array.from({ length: Math.min(SEED_CONCURRENCY, ids.length) }, async () => {
       while (next < ids.length) await seedOne(ids[next++]!);
     }));
-  }
-
-  #problem(product: string, text: string): void {
-    if (this.#problems.has(product)) return;
-    this.#problems.set(product, text);
-    log.error("{product}: {problem}", { product, problem: text });
   }
 
   /**
@@ -191,7 +206,7 @@ export class Startup {
           log.error("{what} failed for good: {error}", { what, error });
           throw e;
         }
-        const waitMs = retryWaitMs(attempt);
+        const waitMs = backoffDelay(attempt, STARTUP_BACKOFF);
         const waitS = Math.round(waitMs / 1000);
         this.note = `${what} failed (attempt ${attempt}), retrying in ${waitS} s: ${error}`;
         log.warn("{what} failed (attempt {attempt}), retrying in {waitS} s: {error}", {

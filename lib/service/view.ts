@@ -15,6 +15,8 @@ import type { RepairRecord } from "../history/repair.ts";
 import type { HealthBody } from "./health.ts";
 import type { HubFilter } from "./hub.ts";
 
+export type { ConnectionStatus, HubFilter, Product, RepairRecord };
+
 /** A served product that is not well, and why (one plain sentence). */
 export interface ProductProblem {
   product: string;

@@ -10,7 +10,8 @@ import {
   RestClient,
   type RestClientOptions,
 } from "../../lib/coinbase/rest.ts";
-import { retryHelps, retryWaitMs } from "../../lib/service/startup.ts";
+import { productFromId } from "../../lib/history/catalogue.ts";
+import { retryHelps } from "../../lib/service/startup.ts";
 import { demoProducts, startSimulator } from "../../lib/coinbase/simulator.ts";
 import { openKvCandleStore } from "../../lib/store/kv.ts";
 import { startHarness, until } from "../helpers/service.ts";
@@ -20,6 +21,10 @@ class FaultyRest extends RestClient {
   productsErrors: Error[] = [];
   /** Products whose candles fail with this error. */
   candleErrors = new Map<string, Error>();
+  /** Products listed on top of the simulator's (as if Coinbase's REST knew them). */
+  extraProducts: Product[] = [];
+  /** Products whose candle requests never answer (until the call is aborted). */
+  candlesHang = new Set<string>();
 
   constructor(options: RestClientOptions) {
     super(options);
@@ -27,7 +32,8 @@ class FaultyRest extends RestClient {
 
   override products(query?: ProductsQuery): Promise<Product[]> {
     const e = this.productsErrors.shift();
-    return e ? Promise.reject(e) : super.products(query);
+    if (e) return Promise.reject(e);
+    return super.products(query).then((ps) => [...ps, ...this.extraProducts]);
   }
 
   override candles(
@@ -37,6 +43,11 @@ class FaultyRest extends RestClient {
     endSec: number,
     options?: CallOptions,
   ): Promise<Candle[]> {
+    if (this.candlesHang.has(productId)) {
+      return new Promise((_, reject) =>
+        options?.signal?.addEventListener("abort", () => reject(options.signal!.reason))
+      );
+    }
     const e = this.candleErrors.get(productId);
     return e ? Promise.reject(e) : super.candles(productId, granularity, startSec, endSec, options);
   }
@@ -60,19 +71,6 @@ Deno.test("retryHelps() is false for a ConfigError and for retryable: false only
   equal(retryHelps(new TypeError("fetch failed")), true);
   equal(retryHelps("a string"), true);
   equal(retryHelps(null), true);
-});
-
-Deno.test("retryWaitMs() doubles from 2 s and stops at a minute", () => {
-  deepStrictEqual([1, 2, 3, 4, 5, 6, 7, 20].map(retryWaitMs), [
-    2000,
-    4000,
-    8000,
-    16000,
-    32000,
-    60000,
-    60000,
-    60000,
-  ]);
 });
 
 Deno.test("Service startup ends for good on a ConfigError: ready() rejects with it", async () => {
@@ -186,6 +184,90 @@ Deno.test("Service startup: a product whose seeding fails for good is reported, 
       equal(h.service.lastTradeAgeS("ETH-USD"), undefined, "its trades are dropped");
       ok(h.service.lastTradeAgeS("BTC-USD") !== undefined, "BTC-USD's trades are taken");
     });
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("Service: a product Coinbase refuses to subscribe is listed as a problem", async () => {
+  const h = await startHarness({
+    clock: acceleratedClock(10, START),
+    store: await openKvCandleStore(":memory:"),
+    products: 2,
+    env: { PRODUCTS: "all" },
+    rest: (o) => {
+      // REST lists NOPE-USD (its seed never answers); the WebSocket does not know it.
+      const faulty = new FaultyRest(o);
+      faulty.extraProducts.push({ ...productFromId("NOPE-USD"), status: "online" });
+      faulty.candlesHang.add("NOPE-USD");
+      return faulty;
+    },
+  });
+  try {
+    await until(() => h.service.problems().length > 0, 10_000, "a problem");
+    deepStrictEqual(h.service.problems(), [{
+      product: "NOPE-USD",
+      message: "Coinbase refused its subscription: it does not know it",
+    }]);
+    match(h.service.health().body.reason ?? "", /NOPE-USD: Coinbase refused its subscription/);
+    await until(
+      () => h.service.liveCandle("BTC-USD", ONE_MINUTE) !== undefined,
+      10_000,
+      "a live BTC-USD minute",
+    );
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("Service startup repairs from the seed cutoff through a late first subscription", async () => {
+  const clock = acceleratedClock(20, Date.UTC(2026, 2, 14, 12, 0, 50));
+  const store = await openKvCandleStore(":memory:");
+  const h = await startHarness({
+    clock,
+    store,
+    products: 3,
+    // One product per connection, opened 1.5 s (30 s of market time) apart: the third
+    // subscribes about a minute after the first, well past the cutoff's minute.
+    env: { PRODUCTS_PER_CONNECTION: "1", CATCHUP_HOURS: "0" },
+    feed: { connectIntervalMs: 1500 },
+  });
+  try {
+    await h.service.ready();
+    const last = h.ids.at(-1)!;
+    await until(
+      () => h.service.connections().every((c) => c.state === "subscribed"),
+      10_000,
+      "every connection subscribed",
+    );
+    const subscribedAt = h.service.connections().find((c) => c.products.includes(last))!
+      .connectedSince!;
+    const [startup] = h.service.repairHistory(last).filter((r) => r.reason === "startup");
+    const cutoffSec = startup!.fromSec;
+    const throughSec = Math.floor(subscribedAt / 60_000) * 60;
+    ok(throughSec > cutoffSec, "the subscription came after the cutoff's minute");
+    equal(startup!.toSec, throughSec + 60, "the window reaches through the subscription's minute");
+    await until(() => startup!.repairedAt !== undefined, 20_000, "the startup repair");
+    const truth = h.sim.market.candles(last, ONE_MINUTE, cutoffSec, throughSec);
+    await until(
+      async () =>
+        (await store.readCompleted(last, "ONE_MINUTE", {
+          start: cutoffSec,
+          end: throughSec,
+          limit: 100,
+        })).length === truth.length,
+      10_000,
+      "the repaired minutes stored",
+    );
+    ok(truth.length >= 2, `${truth.length} minutes compared`);
+    deepStrictEqual(
+      await store.readCompleted(last, "ONE_MINUTE", {
+        start: cutoffSec,
+        end: throughSec,
+        limit: 100,
+      }),
+      truth,
+    );
   } finally {
     await h.close();
   }
