@@ -14,7 +14,7 @@
  * Range reads order by `first_timestamp` (the bucket start in ms), which keeps its automatic
  * single-field index; see `firestore.indexes.json`. The transport lives in `firestore_client.ts`.
  */
-import { FieldValue, type Firestore, type Query } from "@google-cloud/firestore";
+import { FieldPath, FieldValue, type Firestore, type Query } from "@google-cloud/firestore";
 import type { Candle } from "../candles/candle.ts";
 import { GRANULARITIES, type GranularityId } from "../candles/granularity.ts";
 import { createFirestoreClient, type FirestoreClientOptions } from "./firestore_client.ts";
@@ -34,8 +34,17 @@ import {
   liveFields,
   livePath,
   productPath,
+  SHARDS_PATH,
 } from "./paths.ts";
-import type { CandleDoc, CandleStore, CatalogueEntry, RangeQuery } from "./store.ts";
+import {
+  byShard,
+  type CandleDoc,
+  type CandleStore,
+  type CatalogueEntry,
+  type RangeQuery,
+  type ShardDoc,
+  shardId,
+} from "./store.ts";
 
 /** How live candles are laid out: see the module comment. */
 export type FirestoreLayout = "compat" | "compact";
@@ -185,6 +194,24 @@ export class FirestoreCandleStore implements CandleStore {
       [],
       () => this.#db.doc(path).set({ through, updated_at: FieldValue.serverTimestamp() }),
     );
+  }
+
+  async writeShard(doc: ShardDoc): Promise<void> {
+    const path = joinPath(SHARDS_PATH);
+    const id = shardId(doc);
+    // mergeFields replaces this shard's whole field and leaves the other shards' fields alone.
+    await this.#run(
+      `write shard ${id} into ${path}`,
+      [],
+      () => this.#db.doc(path).set({ [id]: doc }, { mergeFields: [new FieldPath(id)] }),
+    );
+  }
+
+  async readShards(): Promise<ShardDoc[]> {
+    const path = joinPath(SHARDS_PATH);
+    const snapshot = await this.#run(`read ${path}`, [], () => this.#db.doc(path).get());
+    const data = (snapshot.data() ?? {}) as Record<string, ShardDoc>;
+    return Object.values(data).sort(byShard);
   }
 
   async ping(): Promise<void> {

@@ -30,8 +30,17 @@ import {
   type LiveFields,
   liveFields,
   livePath,
+  SHARDS_PATH,
 } from "./paths.ts";
-import type { CandleDoc, CandleStore, CatalogueEntry, RangeQuery } from "./store.ts";
+import {
+  byShard,
+  type CandleDoc,
+  type CandleStore,
+  type CatalogueEntry,
+  type RangeQuery,
+  type ShardDoc,
+  shardId,
+} from "./store.ts";
 
 /** Mutations per atomic commit (Deno KV allows 1,000 and 800 KiB). */
 export const KV_CHUNK = 200;
@@ -170,6 +179,18 @@ export class KvCandleStore implements CandleStore {
       through,
       updated_at: Date.now(),
     }]]);
+  }
+
+  async writeShard(doc: ShardDoc): Promise<void> {
+    await this.#commit("shard entry", [[[...SHARDS_PATH, shardId(doc)], doc]]);
+  }
+
+  async readShards(): Promise<ShardDoc[]> {
+    const shards: ShardDoc[] = [];
+    for await (const entry of this.#kv.list<ShardDoc>({ prefix: [...SHARDS_PATH] })) {
+      shards.push(entry.value);
+    }
+    return shards.sort(byShard);
   }
 
   async ping(): Promise<void> {

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type { Candle } from "../../lib/candles/candle.ts";
 import type { GranularityId } from "../../lib/candles/granularity.ts";
-import type { CandleDoc, CandleStore, CatalogueEntry } from "../../lib/store/store.ts";
+import type { CandleDoc, CandleStore, CatalogueEntry, ShardDoc } from "../../lib/store/store.ts";
 
 const T0 = 1773500700; // 2026-03-14T15:05:00Z, a multiple of 300
 
@@ -163,7 +163,46 @@ export async function runContract(
     assert.equal(await store.readCheckpoint("BTC-USD", "ONE_MINUTE"), undefined);
   });
 
+  await step(
+    "writeShard() keeps one entry per index and count; readShards() returns all",
+    async () => {
+      await store.writeShard(shard(0, 3, { heartbeatAt: 1 }));
+      await store.writeShard(shard(1, 3, { heartbeatAt: 2 }));
+      await store.writeShard(shard(1, 4, { heartbeatAt: 3, products: ["SOL-USD"] }));
+      await store.writeShard(shard(0, 3, { heartbeatAt: 4, status: "stopped", products: [] }));
+      const read = await store.readShards();
+      assert.deepEqual(read.map((s) => `${s.index}-of-${s.count}@${s.heartbeatAt}`), [
+        "0-of-3@4",
+        "1-of-3@2",
+        "1-of-4@3",
+      ]);
+      assert.deepEqual(read[0], shard(0, 3, { heartbeatAt: 4, status: "stopped", products: [] }));
+      assert.deepEqual(read[2]!.products, ["SOL-USD"]);
+    },
+  );
+
+  await step("readShards() of an empty registry is empty", async () => {
+    assert.deepEqual(await store.readShards(), []);
+  });
+
   await step("ping() resolves", async () => {
     await store.ping();
   });
+}
+
+/** A registry entry for shard `index` of `count`. */
+export function shard(index: number, count: number, over: Partial<ShardDoc> = {}): ShardDoc {
+  return {
+    index,
+    count,
+    version: "test-1",
+    startedAt: 1773500000000,
+    heartbeatAt: 1773500700000,
+    status: "healthy",
+    products: ["BTC-USD", "ETH-USD"],
+    selection: { products: ["BTC-USD", "ETH-USD", "SOL-USD"], quoteCurrencies: ["USD"] },
+    connections: { connected: 1, total: 1, reconnects: 2 },
+    gaps: { sequenceGaps: 3, maxGapS: 1.5 },
+    ...over,
+  };
 }

@@ -63,6 +63,8 @@ class FakeStore implements CandleStore {
   writeCatalogue = () => Promise.reject(new Error("unused"));
   readCheckpoint = () => Promise.reject(new Error("unused"));
   writeCheckpoint = () => Promise.reject(new Error("unused"));
+  writeShard = () => Promise.reject(new Error("unused"));
+  readShards = () => Promise.reject(new Error("unused"));
   ping = () => Promise.resolve();
   close = () => Promise.resolve();
 }
