@@ -4,7 +4,7 @@
  * (coinbase-protocol.md §6.3: decimals as strings, flags as booleans, lowercase status, and the
  * extra fields clients must ignore), built from the market's product specs.
  */
-import type { SimProductSpec } from "./market.ts";
+import { MEAN_TRADE_SIZE, type SimProductSpec } from "./market.ts";
 
 const NAMES: Record<string, string> = {
   BTC: "Bitcoin",
@@ -35,7 +35,7 @@ export function productRow(spec: SimProductSpec, price: string): Record<string, 
     product_id: spec.id,
     price: delisted ? "" : price,
     price_percentage_change_24h: "0.42",
-    volume_24h: (spec.tradesPerSecond * 86400 * 0.4).toFixed(8),
+    volume_24h: (spec.tradesPerSecond * 86400 * MEAN_TRADE_SIZE).toFixed(8),
     volume_percentage_change_24h: "-3.1",
     base_increment: "0.00000001",
     quote_increment: tick,
@@ -67,7 +67,7 @@ export function productRow(spec: SimProductSpec, price: string): Record<string, 
     price_increment: tick,
     display_name: spec.id,
     product_venue: "CBE",
-    approximate_quote_24h_volume: (spec.tradesPerSecond * 86400 * 0.4 * p).toFixed(2),
+    approximate_quote_24h_volume: (spec.tradesPerSecond * 86400 * MEAN_TRADE_SIZE * p).toFixed(2),
     new_at: "2021-06-01T00:00:00Z",
     market_cap: "",
     base_cbrn: "",
