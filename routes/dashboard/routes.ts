@@ -20,7 +20,8 @@ import { apiRoutes } from "../api.ts";
 import { TradeActivity } from "./activity.ts";
 import { islandsBuilt, serveStatic } from "./assets.ts";
 import { renderPage } from "./layout.tsx";
-import { OverviewPage } from "./overview.tsx";
+import { OverviewPage, overviewRows } from "./overview.tsx";
+import { parseTableQuery } from "../../islands/product_query.ts";
 import { NotFoundPage, ProductPage } from "./product.tsx";
 
 const SHORT_NAMES = GRANULARITIES.map((g) => g.short);
@@ -61,17 +62,20 @@ export function dashboardRoutes(service: Service): Hono {
 
   app.get("/", async (c) => {
     const { g, notice } = chosenGranularity(c.req.query("g"));
+    const table = parseTableQuery(new URL(c.req.url).searchParams);
     const status = await apiJson<StatusView>("/status");
-    const rows = service.productIds.map((product) => {
-      const candle = service.aggregator.live(product, g);
-      return { product, candle, lastTradeAgeS: activity.lastTradeAgeS(product) };
-    });
+    const rows = overviewRows({
+      products: service.products,
+      live: (p, g) => service.aggregator.live(p, g),
+      lastTradeAgeS: (p) => activity.lastTradeAgeS(p),
+      lastClose: (p) => activity.lastClose(p),
+    }, g);
     c.header("cache-control", "no-store");
     return c.html(renderPage(OverviewPage({
       status: { initial: status },
-      products: { rows, granularity: g.short, granularities: SHORT_NAMES },
+      products: { rows, granularity: g.short, granularities: SHORT_NAMES, query: table.query },
       logout,
-      notice: notice ?? await bundleNotice(),
+      notice: notice ?? table.notice ?? await bundleNotice(),
     })));
   });
 
