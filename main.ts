@@ -7,6 +7,7 @@
 import { ConfigError, type Env, loadConfig, processEnv } from "./lib/config.ts";
 import { RestClient } from "./lib/coinbase/rest.ts";
 import { getLogger, setupLogging } from "./lib/log.ts";
+import { shardIdentity, ShardRegistry, shardSnapshot } from "./lib/service/registry.ts";
 import { Service } from "./lib/service/service.ts";
 import { openStore } from "./lib/store/open.ts";
 import { createApp } from "./routes/app.ts";
@@ -16,6 +17,7 @@ const log = getLogger(["spot", "main"]);
 /** A running service and its HTTP server. */
 export interface Running {
   service: Service;
+  registry: ShardRegistry;
   server: Deno.HttpServer<Deno.NetAddr>;
   /** Stops intake, flushes, closes; resolves when everything is closed. */
   shutdown(): Promise<void>;
@@ -40,7 +42,16 @@ export async function main(env: Env = processEnv): Promise<Running> {
     ratePerSecond: config.coinbaseRestRate,
   });
   const service = new Service({ config, store, rest });
-  const app = createApp(service);
+  const registry = new ShardRegistry({
+    store,
+    identity: shardIdentity(config, service.startedAt),
+    snapshot: () => shardSnapshot(service),
+    intervalMs: config.shardHeartbeatMs,
+  });
+  registry.addMetrics(service.metrics.registry);
+  const app = createApp(service, {
+    fleet: { report: () => registry.fleet(), self: registry.id },
+  });
   const server = Deno.serve({
     port: config.port,
     hostname: "0.0.0.0",
@@ -52,14 +63,19 @@ export async function main(env: Env = processEnv): Promise<Running> {
       }),
   }, app.fetch);
   service.start();
+  registry.start();
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
     stopping ??= (async () => {
       log.info("Shutting down: stopping intake and flushing the writer");
+      // Marked stopped first: the store closes with the service.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([registry.stop(), new Promise((r) => timer = setTimeout(r, 1000))]);
+      clearTimeout(timer);
       await service.stop(8000);
       await server.shutdown();
     })();
-  return { service, server, shutdown };
+  return { service, registry, server, shutdown };
 }
 
 if (import.meta.main) {

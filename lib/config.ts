@@ -52,6 +52,10 @@ export interface Config {
   flushIntervalMs: number;
   /** Hours of history filled from REST at start when the store is behind (the bound). */
   catchupHours: number;
+  /** Milliseconds between this shard's shard-registry heartbeats (`SHARD_HEARTBEAT_MS`). */
+  shardHeartbeatMs: number;
+  /** What this build is, for the shard registry: Cloud Run's `K_REVISION`, else `local`. */
+  version: string;
   dashboardPassword?: string;
   /** Cloud Run service name (`K_SERVICE`), when running there. */
   cloudRunService?: string;
@@ -198,6 +202,8 @@ export function loadConfig(env: Env = processEnv): Config {
     coinbaseRestRate: integer(env, "COINBASE_REST_RATE", 8, 1, 10_000),
     flushIntervalMs: integer(env, "FLUSH_INTERVAL_MS", 1000, 10, 3_600_000),
     catchupHours: integer(env, "CATCHUP_HOURS", 6, 0, 24 * 30),
+    shardHeartbeatMs: integer(env, "SHARD_HEARTBEAT_MS", 15_000, 100, 60_000),
+    version: get(env, "K_REVISION") ?? "local",
     dashboardPassword: get(env, "DASHBOARD_PASSWORD"),
     cloudRunService,
     logLevel: oneOf(

@@ -9,11 +9,18 @@ import type { Service } from "../lib/service/service.ts";
 import { apiRoutes } from "./api.ts";
 import { installAuth } from "./auth.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
+import { fleetRoutes, type FleetSource } from "./dashboard/fleet.tsx";
 import { onError } from "./errors.ts";
 import { securityHeaders } from "./security.ts";
 
+/** What the app serves besides the service itself. */
+export interface AppOptions {
+  /** The shard registry's fleet report, for `/fleet` and `/api/fleet`. */
+  fleet?: FleetSource;
+}
+
 /** Builds the app for a service. */
-export function createApp(service: Service): Hono {
+export function createApp(service: Service, options: AppOptions = {}): Hono {
   const app = new Hono();
   app.onError(onError);
   app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
@@ -33,6 +40,7 @@ export function createApp(service: Service): Hono {
         "content-type": "text/plain; version=0.0.4; charset=utf-8",
       }),
   );
+  app.route("/", fleetRoutes(options.fleet, { logout: !!service.config.dashboardPassword }));
   app.route("/api", apiRoutes(service));
   app.route("/", dashboardRoutes(service));
   return app;

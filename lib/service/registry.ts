@@ -9,6 +9,8 @@
  * touches this shard's own health (a neighbour's outage must not restart this one).
  */
 import type { Clock } from "../clock.ts";
+import type { Config } from "../config.ts";
+import type { ConnectionStatus } from "../coinbase/feed_types.ts";
 import { getLogger } from "../log.ts";
 import type { CandleStore, ShardDoc } from "../store/store.ts";
 import { shardId } from "../store/store.ts";
@@ -19,6 +21,50 @@ const log = getLogger(["spot", "registry"]);
 
 /** What the service reports of itself at each heartbeat. */
 export type ShardSnapshot = Pick<ShardDoc, "status" | "products" | "connections" | "gaps">;
+
+/** What {@linkcode shardSnapshot} reads of the running service. */
+export interface SnapshotSource {
+  health(): { body: { status: string } };
+  readonly productIds: string[];
+  connections(): ConnectionStatus[];
+}
+
+/** This shard's state for its registry entry, from the running service. */
+export function shardSnapshot(service: SnapshotSource): ShardSnapshot {
+  const health = service.health().body.status;
+  const connections = service.connections();
+  return {
+    status: health === "starting" || health === "healthy"
+      ? health
+      : health === "stopping"
+      ? "stopped"
+      : "degraded",
+    products: service.productIds,
+    connections: {
+      connected: connections.filter((c) => c.state === "subscribed").length,
+      total: connections.length,
+      reconnects: connections.reduce((n, c) => n + c.reconnects, 0),
+    },
+    gaps: {
+      sequenceGaps: connections.reduce((n, c) => n + c.sequenceGaps, 0),
+      maxGapS: connections.reduce((m, c) => Math.max(m, c.maxGapS), 0),
+    },
+  };
+}
+
+/** Who a shard is, from its configuration, started at `startedAt`. */
+export function shardIdentity(
+  config: Pick<Config, "shardIndex" | "shardCount" | "version" | "products" | "quoteCurrencies">,
+  startedAt: number,
+): ShardRegistryOptions["identity"] {
+  return {
+    index: config.shardIndex,
+    count: config.shardCount,
+    version: config.version,
+    startedAt,
+    selection: { products: config.products, quoteCurrencies: config.quoteCurrencies },
+  };
+}
 
 /** Options for {@linkcode ShardRegistry}. */
 export interface ShardRegistryOptions {
