@@ -68,11 +68,12 @@ export async function main(env: Env = processEnv): Promise<Running> {
   const shutdown = () =>
     stopping ??= (async () => {
       log.info("Shutting down: stopping intake and flushing the writer");
-      // Marked stopped first: the store closes with the service.
+      // The registry entry is marked stopped first (the service closes the store), waiting at
+      // most 2 s for it, so that the writer keeps 7 s of Cloud Run's 10 s grace.
       let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([registry.stop(), new Promise((r) => timer = setTimeout(r, 1000))]);
+      await Promise.race([registry.stop(), new Promise((r) => timer = setTimeout(r, 2000))]);
       clearTimeout(timer);
-      await service.stop(8000);
+      await service.stop(7000);
       await server.shutdown();
     })();
   return { service, registry, server, shutdown };

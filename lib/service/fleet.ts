@@ -105,9 +105,10 @@ export function checkFleet(input: FleetInput): FleetReport {
   const doubles = [...claimed].filter(([, ids]) => ids.length > 1);
 
   const problems: FleetProblem[] = [];
-  // Stopped and silent entries vote too: with one of three shards stopped and one deployed with
-  // the wrong count, the two live ones tie, the registry does not.
-  const count = majorityCount(shards);
+  // The fleet's count: the live shards' majority; when they tie, stopped and silent entries
+  // vote too (one of three shards stopped and one deployed with the wrong count: the two live
+  // ones tie, the registry does not).
+  const count = majorityCount(live) ?? majorityCount(shards);
   if (uncovered.length > 0) {
     problems.push(uncoveredProblem(uncovered, shards, live, count));
   }
@@ -131,7 +132,18 @@ export function checkFleet(input: FleetInput): FleetReport {
     });
   }
   const counts = new Set(live.map((s) => s.count));
-  if (counts.size > 1 && count !== undefined) {
+  if (counts.size > 1 && count === undefined) {
+    const groups = [...counts].sort((a, b) => a - b).map((n) =>
+      `${list(live.filter((s) => s.count === n).map((s) => s.id))} with ${n}`
+    );
+    problems.push({
+      kind: "count_mismatch",
+      message: `Live shards disagree on SHARD_COUNT (${
+        list(groups)
+      }) and no count has a majority: redeploy every shard with the one SHARD_COUNT you mean`,
+      shards: live.map((s) => s.id),
+    });
+  } else if (counts.size > 1 && count !== undefined) {
     const odd = live.filter((s) => s.count !== count);
     const right = live.filter((s) => s.count === count);
     problems.push({
@@ -211,11 +223,15 @@ function expectedProducts(docs: ShardDoc[], catalogue: CatalogueEntry[]): Set<st
   return expected;
 }
 
-/** The `SHARD_COUNT` most shards run with (ties: the larger count). */
+/**
+ * The `SHARD_COUNT` most shards run with, or undefined when no count has more shards than every
+ * other (then nobody can tell which deployment is the wrong one).
+ */
 function majorityCount(shards: FleetShard[]): number | undefined {
   const tally = new Map<number, number>();
   for (const s of shards) tally.set(s.count, (tally.get(s.count) ?? 0) + 1);
-  return [...tally].sort((a, b) => b[1] - a[1] || b[0] - a[0])[0]?.[0];
+  const [first, second] = [...tally].sort((a, b) => b[1] - a[1]);
+  return first === undefined || first[1] === second?.[1] ? undefined : first[0];
 }
 
 function uncoveredProblem(
@@ -226,12 +242,21 @@ function uncoveredProblem(
 ): FleetProblem {
   const n = products.length;
   const subject = `${countOf(products)} ${named(products)} ${n === 1 ? "is" : "are"}`;
-  if (count === undefined || live.length === 0) {
+  if (live.length === 0) {
     return {
       kind: "uncovered",
       message: `${subject} served by no live shard because no shard is running: start the fleet`,
       products,
       shards: shards.map((s) => s.id),
+    };
+  }
+  if (count === undefined) {
+    return {
+      kind: "uncovered",
+      message: `${subject} served by no live shard, and the shards disagree on SHARD_COUNT, so ${
+        n === 1 ? "its" : "their"
+      } shard is unclear: deploy every shard with one SHARD_COUNT`,
+      products,
     };
   }
   // Whose products they are under the fleet's SHARD_COUNT, and what became of that shard.

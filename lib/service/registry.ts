@@ -91,6 +91,7 @@ export class ShardRegistry {
   #stopped = false;
   #writing: Promise<void> = Promise.resolve();
   #failing = false;
+  #busy = false;
   #report?: { atMs: number; report: FleetReport };
   #reading?: Promise<FleetReport>;
 
@@ -110,9 +111,12 @@ export class ShardRegistry {
     this.#timer = setInterval(() => void this.beat(), this.#o.intervalMs ?? 15_000);
   }
 
-  /** Writes this shard's entry now. Never throws: a failure is logged and the next beat retries. */
+  /**
+   * Writes this shard's entry now, unless a write is still in flight (beats never queue up behind
+   * a slow store). Never throws: a failure is logged and the next beat retries.
+   */
   beat(): Promise<void> {
-    if (this.#stopped) return this.#writing;
+    if (this.#stopped || this.#busy) return this.#writing;
     return this.#write(this.#o.snapshot());
   }
 
@@ -131,6 +135,16 @@ export class ShardRegistry {
       return cached.report;
     }
     return await (this.#reading ??= this.#read().finally(() => this.#reading = undefined));
+  }
+
+  async #refresh(): Promise<void> {
+    try {
+      await (this.#reading ??= this.#read().finally(() => this.#reading = undefined));
+    } catch (error) {
+      log.warn("Cannot read the shard registry: {error}", {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
   }
 
   /** The last fleet report computed, if any (for scrape-time gauges). */
@@ -186,6 +200,7 @@ export class ShardRegistry {
   #write(snapshot: ShardSnapshot): Promise<void> {
     const doc: ShardDoc = { ...this.#o.identity, ...snapshot, heartbeatAt: this.#clock() };
     // One write at a time, in order: the `stopped` entry is never overwritten by a late beat.
+    this.#busy = true;
     this.#writing = this.#writing.then(async () => {
       try {
         await this.#o.store.writeShard(doc);
@@ -200,14 +215,12 @@ export class ShardRegistry {
         }
         this.#failing = true;
         return;
+      } finally {
+        this.#busy = false;
       }
-      if (doc.status !== "stopped") {
-        await this.#read().catch((error) =>
-          log.warn("Cannot read the shard registry: {error}", {
-            error: error instanceof Error ? error.message : String(error),
-          })
-        );
-      }
+      // Refreshes the report for the gauges, outside the write chain: a slow read must not hold
+      // back the next heartbeat or the `stopped` mark.
+      if (doc.status !== "stopped") void this.#refresh();
     });
     return this.#writing;
   }

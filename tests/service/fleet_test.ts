@@ -162,6 +162,33 @@ Deno.test("checkFleet()", async (t) => {
     assert.match(mismatch.message, /redeploy 2-of-4 with SHARD_COUNT=3/);
   });
 
+  await t.step("two live shards with different counts and no majority: say so, pick none", () => {
+    const report = checkFleet({ shards: [shard(0, 2), shard(1, 3)], catalogue: [], nowMs: NOW });
+    const mismatch = report.problems.find((p) => p.kind === "count_mismatch")!;
+    assert.match(
+      mismatch.message,
+      /^Live shards disagree on SHARD_COUNT \(0-of-2 with 2 and 1-of-3 with 3\) and no count has a majority/,
+    );
+    const uncovered = report.problems.find((p) => p.kind === "uncovered")!;
+    const served = new Set([...productsForShard(IDS, 2, 0), ...productsForShard(IDS, 3, 1)]);
+    assert.deepEqual(uncovered.products, IDS.filter((p) => !served.has(p)).sort());
+    assert.match(
+      uncovered.message,
+      /the shards disagree on SHARD_COUNT, so their shard is unclear/,
+    );
+    assert.equal(uncovered.shards, undefined);
+  });
+
+  await t.step("a stopped entry's count does not outvote the live shards", () => {
+    const report = checkFleet({
+      shards: [shard(0, 2), shard(1, 3, { status: "stopped" })],
+      catalogue: [],
+      nowMs: NOW,
+    });
+    assert.deepEqual(report.problems.map((p) => p.kind), ["uncovered"]);
+    assert.match(report.problems[0]!.message, /1-of-2 has never reported/);
+  });
+
   await t.step("entries older than a day are forgotten", () => {
     const report = checkFleet({
       shards: [shard(0, 1), shard(0, 2, { status: "stopped", heartbeatAt: NOW - 90_000_000 })],

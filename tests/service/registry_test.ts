@@ -156,3 +156,43 @@ Deno.test("ShardRegistry: a failing store write is logged, not thrown, and retri
     await store.close();
   }
 });
+
+Deno.test("ShardRegistry: beats during a slow write are skipped; stop() is written after it", async () => {
+  const store = await openKvCandleStore(":memory:");
+  const hold = Promise.withResolvers<void>();
+  const written: string[] = [];
+  const slow: Pick<CandleStore, "writeShard" | "readShards" | "readCatalogue"> = {
+    writeShard: async (doc) => {
+      if (written.length === 0) await hold.promise;
+      written.push(doc.status);
+      await store.writeShard(doc);
+    },
+    readShards: () => store.readShards(),
+    readCatalogue: () => store.readCatalogue(),
+  };
+  const r = new ShardRegistry({
+    store: slow,
+    identity: {
+      index: 0,
+      count: 1,
+      version: "test",
+      startedAt: T0,
+      selection: { products: ["A-USD"], quoteCurrencies: ["USD"] },
+    },
+    snapshot: () => snapshot(["A-USD"]),
+    clock: () => T0,
+  });
+  try {
+    const first = r.beat();
+    void r.beat();
+    void r.beat();
+    const stopped = r.stop();
+    hold.resolve();
+    await first;
+    await stopped;
+    assert.deepEqual(written, ["healthy", "stopped"]);
+    assert.equal((await store.readShards())[0]!.status, "stopped");
+  } finally {
+    await store.close();
+  }
+});
