@@ -5,10 +5,11 @@
  * service on a temporary KV store, fed by the simulator, served by `createApp` behind a
  * {@linkcode DropProxy} so a test can cut the browser off as a restart would.
  */
-import type { Browser } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { demoProducts, type Simulator, startSimulator } from "../../lib/coinbase/simulator.ts";
 import { RestClient } from "../../lib/coinbase/rest.ts";
 import { loadConfig } from "../../lib/config.ts";
+import { shardIdentity, ShardRegistry, shardSnapshot } from "../../lib/service/registry.ts";
 import { Service } from "../../lib/service/service.ts";
 import { openStore } from "../../lib/store/open.ts";
 import { createApp } from "../../routes/app.ts";
@@ -88,6 +89,12 @@ export interface DashboardOptions {
   password?: string;
   /** Reconnect backoff of the feed, real ms (long enough for a 2 s poll to see it). */
   reconnectMs?: number;
+  /** Live trades per second of every simulated product (default: the demo's rates). */
+  tradesPerSecond?: number;
+  /** `SHARD_INDEX` and `SHARD_COUNT`. @default {index: 0, count: 1} */
+  shard?: { index: number; count: number };
+  /** Run the shard registry (heartbeat every this many ms) for `/fleet`. */
+  registryMs?: number;
 }
 
 /** A running dashboard and everything behind it. */
@@ -97,6 +104,8 @@ export interface Dashboard {
   /** Product ids served, in simulator order. */
   products: string[];
   service: Service;
+  /** The shard registry, when `registryMs` was given. */
+  registry?: ShardRegistry;
   simulator: Simulator;
   proxy: DropProxy;
   close(): Promise<void>;
@@ -105,7 +114,7 @@ export interface Dashboard {
 /** Builds the island bundle, then starts simulator, service and HTTP server. */
 export async function startDashboard(options: DashboardOptions = {}): Promise<Dashboard> {
   await buildIslands();
-  const specs = demoProducts(options.products ?? 6);
+  const specs = demoProducts(options.products ?? 6, { tradesPerSecond: options.tradesPerSecond });
   const simulator = await startSimulator({
     products: specs,
     historyMs: 2 * 3600_000,
@@ -118,6 +127,8 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Da
     KV_PATH: `${dir}/spot.kv`,
     PRODUCTS_PER_CONNECTION: String(options.productsPerConnection ?? 3),
     CATCHUP_HOURS: "1",
+    SHARD_INDEX: String(options.shard?.index ?? 0),
+    SHARD_COUNT: String(options.shard?.count ?? 1),
     ...(options.password ? { DASHBOARD_PASSWORD: options.password } : {}),
   };
   const config = loadConfig((name) => env[name]);
@@ -133,24 +144,53 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Da
       }
       : undefined,
   });
+  const registry = options.registryMs === undefined ? undefined : new ShardRegistry({
+    store,
+    identity: shardIdentity(config, service.startedAt),
+    snapshot: () => shardSnapshot(service),
+    intervalMs: options.registryMs,
+    reportMaxAgeMs: 0,
+  });
+  const fleet = registry && { report: () => registry.fleet(), self: registry.id };
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    createApp(service).fetch,
+    createApp(service, { fleet }).fetch,
   );
   service.start();
+  registry?.start();
   const proxy = new DropProxy(server.addr.port);
   return {
     url: `http://127.0.0.1:${proxy.port}`,
     products: specs.map((p) => p.id),
     service,
+    registry,
     simulator,
     proxy,
     async close() {
       await proxy.close();
+      await registry?.stop();
       await service.stop(2000);
       await server.shutdown();
       await simulator.close();
       await Deno.remove(dir, { recursive: true });
     },
   };
+}
+
+/** Saves a full-page screenshot as `.screenshots/{name}.png`. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await Deno.mkdir(SCREENSHOT_DIR, { recursive: true });
+  await page.screenshot({ path: new URL(`${name}.png`, SCREENSHOT_DIR).pathname, fullPage: true });
+}
+
+/** Collects what the page reports going wrong: script errors and CSP violations. */
+export function watchProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" && /Content Security Policy|Uncaught/i.test(m.text())) {
+      problems.push(`console: ${m.text()}`);
+    }
+  });
+  return problems;
 }
