@@ -7,17 +7,15 @@
 import { ConfigError, type Env, loadConfig, processEnv } from "./lib/config.ts";
 import { RestClient } from "./lib/coinbase/rest.ts";
 import { getLogger, setupLogging } from "./lib/log.ts";
-import { shardIdentity, ShardRegistry, shardSnapshot } from "./lib/service/registry.ts";
 import { Service } from "./lib/service/service.ts";
 import { openStore } from "./lib/store/open.ts";
-import { createApp } from "./routes/app.ts";
+import { appOptions, createApp } from "./routes/app.ts";
 
 const log = getLogger(["spot", "main"]);
 
 /** A running service and its HTTP server. */
 export interface Running {
   service: Service;
-  registry: ShardRegistry;
   server: Deno.HttpServer<Deno.NetAddr>;
   /** Stops intake, flushes, closes; resolves when everything is closed. */
   shutdown(): Promise<void>;
@@ -42,16 +40,7 @@ export async function main(env: Env = processEnv): Promise<Running> {
     ratePerSecond: config.coinbaseRestRate,
   });
   const service = new Service({ config, store, rest });
-  const registry = new ShardRegistry({
-    store,
-    identity: shardIdentity(config, service.startedAt),
-    snapshot: () => shardSnapshot(service),
-    intervalMs: config.shardHeartbeatMs,
-  });
-  registry.addMetrics(service.metrics.registry);
-  const app = createApp(service, {
-    fleet: { report: () => registry.fleet(), self: registry.id },
-  });
+  const app = createApp(service, appOptions(config));
   const server = Deno.serve({
     port: config.port,
     hostname: "0.0.0.0",
@@ -63,20 +52,22 @@ export async function main(env: Env = processEnv): Promise<Running> {
       }),
   }, app.fetch);
   service.start();
-  registry.start();
   let stopping: Promise<void> | undefined;
   const shutdown = () =>
     stopping ??= (async () => {
       log.info("Shutting down: stopping intake and flushing the writer");
-      // The registry entry is marked stopped first (the service closes the store), waiting at
-      // most 2 s for it, so that the writer keeps 7 s of Cloud Run's 10 s grace.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([registry.stop(), new Promise((r) => timer = setTimeout(r, 2000))]);
-      clearTimeout(timer);
-      await service.stop(7000);
+      await service.stop(8000);
       await server.shutdown();
     })();
-  return { service, registry, server, shutdown };
+  service.ready().catch(async (e) => {
+    // The service logged the failure; bad configuration (e.g. PRODUCTS naming ids Coinbase does
+    // not know) ends the process, as a bad variable does. Anything else stays on /health.
+    if (!(e instanceof ConfigError)) return;
+    log.fatal("Bad configuration: {message}", { message: e.message, variable: e.variable });
+    await shutdown();
+    Deno.exit(2);
+  });
+  return { service, server, shutdown };
 }
 
 if (import.meta.main) {

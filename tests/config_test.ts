@@ -1,4 +1,4 @@
-import { deepStrictEqual, equal, throws } from "node:assert/strict";
+import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
 import { ConfigError, DEFAULT_PRODUCTS, loadConfig } from "../lib/config.ts";
 
 const env = (vars: Record<string, string>) => (name: string) => vars[name];
@@ -66,6 +66,8 @@ const bad: [string, Record<string, string>, RegExp][] = [
   ["PORT", { PORT: "70000" }, /PORT/],
   ["PRODUCTS", { PRODUCTS: "BTC_USD" }, /PRODUCTS has a malformed product id "BTC_USD"/],
   ["PRODUCTS", { PRODUCTS: " , " }, /PRODUCTS is empty/],
+  ["PRODUCTS", { PRODUCTS: "" }, /PRODUCTS is set but empty: give product ids like BTC-USD/],
+  ["PRODUCTS", { PRODUCTS: "  " }, /PRODUCTS is set but empty/],
   ["SHARD_COUNT", { SHARD_COUNT: "0" }, /SHARD_COUNT must be an integer from 1/],
   [
     "SHARD_INDEX",
@@ -127,4 +129,16 @@ Deno.test("loadConfig() never puts a private key in an error", () => {
   throws(() => loadConfig(env({ COINBASE_PRIVATE_KEY: "secret-key-material" })), (e) => {
     return e instanceof Error && !e.message.includes("secret-key-material");
   });
+});
+
+Deno.test("main.ts with PRODUCTS set but empty exits 2 naming PRODUCTS", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", new URL("../main.ts", import.meta.url).pathname],
+    env: { PRODUCTS: "", NO_COLOR: "1", LOG_FORMAT: "json" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  equal(out.code, 2, text);
+  ok(/PRODUCTS is set but empty/.test(text), text);
 });

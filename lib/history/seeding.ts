@@ -12,6 +12,7 @@ import type { Trade } from "../candles/candle.ts";
 import type { Clock } from "../clock.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { getLogger } from "../log.ts";
+import { HistoryFetchError } from "./fetch_error.ts";
 
 const log = getLogger(["spot", "seed"]);
 
@@ -98,7 +99,11 @@ export async function seedCutoff(
   return Math.floor(clock() / 60_000) * 60;
 }
 
-/** Fetches the seed tiles of one product at `cutoffSec` (one REST request per granularity). */
+/**
+ * Fetches the seed tiles of one product at `cutoffSec` (one REST request per granularity).
+ * @throws {HistoryFetchError} naming the product, granularity and window, `retryable: false` when
+ * Coinbase's answer is final (e.g. it does not know the product)
+ */
 export async function fetchSeedTiles(
   rest: RestClient,
   product: string,
@@ -107,7 +112,15 @@ export async function fetchSeedTiles(
 ): Promise<SeedTile[]> {
   const tiles: SeedTile[] = [];
   for (const { granularity, startSec, endSec } of seedPlan(cutoffSec)) {
-    const candles = await rest.candles(product, granularity, startSec, endSec, { signal });
+    const candles = await rest.candles(product, granularity, startSec, endSec, { signal })
+      .catch((e) => {
+        if (signal?.aborted) throw e;
+        throw new HistoryFetchError(
+          "seeding",
+          { product, granularity: granularity.id, fromSec: startSec, toSec: endSec },
+          e,
+        );
+      });
     for (const candle of candles) {
       if (candle.start >= startSec && candle.start <= endSec) {
         tiles.push({ granularity: granularity.id, candle });

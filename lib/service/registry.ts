@@ -25,7 +25,7 @@ export type ShardSnapshot = Pick<ShardDoc, "status" | "products" | "connections"
 /** What {@linkcode shardSnapshot} reads of the running service. */
 export interface SnapshotSource {
   health(): { body: { status: string } };
-  readonly productIds: string[];
+  products(): { productId: string }[];
   connections(): ConnectionStatus[];
 }
 
@@ -39,7 +39,7 @@ export function shardSnapshot(service: SnapshotSource): ShardSnapshot {
       : health === "stopping"
       ? "stopped"
       : "degraded",
-    products: service.productIds,
+    products: service.products().map((p) => p.productId),
     connections: {
       connected: connections.filter((c) => c.state === "subscribed").length,
       total: connections.length,
@@ -162,7 +162,7 @@ export class ShardRegistry {
           { status },
           r?.shards.filter((s) => s.status === status).length ?? 0,
         ]);
-      }),
+      }, ["status"]),
     );
     registry.add(
       new Gauge("spot_fleet_problems", "Fleet problems by kind", () => {
@@ -171,7 +171,7 @@ export class ShardRegistry {
           { kind },
           r?.problems.filter((p) => p.kind === kind).length ?? 0,
         ]);
-      }),
+      }, ["kind"]),
     );
     registry.add(
       new Gauge("spot_fleet_products", "Products the fleet should serve, by coverage", () => {
@@ -182,7 +182,7 @@ export class ShardRegistry {
           [{ coverage: "uncovered" }, p?.uncovered ?? 0],
           [{ coverage: "double" }, p?.double ?? 0],
         ];
-      }),
+      }, ["coverage"]),
     );
   }
 

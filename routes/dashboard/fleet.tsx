@@ -1,24 +1,19 @@
 /**
  * @module
  * The fleet: `/fleet` (page) and `/api/fleet` (JSON, DESIGN.md's shape) — every shard known to
- * the store's registry with its status and heartbeat age, and what is wrong with the fleet. The
- * report comes from the shard registry (`lib/service/registry.ts`) as a function, so these
- * routes never reach into the service. Access control is `routes/auth.ts`'s, as for
- * `/api/status`. This shard's `/health` does not depend on any of it.
+ * the store's registry with its status and heartbeat age, and what is wrong with the fleet, from
+ * the service view's `fleet()`. Access control is `routes/auth.ts`'s, as for `/api/status`. This
+ * shard's `/health` does not depend on any of it.
  */
 import { Hono } from "hono";
 import type { VNode } from "preact";
 import type { FleetReport } from "../../lib/service/fleet.ts";
+import type { ServiceView } from "../../lib/service/view.ts";
 import { FleetView, type FleetViewProps } from "../../islands/fleet_view.tsx";
 import { Island, Page, renderPage } from "./layout.tsx";
 
-/** Where the routes get the fleet from. */
-export interface FleetSource {
-  /** The fleet report (cached briefly by the registry). */
-  report(): Promise<FleetReport>;
-  /** This shard's registry id, `{index}-of-{count}`. */
-  self: string;
-}
+/** What the routes ask of the service. */
+export type FleetSource = Pick<ServiceView, "fleet" | "shard">;
 
 /** Props of {@linkcode FleetPage}. */
 export interface FleetPageProps {
@@ -47,13 +42,13 @@ const EMPTY: FleetReport = {
   products: { expected: 0, covered: 0, uncovered: 0, double: 0 },
 };
 
-/** `/fleet` and `/api/fleet`; without a source (no registry running) both say so with a 503. */
-export function fleetRoutes(source: FleetSource | undefined, options: { logout: boolean }): Hono {
+/** `/fleet` and `/api/fleet`; a registry that cannot be read is a 503 saying why. */
+export function fleetRoutes(source: FleetSource, options: { logout: boolean }): Hono {
   const app = new Hono();
+  const self = `${source.shard.index}-of-${source.shard.count}`;
   const read = async (): Promise<{ report: FleetReport; error?: string }> => {
-    if (!source) return { report: EMPTY, error: "The shard registry is not running here" };
     try {
-      return { report: await source.report() };
+      return { report: await source.fleet() };
     } catch (e) {
       const message = e instanceof Error ? e.message : String(e);
       return { report: EMPTY, error: `Cannot read the shard registry: ${message}` };
@@ -71,7 +66,7 @@ export function fleetRoutes(source: FleetSource | undefined, options: { logout: 
     c.header("cache-control", "no-store");
     return c.html(
       renderPage(FleetPage({
-        fleet: { initial: report, self: source?.self ?? "?" },
+        fleet: { initial: report, self },
         logout: options.logout,
         notice: error,
       })),

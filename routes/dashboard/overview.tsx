@@ -6,8 +6,8 @@
  * with current numbers on the server, so the page works without script and can be linked.
  */
 import type { VNode } from "preact";
-import type { Candle } from "../../lib/candles/candle.ts";
 import { type Granularity, granularityById } from "../../lib/candles/granularity.ts";
+import type { ServiceView } from "../../lib/service/view.ts";
 import { OverviewStatus, type OverviewStatusProps } from "../../islands/overview_status.tsx";
 import {
   type ProductRow,
@@ -44,35 +44,36 @@ export function OverviewPage(props: OverviewPageProps): VNode {
 
 const ONE_DAY = granularityById("ONE_DAY");
 
-/** Where the overview's rows come from. */
-export interface RowSources {
-  products: { productId: string; baseCurrency: string; quoteCurrency: string }[];
-  /** The current candle of a product at a granularity (the aggregator's). */
-  live(product: string, g: Granularity): Candle | undefined;
-  /** Seconds since the product's last trade, when one was seen. */
-  lastTradeAgeS(product: string): number | undefined;
-  /** The last 1-minute close seen and its age. */
-  lastClose(product: string): { close: number; ageS: number } | undefined;
-}
+/** What the overview's rows are made of (the service view's). */
+export type RowSources = Pick<
+  ServiceView,
+  "products" | "liveCandle" | "lastTradeAgeS" | "lastTradePrice"
+>;
 
 /**
  * The table's rows at granularity `g`. A product without a trade in the current interval gets
- * its last known close: the last 1-minute close seen, else today's close (age unknown).
+ * its last known price: its last trade seen, with its age, else today's close (age unknown).
  */
-export function overviewRows(sources: RowSources, g: Granularity): ProductRow[] {
-  return sources.products.map((p) => {
+export function overviewRows(view: RowSources, g: Granularity): ProductRow[] {
+  return view.products().map((p) => {
     const product = p.productId;
-    const candle = sources.live(product, g);
+    const candle = view.liveCandle(product, g);
+    const lastTradeAgeS = view.lastTradeAgeS(product);
     const row: ProductRow = {
       product,
       base: p.baseCurrency,
       quote: p.quoteCurrency,
       candle,
-      lastTradeAgeS: sources.lastTradeAgeS(product),
+      lastTradeAgeS,
     };
     if (candle === undefined) {
-      const day = sources.live(product, ONE_DAY);
-      row.lastClose = sources.lastClose(product) ?? (day ? { close: day.close } : undefined);
+      const price = view.lastTradePrice(product);
+      const day = view.liveCandle(product, ONE_DAY);
+      row.lastClose = price !== undefined
+        ? { close: price, ageS: lastTradeAgeS }
+        : day
+        ? { close: day.close }
+        : undefined;
     }
     return row;
   });

@@ -7,8 +7,7 @@
 import type { VNode } from "preact";
 import { ProductChart, type ProductChartProps } from "../../islands/product_chart.tsx";
 import { formatDateTime, formatDuration, formatTime } from "../../islands/format.ts";
-import type { Product } from "../../lib/coinbase/product.ts";
-import type { RepairRecord } from "../../lib/history/repair.ts";
+import type { Product, RepairRecord } from "../../lib/service/view.ts";
 import { Island, Page } from "./layout.tsx";
 
 /** Props of {@linkcode ProductPage}. */
@@ -16,6 +15,8 @@ export interface ProductPageProps {
   product: Product;
   chart: ProductChartProps;
   repairs: RepairRecord[];
+  /** What is wrong with the product (seeding failed for good …), if anything. */
+  problem?: string;
   logout: boolean;
   notice?: string;
   /** Epoch ms, for "ago" columns. */
@@ -37,6 +38,7 @@ export function ProductPage(props: ProductPageProps): VNode {
         {p.quoteIncrement && ` · price step ${p.quoteIncrement}`}
         {p.baseMinSize && ` · min size ${p.baseMinSize}`}
       </p>
+      {props.problem && <p class="problem bad" role="alert">{props.problem}</p>}
       <Island name="product-chart" props={props.chart}>
         <ProductChart {...props.chart} />
       </Island>

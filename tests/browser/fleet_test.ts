@@ -28,7 +28,7 @@ Deno.test({
       const d = dash;
       // The other shard of two last wrote five minutes ago and never said it stopped.
       const theirs = productsForShard(d.products, 2, 1);
-      await d.service.store.writeShard({
+      await d.store.writeShard({
         index: 1,
         count: 2,
         version: "older-build",
@@ -79,7 +79,7 @@ Deno.test({
       );
 
       await t.step("it updates itself: the neighbour comes back, the problems go", async () => {
-        await d.service.store.writeShard({
+        await d.store.writeShard({
           index: 1,
           count: 2,
           version: "older-build",

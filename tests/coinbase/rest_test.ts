@@ -96,6 +96,7 @@ Deno.test("RestClient with a CDP key calls the authenticated endpoints", async (
       const before = sim.handler.requests.length;
       const e = await failure(bad.product("BTC-USD"));
       assert.equal(e.status, 401);
+      assert.equal(e.retryable, false);
       assert.equal(sim.handler.requests.length - before, 2);
       assert.equal(bad.stats.retries, 1);
     });
@@ -130,7 +131,21 @@ Deno.test("RestClient survives 429 (HTML and JSON), 5xx and network errors", asy
       assert.match(e.message, /GET \/market\/products\/BTC-USD\/candles\?start=/);
       assert.match(e.message, /after 5 attempts, last with 502/);
       assert.match(e.message, /product BTC-USD, granularity ONE_MINUTE/);
+      assert.equal(e.retryable, true);
       assert.equal(sim.handler.pendingFaults, 0);
+    });
+    await t.step("network errors exhausting the retries: a retryable error", async () => {
+      const client = new RestClient({
+        baseUrl: sim.baseUrl,
+        ratePerSecond: 500,
+        ...fast,
+        fetch: () => Promise.reject(new TypeError("connection refused")),
+      });
+      const e = await failure(client.candles("BTC-USD", ONE_MINUTE, start, end));
+      assert.equal(e.status, 0);
+      assert.equal(e.retryable, true);
+      assert.match(e.message, /after 5 attempts, last with network error: connection refused/);
+      assert.equal(client.stats.requests, 5);
     });
     await t.step("network errors are retried", async () => {
       let failures = 2;
@@ -155,7 +170,7 @@ Deno.test("RestClient reports other 4xx clearly, without the JWT", async (t) => 
   const sim = startRestSim({ publicLimit: { ratePerSecond: 1000, burst: 1000 } });
   try {
     const client = new RestClient({ baseUrl: sim.baseUrl, ratePerSecond: 500, ...fast });
-    await t.step("unknown product", async () => {
+    await t.step("unknown product: a final (not retryable) 404 naming it", async () => {
       const e = await failure(
         client.candles("NOPE-USD", ONE_MINUTE, nowSec - 600, nowSec),
       );
@@ -164,6 +179,7 @@ Deno.test("RestClient reports other 4xx clearly, without the JWT", async (t) => 
       assert.match(e.message, /^GET \/market\/products\/NOPE-USD\/candles\?/);
       assert.match(e.message, /404 NOT_FOUND: Product NOPE-USD not supported/);
       assert.match(e.message, /product NOPE-USD, granularity ONE_MINUTE/);
+      assert.equal(e.retryable, false);
       assert.equal(client.stats.retries, 0);
     });
     await t.step("the JWT never appears in the error", async () => {
@@ -263,4 +279,48 @@ Deno.test("describeErrorBody reads JSON and HTML bodies", () => {
   );
   assert.deepEqual(describeErrorBody(""), { message: "(empty body)" });
   assert.deepEqual(describeErrorBody("{not json"), { message: "{not json" });
+});
+
+Deno.test("Aborting stops a REST call at once, even inside a backoff wait", async (t) => {
+  await t.step("a call waiting out a 10 s backoff rejects with the signal's reason", async () => {
+    const client = new RestClient({
+      baseUrl: "http://127.0.0.1:9/api/v3/brokerage",
+      maxRetries: 6,
+      backoffBaseMs: 10_000,
+      backoffMaxMs: 10_000,
+      random: () => 1,
+      fetch: () => Promise.reject(new TypeError("connection refused")),
+    });
+    const abort = new AbortController();
+    const reason = new Error("stopping");
+    const started = performance.now();
+    setTimeout(() => abort.abort(reason), 50);
+    await assert.rejects(client.time({ signal: abort.signal }), (e) => e === reason);
+    assert.ok(performance.now() - started < 2000, "did not wait out the backoff");
+    assert.equal(client.stats.requests, 1);
+  });
+  await t.step("a request waiting for a rate-limit slot rejects with the reason", async () => {
+    const limiter = new RateLimiter({ ratePerSecond: 1 });
+    const release = await limiter.acquire();
+    const abort = new AbortController();
+    const reason = new Error("stopping");
+    const waiting = limiter.acquire(abort.signal);
+    abort.abort(reason);
+    await assert.rejects(waiting, (e) => e === reason);
+    release();
+  });
+  await t.step(
+    "a request waiting out the window after a release rejects with the reason",
+    async () => {
+      const limiter = new RateLimiter({ ratePerSecond: 1 });
+      (await limiter.acquire())(); // its window now runs for a second
+      const abort = new AbortController();
+      const reason = new Error("stopping");
+      const started = performance.now();
+      const waiting = limiter.acquire(abort.signal);
+      setTimeout(() => abort.abort(reason), 20);
+      await assert.rejects(waiting, (e) => e === reason);
+      assert.ok(performance.now() - started < 500, "did not wait out the window");
+    },
+  );
 });

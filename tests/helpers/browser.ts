@@ -9,10 +9,10 @@ import type { Browser, Page } from "playwright-core";
 import { demoProducts, type Simulator, startSimulator } from "../../lib/coinbase/simulator.ts";
 import { RestClient } from "../../lib/coinbase/rest.ts";
 import { loadConfig } from "../../lib/config.ts";
-import { shardIdentity, ShardRegistry, shardSnapshot } from "../../lib/service/registry.ts";
+import type { CandleStore } from "../../lib/store/store.ts";
 import { Service } from "../../lib/service/service.ts";
 import { openStore } from "../../lib/store/open.ts";
-import { createApp } from "../../routes/app.ts";
+import { appOptions, createApp } from "../../routes/app.ts";
 import { DropProxy } from "./drop_proxy.ts";
 
 /** Debian's Chromium. */
@@ -93,7 +93,7 @@ export interface DashboardOptions {
   tradesPerSecond?: number;
   /** `SHARD_INDEX` and `SHARD_COUNT`. @default {index: 0, count: 1} */
   shard?: { index: number; count: number };
-  /** Run the shard registry (heartbeat every this many ms) for `/fleet`. */
+  /** Shard registry heartbeat, ms (`SHARD_HEARTBEAT_MS`). @default 15000 */
   registryMs?: number;
 }
 
@@ -104,8 +104,8 @@ export interface Dashboard {
   /** Product ids served, in simulator order. */
   products: string[];
   service: Service;
-  /** The shard registry, when `registryMs` was given. */
-  registry?: ShardRegistry;
+  /** The store the service writes (the fleet test adds a neighbour's registry entry). */
+  store: CandleStore;
   simulator: Simulator;
   proxy: DropProxy;
   close(): Promise<void>;
@@ -129,6 +129,7 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Da
     CATCHUP_HOURS: "1",
     SHARD_INDEX: String(options.shard?.index ?? 0),
     SHARD_COUNT: String(options.shard?.count ?? 1),
+    ...(options.registryMs ? { SHARD_HEARTBEAT_MS: String(options.registryMs) } : {}),
     ...(options.password ? { DASHBOARD_PASSWORD: options.password } : {}),
   };
   const config = loadConfig((name) => env[name]);
@@ -144,31 +145,21 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Da
       }
       : undefined,
   });
-  const registry = options.registryMs === undefined ? undefined : new ShardRegistry({
-    store,
-    identity: shardIdentity(config, service.startedAt),
-    snapshot: () => shardSnapshot(service),
-    intervalMs: options.registryMs,
-    reportMaxAgeMs: 0,
-  });
-  const fleet = registry && { report: () => registry.fleet(), self: registry.id };
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    createApp(service, { fleet }).fetch,
+    createApp(service, appOptions(config)).fetch,
   );
   service.start();
-  registry?.start();
   const proxy = new DropProxy(server.addr.port);
   return {
     url: `http://127.0.0.1:${proxy.port}`,
     products: specs.map((p) => p.id),
     service,
-    registry,
+    store,
     simulator,
     proxy,
     async close() {
       await proxy.close();
-      await registry?.stop();
       await service.stop(2000);
       await server.shutdown();
       await simulator.close();

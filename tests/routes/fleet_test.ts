@@ -10,7 +10,7 @@ const PASSWORD = "fleet password";
 const IDS = ["BTC-USD", "ETH-USD", "SOL-USD", "ADA-USD", "DOGE-USD", "XRP-USD"];
 const NOW = Date.UTC(2026, 10, 29, 21, 0, 0);
 
-function app(source: FleetSource | undefined, password?: string): Hono {
+function app(source: FleetSource, password?: string): Hono {
   const a = new Hono();
   installAuth(a, { password });
   a.route("/", fleetRoutes(source, { logout: !!password }));
@@ -47,7 +47,7 @@ async function fleet() {
 
 Deno.test("/api/fleet and /fleet", async (t) => {
   const { store, self } = await fleet();
-  const source: FleetSource = { report: () => self.fleet(), self: self.id };
+  const source: FleetSource = { fleet: () => self.fleet(), shard: { index: 0, count: 3 } };
   try {
     await t.step("/api/fleet has DESIGN.md's shape and names both problems", async () => {
       const res = await app(source).request("/api/fleet");
@@ -104,12 +104,16 @@ Deno.test("/api/fleet and /fleet", async (t) => {
     });
 
     await t.step("a registry that cannot be read is a 503 naming it", async () => {
-      const broken = app({ report: () => Promise.reject(new Error("store down")), self: "0-of-1" });
+      const broken = app({
+        fleet: () => Promise.reject(new Error("store down")),
+        shard: { index: 0, count: 1 },
+      });
       const res = await broken.request("/api/fleet");
       assert.equal(res.status, 503);
       assert.deepEqual(await res.json(), { error: "Cannot read the shard registry: store down" });
-      const none = await app(undefined).request("/api/fleet");
-      assert.equal(none.status, 503);
+      const page = await broken.request("/fleet");
+      assert.equal(page.status, 503);
+      assert.match(await page.text(), /Cannot read the shard registry: store down/);
     });
   } finally {
     await store.close();

@@ -113,7 +113,7 @@ Deno.test("ShardRegistry on Deno KV", async (t) => {
       const metrics = new Registry();
       a.r.addMetrics(metrics);
       await a.r.fleet();
-      const text = metrics.render();
+      const text = await metrics.render();
       assert.match(text, /spot_fleet_shards\{status="silent"\} 1/);
       assert.match(text, /spot_fleet_shards\{status="stopped"\} 1/);
       assert.match(text, /spot_fleet_problems\{kind="uncovered"\} 1/);
