@@ -75,6 +75,11 @@ async function waitFleet(
   );
 }
 
+/** Whether every shard in the report has written its product list (its first beat may not). */
+function listed(r: FleetReport): boolean {
+  return r.shards.every((s) => s.status === "stopped" || s.products.length > 0);
+}
+
 function problem(r: FleetReport, kind: FleetProblem["kind"]): FleetProblem | undefined {
   return r.problems.find((p) => p.kind === kind);
 }
@@ -105,7 +110,7 @@ Deno.test({
 
       await t.step("every shard finds all three entries in the registry", async () => {
         for (const s of shards) {
-          await waitFleet(s, (r) => r.shards.length === 3, "three registry entries");
+          await waitFleet(s, (r) => r.shards.length === 3 && listed(r), "three registry entries");
         }
       });
 
@@ -124,7 +129,7 @@ Deno.test({
             const { report, ms } = await waitFleet(
               s,
               (r) =>
-                r.shards.find((x) => x.id === "1-of-3")?.status === "stopped" &&
+                listed(r) && r.shards.find((x) => x.id === "1-of-3")?.status === "stopped" &&
                 problem(r, "uncovered") !== undefined &&
                 problem(r, "count_mismatch") !== undefined,
               "uncovered and count_mismatch",
@@ -184,7 +189,7 @@ emulatorTest(
         for (const s of shards) {
           const { report } = await waitFleet(
             s,
-            (r) => r.shards.length === 2 && problem(r, "count_mismatch") !== undefined,
+            (r) => r.shards.length === 2 && listed(r) && problem(r, "count_mismatch") !== undefined,
             "count_mismatch",
           );
           const uncovered = IDS.filter((p) => !served([0, 2], [1, 3]).has(p)).sort();
