@@ -45,7 +45,13 @@ async function firstMissing(
   let fromSec = toSec + g.seconds;
   for (let i = 0; i < products.length; i += LATEST_CHUNK) {
     const chunk = products.slice(i, i + LATEST_CHUNK);
-    const latests = await Promise.all(chunk.map((p) => store.latestCompletedStart(p, g.id)));
+    // The newest stored up to `toSec`: what the live path completed since start (several
+    // buckets on a slow start) must not pass for caught-up history.
+    const latests = await Promise.all(
+      chunk.map(async (p) =>
+        (await store.readCompleted(p, g.id, { end: toSec, limit: 1 }))[0]?.start
+      ),
+    );
     for (const latest of latests) {
       const first = latest === undefined ? boundSec : Math.max(boundSec, latest + g.seconds);
       fromSec = Math.min(fromSec, bucketStart(first, g));

@@ -8,7 +8,7 @@
  * overflows, the oldest trades are dropped and their window is repaired from REST instead.
  */
 import { type Aggregator, seedPlan, type SeedTile } from "../candles/aggregator.ts";
-import type { Trade } from "../candles/candle.ts";
+import type { Trade } from "../candles/trade.ts";
 import type { Clock } from "../clock.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { getLogger } from "../log.ts";
@@ -61,16 +61,16 @@ export class SeedGate {
 
   /** Keeps a trade of a product not yet seeded; returns false when the product is ready. */
   hold(t: Trade): boolean {
-    const buf = this.#pending.get(t.product_id);
+    const buf = this.#pending.get(t.product);
     if (!buf) return false;
     buf.push(t);
     if (buf.length > this.#cap) {
       // Drop the oldest half at once (amortised), remembering how far the loss reaches.
       const gone = buf.splice(0, buf.length - Math.floor(this.#cap / 2));
       this.dropped += gone.length;
-      let through = this.#droppedThrough.get(t.product_id) ?? -Infinity;
-      for (const g of gone) through = Math.max(through, Date.parse(g.time));
-      this.#droppedThrough.set(t.product_id, through);
+      let through = this.#droppedThrough.get(t.product) ?? -Infinity;
+      for (const g of gone) through = Math.max(through, g.timeMs);
+      this.#droppedThrough.set(t.product, through);
     }
     return true;
   }
@@ -105,7 +105,7 @@ export async function seedCutoff(
  * Coinbase's answer is final (e.g. it does not know the product)
  */
 export async function fetchSeedTiles(
-  rest: RestClient,
+  rest: Pick<RestClient, "candles">,
   product: string,
   cutoffSec: number,
   signal?: AbortSignal,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { demoProducts, type Simulator, startSimulator } from "../../lib/coinbase/simulator.ts";
 import { createJwtSigner } from "../../lib/coinbase/auth.ts";
-import { parseFrame, type ServerFrame } from "../../lib/coinbase/messages.ts";
+import { parseFrame, parseTrade, type ServerFrame } from "../../lib/coinbase/messages.ts";
 import { checkJwtShape } from "../../lib/coinbase/simulator/ws_client.ts";
 
 type Raw = Record<string, unknown> & {
@@ -104,7 +104,15 @@ Deno.test("WsSimulator speaks the market-data protocol", async (t) => {
       const ids = ev.trades.map((x) => Number(x.trade_id));
       assert.deepEqual(ids, [...ids].sort((a, b) => b - a));
       const latest = sim.market.latestTrades("BTC-USD", 1, Date.now())[0]!;
-      assert.ok(ids[0]! <= latest.id);
+      assert.ok(ids[0]! <= latest.parsed.id);
+    });
+    await t.step("the market's parsed trades are what parseTrade reads from the wire", () => {
+      const trades = sim.market.latestTrades("BTC-USD", 100, Date.now());
+      assert.equal(trades.length, 100);
+      for (const t of trades) {
+        const { parsed, timeUs: _, ...wire } = t;
+        assert.deepEqual(parseTrade(wire), parsed, t.trade_id);
+      }
     });
     await t.step("the ack lists the full set with the unknown product left out", () => {
       const acks = c.of("subscriptions").map((f) => (f.events![0] as Raw).subscriptions);

@@ -174,11 +174,11 @@ async function scenario(t: Deno.TestContext, open: () => Promise<CandleStore>) {
     });
 
     await t.step("a duplicate frame and replayed trades are dropped as duplicates", async () => {
-      const duplicates = h.service.status().feed!.duplicates;
+      const duplicates = h.service.status().aggregator!.duplicates;
       await until(() => h.sim.duplicateLastFrame() > 0, 2000, "a frame to duplicate");
       ok(h.sim.replayTrades(50) > 0);
       await until(
-        () => h.service.status().feed!.duplicates > duplicates,
+        () => h.service.status().aggregator!.duplicates > duplicates,
         2000,
         "the duplicates dropped",
       );

@@ -218,3 +218,56 @@ Deno.test("Service: a product Coinbase refuses to subscribe is listed as a probl
     await h.close();
   }
 });
+
+Deno.test("Service startup repairs from the seed cutoff through a late first subscription", async () => {
+  const clock = acceleratedClock(20, Date.UTC(2026, 2, 14, 12, 0, 50));
+  const store = await openKvCandleStore(":memory:");
+  const h = await startHarness({
+    clock,
+    store,
+    products: 3,
+    // One product per connection, opened 1.5 s (30 s of market time) apart: the third
+    // subscribes about a minute after the first, well past the cutoff's minute.
+    env: { PRODUCTS_PER_CONNECTION: "1", CATCHUP_HOURS: "0" },
+    feed: { connectIntervalMs: 1500 },
+  });
+  try {
+    await h.service.ready();
+    const last = h.ids.at(-1)!;
+    await until(
+      () => h.service.connections().every((c) => c.state === "subscribed"),
+      10_000,
+      "every connection subscribed",
+    );
+    const subscribedAt = h.service.connections().find((c) => c.products.includes(last))!
+      .connectedSince!;
+    const [startup] = h.service.repairHistory(last).filter((r) => r.reason === "startup");
+    const cutoffSec = startup!.fromSec;
+    const throughSec = Math.floor(subscribedAt / 60_000) * 60;
+    ok(throughSec > cutoffSec, "the subscription came after the cutoff's minute");
+    equal(startup!.toSec, throughSec + 60, "the window reaches through the subscription's minute");
+    await until(() => startup!.repairedAt !== undefined, 20_000, "the startup repair");
+    const truth = h.sim.market.candles(last, ONE_MINUTE, cutoffSec, throughSec);
+    await until(
+      async () =>
+        (await store.readCompleted(last, "ONE_MINUTE", {
+          start: cutoffSec,
+          end: throughSec,
+          limit: 100,
+        })).length === truth.length,
+      10_000,
+      "the repaired minutes stored",
+    );
+    ok(truth.length >= 2, `${truth.length} minutes compared`);
+    deepStrictEqual(
+      await store.readCompleted(last, "ONE_MINUTE", {
+        start: cutoffSec,
+        end: throughSec,
+        limit: 100,
+      }),
+      truth,
+    );
+  } finally {
+    await h.close();
+  }
+});

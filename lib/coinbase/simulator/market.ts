@@ -13,9 +13,10 @@
  * distribution and its price step that of `k` live steps (√k times the spread, `k` times the
  * pull back), so volume per minute and price variance per minute are the live ones.
  */
-import type { Candle, Trade } from "../../candles/candle.ts";
+import type { Candle } from "../../candles/candle.ts";
 import { addUnits, type Units, unitsToNumber } from "../../candles/decimal.ts";
 import type { Granularity } from "../../candles/granularity.ts";
+import type { Trade } from "../../candles/trade.ts";
 
 /** A product the simulator lists. */
 export interface SimProductSpec {
@@ -49,13 +50,19 @@ export interface MarketOptions {
   maxTradesPerProduct?: number;
 }
 
-/** A generated trade with its parsed values, as the market keeps it. */
-export interface SimTrade extends Trade {
+/** A generated trade: its wire strings (coinbase-protocol.md §3.2) and the same trade parsed. */
+export interface SimTrade {
+  trade_id: string;
+  product_id: string;
+  price: string;
+  size: string;
   side: "BUY" | "SELL";
+  /** RFC 3339 with microseconds, as Coinbase's Go servers print it. */
+  time: string;
   /** Epoch microseconds of `time`. */
   timeUs: number;
-  /** Trade id as a number. */
-  id: number;
+  /** What `parseFrame` yields for it; the ground truth is folded from these. */
+  parsed: Trade;
 }
 
 interface TruthCandle {
@@ -227,6 +234,13 @@ export class Market {
     const side = this.#rand() < 0.5 ? "BUY" : "SELL";
     const id = p.nextId++;
     const price = (p.priceTicks * p.tickValue).toFixed(p.decimals);
+    const parsed: Trade = {
+      product: p.spec.id,
+      id,
+      price: Number(price),
+      size: sizeUnits,
+      timeMs: Math.floor(timeUs / 1000),
+    };
     const trade: SimTrade = {
       trade_id: String(id),
       product_id: p.spec.id,
@@ -235,19 +249,20 @@ export class Market {
       side,
       time: goTime(timeUs),
       timeUs,
-      id,
+      parsed,
     };
     p.trades.push(trade);
     if (p.trades.length > this.#maxTrades * 1.25) {
       p.trades.splice(0, p.trades.length - this.#maxTrades);
     }
-    this.#record(p, trade, sizeUnits);
+    this.#record(p, parsed);
     return trade;
   }
 
-  #record(p: ProductState, t: SimTrade, sizeUnits: number): void {
-    const start = Math.floor(t.timeUs / 60_000_000) * 60;
-    const price = Number(t.price);
+  /** Folds one trade into its 1-minute ground truth (trades arrive in time order). */
+  #record(p: ProductState, t: Trade): void {
+    const start = Math.floor(t.timeMs / 60_000) * 60;
+    const { price, size } = t;
     const c = p.minutes.get(start);
     if (!c) {
       p.minutes.set(start, {
@@ -256,7 +271,7 @@ export class Market {
         high: price,
         low: price,
         close: price,
-        volume: sizeUnits,
+        volume: size,
       });
       p.minuteStarts.push(start);
       return;
@@ -264,7 +279,7 @@ export class Market {
     if (price > c.high) c.high = price;
     if (price < c.low) c.low = price;
     c.close = price;
-    c.volume = addUnits(c.volume, sizeUnits);
+    c.volume = addUnits(c.volume, size);
   }
 
   /** The `limit` latest trades of a product at or before `nowMs`, newest first. */

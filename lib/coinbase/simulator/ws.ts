@@ -183,7 +183,7 @@ export class WsSimulator {
         for (const t of ts) mine.push(t);
       }
       if (!mine.length) continue;
-      if (sources > 1) mine.sort((a, b) => b.timeUs - a.timeUs || b.id - a.id);
+      if (sources > 1) mine.sort((a, b) => b.timeUs - a.timeUs || b.parsed.id - a.parsed.id);
       else mine.reverse();
       if (c.withhold > 0) {
         c.withhold--;
