@@ -10,6 +10,7 @@ import { apiRoutes } from "./api.ts";
 import { installAuth } from "./auth.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
 import { onError } from "./errors.ts";
+import { installHistory, serviceHistorySource } from "./history.ts";
 import { securityHeaders } from "./security.ts";
 
 /** Builds the app for a service. */
@@ -33,6 +34,7 @@ export function createApp(service: Service): Hono {
         "content-type": "text/plain; version=0.0.4; charset=utf-8",
       }),
   );
+  installHistory(app, serviceHistorySource(service));
   app.route("/api", apiRoutes(service));
   app.route("/", dashboardRoutes(service));
   return app;
