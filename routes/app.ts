@@ -8,6 +8,7 @@ import { Hono } from "hono";
 import type { Service } from "../lib/service/service.ts";
 import { apiRoutes } from "./api.ts";
 import { installAuth } from "./auth.ts";
+import { cors } from "./cors.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
 import { onError } from "./errors.ts";
 import { installHistory, serviceHistorySource } from "./history.ts";
@@ -19,9 +20,11 @@ export function createApp(service: Service): Hono {
   app.onError(onError);
   app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
   app.use("*", securityHeaders());
+  app.use("*", cors(service.config.corsOrigins));
   installAuth(app, {
     password: service.config.dashboardPassword,
     cloudRunService: service.config.cloudRunService,
+    publicApi: service.config.publicApi ? service.config.publicRateLimit : undefined,
   });
   app.get("/health", (c) => {
     const { code, body } = service.health();
