@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { parseGranularity } from "../../lib/candles/granularity.ts";
 import { demoProducts, type Simulator, startSimulator } from "../../lib/coinbase/simulator.ts";
 import { createJwtSigner } from "../../lib/coinbase/auth.ts";
 import { parseFrame, type ServerFrame } from "../../lib/coinbase/messages.ts";
@@ -121,13 +122,14 @@ Deno.test("WsSimulator speaks the market-data protocol", async (t) => {
         const times = trades.map((x) => Date.parse(String(x.time)));
         assert.deepEqual(times, [...times].sort((a, b) => b - a));
         for (const x of trades) {
+          // The recorded field order (tests/fixtures/coinbase-real).
           assert.deepEqual(Object.keys(x), [
-            "trade_id",
             "product_id",
+            "trade_id",
             "price",
             "size",
-            "side",
             "time",
+            "side",
           ]);
           assert.ok(Object.values(x).every((v) => typeof v === "string"));
           assert.ok(x.side === "BUY" || x.side === "SELL");
@@ -318,4 +320,43 @@ Deno.test("WsSimulator fault injection", async (t) => {
     });
     await a.close();
   });
+});
+
+Deno.test("WsSimulator candles snapshot: one frame per product, the latest 100 buckets as recorded", async () => {
+  const sim = await startSimulator({
+    products: demoProducts(2, { tradesPerSecond: 1 }),
+    historyMs: 12 * 3600_000,
+    historyTradesPerSecond: 0.01,
+    ws: { heartbeatIntervalMs: 100, flushIntervalMs: 50, candleIntervalMs: 100 },
+  });
+  try {
+    const c = await Client.open(sim);
+    c.send({ type: "subscribe", channel: "candles", product_ids: ["BTC-USD", "ETH-USD"] });
+    await until("the ack", () => c.of("subscriptions").length > 0);
+    await c.close();
+    const snaps = c.of("candles").filter((f) =>
+      (f.events![0] as { type: string }).type === "snapshot"
+    );
+    assert.equal(snaps.length, 2, "one snapshot frame per product");
+    const now = Date.now() / 1000;
+    const five = parseGranularity("FIVE_MINUTE");
+    for (const [i, product] of ["BTC-USD", "ETH-USD"].entries()) {
+      const list = (snaps[i]!.events![0] as { candles: Record<string, string>[] }).candles;
+      assert.equal(list.length, 100, `${product}: 100 non-empty buckets`);
+      assert.ok(list.every((x) => x.product_id === product));
+      const starts = list.map((x) => Number(x.start));
+      assert.deepEqual(starts, [...starts].sort((a, b) => a - b), "oldest first");
+      assert.ok(now - starts.at(-1)! < 300, "the open bucket last");
+      assert.ok(starts.every((s) => s % 300 === 0), "5-minute buckets");
+      const truth = sim.market.candles(product, five, starts[0]!, starts.at(-2)!);
+      assert.deepEqual(
+        list.slice(0, -1).map((x) => [Number(x.start), Number(x.volume)]),
+        truth.map((k) => [k.start, k.volume]),
+        `${product}: completed buckets are the truth, empty ones absent`,
+      );
+      assert.ok(list.every((x) => !/\.\d*0$/.test(x.volume!)), "volumes without trailing zeros");
+    }
+  } finally {
+    await sim.close();
+  }
 });

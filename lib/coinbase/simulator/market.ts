@@ -20,6 +20,11 @@ export interface SimProductSpec {
   tick?: number;
   /** `online` or `delisted`; delisted products are listed but never trade. @default "online" */
   status?: "online" | "delisted";
+  /**
+   * The product this one is an alias of (`BTC-USDC` → `BTC-USD`): listed with `alias` set,
+   * never trading on its own. @default none
+   */
+  alias?: string;
 }
 
 /** Options for {@linkcode Market}. */
@@ -167,7 +172,7 @@ export class Market {
     if (toUs <= this.#generatedToUs) return [];
     const out: SimTrade[] = [];
     for (const p of this.#products.values()) {
-      if (p.spec.status === "delisted") continue;
+      if (p.spec.status === "delisted" || p.spec.alias) continue;
       const liveUs = this.startMs * 1000;
       while (p.nextUs <= toUs) {
         const at = p.nextUs;

@@ -11,7 +11,7 @@ import type { Clock } from "../../clock.ts";
 import { systemClock } from "../../clock.ts";
 import { type Market, type SimTrade } from "./market.ts";
 import { checkJwtShape, goTimeString, SimClient } from "./ws_client.ts";
-import { candleEvents, GARBAGE, tradeJson } from "./ws_frames.ts";
+import { candleEvents, candleSnapshotEvents, GARBAGE, tradeJson } from "./ws_frames.ts";
 
 /** Options for {@linkcode WsSimulator}. Intervals are real milliseconds. */
 export interface WsSimulatorOptions {
@@ -145,8 +145,11 @@ export class WsSimulator {
           );
         }
       } else if (channel === "candles") {
-        const events = candleEvents(this.#market, known, this.#clock(), "snapshot");
-        if (events) c.send("candles", events);
+        // One snapshot frame per product, as recorded (like market_trades).
+        for (const p of known) {
+          const events = candleSnapshotEvents(this.#market, p, this.#clock());
+          if (events) c.send("candles", events);
+        }
       }
     } else if (channel === "heartbeats") c.heartbeats = false;
     else c.remove(channel, ids === undefined ? undefined : known);
