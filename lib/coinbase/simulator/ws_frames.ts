@@ -7,7 +7,7 @@
  * open bucket), and a catalogue of garbage frames for the fault injector.
  */
 import type { Candle } from "../../candles/candle.ts";
-import type { Market, SimTrade } from "./market.ts";
+import { type Market, type SimTrade, trimDecimal } from "./market.ts";
 import { granularityById } from "../../candles/granularity.ts";
 
 /** One trade as a JSON object text with the wire's field order (as recorded). */
@@ -16,14 +16,11 @@ export function tradeJson(t: SimTrade): string {
     `"size":"${t.size}","time":"${t.time}","side":"${t.side}"}`;
 }
 
-/** A decimal with at most 8 places, trailing zeros trimmed (`13.9044026`, `65091`). */
-function trimmed(v: number): string {
-  return v.toFixed(8).replace(/\.?0+$/, "");
-}
-
 function candleJson(c: Candle, product: string): string {
   return `{"start":"${c.start}","high":"${c.high}","low":"${c.low}","open":"${c.open}",` +
-    `"close":"${c.close}","volume":"${trimmed(c.volume)}","product_id":"${product}"}`;
+    `"close":"${c.close}","volume":"${
+      trimDecimal(c.volume.toFixed(8))
+    }","product_id":"${product}"}`;
 }
 
 /** Buckets in a `candles` snapshot (empty buckets are absent, not counted). */
