@@ -92,6 +92,12 @@ function recordedCandles(): { frameMs: number; type: string; candle: RawCandle }
   return out;
 }
 
+/** Waits (polling every 20 ms) until `cond` holds or `ms` pass. */
+async function until(cond: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
 /** A one-connection WebSocket server that replays `frames` once the client subscribes. */
 function replayServer(frames: string[], gapsMs: number[]) {
   const subscribes: string[] = [];
@@ -164,13 +170,8 @@ Deno.test("the recorded Coinbase WebSocket session through the real feed", async
   const distinct = new Map(shifted.map((x) => [`${x.product_id}:${x.trade_id}`, x]));
   try {
     feed.start();
-    const deadline = Date.now() + 15_000;
-    while (server.sent() < frames.length && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await until(() => feed.stats.frames >= frames.length, 15_000);
     equal(server.sent(), frames.length, "every recorded frame was sent");
-    // Let the last frames arrive.
-    await new Promise((r) => setTimeout(r, 200));
 
     await t.step("the feed subscribes to market_trades and heartbeats, one channel each", () => {
       deepStrictEqual(server.subscribes.map((s) => JSON.parse(s).channel), [
@@ -241,6 +242,35 @@ Deno.test("the recorded Coinbase WebSocket session through the real feed", async
       // Two or three minutes per product, one 5-minute bucket or two, one of each coarser.
       ok(compared >= 2 * (2 + 1 + 6), `compared ${compared} candles`);
     });
+  } finally {
+    await feed.stop();
+    await server.close();
+  }
+});
+
+Deno.test("the capture's own sequence numbers: the detector reports exactly the jumps the file has", async () => {
+  const shiftS = Math.floor((Date.now() / 1000 - received[0]!.ts!) / BUCKET_S) * BUCKET_S;
+  const frames = received.map((l) => shiftFrame(l.data!, shiftS));
+  const seqs = received.map((l) => JSON.parse(l.data!).sequence_num as number);
+  const jumps = seqs.filter((n, i) => i > 0 && n > seqs[i - 1]! + 1).length;
+  ok(jumps > 20, `the capture skips numbers ${jumps} times (left-out ticker and level2 frames)`);
+  const server = replayServer(frames, frames.map(() => 0));
+  const gaps: FeedGap[] = [];
+  let trades = 0;
+  const feed = new Feed({
+    url: server.url,
+    products: ["BTC-USD", "ETH-USD"],
+    connectIntervalMs: 0,
+    handlers: { onTrades: (t) => trades += t.length, onGap: (g) => gaps.push(g) },
+  });
+  try {
+    feed.start();
+    await until(() => feed.stats.frames >= frames.length, 15_000);
+    equal(feed.stats.frames, frames.length);
+    equal(feed.stats.sequenceGaps, jumps);
+    equal(gaps.length, jumps);
+    ok(gaps.every((g) => g.reason === "sequence" && g.fromMs <= g.toMs));
+    equal(trades, 279, "gaps do not cost trades: every one is still delivered");
   } finally {
     await feed.stop();
     await server.close();
