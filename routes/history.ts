@@ -10,6 +10,7 @@
 import type { Hono } from "hono";
 import type { Candle } from "../lib/candles/candle.ts";
 import {
+  type Granularity,
   GRANULARITY_NAMES,
   type GranularityId,
   parseGranularity,
@@ -50,14 +51,6 @@ export interface HistoryCandle {
   volume: number;
 }
 
-/** A symbol this instance does not serve (404). */
-export class UnservedSymbol extends Error {
-  constructor(symbol: string) {
-    super(`symbol "${symbol}" is not served by this instance (see /api/products)`);
-    this.name = "UnservedSymbol";
-  }
-}
-
 function epochMs(name: string, raw: string | undefined): number {
   if (raw === undefined || raw === "") {
     throw new BadRequest(`${name} is required: epoch milliseconds, e.g. ${name}=1773500700000`);
@@ -95,7 +88,7 @@ export function parseHistoryQuery(q: (name: string) => string | undefined): Hist
   }
   const rawG = q("granularity");
   if (!rawG) throw new BadRequest(`granularity is required: one of ${GRANULARITY_NAMES}`);
-  let g;
+  let g: Granularity;
   try {
     g = parseGranularity(rawG);
   } catch {
@@ -142,7 +135,10 @@ export function installHistory(app: Hono, source: HistorySource): void {
   app.get("/history", async (c) => {
     const query = parseHistoryQuery((name) => c.req.query(name));
     if (!source.servedProducts().includes(query.symbol)) {
-      return c.json({ error: new UnservedSymbol(query.symbol).message }, 404);
+      return c.json(
+        { error: `symbol "${query.symbol}" is not served by this instance (see /api/products)` },
+        404,
+      );
     }
     if (query.range.endSec < query.range.startSec) return c.json({ candles: [] });
     const candles = await source.candles(query.symbol, query.granularity, query.range);
