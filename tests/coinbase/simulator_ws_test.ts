@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { parseUnits } from "../../lib/candles/decimal.ts";
 import { parseGranularity } from "../../lib/candles/granularity.ts";
 import { demoProducts, type Simulator, startSimulator } from "../../lib/coinbase/simulator.ts";
 import { createJwtSigner } from "../../lib/coinbase/auth.ts";
@@ -365,4 +366,35 @@ Deno.test("WsSimulator candles snapshot: one frame per product, the latest 100 b
   } finally {
     await sim.close();
   }
+});
+
+Deno.test("WsSimulator candles trail the trades they cover, as Coinbase's recorded ones do", async () => {
+  await withSim({ candleLagMs: 2000 }, async (sim) => {
+    const c = await Client.open(sim);
+    c.send({ type: "subscribe", channel: "candles", product_ids: ["BTC-USD"] });
+    c.send({ type: "subscribe", channel: "heartbeats" });
+    await until("candle updates", () => c.of("candles").length >= 4);
+    await c.close();
+    for (const f of c.of("candles")) {
+      const events = f.events as { candles: Record<string, string>[] }[];
+      const open = events[0]!.candles.at(-1)!;
+      const frameMs = Date.parse(String(f.timestamp));
+      const start = Number(open.start);
+      const bucket = sim.market.trades("BTC-USD", start * 1000, start * 1000 + 300_000);
+      // The candle is the fold of a prefix of the bucket's trades…
+      const k = bucket.findIndex((_, i) => {
+        const prices = bucket.slice(0, i + 1).map((x) => Number(x.price));
+        const units = bucket.slice(0, i + 1).reduce((n, x) => n + BigInt(parseUnits(x.size)), 0n);
+        return Number(open.open) === prices[0] && Number(open.high) === Math.max(...prices) &&
+          Number(open.low) === Math.min(...prices) && Number(open.close) === prices.at(-1) &&
+          BigInt(parseUnits(open.volume!)) === units;
+      });
+      assert.ok(k >= 0, `the candle at ${f.timestamp} folds a prefix of the bucket's trades`);
+      // …ending about two seconds before the frame.
+      const cutoff = frameMs - 2000;
+      assert.ok(bucket[k]!.timeUs / 1000 <= cutoff, "no trade newer than the lag");
+      const next = bucket[k + 1];
+      assert.ok(!next || next.timeUs / 1000 > cutoff - 50, "every trade older than the lag");
+    }
+  });
 });
