@@ -15,6 +15,19 @@ import { parseRfc3339 } from "../../lib/coinbase/wire_values.ts";
 import type { Trade } from "../../lib/candles/trade.ts";
 import { RestClient } from "../../lib/coinbase/rest.ts";
 import { catalogueEntry, resolveProducts } from "../../lib/history/catalogue.ts";
+
+/** A recorded wire trade as the one parsed trade type (what parseFrame yields). */
+function toTrade(
+  x: { product_id: string; trade_id: string; price: string; size: string; time: string },
+): Trade {
+  return {
+    product: x.product_id,
+    id: Number(x.trade_id),
+    price: Number(x.price),
+    size: parseUnits(x.size),
+    timeMs: parseRfc3339(x.time),
+  };
+}
 import { referenceCandles, referenceList } from "../candles/reference.ts";
 
 /** Byte-exact copies of the recordings, with their README. */
@@ -223,7 +236,7 @@ Deno.test("the recorded Coinbase WebSocket session through the real feed", async
       // The clock passes the end of every bucket (the day included).
       aggregator.tick(lastMs + 86_400_000 + 10_000);
       updates.push(...aggregator.drain());
-      const ref = referenceCandles([...distinct.values()]);
+      const ref = referenceCandles([...distinct.values()].map(toTrade));
       let compared = 0;
       for (const product of ["BTC-USD", "ETH-USD"]) {
         for (const g of GRANULARITIES) {
@@ -332,13 +345,7 @@ Deno.test("Coinbase's own 21:05 candles are prefix folds of the trades, and so a
     // Our roll-up of the same trades: 1-minute candles from trades, 5-minute from those.
     const agg = new Aggregator();
     for (const x of covered) {
-      agg.add({
-        product: x.product_id,
-        id: Number(x.trade_id),
-        price: Number(x.price),
-        size: parseUnits(x.size),
-        timeMs: parseRfc3339(x.time),
-      });
+      agg.add(toTrade(x));
     }
     deepStrictEqual(agg.live(product, granularityById("FIVE_MINUTE")), want, `${product} ours`);
   }
