@@ -1,22 +1,234 @@
 /**
  * @module
- * Loading the in-progress candles at start (DESIGN.md invariant 2): for every product, the REST
- * candles of {@linkcode seedPlan} tile the current day up to a minute boundary (the cutoff); the
- * aggregator folds them into the open candle of every granularity and ignores live trades
- * before the cutoff, so no trade is counted twice. Live trades that arrive while a product is
- * being seeded wait in a bounded buffer and are applied after its seed; when the buffer
- * overflows, the oldest trades are dropped and their window is repaired from REST instead.
+ * Loading the candles that began before the process started (DESIGN.md invariants 2, 7, 8),
+ * without ever holding the live path back. The cutoff is the minute the process started in
+ * ({@linkcode seedCutoffAt}); the service calls `aggregator.expectSeed(product, cutoff)` for every
+ * product before the feed starts, so `ONE_MINUTE` candles flow from the first trade and coarser
+ * buckets begun before the cutoff wait (unpublished) for their seed.
+ *
+ * The seed of a product is `[day start, cutoff)` tiled by {@linkcode seedPlan}: the day's
+ * completed hours as `ONE_HOUR` and the current hour's completed minutes as `ONE_MINUTE`.
+ * {@linkcode runSeeding} reads those tiles from the store first (two batched reads for all
+ * products) and asks REST only for what the store does not hold: the hours after the newest
+ * stored hour and the minutes after the newest stored minute — at most two requests per product
+ * on an empty store, none on a restart within the minute, one (minutes) on a restart within the
+ * hour. A product whose REST calls fail is retried later without holding the others back.
  */
 import { type Aggregator, seedPlan, type SeedTile } from "../candles/aggregator.ts";
-import type { Trade } from "../candles/candle.ts";
+import type { Candle, Trade } from "../candles/candle.ts";
+import { granularityById } from "../candles/granularity.ts";
 import type { Clock } from "../clock.ts";
+import { RestError } from "../coinbase/rest_error.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { getLogger } from "../log.ts";
+import type { CandleStore } from "../store/store.ts";
 
 const log = getLogger(["spot", "seed"]);
 
 /** Seconds into a minute before its previous minute is trusted complete in REST (cache lag). */
 export const REST_SETTLE_S = 5;
+
+/** REST seed requests in flight at once (the client's rate limiter paces them). */
+export const SEED_CONCURRENCY = 12;
+
+/** The seed cutoff for a process started at `startMs`: the start of that minute (epoch s). */
+export function seedCutoffAt(startMs: number): number {
+  return Math.floor(startMs / 60_000) * 60;
+}
+
+/** One REST request still needed to seed a product. */
+export interface SeedRequest {
+  granularity: "ONE_HOUR" | "ONE_MINUTE";
+  startSec: number;
+  endSec: number;
+}
+
+/** What seeding a product needs: the tiles the store holds and the REST requests for the rest. */
+export interface ProductSeedPlan {
+  product: string;
+  tiles: SeedTile[];
+  requests: SeedRequest[];
+}
+
+/**
+ * Plans the seed of every product at `cutoffSec` from what `store` holds, in two batched reads
+ * (one per tile granularity). For each tile range, stored candles are used up to the newest one
+ * stored in the range; REST is asked for the rest of the range.
+ */
+export async function planSeeds(
+  store: CandleStore,
+  products: string[],
+  cutoffSec: number,
+): Promise<ProductSeedPlan[]> {
+  const plan = seedPlan(cutoffSec);
+  const stored = await Promise.all(
+    plan.map((r) => store.readCompletedMany(products, r.granularity.id, r.startSec, r.endSec)),
+  );
+  return products.map((product) => {
+    const tiles: SeedTile[] = [];
+    const requests: SeedRequest[] = [];
+    plan.forEach((r, k) => {
+      const id = r.granularity.id as SeedRequest["granularity"];
+      const have = (stored[k]!.get(product) ?? [])
+        .filter((c) => c.start >= r.startSec && c.start <= r.endSec);
+      for (const candle of have) tiles.push({ granularity: id, candle });
+      const from = have.length > 0 ? have.at(-1)!.start + r.granularity.seconds : r.startSec;
+      if (from <= r.endSec) requests.push({ granularity: id, startSec: from, endSec: r.endSec });
+    });
+    return { product, tiles, requests };
+  });
+}
+
+/** Options for {@linkcode runSeeding}. */
+export interface SeedingOptions {
+  store: CandleStore;
+  rest: RestClient;
+  aggregator: Aggregator;
+  products: string[];
+  /** The cutoff every product was `expectSeed`-ed with. */
+  cutoffSec: number;
+  clock: Clock;
+  /** Waits (real ms), resolving early when the signal aborts. */
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  signal?: AbortSignal;
+  /** Called after each product is seeded (the caller drains the aggregator). */
+  onSeeded?: (product: string, seeded: number, total: number) => void;
+  /** REST requests in flight at once. @default SEED_CONCURRENCY */
+  concurrency?: number;
+}
+
+/** What {@linkcode runSeeding} did. */
+export interface SeedingSummary {
+  products: number;
+  /** Products seeded from the store alone. */
+  fromStore: number;
+  /** REST requests made by the client while seeding (pages and retries included). */
+  requests: number;
+  /** Failed attempts that were retried. */
+  retries: number;
+  /** Products Coinbase does not know (seeded from the store alone). */
+  unknown: string[];
+}
+
+/**
+ * Seeds every product (see the module comment), returning when all are seeded or the signal
+ * aborts. Products needing no REST are seeded at once; the others as their requests answer.
+ */
+export async function runSeeding(options: SeedingOptions): Promise<SeedingSummary> {
+  const { aggregator, cutoffSec, products } = options;
+  const summary: SeedingSummary = {
+    products: products.length,
+    fromStore: 0,
+    requests: 0,
+    retries: 0,
+    unknown: [],
+  };
+  const requestsBefore = options.rest.stats.requests;
+  let seeded = 0;
+  const done = (product: string, tiles: SeedTile[]) => {
+    aggregator.seed(product, cutoffSec, tiles);
+    options.onSeeded?.(product, ++seeded, products.length);
+  };
+  const plans = await planSeeds(options.store, products, cutoffSec);
+  const queue: { plan: ProductSeedPlan; attempt: number; notBefore: number }[] = [];
+  for (const plan of plans) {
+    if (plan.requests.length === 0) {
+      summary.fromStore++;
+      done(plan.product, plan.tiles);
+    } else queue.push({ plan, attempt: 0, notBefore: 0 });
+  }
+  log.info(
+    "Seeding {products} products at {cutoff}: {fromStore} from the store alone, {rest} need REST ({requests} requests)",
+    {
+      products: products.length,
+      cutoff: new Date(cutoffSec * 1000).toISOString(),
+      fromStore: summary.fromStore,
+      rest: queue.length,
+      requests: queue.reduce((n, q) => n + q.plan.requests.length, 0),
+    },
+  );
+  if (queue.length === 0) return summary;
+  // REST's candle for the minute before the cutoff is complete only some seconds after it.
+  const settleAt = (cutoffSec + REST_SETTLE_S) * 1000;
+  while (options.clock() < settleAt && !options.signal?.aborted) {
+    await options.sleep(Math.min(1000, settleAt - options.clock()), options.signal);
+  }
+  let inFlight = 0;
+  const worker = async () => {
+    while (queue.length > 0 && !options.signal?.aborted) {
+      // The first entry whose backoff has passed (entries keep their arrival order).
+      const now = options.clock();
+      const i = queue.findIndex((q) => q.notBefore <= now);
+      if (i < 0) {
+        const soonest = Math.min(...queue.map((q) => q.notBefore));
+        await options.sleep(Math.max(10, soonest - now), options.signal);
+        continue;
+      }
+      const [entry] = queue.splice(i, 1);
+      const { plan } = entry!;
+      inFlight++;
+      try {
+        const tiles = [...plan.tiles];
+        for (const r of plan.requests) {
+          const g = granularityById(r.granularity);
+          const candles: Candle[] = await options.rest.candles(
+            plan.product,
+            g,
+            r.startSec,
+            r.endSec,
+            { signal: options.signal },
+          );
+          for (const candle of candles) {
+            if (candle.start >= r.startSec && candle.start <= r.endSec) {
+              tiles.push({ granularity: r.granularity, candle });
+            }
+          }
+        }
+        done(plan.product, tiles);
+      } catch (e) {
+        if (options.signal?.aborted) return;
+        if (e instanceof RestError && (e.status === 404 || e.status === 400)) {
+          // Coinbase does not know it (delisted or renamed): it has no trades to seed.
+          summary.unknown.push(plan.product);
+          log.warn("Coinbase has no candles for {product} ({error}); seeded from the store only", {
+            product: plan.product,
+            error: e.message,
+          });
+          done(plan.product, plan.tiles);
+          continue;
+        }
+        summary.retries++;
+        const waitMs = Math.min(60_000, 1000 * 2 ** Math.min(entry!.attempt, 6));
+        log.warn("Seeding {product} failed (attempt {attempt}), retrying in {waitS} s: {error}", {
+          product: plan.product,
+          attempt: entry!.attempt + 1,
+          waitS: Math.round(waitMs / 1000),
+          error: e instanceof Error ? e.message : String(e),
+        });
+        queue.push({ plan, attempt: entry!.attempt + 1, notBefore: options.clock() + waitMs });
+      } finally {
+        inFlight--;
+      }
+    }
+  };
+  // Workers leave when the queue is empty; one whose product failed puts it back, so loop until
+  // nothing is queued or in flight.
+  while ((queue.length > 0 || inFlight > 0) && !options.signal?.aborted) {
+    await Promise.all(
+      Array.from(
+        { length: Math.min(options.concurrency ?? SEED_CONCURRENCY, queue.length) },
+        worker,
+      ),
+    );
+  }
+  summary.requests = options.rest.stats.requests - requestsBefore;
+  return summary;
+}
+
+/**
+ * The pre-#13 seeding (a trade buffer per product until seeded), kept while the service still
+ * calls it; `runSeeding` replaces it.
+ */
 
 /** Trades buffered over all products while seeding, before the oldest are dropped. */
 export const SEED_BUFFER_TRADES = 300_000;
