@@ -3,8 +3,10 @@
  * Entry point of `deno task ingest`: parses the flags, reads the service's environment, builds
  * the REST client and the store, resolves and checks the products, then runs the catalogue sync
  * and/or {@linkcode runBackfill} with a progress bar (stderr) and prints the summary (stdout).
- * Exit status: 0 done, 1 failed, 2 bad flag/date/product/environment, 130 interrupted.
+ * Exit status: 0 done, 1 failed (the message says whether a retry can help), 2 bad
+ * flag/date/product/environment, 130 interrupted.
  */
+import { isFinalError } from "./lib/backoff.ts";
 import { INGEST_RATE_PER_SECOND, runBackfill } from "./lib/history/backfill.ts";
 import { type Config, ConfigError, loadConfig } from "./lib/config.ts";
 import { RestClient } from "./lib/coinbase/rest.ts";
@@ -133,7 +135,10 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
     if (stop.signal.aborted) return 130;
-    err(`ingest: ${e instanceof Error ? e.message : String(e)}\n`);
+    const hint = isFinalError(e)
+      ? "a retry cannot help: check the products, range and key"
+      : "a later run resumes from the checkpoints";
+    err(`ingest: ${e instanceof Error ? e.message : String(e)} (${hint})\n`);
     return 1;
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);

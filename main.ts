@@ -9,7 +9,7 @@ import { RestClient } from "./lib/coinbase/rest.ts";
 import { getLogger, setupLogging } from "./lib/log.ts";
 import { Service } from "./lib/service/service.ts";
 import { openStore } from "./lib/store/open.ts";
-import { createApp } from "./routes/app.ts";
+import { appOptions, createApp } from "./routes/app.ts";
 
 const log = getLogger(["spot", "main"]);
 
@@ -40,7 +40,7 @@ export async function main(env: Env = processEnv): Promise<Running> {
     ratePerSecond: config.coinbaseRestRate,
   });
   const service = new Service({ config, store, rest });
-  const app = createApp(service);
+  const app = createApp(service, appOptions(config));
   const server = Deno.serve({
     port: config.port,
     hostname: "0.0.0.0",
@@ -59,6 +59,14 @@ export async function main(env: Env = processEnv): Promise<Running> {
       await service.stop(8000);
       await server.shutdown();
     })();
+  service.ready().catch(async (e) => {
+    // The service logged the failure; bad configuration (e.g. PRODUCTS naming ids Coinbase does
+    // not know) ends the process, as a bad variable does. Anything else stays on /health.
+    if (!(e instanceof ConfigError)) return;
+    log.fatal("Bad configuration: {message}", { message: e.message, variable: e.variable });
+    await shutdown();
+    Deno.exit(2);
+  });
   return { service, server, shutdown };
 }
 

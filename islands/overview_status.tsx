@@ -6,38 +6,20 @@
  */
 import type { ComponentChildren, VNode } from "preact";
 import type { ConnectionStatus } from "../lib/coinbase/feed_types.ts";
+import type { ProductProblem, StatusBody } from "../lib/service/view.ts";
 import { formatDuration, formatNumber, formatTime, formatUsd } from "./format.ts";
 import { type LinkState, usePoll, useTicker } from "./stream.ts";
 
-/** The part of `/api/status` the overview shows. */
-export interface StatusView {
-  status: string;
-  startup?: string;
-  uptimeS: number;
-  shard: { index: number; count: number };
-  products: number;
-  connections: ConnectionStatus[];
-  store: {
-    kind: string;
-    layout?: string;
-    ok: boolean;
-    pendingWrites: number;
-    writesPerS: number;
-    projectedCostPerDayUsd?: number;
-    lastError?: string;
-  };
-}
-
 /** Props of {@linkcode OverviewStatus}. */
 export interface OverviewStatusProps {
-  initial: StatusView;
+  initial: StatusBody;
   /** @default 2000 */
   pollMs?: number;
 }
 
 /** The live service summary and connections table. */
 export function OverviewStatus({ initial, pollMs = 2000 }: OverviewStatusProps): VNode {
-  const { data: s, state, updatedAt } = usePoll<StatusView>("/api/status", pollMs, initial);
+  const { data: s, state, updatedAt } = usePoll<StatusBody>("/api/status", pollMs, initial);
   const now = useTicker(1000);
   return (
     <section aria-labelledby="service-heading">
@@ -65,6 +47,7 @@ export function OverviewStatus({ initial, pollMs = 2000 }: OverviewStatusProps):
           {formatUsd(s.store.projectedCostPerDayUsd)}
         </Item>
       </dl>
+      <Problems problems={s.problems ?? []} />
       <h2 id="connections-heading">Coinbase connections</h2>
       <div class="table-wrap">
         <table class="connections stack" aria-labelledby="connections-heading">
@@ -91,6 +74,23 @@ export function OverviewStatus({ initial, pollMs = 2000 }: OverviewStatusProps):
           </tbody>
         </table>
       </div>
+    </section>
+  );
+}
+
+function Problems({ problems }: { problems: ProductProblem[] }): VNode | null {
+  if (problems.length === 0) return null;
+  return (
+    <section aria-labelledby="problems-heading" class="problems">
+      <h2 id="problems-heading">Products with problems</h2>
+      <ul>
+        {problems.map((p) => (
+          <li key={p.product} data-problem={p.product}>
+            <a href={`/products/${p.product}`}>{p.product}</a>
+            {`: ${p.message}`}
+          </li>
+        ))}
+      </ul>
     </section>
   );
 }

@@ -17,14 +17,12 @@ import {
   formatVolume,
 } from "./format.ts";
 import { LinkNotice } from "./overview_status.tsx";
-import type { Candle } from "../lib/candles/candle.ts";
+import type { CandleRow } from "../lib/service/view.ts";
 import { type CandleEvent, useCandleStream } from "./stream.ts";
 import { type ChartHandle, mountChart } from "./chart.ts";
 
 /** A candle as `/api/candles` returns it. */
-export interface ChartCandle extends Candle {
-  complete: boolean;
-}
+export type ChartCandle = CandleRow;
 
 /** Props of {@linkcode ProductChart}. */
 export interface ProductChartProps {

@@ -25,19 +25,22 @@ export function acceleratedClock(speed: number, startMs: number = Date.now()): C
   return () => Math.floor(startMs + (performance.now() - origin) * speed);
 }
 
+/** Waits `ms` milliseconds or until `signal` aborts, whichever comes first; never rejects. */
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
 /**
  * Waits `ms` real milliseconds, or less when `signal` aborts: it resolves either way (callers
- * check the signal), so a stopping component never waits out a backoff.
+ * check the signal), so a stopping component never waits out a backoff. The process's one
+ * abort-aware sleep.
  */
-export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
+export const abortableSleep: Sleep = (ms, signal) =>
+  new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
     const done = () => {
       clearTimeout(t);
-      signal.removeEventListener("abort", done);
+      signal?.removeEventListener("abort", done);
       resolve();
     };
-    const t = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
+    const t = setTimeout(done, Math.max(0, ms));
+    signal?.addEventListener("abort", done, { once: true });
   });
-}

@@ -59,7 +59,7 @@ export interface Config {
   logFormat: LogFormat;
 }
 
-/** Reads one variable; returns undefined for unset or blank. */
+/** Reads one variable as set (undefined when unset). */
 export type Env = (name: string) => string | undefined;
 
 /** The process environment as an {@linkcode Env}. */
@@ -141,6 +141,14 @@ function url(env: Env, name: string, fallback: string, schemes: string[]): strin
  * @throws {ConfigError} for the first bad variable
  */
 export function loadConfig(env: Env = processEnv): Config {
+  if (env("PRODUCTS")?.trim() === "") {
+    // Set but empty is a mistake (an unfilled template, a lost substitution), not "the defaults".
+    throw new ConfigError(
+      "PRODUCTS",
+      "PRODUCTS is set but empty: give product ids like BTC-USD,ETH-USD, or all, or unset it " +
+        `for the defaults (${DEFAULT_PRODUCTS.join(",")})`,
+    );
+  }
   const rawProducts = get(env, "PRODUCTS");
   const products = rawProducts?.toLowerCase() === "all"
     ? "all" as const

@@ -10,7 +10,7 @@ import {
   type GranularityId,
   parseGranularity,
 } from "../lib/candles/granularity.ts";
-import type { Service } from "../lib/service/service.ts";
+import type { ServiceView } from "../lib/service/view.ts";
 import { BadRequest } from "./errors.ts";
 import { sseResponse } from "./sse.ts";
 
@@ -39,59 +39,24 @@ export function candleEvent(u: CandleUpdate): Record<string, unknown> {
   return { product_id: u.product, granularity: u.granularity, ...u.candle, complete: u.complete };
 }
 
-/** Process memory in MB (RSS and the JavaScript heap), for the status page. */
-function memory(): { rssMB: number; heapUsedMB: number; heapTotalMB: number } {
-  const m = Deno.memoryUsage();
-  const mb = (n: number) => Math.round(n / 1048576);
-  return { rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal) };
-}
-
 /** Routes under `/api`. */
-export function apiRoutes(service: Service): Hono {
+export function apiRoutes(view: ServiceView): Hono {
   const app = new Hono();
 
-  const served = (id: string, name: string) => {
-    if (!service.productIds.includes(id)) {
-      throw new BadRequest(`${name} "${id}" is not served by this shard (see /api/products)`);
+  const served = (ids: Iterable<string>, name: string) => {
+    const mine = new Set(view.products().map((p) => p.productId));
+    for (const id of ids) {
+      if (!mine.has(id)) {
+        throw new BadRequest(`${name} "${id}" is not served by this shard (see /api/products)`);
+      }
     }
-    return id;
   };
 
-  app.get("/status", (c) => {
-    const w = service.writer.stats();
-    return c.json({
-      status: service.health().body.status,
-      startup: service.startupNote || undefined,
-      uptimeS: Math.round((Date.now() - service.startedAt) / 1000),
-      shard: { index: service.config.shardIndex, count: service.config.shardCount },
-      products: service.productIds.length,
-      connections: service.connections(),
-      store: {
-        kind: service.store.kind,
-        layout: service.store.kind === "firestore" ? service.config.firestoreLayout : undefined,
-        ok: w.failingSinceMs === null,
-        pendingWrites: w.pending,
-        writesPerS: w.writesPerS,
-        writesTotal: w.writesTotal,
-        failures: w.failures,
-        lastError: w.lastError,
-        projectedCostPerDayUsd: w.projectedCostPerDayUsd,
-      },
-      aggregator: service.aggregator.stats,
-      feed: service.feedStats,
-      repairs: {
-        pending: service.repairer.pending,
-        done: service.repairer.repaired,
-        failed: service.repairer.failed,
-      },
-      sseSubscribers: service.hub.subscribers,
-      memory: memory(),
-    });
-  });
+  app.get("/status", (c) => c.json(view.status()));
 
   app.get("/products", (c) =>
     c.json({
-      products: service.products.map((p) => ({
+      products: view.products().map((p) => ({
         product_id: p.productId,
         base_currency: p.baseCurrency,
         quote_currency: p.quoteCurrency,
@@ -105,7 +70,8 @@ export function apiRoutes(service: Service): Hono {
     }));
 
   app.get("/candles/:product/:granularity", async (c) => {
-    const product = served(c.req.param("product").toUpperCase(), "product");
+    const product = c.req.param("product").toUpperCase();
+    served([product], "product");
     const g = granularity(c.req.param("granularity"));
     const start = epochSeconds("start", c.req.query("start"));
     const end = epochSeconds("end", c.req.query("end"));
@@ -120,19 +86,7 @@ export function apiRoutes(service: Service): Hono {
       }
       limit = Number(rawLimit);
     }
-    const stored = await service.store.readCompleted(product, g.id, { start, end, limit });
-    const candles = stored.map((k) => ({ ...k, complete: true }));
-    const live = service.aggregator.live(product, g);
-    const last = candles.at(-1)?.start ?? -Infinity;
-    if (
-      live && live.start > last && (start === undefined || live.start >= start) &&
-      (end === undefined || live.start <= end)
-    ) {
-      candles.push({ ...live, complete: false });
-    }
-    return c.json({
-      candles: start === undefined ? candles.slice(-limit) : candles.slice(0, limit),
-    });
+    return c.json({ candles: await view.candles(product, g, { start, end, limit }) });
   });
 
   app.get("/stream", (c) => {
@@ -146,13 +100,13 @@ export function apiRoutes(service: Service): Hono {
     if (products.size === 0) {
       throw new BadRequest("products is empty: give product ids, e.g. ?products=BTC-USD");
     }
-    for (const p of products) served(p, "products");
+    served(products, "products");
     const gs = new Set<GranularityId>(
       (c.req.query("granularities") ?? "ONE_MINUTE").split(",").filter(Boolean).map((s) =>
         granularity(s.trim(), "granularities").id
       ),
     );
-    return sseResponse(service.hub, { products, granularities: gs }, candleEvent);
+    return sseResponse(view, { products, granularities: gs }, candleEvent);
   });
 
   return app;

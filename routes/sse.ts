@@ -1,11 +1,12 @@
 /**
  * @module
- * A Server-Sent Events response fed by the hub: the current live candles first, then every
+ * A Server-Sent Events response fed by the service's candle updates (the hub behind the view): the current live candles first, then every
  * matching update, with a heartbeat comment every 15 s. Each client has a bounded buffer; a
  * client that does not read (its buffer full) is dropped instead of buffered without bound.
  */
 import type { CandleUpdate } from "../lib/candles/candle.ts";
-import type { Hub, HubFilter } from "../lib/service/hub.ts";
+import type { HubFilter } from "../lib/service/hub.ts";
+import type { CandleSource } from "../lib/service/view.ts";
 import { getLogger } from "../lib/log.ts";
 
 const log = getLogger(["spot", "sse"]);
@@ -30,9 +31,9 @@ function eventText(u: CandleUpdate, toJson: ToJson): string {
   return text;
 }
 
-/** Streams hub updates matching `filter` until the client goes away or the hub closes. */
+/** Streams updates matching `filter` until the client goes away or the service stops. */
 export function sseResponse(
-  hub: Hub,
+  source: CandleSource,
   filter: HubFilter,
   toJson: ToJson,
   bufferEvents = SSE_BUFFER_EVENTS,
@@ -60,7 +61,7 @@ export function sseResponse(
         for (const u of updates) text += eventText(u, toJson);
         controller.enqueue(encoder.encode(text));
       };
-      const unsubscribe = hub.subscribe(filter, send, () => close());
+      const unsubscribe = source.subscribe(filter, send, () => close());
       const heartbeat = setInterval(() => {
         if (!closed) controller.enqueue(encoder.encode(`: ping\n\n`));
       }, HEARTBEAT_MS);
@@ -70,7 +71,7 @@ export function sseResponse(
         clearInterval(heartbeat);
       };
       controller.enqueue(encoder.encode(`retry: 2000\n\n`));
-      send(hub.live(filter));
+      send(source.live(filter));
     },
     cancel() {
       cleanup();

@@ -66,6 +66,8 @@ const bad: [string, Record<string, string>, RegExp][] = [
   ["PORT", { PORT: "70000" }, /PORT/],
   ["PRODUCTS", { PRODUCTS: "BTC_USD" }, /PRODUCTS has a malformed product id "BTC_USD"/],
   ["PRODUCTS", { PRODUCTS: " , " }, /PRODUCTS is empty/],
+  ["PRODUCTS", { PRODUCTS: "" }, /PRODUCTS is set but empty: give product ids like BTC-USD/],
+  ["PRODUCTS", { PRODUCTS: "  " }, /PRODUCTS is set but empty/],
   ["SHARD_COUNT", { SHARD_COUNT: "0" }, /SHARD_COUNT must be an integer from 1/],
   [
     "SHARD_INDEX",

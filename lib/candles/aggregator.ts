@@ -339,6 +339,24 @@ export class Aggregator {
     }
   }
 
+  /**
+   * Forgets everything about `product` (its seeding failed for good): its candles are no longer
+   * tracked, and nothing of it is emitted by the next drain.
+   */
+  forget(product: string): void {
+    const p = this.#products.get(product);
+    if (!p) return;
+    this.#products.delete(product);
+    p.dirty = 0;
+    const dirty = this.#dirty.filter((d) => d !== p);
+    this.#dirty.length = 0;
+    this.#dirty.push(...dirty);
+    const out = this.#out.filter((u) => u.product !== product);
+    this.#out.length = 0;
+    this.#out.push(...out);
+    for (const [c, [q]] of this.#corrected) if (q === p) this.#corrected.delete(c);
+  }
+
   /** Whether `product` waits for no seed (its candles that began before the cutoff are in). */
   isSeeded(product: string): boolean {
     return !this.#products.get(product)?.seedPending;

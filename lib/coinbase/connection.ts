@@ -4,10 +4,11 @@
  * `market_trades` and `heartbeats` on open (one channel per message, a fresh JWT each when a key
  * is set), checks the `subscriptions` ack for products Coinbase left out, tracks the
  * per-connection `sequence_num` (coinbase-protocol.md §2.5), reconnects a silent socket
- * (watchdog) with exponential backoff and jitter, and reports the windows in which trades may
+ * (watchdog) with the process's backoff (`lib/backoff.ts`), and reports the windows in which trades may
  * have been lost (sequence gaps, reconnects) so the service can repair them from REST.
  * Parsing is `messages.ts`; splitting products, pacing connects and dedupe are `feed.ts`.
  */
+import { backoffDelay, type BackoffPolicy } from "../backoff.ts";
 import type { Clock } from "../clock.ts";
 import { getLogger } from "../log.ts";
 import type { JwtSigner } from "./auth.ts";
@@ -28,7 +29,7 @@ export interface ConnectionOptions {
   signer?: JwtSigner;
   clock: Clock;
   staleAfterMs: number;
-  backoff: { initialMs: number; maxMs: number };
+  backoff: BackoffPolicy;
   /** Margin subtracted from a gap's start (Coinbase batches 250 ms of trades per update). */
   gapMarginMs: number;
   random: () => number;
@@ -126,8 +127,7 @@ export class Connection {
       this.#reconnects++;
       this.#o.stats.reconnects++;
       this.#setState("reconnecting");
-      const base = Math.min(this.#o.backoff.maxMs, this.#o.backoff.initialMs * 2 ** (attempt - 1));
-      const delay = base / 2 + this.#o.random() * base / 2;
+      const delay = backoffDelay(attempt, this.#o.backoff, this.#o.random);
       log.info("Reconnecting {connectionId} in {delayMs} ms", {
         connectionId: this.#o.id,
         delayMs: Math.round(delay),

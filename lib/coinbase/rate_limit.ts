@@ -3,27 +3,9 @@
  * Client-side request pacing for Coinbase REST: a sliding-window limiter under which the server
  * never sees more than `ratePerSecond` requests in any one-second window (so its per-IP token
  * bucket never empties), while requests run concurrently. Time and waiting are injected so tests
- * never sleep for real. Retries and backoff live in `rest.ts`.
+ * never sleep for real. Retries and backoff live in `rest_transport.ts`.
  */
-import type { Clock } from "../clock.ts";
-
-/** Waits `ms` milliseconds, rejecting when `signal` aborts. */
-export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
-
-/** A real {@linkcode Sleep} on `setTimeout`, cancelled by the signal. */
-export const realSleep: Sleep = (ms, signal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, Math.max(0, ms));
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
+import { abortableSleep, type Clock, type Sleep } from "../clock.ts";
 
 /** Options for {@linkcode RateLimiter}. */
 export interface RateLimiterOptions {
@@ -31,7 +13,7 @@ export interface RateLimiterOptions {
   ratePerSecond: number;
   /** @default systemClock */
   clock?: Clock;
-  /** @default realSleep */
+  /** @default abortableSleep */
   sleep?: Sleep;
 }
 
@@ -70,7 +52,7 @@ export class RateLimiter {
     this.#capacity = Math.max(1, Math.floor(rate));
     this.#windowMs = Math.max(1000, (this.#capacity / rate) * 1000);
     this.#clock = options.clock ?? Date.now;
-    this.#sleep = options.sleep ?? realSleep;
+    this.#sleep = options.sleep ?? abortableSleep;
   }
 
   /** Resolves when one more request may start now; call the returned function when it ends. */

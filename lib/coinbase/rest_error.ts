@@ -16,10 +16,26 @@ export interface RestErrorDetails {
   code?: string;
   /** Coinbase's message. */
   coinbaseMessage?: string;
+  /**
+   * Whether trying again later can help: true for network errors, timeouts, 429 and 5xx (and
+   * an answer that was not JSON), false for any other 4xx (unknown product, bad argument, bad
+   * key). See {@linkcode isRetryableStatus}.
+   */
+  retryable: boolean;
 }
 
-/** A Coinbase REST call that failed for good. The message never contains a JWT. */
+/** Whether a failed REST call with this status may succeed when retried (0: no answer arrived). */
+export function isRetryableStatus(status: number): boolean {
+  return status === 0 || status === 429 || status >= 500;
+}
+
+/**
+ * A Coinbase REST call that failed (after the transport's own retries). `retryable` says whether
+ * a later attempt can help; by the project's convention an error with `retryable === false` is
+ * final. The message never contains a JWT.
+ */
 export class RestError extends Error {
+  readonly retryable: boolean;
   readonly method: string;
   readonly path: string;
   readonly status: number;
@@ -34,6 +50,7 @@ export class RestError extends Error {
     this.status = details.status;
     this.code = details.code;
     this.coinbaseMessage = details.coinbaseMessage;
+    this.retryable = details.retryable;
   }
 }
 

@@ -1,15 +1,17 @@
 /**
  * @module
  * The HTTP side of the Coinbase REST client: every request waits for the shared
- * {@linkcode RateLimiter}, carries a fresh JWT when authenticated, and is retried with exponential
- * backoff and jitter on 429 (whose body may be HTML), 5xx and network errors, once on a 401 with
- * a fresh JWT; any other 4xx is a {@linkcode RestError} naming the method, path, status and
- * Coinbase's message (never the JWT). Endpoints and their shapes live in `rest.ts`.
+ * {@linkcode RateLimiter}, carries a fresh JWT when authenticated, and is retried with the
+ * process's backoff (`lib/backoff.ts`) on 429 (whose body may be HTML), 5xx and network errors,
+ * once on a 401 with a fresh JWT; any other 4xx is a final {@linkcode RestError}
+ * (`retryable: false`) naming the method, path, status and Coinbase's message (never the JWT).
+ * Endpoints and their shapes live in `rest.ts`.
  */
-import { type Clock, systemClock } from "../clock.ts";
+import { backoffDelay } from "../backoff.ts";
+import { abortableSleep, type Clock, type Sleep, systemClock } from "../clock.ts";
 import { getLogger } from "../log.ts";
-import { RateLimiter, realSleep, type Sleep } from "./rate_limit.ts";
-import { describeErrorBody, RestError } from "./rest_error.ts";
+import { RateLimiter } from "./rate_limit.ts";
+import { describeErrorBody, isRetryableStatus, RestError } from "./rest_error.ts";
 
 const log = getLogger(["spot", "rest"]);
 
@@ -26,11 +28,11 @@ export interface TransportOptions {
   fetch?: typeof fetch;
   /** @default systemClock */
   clock?: Clock;
-  /** @default realSleep */
+  /** @default abortableSleep */
   sleep?: Sleep;
   /** Retries of one request on 429, 5xx and network errors. @default 6 */
   maxRetries?: number;
-  /** First backoff delay; doubles per retry, with jitter. @default 1000 */
+  /** Cap of the first backoff delay; doubles per retry, full jitter (`backoffDelay`). @default 1000 */
   backoffBaseMs?: number;
   /** @default 30000 */
   backoffMaxMs?: number;
@@ -67,7 +69,7 @@ export class RestTransport {
   constructor(options: TransportOptions, authorize?: Authorize) {
     this.#base = options.baseUrl.replace(/\/+$/, "");
     this.#authorize = authorize;
-    this.#sleep = options.sleep ?? realSleep;
+    this.#sleep = options.sleep ?? abortableSleep;
     this.#limiter = new RateLimiter({
       ratePerSecond: options.ratePerSecond ?? 8,
       clock: options.clock ?? systemClock,
@@ -137,7 +139,8 @@ export class RestTransport {
             throw new RestError(
               `${shown} returned ${status} with a body that is not JSON (${context}): ` +
                 describeErrorBody(text).message,
-              { method: "GET", path, status },
+              // A proxy's or an edge's page in place of the answer: worth another try later.
+              { method: "GET", path, status, retryable: true },
             );
           }
         }
@@ -152,13 +155,14 @@ export class RestTransport {
           continue;
         }
         if (status === 429) this.stats.rateLimited++;
-        if (status !== 429 && status < 500) {
+        if (!isRetryableStatus(status)) {
           throw new RestError(`${shown} failed with ${problem} (${context})`, {
             method: "GET",
             path,
             status,
             code,
             coinbaseMessage: message,
+            retryable: false,
           });
         }
       } catch (e) {
@@ -171,12 +175,15 @@ export class RestTransport {
       if (retry >= this.#maxRetries) {
         throw new RestError(
           `${shown} failed after ${retry + 1} attempts, last with ${problem} (${context})`,
-          { method: "GET", path, status },
+          { method: "GET", path, status, retryable: true },
         );
       }
-      const delay = Math.min(this.#backoffMax, this.#backoffBase * 2 ** retry) *
-        (0.5 + this.#random() / 2);
       retry++;
+      const delay = backoffDelay(
+        retry,
+        { initialMs: this.#backoffBase, maxMs: this.#backoffMax },
+        this.#random,
+      );
       this.stats.retries++;
       log.warn("Coinbase {request} failed ({problem}); retry {retry} in {delayMs} ms", {
         request: shown,

@@ -15,6 +15,7 @@ import type { RestClient } from "../coinbase/rest.ts";
 import { candleWindows } from "../coinbase/rest_candles.ts";
 import { getLogger } from "../log.ts";
 import type { CandleStore } from "../store/store.ts";
+import { HistoryFetchError } from "./fetch_error.ts";
 
 const log = getLogger(["spot", "backfill"]);
 
@@ -101,7 +102,12 @@ interface Task {
   chain: Promise<void>;
 }
 
-/** Fetches and stores completed candles for every product × granularity in the range. */
+/**
+ * Fetches and stores completed candles for every product × granularity in the range. The first
+ * failed page stops the run (the checkpoints keep what was done).
+ * @throws {HistoryFetchError} for a page that failed after the REST client's retries, naming the
+ * product, granularity and window; `retryable: false` when no retry can help
+ */
 export async function runBackfill(options: BackfillOptions): Promise<BackfillSummary> {
   const clock = options.clock ?? systemClock;
   const started = clock();
@@ -236,7 +242,17 @@ async function fetchPage(
 ): Promise<void> {
   const [from, to] = task.pages[index]!;
   const { product, granularity } = task.row;
-  const candles: Candle[] = await options.rest.candlePage(product, task.g, from, to, { signal });
+  let candles: Candle[];
+  try {
+    candles = await options.rest.candlePage(product, task.g, from, to, { signal });
+  } catch (e) {
+    if (signal.aborted) throw e;
+    throw new HistoryFetchError(
+      "backfilling",
+      { product, granularity, fromSec: from, toSec: to },
+      e,
+    );
+  }
   if (candles.length > 0) {
     await options.store.writeCompleted(candles.map((candle) => ({ product, granularity, candle })));
   }

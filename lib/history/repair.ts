@@ -4,9 +4,12 @@
  * window in which trades may be missing; once the window's minutes are complete and REST has
  * settled, their 1-minute candles are fetched from REST and handed to the aggregator, which
  * replaces what the live path built and corrects every coarser candle containing them. A
- * failed fetch is retried with backoff; every repair is kept in a short per-product history
- * for the dashboard.
+ * failed fetch is retried with the process's backoff (`lib/backoff.ts`) up to `maxAttempts`
+ * times, except a final error (`retryable === false`, e.g. Coinbase no longer knows the
+ * product), which gives the window up at once; every repair is kept in a short per-product
+ * history for the dashboard.
  */
+import { backoffDelay, type BackoffPolicy, isFinalError } from "../backoff.ts";
 import type { Aggregator } from "../candles/aggregator.ts";
 import { ONE_MINUTE } from "../candles/granularity.ts";
 import type { Clock } from "../clock.ts";
@@ -30,18 +33,25 @@ export interface RepairRecord {
   /** Minutes whose live candle REST replaced. */
   minutesReplaced?: number;
   attempts: number;
+  /** The last failure's message. */
   error?: string;
+  /** When the window was given up (a final error, or `maxAttempts` failures). */
+  gaveUpAt?: number;
 }
 
 /** Options for {@linkcode Repairer}. */
 export interface RepairerOptions {
-  rest: RestClient;
+  rest: Pick<RestClient, "candles">;
   aggregator: Aggregator;
   clock: Clock;
   /** Called after a repair changed candles, so the caller drains the aggregator. */
   onRepaired: () => void;
   /** Attempts before a window is given up. @default 8 */
   maxAttempts?: number;
+  /** Wait between attempts (on the injected clock). @default {initialMs: 2000, maxMs: 60000} */
+  backoff?: BackoffPolicy;
+  /** Jitter source of the backoff, in [0, 1]. @default Math.random */
+  random?: () => number;
 }
 
 /** Queues gap windows and repairs them from REST 1-minute candles. */
@@ -51,7 +61,9 @@ export class Repairer {
   readonly #history = new Map<string, RepairRecord[]>();
   #busy = false;
   #notBefore = new WeakMap<RepairRecord, number>();
+  /** Windows repaired since start. */
   repaired = 0;
+  /** Windows given up since start. */
   failed = 0;
 
   constructor(options: RepairerOptions) {
@@ -148,23 +160,42 @@ export class Repairer {
     } catch (e) {
       if (signal?.aborted) return;
       rec.error = e instanceof Error ? e.message : String(e);
+      const final = isFinalError(e);
       const max = this.#o.maxAttempts ?? 8;
-      if (rec.attempts >= max) {
+      if (final || rec.attempts >= max) {
         this.#queue.splice(this.#queue.indexOf(rec), 1);
+        rec.gaveUpAt = this.#o.clock();
         this.failed++;
-        log.error("Gave up repairing {product} {from}–{to} after {attempts} attempts: {error}", {
-          ...logWindow(rec),
-          attempts: rec.attempts,
-          error: rec.error,
-        });
+        log.error(
+          "Gave up repairing {product} {granularity} {from}–{to} after {attempts} attempts " +
+            "({why}): {error}",
+          {
+            ...logWindow(rec),
+            granularity: ONE_MINUTE.id,
+            attempts: rec.attempts,
+            why: final ? "a retry cannot help" : "retries exhausted",
+            error: rec.error,
+          },
+        );
         return;
       }
-      this.#notBefore.set(rec, this.#o.clock() + Math.min(60_000, 1000 * 2 ** rec.attempts));
-      log.warn("Repair of {product} failed (attempt {attempts}), will retry: {error}", {
-        product: rec.product,
-        attempts: rec.attempts,
-        error: rec.error,
-      });
+      const delay = backoffDelay(
+        rec.attempts,
+        this.#o.backoff ?? { initialMs: 2000, maxMs: 60_000 },
+        this.#o.random,
+      );
+      this.#notBefore.set(rec, this.#o.clock() + delay);
+      log.warn(
+        "Repair of {product} {granularity} {from}–{to} failed (attempt {attempts}), " +
+          "retrying in {delayMs} ms: {error}",
+        {
+          ...logWindow(rec),
+          granularity: ONE_MINUTE.id,
+          attempts: rec.attempts,
+          delayMs: Math.round(delay),
+          error: rec.error,
+        },
+      );
     }
   }
 }

@@ -15,10 +15,10 @@
  * hour. A product whose REST calls fail is retried later without holding the others back.
  */
 import { type Aggregator, seedPlan, type SeedTile } from "../candles/aggregator.ts";
-import type { Candle, Trade } from "../candles/candle.ts";
+import type { Candle } from "../candles/candle.ts";
 import { granularityById } from "../candles/granularity.ts";
 import type { Clock } from "../clock.ts";
-import { RestError } from "../coinbase/rest_error.ts";
+import { isFinalError } from "../backoff.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { getLogger } from "../log.ts";
 import type { CandleStore } from "../store/store.ts";
@@ -93,6 +93,8 @@ export interface SeedingOptions {
   signal?: AbortSignal;
   /** Called after each product is seeded (the caller drains the aggregator). */
   onSeeded?: (product: string, seeded: number, total: number) => void;
+  /** Called when a product's REST answer is final (e.g. Coinbase does not know it): not seeded. */
+  onFailed?: (product: string, error: unknown) => void;
   /** REST requests in flight at once. @default SEED_CONCURRENCY */
   concurrency?: number;
 }
@@ -106,8 +108,8 @@ export interface SeedingSummary {
   requests: number;
   /** Failed attempts that were retried. */
   retries: number;
-  /** Products Coinbase does not know (seeded from the store alone). */
-  unknown: string[];
+  /** Products whose REST answer was final, e.g. unknown to Coinbase (not seeded). */
+  failed: string[];
 }
 
 /**
@@ -121,7 +123,7 @@ export async function runSeeding(options: SeedingOptions): Promise<SeedingSummar
     fromStore: 0,
     requests: 0,
     retries: 0,
-    unknown: [],
+    failed: [],
   };
   const requestsBefore = options.rest.stats.requests;
   let seeded = 0;
@@ -187,14 +189,10 @@ export async function runSeeding(options: SeedingOptions): Promise<SeedingSummar
         done(plan.product, tiles);
       } catch (e) {
         if (options.signal?.aborted) return;
-        if (e instanceof RestError && (e.status === 404 || e.status === 400)) {
-          // Coinbase does not know it (delisted or renamed): it has no trades to seed.
-          summary.unknown.push(plan.product);
-          log.warn("Coinbase has no candles for {product} ({error}); seeded from the store only", {
-            product: plan.product,
-            error: e.message,
-          });
-          done(plan.product, plan.tiles);
+        if (isFinalError(e)) {
+          // A final answer (Coinbase does not know the product): no retry can help.
+          summary.failed.push(plan.product);
+          options.onFailed?.(plan.product, e);
           continue;
         }
         summary.retries++;
@@ -223,140 +221,4 @@ export async function runSeeding(options: SeedingOptions): Promise<SeedingSummar
   }
   summary.requests = options.rest.stats.requests - requestsBefore;
   return summary;
-}
-
-/**
- * The pre-#13 seeding (a trade buffer per product until seeded), kept while the service still
- * calls it; `runSeeding` replaces it.
- */
-
-/** Trades buffered over all products while seeding, before the oldest are dropped. */
-export const SEED_BUFFER_TRADES = 300_000;
-
-/** What {@linkcode SeedGate.release} hands back for one product. */
-export interface Released {
-  trades: Trade[];
-  /** Time (epoch ms) of the newest trade dropped for lack of room, if any: repair up to it. */
-  droppedThroughMs?: number;
-}
-
-/** Buffers live trades per product until the product is seeded, within a memory bound. */
-export class SeedGate {
-  readonly #pending = new Map<string, Trade[]>();
-  readonly #droppedThrough = new Map<string, number>();
-  readonly #ready = new Set<string>();
-  readonly #cap: number;
-  dropped = 0;
-
-  /**
-   * @param cap trades buffered per product before the oldest are dropped (and repaired);
-   * by default {@linkcode SEED_BUFFER_TRADES} shared out, at least 1,000 per product
-   */
-  constructor(
-    products: string[],
-    cap = Math.max(1000, Math.floor(SEED_BUFFER_TRADES / Math.max(1, products.length))),
-  ) {
-    for (const p of products) this.#pending.set(p, []);
-    this.#cap = cap;
-  }
-
-  /** Whether `product` has been seeded. */
-  isReady(product: string): boolean {
-    return this.#ready.has(product);
-  }
-
-  /** Whether every product has been seeded. */
-  get allReady(): boolean {
-    return this.#pending.size === 0;
-  }
-
-  /** Keeps a trade of a product not yet seeded; returns false when the product is ready. */
-  hold(t: Trade): boolean {
-    const buf = this.#pending.get(t.product_id);
-    if (!buf) return false;
-    buf.push(t);
-    if (buf.length > this.#cap) {
-      // Drop the oldest half at once (amortised), remembering how far the loss reaches.
-      const gone = buf.splice(0, buf.length - Math.floor(this.#cap / 2));
-      this.dropped += gone.length;
-      let through = this.#droppedThrough.get(t.product_id) ?? -Infinity;
-      for (const g of gone) through = Math.max(through, Date.parse(g.time));
-      this.#droppedThrough.set(t.product_id, through);
-    }
-    return true;
-  }
-
-  /** Marks a product seeded and returns its buffered trades (and how far any loss reaches). */
-  release(product: string): Released {
-    const trades = this.#pending.get(product) ?? [];
-    const droppedThroughMs = this.#droppedThrough.get(product);
-    this.#pending.delete(product);
-    this.#droppedThrough.delete(product);
-    this.#ready.add(product);
-    return { trades, droppedThroughMs };
-  }
-}
-
-/** The cutoff to seed at: the current minute, once REST has settled the previous one. */
-export async function seedCutoff(
-  clock: Clock,
-  sleep: (ms: number) => Promise<void>,
-  signal?: AbortSignal,
-): Promise<number> {
-  while ((clock() % 60_000) / 1000 < REST_SETTLE_S) {
-    signal?.throwIfAborted();
-    await sleep(100);
-  }
-  return Math.floor(clock() / 60_000) * 60;
-}
-
-/** Fetches the seed tiles of one product at `cutoffSec` (one REST request per granularity). */
-export async function fetchSeedTiles(
-  rest: RestClient,
-  product: string,
-  cutoffSec: number,
-  signal?: AbortSignal,
-): Promise<SeedTile[]> {
-  const tiles: SeedTile[] = [];
-  for (const { granularity, startSec, endSec } of seedPlan(cutoffSec)) {
-    const candles = await rest.candles(product, granularity, startSec, endSec, { signal });
-    for (const candle of candles) {
-      if (candle.start >= startSec && candle.start <= endSec) {
-        tiles.push({ granularity: granularity.id, candle });
-      }
-    }
-  }
-  return tiles;
-}
-
-/**
- * Seeds one product: fetches its tiles, loads them, then applies the trades that waited.
- * Returns the trades applied from the buffer and, when the buffer overflowed, the time up to
- * which trades were dropped (the caller repairs `[cutoff, that]` from REST).
- */
-export async function seedProduct(
-  options: {
-    rest: RestClient;
-    aggregator: Aggregator;
-    gate: SeedGate;
-    cutoffSec: number;
-    signal?: AbortSignal;
-  },
-  product: string,
-): Promise<{ applied: number; droppedThroughMs?: number }> {
-  const tiles = await fetchSeedTiles(options.rest, product, options.cutoffSec, options.signal);
-  options.aggregator.seed(product, options.cutoffSec, tiles);
-  const { trades: waiting, droppedThroughMs } = options.gate.release(product);
-  let applied = 0;
-  for (const t of waiting) if (options.aggregator.add(t)) applied++;
-  log.debug(
-    "Seeded {product} at {cutoff} from {tiles} REST candles; {applied} buffered trades applied",
-    {
-      product,
-      cutoff: new Date(options.cutoffSec * 1000).toISOString(),
-      tiles: tiles.length,
-      applied,
-    },
-  );
-  return { applied, droppedThroughMs };
 }

@@ -69,6 +69,11 @@ export class Hub {
     return this.#live.get(`${product}|${granularity}`);
   }
 
+  /** Forgets the live candles of `product` (no longer served). */
+  forget(product: string): void {
+    for (const [key, u] of this.#live) if (u.product === product) this.#live.delete(key);
+  }
+
   /** Ends every subscription (at shutdown, so streaming responses finish). */
   closeAll(): void {
     const subs = [...this.#subs];

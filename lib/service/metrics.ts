@@ -3,13 +3,25 @@
  * The service's Prometheus metrics: counters updated on the hot path, gauges read from the feed,
  * writer, aggregator and hub at scrape time, and the latency histograms.
  */
-import { Counter, Gauge, Histogram, Registry } from "./prometheus.ts";
-import type { Service } from "./service.ts";
+import type { AggregatorStats } from "../candles/aggregator.ts";
+import type { ConnectionStatus, FeedStats } from "../coinbase/feed_types.ts";
+import type { WriterStats } from "../store/writer.ts";
+import { Counter, Gauge, Histogram, Registry, ScrapedCounter } from "./prometheus.ts";
 
 const LATENCY = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1];
 const GAP = [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 
-/** Metrics of one {@linkcode Service}. */
+/** What the scrape-time gauges read (the pipeline's parts and the feed, once started). */
+export interface MetricsSources {
+  readonly feedStats: FeedStats | undefined;
+  connections(): ConnectionStatus[];
+  readonly aggregator: { readonly stats: AggregatorStats };
+  readonly repairer: { readonly repaired: number; readonly pending: number };
+  readonly writer: { stats(): WriterStats };
+  readonly hub: { readonly subscribers: number };
+}
+
+/** Metrics of one running service. */
 export class ServiceMetrics {
   readonly registry = new Registry();
   readonly trades: Counter;
@@ -19,16 +31,19 @@ export class ServiceMetrics {
   readonly messageGap: Histogram;
   readonly loopLag: Histogram;
 
-  constructor(service: Service) {
+  constructor(service: MetricsSources) {
     const r = this.registry;
     this.trades = r.add(new Counter("spot_trades_total", "Trades counted into candles"));
     this.completed = r.add(
       new Counter(
         "spot_candles_completed_total",
         "Completed candles emitted (corrections labelled)",
+        ["granularity", "correction"],
       ),
     );
-    this.gaps = r.add(new Counter("spot_feed_gaps_total", "Feed gaps reported for REST repair"));
+    this.gaps = r.add(
+      new Counter("spot_feed_gaps_total", "Feed gaps reported for REST repair", ["reason"]),
+    );
     this.tradeToSse = r.add(
       new Histogram(
         "spot_trade_to_sse_seconds",
@@ -51,30 +66,32 @@ export class ServiceMetrics {
       ),
     );
     const feed = () => service.feedStats;
-    r.add(new Gauge("spot_feed_frames_total", "Frames received", () => feed()?.frames ?? 0));
     r.add(
-      new Gauge(
+      new ScrapedCounter("spot_feed_frames_total", "Frames received", () => feed()?.frames ?? 0),
+    );
+    r.add(
+      new ScrapedCounter(
         "spot_feed_reconnects_total",
         "Reconnects over the process lifetime",
         () => feed()?.reconnects ?? 0,
       ),
     );
     r.add(
-      new Gauge(
+      new ScrapedCounter(
         "spot_feed_sequence_gaps_total",
         "Sequence gaps over the process lifetime",
         () => feed()?.sequenceGaps ?? 0,
       ),
     );
     r.add(
-      new Gauge(
+      new ScrapedCounter(
         "spot_feed_rejected_trades_total",
         "Trades rejected as malformed",
         () => feed()?.rejectedTrades ?? 0,
       ),
     );
     r.add(
-      new Gauge(
+      new ScrapedCounter(
         "spot_feed_garbage_frames_total",
         "Frames that were not valid JSON frames",
         () => feed()?.garbageFrames ?? 0,
@@ -85,24 +102,24 @@ export class ServiceMetrics {
         const counts = new Map<string, number>();
         for (const c of service.connections()) counts.set(c.state, (counts.get(c.state) ?? 0) + 1);
         return [...counts].map(([state, n]) => [{ state }, n]);
-      }),
+      }, ["state"]),
     );
     r.add(
-      new Gauge(
+      new ScrapedCounter(
         "spot_aggregator_duplicates_total",
         "Duplicate trades dropped",
         () => service.aggregator.stats.duplicates,
       ),
     );
     r.add(
-      new Gauge(
+      new ScrapedCounter(
         "spot_aggregator_late_trades_total",
         "Late trades applied as corrections",
         () => service.aggregator.stats.late,
       ),
     );
     r.add(
-      new Gauge(
+      new ScrapedCounter(
         "spot_repairs_total",
         "Gap windows repaired from REST",
         () => service.repairer.repaired,
@@ -116,14 +133,14 @@ export class ServiceMetrics {
       ),
     );
     r.add(
-      new Gauge(
+      new ScrapedCounter(
         "spot_store_writes_total",
         "Documents written to the store",
         () => service.writer.stats().writesTotal,
       ),
     );
     r.add(
-      new Gauge(
+      new ScrapedCounter(
         "spot_store_write_failures_total",
         "Failed store batches",
         () => service.writer.stats().failures,
@@ -142,7 +159,7 @@ export class ServiceMetrics {
   }
 
   /** The exposition text. */
-  render(): string {
+  render(): Promise<string> {
     return this.registry.render();
   }
 }

@@ -1,94 +1,107 @@
 /**
  * @module
- * A small Prometheus registry: counters, gauges and histograms rendered in the text exposition
- * format (version 0.0.4) for `GET /metrics`. Gauges may be computed at scrape time.
+ * The service's Prometheus registry, on `prom-client` (the Node client, which runs unchanged
+ * under Deno): counters, counters and gauges read at scrape time, and histograms, rendered in the
+ * text exposition format (version 0.0.4) for `GET /metrics`. A small facade so that
+ * `metrics.ts` declares each metric in one line and never touches prom-client's API: every
+ * metric named `…_total` is a counter (promtool rejects anything else), label names are declared
+ * up front, and values read at scrape time come from a function.
  */
+import client from "prom-client";
 
-type Labels = Record<string, string>;
+/** Label values of one sample. */
+export type Labels = Record<string, string>;
 
-function labelText(labels: Labels): string {
-  const parts = Object.entries(labels).map(([k, v]) =>
-    `${k}="${v.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`
-  );
-  return parts.length ? `{${parts.join(",")}}` : "";
-}
+/** What a scrape-time metric reads: one value, or one value per label set. */
+export type Reading = number | [Labels, number][];
+
+/** The content type of {@linkcode Registry.render}'s text. */
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 interface Metric {
-  render(): string[];
+  readonly inner: client.Metric;
 }
 
-/** A monotonically increasing count, optionally by label values. */
+/** Writes a reading into a gauge-like prom-client metric after clearing the previous one. */
+function apply(reading: Reading, reset: () => void, set: (labels: Labels, v: number) => void) {
+  reset();
+  if (typeof reading === "number") set({}, reading);
+  else for (const [labels, v] of reading) set(labels, v);
+}
+
+/** A monotonically increasing count, incremented in process, optionally by label values. */
 export class Counter implements Metric {
-  readonly #values = new Map<string, [Labels, number]>();
-  constructor(readonly name: string, readonly help: string) {}
+  readonly inner: client.Counter;
+  constructor(name: string, help: string, labelNames: readonly string[] = []) {
+    this.inner = new client.Counter({ name, help, labelNames, registers: [] });
+  }
 
   inc(by = 1, labels: Labels = {}): void {
-    const key = labelText(labels);
-    const cur = this.#values.get(key);
-    if (cur) cur[1] += by;
-    else this.#values.set(key, [labels, by]);
-  }
-
-  render(): string[] {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    if (this.#values.size === 0) lines.push(`${this.name} 0`);
-    for (const [key, [, v]] of this.#values) lines.push(`${this.name}${key} ${v}`);
-    return lines;
+    this.inner.inc(labels, by);
   }
 }
 
-/** A value read at scrape time. */
-export class Gauge implements Metric {
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly read: () => number | [Labels, number][],
-  ) {}
+/**
+ * A count kept elsewhere (feed, writer, aggregator) over the process lifetime, read at scrape
+ * time: a counter to Prometheus (its source never decreases), without a second copy to update.
+ */
+export class ScrapedCounter implements Metric {
+  readonly inner: client.Counter;
+  constructor(name: string, help: string, read: () => Reading, labelNames: readonly string[] = []) {
+    this.inner = new client.Counter({
+      name,
+      help,
+      labelNames,
+      registers: [],
+      collect() {
+        apply(read(), () => this.reset(), (labels, v) => this.inc(labels, v));
+      },
+    });
+  }
+}
 
-  render(): string[] {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`];
-    const v = this.read();
-    if (typeof v === "number") lines.push(`${this.name} ${Number.isFinite(v) ? v : "NaN"}`);
-    else for (const [labels, x] of v) lines.push(`${this.name}${labelText(labels)} ${x}`);
-    return lines;
+/** A value read at scrape time, optionally one per label set. */
+export class Gauge implements Metric {
+  readonly inner: client.Gauge;
+  constructor(name: string, help: string, read: () => Reading, labelNames: readonly string[] = []) {
+    if (name.endsWith("_total")) {
+      throw new TypeError(`Metric ${name} is named like a counter: declare it a counter`);
+    }
+    this.inner = new client.Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [],
+      collect() {
+        apply(read(), () => this.reset(), (labels, v) => this.set(labels, v));
+      },
+    });
   }
 }
 
 /** Observations in cumulative buckets (seconds by convention). */
 export class Histogram implements Metric {
-  readonly #counts: number[];
-  #sum = 0;
-  #count = 0;
-  constructor(readonly name: string, readonly help: string, readonly buckets: number[]) {
-    this.#counts = new Array(buckets.length).fill(0);
+  readonly inner: client.Histogram;
+  constructor(name: string, help: string, buckets: readonly number[]) {
+    this.inner = new client.Histogram({ name, help, buckets: [...buckets], registers: [] });
   }
 
   observe(v: number): void {
-    for (let i = 0; i < this.buckets.length; i++) if (v <= this.buckets[i]!) this.#counts[i]!++;
-    this.#sum += v;
-    this.#count++;
-  }
-
-  render(): string[] {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    this.buckets.forEach((b, i) => lines.push(`${this.name}_bucket{le="${b}"} ${this.#counts[i]}`));
-    lines.push(`${this.name}_bucket{le="+Inf"} ${this.#count}`);
-    lines.push(`${this.name}_sum ${this.#sum}`, `${this.name}_count ${this.#count}`);
-    return lines;
+    this.inner.observe(v);
   }
 }
 
 /** A set of metrics rendered together. */
 export class Registry {
-  readonly #metrics: Metric[] = [];
+  readonly #inner = new client.Registry();
 
   add<M extends Metric>(m: M): M {
-    this.#metrics.push(m);
+    this.#inner.registerMetric(m.inner);
     return m;
   }
 
-  /** The exposition text. */
-  render(): string {
-    return this.#metrics.flatMap((m) => m.render()).join("\n") + "\n";
+  /** The exposition text (scrape-time metrics are read now). */
+  render(): Promise<string> {
+    return this.#inner.metrics();
   }
 }

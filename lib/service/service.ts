@@ -1,36 +1,39 @@
 /**
  * @module
- * The running service: products → feed → aggregator → hub + writer, with startup seeding and
- * catch-up, gap repair and the clock tick. It owns the lifecycle (`start`, `stop`) and exposes
- * what the routes show (status, health, metrics); it does no HTTP itself. Every dependency is
- * passed in, so tests and the demo run the very same code against the simulator.
+ * The running service's lifecycle: `start` (writer, clock tick, the startup sequence of
+ * `startup.ts`), `ready`, `stop` (stop intake, flush within the deadline, close). It owns the
+ * parts (the pipeline of `pipeline.ts`, the feed, the startup) and answers for them as a
+ * {@linkcode ServiceView}, the read-only face routes get; it does no HTTP itself. Every dependency
+ * is passed in, so tests and the demo run the very same code against the simulator.
  */
-import { Aggregator } from "../candles/aggregator.ts";
-import type { CandleUpdate } from "../candles/candle.ts";
-import { parseUnits } from "../candles/decimal.ts";
-import { bucketStart, GRANULARITIES } from "../candles/granularity.ts";
+import type { Candle, CandleUpdate } from "../candles/candle.ts";
+import type { Granularity } from "../candles/granularity.ts";
 import { abortableSleep, type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { Feed, type FeedOptions } from "../coinbase/feed.ts";
 import type { ConnectionStatus } from "../coinbase/feed_types.ts";
-import type { WireTrade } from "../coinbase/messages.ts";
 import type { Product } from "../coinbase/product.ts";
 import type { RestClient } from "../coinbase/rest.ts";
-import { runBackfill } from "../history/backfill.ts";
-import { Hub } from "./hub.ts";
+import type { RepairRecord } from "../history/repair.ts";
 import { getLogger } from "../log.ts";
-import { ServiceMetrics } from "./metrics.ts";
-import { describeProducts, resolveProducts } from "../history/catalogue.ts";
-import { Repairer } from "../history/repair.ts";
-import { seedCutoff, SeedGate, seedProduct } from "../history/seeding.ts";
-import { health, type HealthBody } from "./health.ts";
 import type { CandleStore } from "../store/store.ts";
-import { CandleWriter } from "../store/writer.ts";
+import { health, type HealthBody } from "./health.ts";
+import type { HubFilter } from "./hub.ts";
+import { Pipeline } from "./pipeline.ts";
+import { Startup } from "./startup.ts";
+import {
+  type CandleRange,
+  type CandleRow,
+  type ProductProblem,
+  type ServiceView,
+  type StatusBody,
+  withLive,
+} from "./view.ts";
 
 const log = getLogger(["spot", "service"]);
 
-/** Products seeded at once at startup. */
-const SEED_CONCURRENCY = 6;
+/** Problems listed one by one in the `/health` reason before they are only counted. */
+const PROBLEMS_IN_REASON = 3;
 
 /** Options for {@linkcode Service}. */
 export interface ServiceOptions {
@@ -54,103 +57,106 @@ export interface ServiceOptions {
 /** Where the service is in its life. */
 export type Phase = "starting" | "running" | "stopping";
 
+/** Process memory in MB (RSS and the JavaScript heap), for the status page. */
+function memory(): { rssMB: number; heapUsedMB: number; heapTotalMB: number } {
+  const m = Deno.memoryUsage();
+  const mb = (n: number) => Math.round(n / 1048576);
+  return { rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal) };
+}
+
 /** The spot-server service. */
-export class Service {
-  readonly hub = new Hub();
-  readonly aggregator = new Aggregator();
-  readonly writer: CandleWriter;
-  readonly repairer: Repairer;
-  readonly metrics: ServiceMetrics;
+export class Service implements ServiceView {
   readonly startedAt: number;
-  phase: Phase = "starting";
-  /** What startup is doing or waiting for (shown on /health and the dashboard). */
-  startupNote = "resolving products";
-  /** The products this shard serves, with catalogue fields once REST answered. */
-  products: Product[] = [];
   readonly #o: ServiceOptions;
   readonly #clock: Clock;
   readonly #abort = new AbortController();
+  readonly #pipeline: Pipeline;
+  readonly #startup: Startup;
   #feed?: Feed;
   #ticker?: ReturnType<typeof setInterval>;
-  #gate = new SeedGate([]);
   #everConnected = false;
-  #startup?: Promise<void>;
-  readonly #lastFrameAt = new Map<string, number>();
-  #lastTickAt?: number;
+  #stopping = false;
+  #failure?: string;
+  #run?: Promise<void>;
 
   constructor(options: ServiceOptions) {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
     this.startedAt = this.#clock();
-    // The writer's limits are about the store's real-time write rate: wall clock, always.
-    this.writer = new CandleWriter(options.store, {
-      flushIntervalMs: options.config.flushIntervalMs,
-    });
-    this.repairer = new Repairer({
+    this.#pipeline = new Pipeline({
+      store: options.store,
       rest: options.rest,
-      aggregator: this.aggregator,
       clock: this.#clock,
-      onRepaired: () => this.#dispatch(this.aggregator.drain()),
+      flushIntervalMs: options.config.flushIntervalMs,
+      tickMs: options.tickMs ?? 1000,
+      connections: () => this.connections(),
+      feedStats: () => this.#feed?.stats,
     });
-    this.metrics = new ServiceMetrics(this);
+    this.#startup = new Startup({
+      config: options.config,
+      rest: options.rest,
+      store: options.store,
+      clock: this.#clock,
+      pipeline: this.#pipeline,
+      startFeed: (ids) => this.#startFeed(ids),
+      sleep: (ms) => (options.sleep ?? abortableSleep)(ms, this.#abort.signal),
+      signal: this.#abort.signal,
+    });
   }
 
-  get config(): Config {
-    return this.#o.config;
+  /** Where the service is in its life. */
+  get phase(): Phase {
+    if (this.#stopping) return "stopping";
+    // Running once every live candle is right (seeded); history catch-up may still go on.
+    return this.#startup.seeded ? "running" : "starting";
   }
 
-  get store(): CandleStore {
-    return this.#o.store;
-  }
-
-  /** Product ids served. */
-  get productIds(): string[] {
-    return this.products.map((p) => p.productId);
+  get shard(): { index: number; count: number } {
+    return { index: this.#o.config.shardIndex, count: this.#o.config.shardCount };
   }
 
   /** Starts in the background: returns at once; {@linkcode ready} resolves when running. */
   start(): void {
-    this.writer.start();
-    this.#ticker = setInterval(() => this.#tick(), this.#o.tickMs ?? 1000);
-    this.#startup = this.#run().catch((e) => {
-      if (this.#abort.signal.aborted) return;
-      log.fatal("Startup failed: {error}", { error: e instanceof Error ? e.message : String(e) });
-      this.startupNote = `startup failed: ${e instanceof Error ? e.message : String(e)}`;
-    });
-  }
-
-  /** Resolves when startup (seeding and catch-up) is done or failed. */
-  async ready(): Promise<void> {
-    await this.#startup;
-  }
-
-  async #run(): Promise<void> {
-    const signal = this.#abort.signal;
-    const config = this.#o.config;
-    this.products = await this.#retry(
-      "listing products from Coinbase",
-      () => resolveProducts(config, this.#o.rest, signal),
+    this.#pipeline.writer.start();
+    this.#ticker = setInterval(
+      () => this.#pipeline.tick(this.#abort.signal),
+      this.#o.tickMs ?? 1000,
     );
-    const ids = this.productIds;
-    log.info("Serving {count} products (shard {index}/{shards})", {
-      count: ids.length,
-      index: config.shardIndex,
-      shards: config.shardCount,
+    const run = this.#startup.run();
+    // Reported here whether or not anyone awaits ready(); ready() still rejects with it.
+    run.catch((e) => {
+      if (this.#abort.signal.aborted) return;
+      const error = e instanceof Error ? e.message : String(e);
+      log.fatal("Startup failed: {error}", { error });
+      this.#failure = `startup failed: ${error}`;
     });
-    this.#gate = new SeedGate(ids);
+    this.#run = run;
+  }
+
+  /**
+   * Resolves when startup (seeding and catch-up) is done; rejects with the error that ended it
+   * for good (bad configuration, an answer a retry cannot change). Resolves if stopped first.
+   */
+  async ready(): Promise<void> {
+    try {
+      await this.#run;
+    } catch (e) {
+      if (!this.#abort.signal.aborted) throw e;
+    }
+  }
+
+  #startFeed(ids: string[]): void {
+    const pipeline = this.#pipeline;
     this.#feed = new Feed({
       ...this.#o.feed,
-      url: config.coinbaseWsUrl,
+      url: this.#o.config.coinbaseWsUrl,
       products: ids,
-      productsPerConnection: config.productsPerConnection,
-      key: config.coinbaseKey,
+      productsPerConnection: this.#o.config.productsPerConnection,
+      key: this.#o.config.coinbaseKey,
       clock: this.#clock,
       handlers: {
-        onTrades: (trades, info) => this.#onTrades(trades, info.connectionId, info.receivedAt),
-        onGap: (gap) => {
-          this.metrics.gaps.inc(1, { reason: gap.reason });
-          this.repairer.schedule(gap);
-        },
+        onTrades: (trades, info) => pipeline.onTrades(trades, info.connectionId, info.receivedAt),
+        onGap: (gap) => pipeline.onGap(gap),
         onStatus: (s) => {
           if (s.state === "subscribed") this.#everConnected = true;
         },
@@ -159,191 +165,6 @@ export class Service {
       },
     });
     this.#feed.start();
-
-    this.startupNote = "seeding in-progress candles from REST";
-    const cutoffSec = await seedCutoff(this.#clock, (ms) => this.#sleep(ms), signal);
-    // Several products in flight, so the REST limiter (not request latency) bounds seeding.
-    let seeded = 0;
-    let next = 0;
-    const seedOne = async (product: string) => {
-      const { droppedThroughMs } = await this.#retry(
-        `seeding ${product}`,
-        () =>
-          seedProduct({
-            rest: this.#o.rest,
-            aggregator: this.aggregator,
-            gate: this.#gate,
-            cutoffSec,
-            signal,
-          }, product),
-      );
-      if (droppedThroughMs !== undefined) {
-        // Its seed buffer overflowed: what it dropped comes back from REST.
-        this.repairer.schedule({
-          products: [product],
-          fromMs: cutoffSec * 1000,
-          toMs: droppedThroughMs,
-          reason: "startup",
-        });
-      }
-      this.startupNote = `seeding in-progress candles from REST (${++seeded}/${ids.length})`;
-      this.#dispatch(this.aggregator.drain());
-    };
-    await Promise.all(Array.from({ length: Math.min(SEED_CONCURRENCY, ids.length) }, async () => {
-      while (next < ids.length) await seedOne(ids[next++]!);
-    }));
-    // Trades between the cutoff and the first subscription may be missing: repair that minute.
-    this.repairer.schedule({
-      products: ids,
-      fromMs: cutoffSec * 1000,
-      toMs: cutoffSec * 1000,
-      reason: "startup",
-    });
-
-    this.startupNote = "filling history since the last stored candle";
-    await this.#catchUp(ids, cutoffSec);
-    this.products = await this.#retry(
-      "describing products",
-      () => describeProducts(this.#o.rest, this.products, signal),
-    );
-    await this.#retry("writing the catalogue", () => this.#writeCatalogue());
-    this.phase = "running";
-    this.startupNote = "";
-    log.info("Startup done: {count} products seeded at {cutoff}, history caught up", {
-      count: ids.length,
-      cutoff: new Date(cutoffSec * 1000).toISOString(),
-    });
-  }
-
-  /** Fills completed candles from REST for the time since the last one stored (bounded). */
-  async #catchUp(ids: string[], cutoffSec: number): Promise<void> {
-    if (this.#o.config.catchupHours === 0) return;
-    const bound = cutoffSec - this.#o.config.catchupHours * 3600;
-    for (const g of GRANULARITIES) {
-      const toSec = bucketStart(cutoffSec, g) - g.seconds;
-      let fromSec = toSec + g.seconds;
-      const latests: (number | undefined)[] = [];
-      for (let i = 0; i < ids.length; i += 50) {
-        const chunk = ids.slice(i, i + 50);
-        latests.push(
-          ...await Promise.all(chunk.map((p) => this.#o.store.latestCompletedStart(p, g.id))),
-        );
-      }
-      for (const latest of latests) {
-        const first = latest === undefined ? bound : Math.max(bound, latest + g.seconds);
-        fromSec = Math.min(fromSec, bucketStart(first, g));
-      }
-      if (fromSec > toSec) continue;
-      const summary = await this.#retry(`catching up ${g.short} history`, () =>
-        runBackfill({
-          rest: this.#o.rest,
-          store: this.#o.store,
-          products: ids,
-          granularities: [g],
-          fromSec,
-          toSec,
-          clock: this.#clock,
-          resume: false,
-          signal: this.#abort.signal,
-        }));
-      log.info(
-        "Caught up {granularity} history from {from}: {candles} candles in {requests} requests",
-        {
-          granularity: g.short,
-          from: new Date(fromSec * 1000).toISOString(),
-          candles: summary.candles,
-          requests: summary.requests,
-        },
-      );
-    }
-  }
-
-  async #writeCatalogue(): Promise<void> {
-    const now = this.#clock();
-    const known = this.products.filter((p) => p.status !== "");
-    await this.#o.store.writeCatalogue(known.map((p) => ({
-      product_id: p.productId,
-      base_currency: p.baseCurrency,
-      quote_currency: p.quoteCurrency,
-      status: p.status === "delisted" ? "delisted" : "online",
-      min_size: p.baseMinSize,
-      max_size: p.baseMaxSize,
-      last_updated: now,
-    })));
-  }
-
-  /** Runs `fn` until it succeeds or the service stops, with capped exponential backoff. */
-  async #retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 1;; attempt++) {
-      try {
-        return await fn();
-      } catch (e) {
-        if (this.#abort.signal.aborted) throw e;
-        const waitMs = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
-        const error = e instanceof Error ? e.message : String(e);
-        this.startupNote = `${what} failed (attempt ${attempt}), retrying in ${
-          Math.round(waitMs / 1000)
-        } s: ${error}`;
-        log.warn("{what} failed (attempt {attempt}), retrying in {waitS} s: {error}", {
-          what,
-          attempt,
-          waitS: Math.round(waitMs / 1000),
-          error,
-        });
-        await this.#sleep(waitMs);
-      }
-    }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return (this.#o.sleep ?? abortableSleep)(ms, this.#abort.signal);
-  }
-
-  #onTrades(trades: WireTrade[], connectionId: string, receivedAt: number): void {
-    const previous = this.#lastFrameAt.get(connectionId);
-    if (previous !== undefined) this.metrics.messageGap.observe((receivedAt - previous) / 1000);
-    this.#lastFrameAt.set(connectionId, receivedAt);
-    let counted = 0;
-    for (const t of trades) {
-      if (this.#gate.hold(t)) continue;
-      // The feed validated the trade and parsed its id and time: skip re-parsing them.
-      if (
-        this.aggregator.addParsed(t.product_id, t.id, Number(t.price), parseUnits(t.size), t.timeMs)
-      ) counted++;
-    }
-    this.metrics.trades.inc(counted);
-    this.#dispatch(this.aggregator.drain(), receivedAt);
-  }
-
-  #dispatch(updates: CandleUpdate[], receivedAt?: number): void {
-    if (updates.length === 0) return;
-    for (const u of updates) {
-      this.writer.push(u);
-      if (u.complete) {
-        this.metrics.completed.inc(1, {
-          granularity: u.granularity,
-          correction: String(!!u.correction),
-        });
-      }
-    }
-    this.hub.publish(updates);
-    if (receivedAt !== undefined) {
-      this.metrics.tradeToSse.observe((this.#clock() - receivedAt) / 1000);
-    }
-  }
-
-  #tick(): void {
-    const real = performance.now();
-    if (this.#lastTickAt !== undefined) {
-      this.metrics.loopLag.observe(
-        Math.max(0, real - this.#lastTickAt - (this.#o.tickMs ?? 1000)) / 1000,
-      );
-    }
-    this.#lastTickAt = real;
-    const now = this.#clock();
-    this.aggregator.tick(now);
-    this.#dispatch(this.aggregator.drain());
-    if (this.phase !== "stopping") void this.repairer.run(this.#abort.signal);
   }
 
   /** Per-connection status of the feed (empty before the feed starts). */
@@ -351,17 +172,31 @@ export class Service {
     return this.#feed?.status() ?? [];
   }
 
-  /** Feed counters, if the feed has started. */
-  get feedStats(): Feed["stats"] | undefined {
-    return this.#feed?.stats;
+  /** What startup is doing, waiting for, or why it failed; empty once running. */
+  get startupNote(): string {
+    return this.#failure ?? this.#startup.note;
   }
 
-  /** The `/health` answer. */
+  products(): Product[] {
+    return this.#startup.products;
+  }
+
+  problems(): ProductProblem[] {
+    return this.#startup.problems();
+  }
+
   health(): { code: 200 | 503; body: HealthBody } {
-    const w = this.writer.stats();
+    const w = this.#pipeline.writer.stats();
     const connections = this.connections();
     // The feed keeps each connection's last frame for the process lifetime, in real time.
     const ages = connections.map((c) => c.lastMessageAgeS).filter((a) => a !== null);
+    const notes = this.startupNote ? [this.startupNote] : [];
+    const problems = this.problems();
+    if (problems.length > PROBLEMS_IN_REASON) {
+      notes.push(`${problems.length} products have problems (see /api/status)`);
+    } else {
+      notes.push(...problems.map((p) => `${p.product}: ${p.message}`));
+    }
     return health({
       phase: this.phase,
       nowMs: this.#clock(),
@@ -374,8 +209,76 @@ export class Service {
       pendingWrites: w.pending,
       staleLimitS: this.#o.staleLimitS,
       storeFailLimitS: this.#o.storeFailLimitS,
-      notes: this.startupNote ? [this.startupNote] : [],
+      notes,
     });
+  }
+
+  status(): StatusBody {
+    const { writer, repairer, aggregator, hub } = this.#pipeline;
+    const { config, store } = this.#o;
+    const w = writer.stats();
+    return {
+      status: this.health().body.status,
+      startup: this.startupNote || undefined,
+      uptimeS: Math.round((this.#clock() - this.startedAt) / 1000),
+      shard: this.shard,
+      products: this.#startup.products.length,
+      problems: this.problems(),
+      connections: this.connections(),
+      store: {
+        kind: store.kind,
+        layout: store.kind === "firestore" ? config.firestoreLayout : undefined,
+        ok: w.failingSinceMs === null,
+        pendingWrites: w.pending,
+        writesPerS: w.writesPerS,
+        writesTotal: w.writesTotal,
+        failures: w.failures,
+        lastError: w.lastError,
+        projectedCostPerDayUsd: w.projectedCostPerDayUsd,
+      },
+      aggregator: { ...aggregator.stats },
+      feed: this.#feed ? { ...this.#feed.stats } : undefined,
+      repairs: { pending: repairer.pending, done: repairer.repaired, failed: repairer.failed },
+      sseSubscribers: hub.subscribers,
+      memory: memory(),
+    };
+  }
+
+  liveCandle(product: string, granularity: Granularity): Candle | undefined {
+    return this.#pipeline.aggregator.live(product, granularity);
+  }
+
+  async candles(
+    product: string,
+    granularity: Granularity,
+    range: CandleRange,
+  ): Promise<CandleRow[]> {
+    const stored = await this.#o.store.readCompleted(product, granularity.id, range);
+    return withLive(stored, this.liveCandle(product, granularity), range);
+  }
+
+  live(filter: HubFilter): CandleUpdate[] {
+    return this.#pipeline.hub.live(filter);
+  }
+
+  subscribe(
+    filter: HubFilter,
+    deliver: (updates: CandleUpdate[]) => void,
+    onClose?: () => void,
+  ): () => void {
+    return this.#pipeline.hub.subscribe(filter, deliver, onClose);
+  }
+
+  lastTradeAgeS(product: string): number | undefined {
+    return this.#pipeline.activity.lastTradeAgeS(product);
+  }
+
+  repairHistory(product: string): RepairRecord[] {
+    return this.#pipeline.repairer.history(product);
+  }
+
+  metrics(): Promise<string> {
+    return this.#pipeline.metrics.render();
   }
 
   /**
@@ -383,16 +286,16 @@ export class Service {
    * the feed and the store.
    */
   async stop(deadlineMs = 8000): Promise<void> {
-    if (this.phase === "stopping") return;
-    this.phase = "stopping";
+    if (this.#stopping) return;
+    this.#stopping = true;
     const until = Date.now() + deadlineMs;
     this.#abort.abort();
     clearInterval(this.#ticker);
     await this.#feed?.stop();
-    this.#dispatch(this.aggregator.drain());
-    this.hub.closeAll();
-    await this.#startup;
-    const result = await this.writer.stop(Math.max(0, until - Date.now()));
+    this.#pipeline.flush();
+    this.#pipeline.hub.closeAll();
+    await this.#run?.catch(() => {}); // startup's failure was reported when it happened
+    const result = await this.#pipeline.writer.stop(Math.max(0, until - Date.now()));
     log.info("Stopped: writer flushed with {pending} writes left", { pending: result.pending });
     await this.#o.store.close();
   }

@@ -11,13 +11,14 @@
  *   (a correction pending for the same id replaces it: the write is idempotent by id); never
  *   dropped, in `writeCompleted` calls of at most `maxBatch`, oldest first. A completed candle
  *   not older than its live document's value also updates the live document.
- * - Failures: the whole cycle is retried with exponential backoff. One cycle is in flight at a
- *   time and a failed value goes back only if nothing newer arrived for its document, so a
- *   retry of stale data can never land after fresher data.
+ * - Failures: the whole cycle is retried with the process's backoff (`lib/backoff.ts`). One
+ *   cycle is in flight at a time and a failed value goes back only if nothing newer arrived for
+ *   its document, so a retry of stale data can never land after fresher data.
  * - Bound: live values are bounded by the number of documents (superseded values are
  *   discarded); completed candles are never discarded, so past `maxPending` the writer reports
  *   `overCapacity` (a restart refills history from REST) instead of dropping any.
  */
+import { backoffDelay } from "../backoff.ts";
 import type { CandleUpdate } from "../candles/candle.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { getLogger } from "../log.ts";
@@ -42,12 +43,14 @@ export interface CandleWriterOptions {
   maxPending?: number;
   /** Documents per store call. @default {5000} */
   maxBatch?: number;
-  /** First retry delay (never less than the flush interval). @default {1000} */
+  /** Cap of the first retry delay (`backoffDelay`), never below the flush interval. @default {1000} */
   backoffInitialMs?: number;
   /** @default {30000} */
   backoffMaxMs?: number;
   /** A call in flight longer than this counts as failing (the client retries inside it). @default {30000} */
   stallMs?: number;
+  /** Jitter source of the retry backoff, in [0, 1]. @default {Math.random} */
+  random?: () => number;
   /** Time for rate limiting, rates and `failingSinceMs`. @default {systemClock} */
   clock?: Clock;
   /** Timers for the write loop, flush deadlines and shutdown retries. @default {globalThis} */
@@ -102,6 +105,7 @@ export class CandleWriter {
   #maxBatch: number;
   #backoffInitial: number;
   #backoffMax: number;
+  #random: () => number;
   #stallMs: number;
   #clock: Clock;
   #timers: Timers;
@@ -127,6 +131,7 @@ export class CandleWriter {
     this.#maxBatch = options.maxBatch ?? 5000;
     this.#backoffInitial = options.backoffInitialMs ?? 1000;
     this.#backoffMax = options.backoffMaxMs ?? 30_000;
+    this.#random = options.random ?? Math.random;
     this.#stallMs = options.stallMs ?? 30_000;
     this.#clock = options.clock ?? systemClock;
     this.#timers = options.timers ?? globalThis;
@@ -275,9 +280,14 @@ export class CandleWriter {
       this.#streak++;
       this.#s.failures++;
       this.#failingSince ??= startedAt;
-      const delay = Math.min(
-        this.#backoffMax,
-        Math.max(this.#interval, this.#backoffInitial * 2 ** (this.#streak - 1)),
+      // Never sooner than the flush interval: a retry is a write cycle like any other.
+      const delay = Math.max(
+        this.#interval,
+        backoffDelay(
+          this.#streak,
+          { initialMs: this.#backoffInitial, maxMs: this.#backoffMax },
+          this.#random,
+        ),
       );
       this.#nextAt = this.#clock() + delay;
       const message = (error as Error).message ?? String(error);

@@ -16,6 +16,8 @@ export interface ProductPageProps {
   product: Product;
   chart: ProductChartProps;
   repairs: RepairRecord[];
+  /** What is wrong with the product (seeding failed for good …), if anything. */
+  problem?: string;
   logout: boolean;
   notice?: string;
   /** Epoch ms, for "ago" columns. */
@@ -37,6 +39,7 @@ export function ProductPage(props: ProductPageProps): VNode {
         {p.quoteIncrement && ` · price step ${p.quoteIncrement}`}
         {p.baseMinSize && ` · min size ${p.baseMinSize}`}
       </p>
+      {props.problem && <p class="problem bad" role="alert">{props.problem}</p>}
       <Island name="product-chart" props={props.chart}>
         <ProductChart {...props.chart} />
       </Island>

@@ -1,9 +1,9 @@
 /**
  * @module
  * The dashboard's routes: `/` (overview), `/products/:id` and `/static/*`. Pages are rendered
- * on the server from the same JSON the API serves (`/api/status`, `/api/candles`), asked of the
- * API routes in-process, so a page and its island never disagree on a field. Access control
- * is `routes/auth.ts`'s, in front of these.
+ * on the server from the service's view, the same calls the API answers with (`status()`,
+ * `candles()`), so a page and its island never disagree on a field. Access control is
+ * `routes/auth.ts`'s, in front of these.
  */
 import { Hono } from "hono";
 import {
@@ -12,12 +12,8 @@ import {
   ONE_MINUTE,
   parseGranularity,
 } from "../../lib/candles/granularity.ts";
-import type { Service } from "../../lib/service/service.ts";
-import type { ChartCandle } from "../../islands/product_chart.tsx";
+import type { ServiceView } from "../../lib/service/view.ts";
 import { HISTORY_LIMIT } from "../../islands/product_chart.tsx";
-import type { StatusView } from "../../islands/overview_status.tsx";
-import { apiRoutes } from "../api.ts";
-import { TradeActivity } from "./activity.ts";
 import { islandsBuilt, serveStatic } from "./assets.ts";
 import { renderPage } from "./layout.tsx";
 import { OverviewPage } from "./overview.tsx";
@@ -38,12 +34,16 @@ function chosenGranularity(raw: string | undefined): { g: Granularity; notice?: 
   }
 }
 
+/** Options for {@linkcode dashboardRoutes}. */
+export interface DashboardOptions {
+  /** Show the logout button (a password is configured). */
+  logout: boolean;
+}
+
 /** Routes of the dashboard pages and their static files. */
-export function dashboardRoutes(service: Service): Hono {
+export function dashboardRoutes(view: ServiceView, options: DashboardOptions): Hono {
   const app = new Hono();
-  const api = apiRoutes(service);
-  const activity = new TradeActivity(service.hub);
-  const logout = !!service.config.dashboardPassword;
+  const { logout } = options;
   let built = false;
   const bundleNotice = async () => {
     built ||= await islandsBuilt();
@@ -51,24 +51,19 @@ export function dashboardRoutes(service: Service): Hono {
       ? undefined
       : "Live updates are off: the island bundle is missing (run `deno task build`)";
   };
-  const apiJson = async <T>(path: string): Promise<T> => {
-    const res = await api.request(path);
-    if (!res.ok) throw new Error(`Cannot render the page: ${path} answered ${res.status}`);
-    return await res.json() as T;
-  };
 
   app.get("/static/*", serveStatic);
 
   app.get("/", async (c) => {
     const { g, notice } = chosenGranularity(c.req.query("g"));
-    const status = await apiJson<StatusView>("/status");
-    const rows = service.productIds.map((product) => {
-      const candle = service.aggregator.live(product, g);
-      return { product, candle, lastTradeAgeS: activity.lastTradeAgeS(product) };
-    });
+    const rows = view.products().map(({ productId: product }) => ({
+      product,
+      candle: view.liveCandle(product, g),
+      lastTradeAgeS: view.lastTradeAgeS(product),
+    }));
     c.header("cache-control", "no-store");
     return c.html(renderPage(OverviewPage({
-      status: { initial: status },
+      status: { initial: view.status() },
       products: { rows, granularity: g.short, granularities: SHORT_NAMES },
       logout,
       notice: notice ?? await bundleNotice(),
@@ -77,27 +72,27 @@ export function dashboardRoutes(service: Service): Hono {
 
   app.get("/products/:id", async (c) => {
     const id = c.req.param("id").toUpperCase();
-    const product = service.products.find((p) => p.productId === id);
+    const served = view.products();
+    const product = served.find((p) => p.productId === id);
     if (!product) {
       c.header("cache-control", "no-store");
       return c.html(
         renderPage(NotFoundPage({
           what: `Unknown product "${c.req.param("id")}": this shard does not serve it`,
-          served: service.productIds,
+          served: served.map((p) => p.productId),
           logout,
         })),
         404,
       );
     }
     const { g, notice } = chosenGranularity(c.req.query("g"));
-    const { candles } = await apiJson<{ candles: ChartCandle[] }>(
-      `/candles/${encodeURIComponent(id)}/${g.id}?limit=${HISTORY_LIMIT}`,
-    );
+    const candles = await view.candles(id, g, { limit: HISTORY_LIMIT });
     c.header("cache-control", "no-store");
     return c.html(renderPage(ProductPage({
       product,
       chart: { product: id, granularity: g.short, granularities: SHORT_NAMES, candles },
-      repairs: service.repairer.history(id),
+      repairs: view.repairHistory(id),
+      problem: view.problems().find((p) => p.product === id)?.message,
       logout,
       notice: notice ?? await bundleNotice(),
       nowMs: Date.now(),

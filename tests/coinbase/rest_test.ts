@@ -96,6 +96,7 @@ Deno.test("RestClient with a CDP key calls the authenticated endpoints", async (
       const before = sim.handler.requests.length;
       const e = await failure(bad.product("BTC-USD"));
       assert.equal(e.status, 401);
+      assert.equal(e.retryable, false);
       assert.equal(sim.handler.requests.length - before, 2);
       assert.equal(bad.stats.retries, 1);
     });
@@ -130,7 +131,21 @@ Deno.test("RestClient survives 429 (HTML and JSON), 5xx and network errors", asy
       assert.match(e.message, /GET \/market\/products\/BTC-USD\/candles\?start=/);
       assert.match(e.message, /after 5 attempts, last with 502/);
       assert.match(e.message, /product BTC-USD, granularity ONE_MINUTE/);
+      assert.equal(e.retryable, true);
       assert.equal(sim.handler.pendingFaults, 0);
+    });
+    await t.step("network errors exhausting the retries: a retryable error", async () => {
+      const client = new RestClient({
+        baseUrl: sim.baseUrl,
+        ratePerSecond: 500,
+        ...fast,
+        fetch: () => Promise.reject(new TypeError("connection refused")),
+      });
+      const e = await failure(client.candles("BTC-USD", ONE_MINUTE, start, end));
+      assert.equal(e.status, 0);
+      assert.equal(e.retryable, true);
+      assert.match(e.message, /after 5 attempts, last with network error: connection refused/);
+      assert.equal(client.stats.requests, 5);
     });
     await t.step("network errors are retried", async () => {
       let failures = 2;
@@ -155,7 +170,7 @@ Deno.test("RestClient reports other 4xx clearly, without the JWT", async (t) => 
   const sim = startRestSim({ publicLimit: { ratePerSecond: 1000, burst: 1000 } });
   try {
     const client = new RestClient({ baseUrl: sim.baseUrl, ratePerSecond: 500, ...fast });
-    await t.step("unknown product", async () => {
+    await t.step("unknown product: a final (not retryable) 404 naming it", async () => {
       const e = await failure(
         client.candles("NOPE-USD", ONE_MINUTE, nowSec - 600, nowSec),
       );
@@ -164,6 +179,7 @@ Deno.test("RestClient reports other 4xx clearly, without the JWT", async (t) => 
       assert.match(e.message, /^GET \/market\/products\/NOPE-USD\/candles\?/);
       assert.match(e.message, /404 NOT_FOUND: Product NOPE-USD not supported/);
       assert.match(e.message, /product NOPE-USD, granularity ONE_MINUTE/);
+      assert.equal(e.retryable, false);
       assert.equal(client.stats.retries, 0);
     });
     await t.step("the JWT never appears in the error", async () => {

@@ -289,14 +289,13 @@ Deno.test("WsSimulator fault injection", async (t) => {
       assert.ok(sim.ws.withheldTrades.every((x) => x.product_id === "BTC-USD"));
     });
     await t.step("a stall sends nothing to that socket only", async () => {
-      sim.stall(300, { product: "BTC-USD" });
+      // Long enough that a loaded machine's late timers cannot outlast it before the check.
+      sim.stall(1500, { product: "BTC-USD" });
       const na = a.frames.length;
       const nb = b.frames.length;
-      await sleep(250);
+      await until("frames on the other socket", () => b.frames.length > nb + 1);
       assert.equal(a.frames.length, na);
-      assert.ok(b.frames.length > nb);
-      await sleep(150);
-      assert.ok(a.frames.length > na, "the stall ended");
+      await until("the stall to end", () => a.frames.length > na);
     });
     await t.step("duplicates repeat the frame, replays resend old trades", async () => {
       await until("an update", () => a.texts.some((x) => x.includes('"update"')));
@@ -306,8 +305,8 @@ Deno.test("WsSimulator fault injection", async (t) => {
       sim.sendError("Failed to subscribe", { product: "BTC-USD" });
       sim.sendGarbage(4, { product: "BTC-USD" });
       await until("the fault frames", () => a.texts.length >= n + 7);
-      const updates = a.texts.filter((x) => x.includes('"update"'));
-      assert.ok(new Set(updates).size < updates.length, "no update frame was repeated verbatim");
+      // The last frame sent before the fault may be a heartbeat or an update: any verbatim repeat.
+      assert.ok(new Set(a.texts).size < a.texts.length, "no frame was repeated verbatim");
       assert.ok(a.texts.some((x) => x === '{"type":"error","message":"Failed to subscribe"}'));
     });
     await t.step("drop closes only the matching sockets", async () => {

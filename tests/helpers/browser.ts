@@ -11,7 +11,7 @@ import { RestClient } from "../../lib/coinbase/rest.ts";
 import { loadConfig } from "../../lib/config.ts";
 import { Service } from "../../lib/service/service.ts";
 import { openStore } from "../../lib/store/open.ts";
-import { createApp } from "../../routes/app.ts";
+import { appOptions, createApp } from "../../routes/app.ts";
 import { DropProxy } from "./drop_proxy.ts";
 
 /** Debian's Chromium. */
@@ -135,7 +135,7 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Da
   });
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    createApp(service).fetch,
+    createApp(service, appOptions(config)).fetch,
   );
   service.start();
   const proxy = new DropProxy(server.addr.port);

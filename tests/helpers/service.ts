@@ -4,7 +4,7 @@
  */
 import { type Clock } from "../../lib/clock.ts";
 import { loadConfig } from "../../lib/config.ts";
-import { RestClient } from "../../lib/coinbase/rest.ts";
+import { RestClient, type RestClientOptions } from "../../lib/coinbase/rest.ts";
 import { demoProducts, type Simulator, startSimulator } from "../../lib/coinbase/simulator.ts";
 import { Service } from "../../lib/service/service.ts";
 import type { CandleStore } from "../../lib/store/store.ts";
@@ -29,6 +29,10 @@ export interface HarnessOptions {
   products?: number;
   env?: Record<string, string>;
   historyMs?: number;
+  /** Builds the REST client from the options the harness would use (tests inject faults). */
+  rest?: (options: RestClientOptions) => RestClient;
+  /** Waits of the startup retry loop (real ms). @default the abort-aware sleep */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 /** A simulator and a service wired to it. */
@@ -60,18 +64,20 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
     ...o.env,
   };
   const config = loadConfig((name) => env[name]);
-  const rest = new RestClient({
+  const restOptions: RestClientOptions = {
     baseUrl: sim.restUrl,
     ratePerSecond: 500,
     backoffBaseMs: 20,
     backoffMaxMs: 200,
-  });
+  };
+  const rest = o.rest?.(restOptions) ?? new RestClient(restOptions);
   const service = new Service({
     config,
     store: o.store,
     rest,
     clock: o.clock,
     tickMs: 50,
+    sleep: o.sleep,
     feed: { staleAfterMs: 600, connectIntervalMs: 20, backoff: { initialMs: 50, maxMs: 400 } },
   });
   service.start();

@@ -4,6 +4,7 @@ import { parseGranularity } from "../../lib/candles/granularity.ts";
 import { RestClient, RestError } from "../../lib/coinbase/rest.ts";
 import { maxInWindow } from "../../lib/coinbase/simulator/rest.ts";
 import { syncCatalogue } from "../../lib/history/catalogue.ts";
+import { HistoryFetchError } from "../../lib/history/fetch_error.ts";
 import type { CandleStore } from "../../lib/store/store.ts";
 import { NOW_MS, type RestSim, startRestSim } from "../coinbase/_rest_server.ts";
 import { openTestStore } from "../ingest/_store.ts";
@@ -193,9 +194,14 @@ Deno.test("runBackfill fails clearly on a persistent 4xx and stops the other pag
       clock: () => NOW_MS,
       concurrency: 2,
     }).then(() => undefined, (e) => e);
-    assert.ok(error instanceof RestError, String(error));
-    assert.equal(error.status, 404);
-    assert.match(error.message, /product NOPE-USD, granularity ONE_MINUTE/);
+    assert.ok(error instanceof HistoryFetchError, String(error));
+    assert.equal(error.product, "NOPE-USD");
+    assert.equal(error.granularity, "ONE_MINUTE");
+    assert.equal(error.retryable, false);
+    assert.ok(error.toSec > error.fromSec, `window ${error.fromSec}…${error.toSec}`);
+    assert.match(error.message, /^backfilling NOPE-USD ONE_MINUTE \S+…\S+ failed for good: /);
+    assert.ok(error.cause instanceof RestError, String(error.cause));
+    assert.equal(error.cause.status, 404);
     assert.ok(sim.handler.requests.length < 10, `${sim.handler.requests.length} requests`);
   } finally {
     await store.close();

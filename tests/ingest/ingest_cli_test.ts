@@ -70,6 +70,21 @@ Deno.test("ingest.ts: bad flags, dates and products exit 2 with one line", async
       await sim.close();
     }
   });
+  await t.step("a final Coinbase answer (403) exits 1 saying a retry cannot help", async () => {
+    const sim = wallClockSim();
+    try {
+      sim.handler.injectFaults({ kind: "5xx", count: 1, status: 403 });
+      const r = await ingest(["--products", "BTC-USD", "--days", "1"], {
+        COINBASE_REST_URL: sim.url,
+      });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^ingest: GET \/market\/products\?.* failed with 403 /m);
+      assert.match(r.stderr, /\(a retry cannot help: check the products, range and key\)\n$/);
+      assert.equal(sim.handler.requests.length, 1, "the 403 was not retried");
+    } finally {
+      await sim.close();
+    }
+  });
   await t.step("--help documents the flags and exits 0", async () => {
     const r = await ingest(["--help"]);
     assert.equal(r.code, 0);

@@ -98,7 +98,7 @@ class FakeTimers implements Timers {
   }
 }
 
-function setup(options: { maxPending?: number; layout?: string } = {}) {
+function setup(options: { maxPending?: number; layout?: string; random?: () => number } = {}) {
   const time = new FakeTimers();
   const store = new FakeStore();
   store.layout = options.layout;
@@ -107,6 +107,8 @@ function setup(options: { maxPending?: number; layout?: string } = {}) {
     clock: time.clock,
     timers: time,
     maxPending: options.maxPending,
+    // The top of the backoff's jitter range, so retry times are exact.
+    random: options.random ?? (() => 1),
   });
   return { time, store, writer };
 }
@@ -234,9 +236,10 @@ Deno.test("CandleWriter completed candles and failures", async (t) => {
     assert.equal(writer.stats().pending, 0);
   });
 
-  await t.step("failures back off exponentially, never faster than the interval", async () => {
-    const { time, store, writer } = setup();
-    store.failures = 4;
+  /** Times (ms after the first) of the store calls while `failures` calls fail. */
+  async function attemptTimes(random: () => number, failures: number): Promise<number[]> {
+    const { time, store, writer } = setup({ random });
+    store.failures = failures;
     writer.push(update(T0, 101));
     const attemptsAt: number[] = [];
     const t0 = time.now;
@@ -246,8 +249,17 @@ Deno.test("CandleWriter completed candles and failures", async (t) => {
       if (store.calls.length > before) attemptsAt.push(time.now - t0);
       await time.advance(100);
     }
-    assert.deepEqual(attemptsAt, [0, 1000, 3000, 7000, 15000]);
     assert.equal(store.live.get("BTC-USD|ONE_MINUTE")!.close, 101);
+    return attemptsAt;
+  }
+
+  await t.step("failures back off exponentially (top of the jitter range)", async () => {
+    assert.deepEqual(await attemptTimes(() => 1, 4), [0, 1000, 3000, 7000, 15000]);
+  });
+
+  await t.step("a jittered retry never comes sooner than the flush interval", async () => {
+    assert.deepEqual(await attemptTimes(() => 0, 4), [0, 1000, 2000, 3000, 4000]);
+    assert.deepEqual(await attemptTimes(() => 0.5, 4), [0, 1000, 2000, 4000, 8000]);
   });
 
   await t.step("stats report failures, the last error and failing-since", async () => {

@@ -1,0 +1,28 @@
+/**
+ * @module
+ * When each product last traded, for the overview's "last trade" column. The pipeline tells it
+ * about every live trade it takes from the feed (seeds, clock closes and REST repairs are not
+ * trades and never reach it). One number per product; nothing else is kept.
+ */
+import { type Clock, systemClock } from "../clock.ts";
+
+/** Tracks the last trade time of every product. */
+export class TradeActivity {
+  readonly #clock: Clock;
+  readonly #tradedAt = new Map<string, number>();
+
+  constructor(clock: Clock = systemClock) {
+    this.#clock = clock;
+  }
+
+  /** Notes that `product` traded now. */
+  traded(product: string): void {
+    this.#tradedAt.set(product, this.#clock());
+  }
+
+  /** Seconds since `product` last traded, or undefined when no trade was seen yet. */
+  lastTradeAgeS(product: string): number | undefined {
+    const at = this.#tradedAt.get(product);
+    return at === undefined ? undefined : Math.max(0, (this.#clock() - at) / 1000);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * @module
+ * The read-only face of the running service that routes and pages receive
+ * ({@linkcode ServiceView}), and the shapes it answers in: the `/api/status` body, a product's
+ * problem, a candle with its `complete` flag. Routes never reach into the service's parts; tests
+ * give them a small fake instead. Also {@linkcode withLive}, the one rule that joins stored
+ * candles and the live one for a range (the API and the product page both show it).
+ */
+import type { Candle, CandleUpdate } from "../candles/candle.ts";
+import type { Granularity } from "../candles/granularity.ts";
+import type { AggregatorStats } from "../candles/aggregator.ts";
+import type { ConnectionStatus, FeedStats } from "../coinbase/feed_types.ts";
+import type { Product } from "../coinbase/product.ts";
+import type { RepairRecord } from "../history/repair.ts";
+import type { HealthBody } from "./health.ts";
+import type { HubFilter } from "./hub.ts";
+
+/** A served product that is not well, and why (one plain sentence). */
+export interface ProductProblem {
+  product: string;
+  message: string;
+}
+
+/** The `/api/status` body (the overview's service summary and connections table). */
+export interface StatusBody {
+  status: HealthBody["status"];
+  /** What startup is doing or waiting for; absent once running. */
+  startup?: string;
+  uptimeS: number;
+  shard: { index: number; count: number };
+  /** Number of products served. */
+  products: number;
+  /** Served products that are not well (seeding failed for good, unknown to Coinbase …). */
+  problems: ProductProblem[];
+  connections: ConnectionStatus[];
+  store: {
+    kind: string;
+    layout?: string;
+    ok: boolean;
+    pendingWrites: number;
+    writesPerS: number;
+    writesTotal?: number;
+    failures?: number;
+    lastError?: { message: string; atMs: number } | null;
+    projectedCostPerDayUsd?: number;
+  };
+  aggregator?: AggregatorStats;
+  feed?: FeedStats;
+  repairs?: { pending: number; done: number; failed: number };
+  sseSubscribers?: number;
+  memory?: { rssMB: number; heapUsedMB: number; heapTotalMB: number };
+}
+
+/** A candle as the API and the chart show it. */
+export interface CandleRow extends Candle {
+  complete: boolean;
+}
+
+/** Which candles of a product and granularity: bucket starts, epoch s, inclusive. */
+export interface CandleRange {
+  start?: number;
+  end?: number;
+  limit: number;
+}
+
+/** Where candle updates come from: the live candles now, then every update as it happens. */
+export interface CandleSource {
+  /** The current live candles matching `filter`. */
+  live(filter: HubFilter): CandleUpdate[];
+  /**
+   * Delivers every later update matching `filter`; `onClose` runs if the service stops first.
+   * Returns the function that unsubscribes.
+   */
+  subscribe(
+    filter: HubFilter,
+    deliver: (updates: CandleUpdate[]) => void,
+    onClose?: () => void,
+  ): () => void;
+}
+
+/** What routes may ask of the running service. Read-only. */
+export interface ServiceView extends CandleSource {
+  /** This instance's shard. */
+  readonly shard: { index: number; count: number };
+  /** The `/health` answer and its HTTP status. */
+  health(): { code: 200 | 503; body: HealthBody };
+  /** The `/api/status` body. */
+  status(): StatusBody;
+  /** The products served, with catalogue fields once REST answered. */
+  products(): Product[];
+  /** Served products that are not well. */
+  problems(): ProductProblem[];
+  /** The live (in-progress) candle of a product, once it is right (seeded). */
+  liveCandle(product: string, granularity: Granularity): Candle | undefined;
+  /** Stored completed candles plus the live one, oldest first (see {@linkcode withLive}). */
+  candles(product: string, granularity: Granularity, range: CandleRange): Promise<CandleRow[]>;
+  /** Seconds since `product` last traded, or undefined before its first trade. */
+  lastTradeAgeS(product: string): number | undefined;
+  /** Recent gaps of a product and what their repair did, oldest first. */
+  repairHistory(product: string): RepairRecord[];
+  /** The Prometheus exposition text. */
+  metrics(): Promise<string>;
+}
+
+/**
+ * Joins the completed candles of a range (oldest first) and the live candle when it falls in the
+ * range after them; at most `limit`: from `start` when given, else the latest.
+ */
+export function withLive(
+  stored: readonly Candle[],
+  live: Candle | undefined,
+  range: CandleRange,
+): CandleRow[] {
+  const { start, end, limit } = range;
+  const rows: CandleRow[] = stored.map((c) => ({ ...c, complete: true }));
+  const last = rows.at(-1)?.start ?? -Infinity;
+  if (
+    live && live.start > last && (start === undefined || live.start >= start) &&
+    (end === undefined || live.start <= end)
+  ) {
+    rows.push({ ...live, complete: false });
+  }
+  return start === undefined ? rows.slice(-limit) : rows.slice(0, limit);
+}
