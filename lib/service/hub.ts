@@ -3,7 +3,9 @@
  * In-process fan-out of candle updates to subscribers (the SSE API and the dashboard's islands).
  * Publishing is synchronous and never blocks on a subscriber: each subscriber decides what to
  * do with a burst (the SSE route drops a client whose buffer is full rather than buffering
- * without bound). Filtering by product and granularity happens here, once per update.
+ * without bound). Filtering by product and granularity happens here, once per update and
+ * distinct filter: subscribers with equal filters (e.g. 20 dashboards on the same products) share
+ * one filtered array per publish, so what they do with it (SSE serialisation) can be cached by it.
  */
 import type { CandleUpdate } from "../candles/candle.ts";
 import type { GranularityId } from "../candles/granularity.ts";
@@ -20,9 +22,22 @@ interface Subscription {
   onClose?: () => void;
 }
 
+/** Subscribers whose filters are equal. */
+interface FilterGroup {
+  filter: HubFilter;
+  subs: Set<Subscription>;
+}
+
+/** A string equal for equal filters. */
+function filterKey(f: HubFilter): string {
+  const gs = [...f.granularities].sort().join(",");
+  return f.products === undefined ? `${gs}|*` : `${gs}|${[...f.products].sort().join(",")}`;
+}
+
 /** Fans candle updates out to subscribers. */
 export class Hub {
   readonly #subs = new Set<Subscription>();
+  readonly #groups = new Map<string, FilterGroup>();
   /** Latest live candle per `product|granularity`, for a new subscriber's first frame. */
   readonly #live = new Map<string, CandleUpdate>();
   #published = 0;
@@ -38,7 +53,15 @@ export class Hub {
   ): () => void {
     const sub = { filter, deliver, onClose };
     this.#subs.add(sub);
-    return () => this.#subs.delete(sub);
+    const key = filterKey(filter);
+    let group = this.#groups.get(key);
+    if (!group) this.#groups.set(key, group = { filter, subs: new Set() });
+    group.subs.add(sub);
+    return () => {
+      this.#subs.delete(sub);
+      group.subs.delete(sub);
+      if (group.subs.size === 0 && this.#groups.get(key) === group) this.#groups.delete(key);
+    };
   }
 
   /** Publishes updates to every matching subscriber and remembers the live ones. */
@@ -53,9 +76,11 @@ export class Hub {
         if (live && live.candle.start <= u.candle.start) this.#live.delete(key);
       }
     }
-    for (const sub of this.#subs) {
-      const mine = updates.filter((u) => matches(sub.filter, u));
-      if (mine.length > 0) sub.deliver(mine);
+    for (const group of this.#groups.values()) {
+      const mine = updates.filter((u) => matches(group.filter, u));
+      if (mine.length === 0) continue;
+      // The same array for the whole group: a subscriber must not modify it.
+      for (const sub of group.subs) sub.deliver(mine);
     }
   }
 
@@ -78,6 +103,7 @@ export class Hub {
   closeAll(): void {
     const subs = [...this.#subs];
     this.#subs.clear();
+    this.#groups.clear();
     for (const s of subs) s.onClose?.();
   }
 
