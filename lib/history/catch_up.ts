@@ -37,6 +37,24 @@ const ONE_DAY = GRANULARITIES.at(-1)!;
 /** Runs one step, retrying as the caller sees fit (the service's startup retry loop). */
 export type Attempt = <T>(what: string, fn: () => Promise<T>) => Promise<T>;
 
+/** Per granularity (index of `GRANULARITIES`): the newest completed start stored per product. */
+export type StoredLatest = Map<string, number>[];
+
+/**
+ * What the store held before this run wrote anything: the newest completed candle per product
+ * and granularity starting before the cutoff, in batched reads. Read it before seeding (which
+ * stores its tiles) so that the catch-up is not misled by candles this run wrote.
+ */
+export function readStoredLatest(
+  store: CandleStore,
+  products: readonly string[],
+  cutoffSec: number,
+): Promise<StoredLatest> {
+  return Promise.all(
+    GRANULARITIES.map((g) => store.latestCompletedStarts([...products], g.id, cutoffSec - 1)),
+  );
+}
+
 /** Options for {@linkcode catchUp}. */
 export interface CatchUpOptions {
   rest: Pick<RestClient, "candles" | "stats">;
@@ -50,6 +68,8 @@ export interface CatchUpOptions {
   signal?: AbortSignal;
   /** Wraps each product's fetch (retries). @default runs it once */
   attempt?: Attempt;
+  /** What the store held before this run ({@linkcode readStoredLatest}). @default read now */
+  latest?: StoredLatest;
   /** Called after each product (for the startup note). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -96,9 +116,7 @@ export async function catchUp(o: CatchUpOptions): Promise<CatchUpSummary> {
   const attempt: Attempt = o.attempt ?? ((_, fn) => fn());
   const boundSec = o.cutoffSec - o.catchupHours * 3600;
   const products = [...o.products];
-  const latest = await Promise.all(
-    GRANULARITIES.map((g) => o.store.latestCompletedStarts(products, g.id)),
-  );
+  const latest = o.latest ?? await readStoredLatest(o.store, products, o.cutoffSec);
   // Per product and granularity: the first bucket missing, and the last one to fill.
   const plans = products.map((product) => {
     const from = GRANULARITIES.map((g, k) => {

@@ -52,8 +52,17 @@ export interface ProductSeedPlan {
 
 /**
  * Plans the seed of every product at `cutoffSec` from what `store` holds, in two batched reads
- * (one per tile granularity). For each tile range, stored candles are used up to the newest one
- * stored in the range; REST is asked for the rest of the range.
+ * (one per tile granularity) and one of the live state. For each tile range, stored candles are
+ * used up to the newest one stored in the range, or up to the previous run's watermark when
+ * that is later; REST is asked for the rest of the range.
+ *
+ * The watermark makes a restart need no REST even for products without trades in some minutes
+ * (no candle stored need not mean "not stored"): a previous run that published today's
+ * `ONE_DAY` live candle was seeded (coarse candles begun before a cutoff are published only
+ * once seeded), stored its seed tiles ({@linkcode runSeeding} writes them) and every minute and
+ * hour it completed since (the writer stores completed candles before the live state of the same
+ * cycle). So every `ONE_MINUTE` candle before its stored live `ONE_MINUTE` bucket, and every
+ * `ONE_HOUR` candle before that bucket's hour, is in the store.
  */
 export async function planSeeds(
   store: CandleStore,
@@ -61,18 +70,27 @@ export async function planSeeds(
   cutoffSec: number,
 ): Promise<ProductSeedPlan[]> {
   const plan = seedPlan(cutoffSec);
-  const stored = await Promise.all(
-    plan.map((r) => store.readCompletedMany(products, r.granularity.id, r.startSec, r.endSec)),
-  );
+  const [live, ...stored] = await Promise.all([
+    plan.length > 0 ? store.readLiveMany(products) : Promise.resolve(new Map()),
+    ...plan.map((r) => store.readCompletedMany(products, r.granularity.id, r.startSec, r.endSec)),
+  ]);
+  const day = Math.floor(cutoffSec / 86400) * 86400;
   return products.map((product) => {
     const tiles: SeedTile[] = [];
     const requests: SeedRequest[] = [];
+    const docs = (live.get(product) ?? []) as { granularity: string; candle: Candle }[];
+    const minute = docs.find((d) => d.granularity === "ONE_MINUTE")?.candle.start;
+    const seededToday = docs.some((d) => d.granularity === "ONE_DAY" && d.candle.start === day);
     plan.forEach((r, k) => {
       const id = r.granularity.id as SeedRequest["granularity"];
       const have = (stored[k]!.get(product) ?? [])
         .filter((c) => c.start >= r.startSec && c.start <= r.endSec);
       for (const candle of have) tiles.push({ granularity: id, candle });
-      const from = have.length > 0 ? have.at(-1)!.start + r.granularity.seconds : r.startSec;
+      let from = have.length > 0 ? have.at(-1)!.start + r.granularity.seconds : r.startSec;
+      if (seededToday && minute !== undefined) {
+        const stored = Math.floor(minute / r.granularity.seconds) * r.granularity.seconds;
+        from = Math.max(from, stored);
+      }
       if (from <= r.endSec) requests.push({ granularity: id, startSec: from, endSec: r.endSec });
     });
     return { product, tiles, requests };
@@ -171,6 +189,7 @@ export async function runSeeding(options: SeedingOptions): Promise<SeedingSummar
       inFlight++;
       try {
         const tiles = [...plan.tiles];
+        const fetched: SeedTile[] = [];
         for (const r of plan.requests) {
           const g = granularityById(r.granularity);
           const candles: Candle[] = await options.rest.candles(
@@ -182,11 +201,17 @@ export async function runSeeding(options: SeedingOptions): Promise<SeedingSummar
           );
           for (const candle of candles) {
             if (candle.start >= r.startSec && candle.start <= r.endSec) {
-              tiles.push({ granularity: r.granularity, candle });
+              fetched.push({ granularity: r.granularity, candle });
             }
           }
         }
-        done(plan.product, tiles);
+        // Stored as history too: the next start finds them (see planSeeds' watermark).
+        if (fetched.length > 0) {
+          await options.store.writeCompleted(
+            fetched.map((t) => ({ product: plan.product, ...t })),
+          );
+        }
+        done(plan.product, [...tiles, ...fetched]);
       } catch (e) {
         if (options.signal?.aborted) return;
         if (isFinalError(e)) {

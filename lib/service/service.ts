@@ -99,6 +99,10 @@ export class Service implements ServiceView {
       clock: this.#clock,
       pipeline: this.#pipeline,
       startFeed: (ids) => this.#startFeed(ids),
+      feedSubscribed: () => {
+        const connections = this.connections();
+        return connections.length > 0 && connections.every((c) => c.state === "subscribed");
+      },
       sleep: (ms) => (options.sleep ?? abortableSleep)(ms, this.#abort.signal),
       signal: this.#abort.signal,
     });

@@ -18,7 +18,7 @@ import type { Config } from "../config.ts";
 import type { Product } from "../coinbase/product.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { catalogueEntry, describeProducts, resolveProducts } from "../history/catalogue.ts";
-import { catchUp } from "../history/catch_up.ts";
+import { catchUp, readStoredLatest } from "../history/catch_up.ts";
 import { runSeeding, seedCutoffAt } from "../history/seeding.ts";
 import { getLogger } from "../log.ts";
 import type { CandleStore } from "../store/store.ts";
@@ -54,6 +54,8 @@ export interface StartupOptions {
   pipeline: Pipeline;
   /** Starts the feed on the products served (called once they are known). */
   startFeed: (products: string[]) => void;
+  /** Whether every feed connection has subscribed. @default always true */
+  feedSubscribed?: () => boolean;
   /** Waits (real ms), ending early when the service stops. */
   sleep: (ms: number) => Promise<void>;
   /** Aborted when the service stops. */
@@ -99,7 +101,14 @@ export class Startup {
     const cutoffSec = seedCutoffAt(this.#o.clock());
     for (const id of ids) pipeline.aggregator.expectSeed(id, cutoffSec);
     this.#o.startFeed(ids);
+    const subscribedAt = this.#subscribedAt();
 
+    this.note = "reading what the store holds";
+    // Before seeding stores its tiles: the catch-up needs what an earlier run left.
+    const latest = config.catchupHours === 0
+      ? undefined
+      : await this.#retry("reading the store", () =>
+        readStoredLatest(this.#o.store, ids, cutoffSec));
     this.note = "seeding in-progress candles (store, then REST)";
     const summary = await runSeeding({
       store: this.#o.store,
@@ -121,14 +130,17 @@ export class Startup {
       },
     });
     signal.throwIfAborted();
-    // Trades between the cutoff and the first subscription may be missing: repair that minute.
+    // Trades between the cutoff and the subscriptions may be missing: repair that window (from
+    // the cutoff to when every connection had subscribed, found without holding anything back).
     const seeded = ids.filter((id) => !this.#problems.has(id));
-    pipeline.repairer.schedule({
-      products: seeded,
-      fromMs: cutoffSec * 1000,
-      toMs: cutoffSec * 1000,
-      reason: "startup",
-    });
+    void subscribedAt.then((toMs) =>
+      pipeline.repairer.schedule({
+        products: seeded,
+        fromMs: cutoffSec * 1000,
+        toMs: Math.max(cutoffSec * 1000, toMs),
+        reason: "startup",
+      })
+    );
     this.seeded = true;
     log.info(
       "Seeded {count} products at {cutoff}: {fromStore} from the store alone, {requests} REST requests",
@@ -151,6 +163,7 @@ export class Startup {
       clock: this.#o.clock,
       signal,
       attempt: (what, fn) => this.#retry(what, fn),
+      latest,
       onProgress: (n, total) => {
         this.note = `catching up history since the last stored candle (${n}/${total} products)`;
       },
@@ -173,6 +186,16 @@ export class Startup {
       cutoff: new Date(cutoffSec * 1000).toISOString(),
       failed: ids.length - seeded.length,
     });
+  }
+
+  /** When every feed connection had subscribed (epoch ms; polled, at most a minute). */
+  async #subscribedAt(): Promise<number> {
+    const subscribed = this.#o.feedSubscribed ?? (() => true);
+    for (let waited = 0; !subscribed() && waited < 60_000; waited += 100) {
+      if (this.#o.signal.aborted) break;
+      await this.#o.sleep(100);
+    }
+    return this.#o.clock();
   }
 
   #problem(product: string, text: string): void {

@@ -214,11 +214,12 @@ export class FirestoreCandleStore implements CandleStore {
   async latestCompletedStarts(
     products: string[],
     granularity: GranularityId,
+    endSec?: number,
   ): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     await eachConcurrently(products, QUERY_CONCURRENCY, async (product) => {
-      const latest = await this.latestCompletedStart(product, granularity);
-      if (latest !== undefined) out.set(product, latest);
+      const [latest] = await this.readCompleted(product, granularity, { end: endSec, limit: 1 });
+      if (latest !== undefined) out.set(product, latest.start);
     });
     return out;
   }

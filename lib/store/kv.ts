@@ -217,11 +217,12 @@ export class KvCandleStore implements CandleStore {
   async latestCompletedStarts(
     products: string[],
     granularity: GranularityId,
+    endSec?: number,
   ): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     await eachConcurrently(products, 16, async (product) => {
-      const latest = await this.latestCompletedStart(product, granularity);
-      if (latest !== undefined) out.set(product, latest);
+      const [latest] = await this.readCompleted(product, granularity, { end: endSec, limit: 1 });
+      if (latest !== undefined) out.set(product, latest.start);
     });
     return out;
   }

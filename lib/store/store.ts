@@ -61,10 +61,14 @@ export interface CandleStore {
     fromSec: number,
     toSec: number,
   ): Promise<Map<string, Candle[]>>;
-  /** Start (epoch s) of the newest completed candle stored per product (absent: none). */
+  /**
+   * Start (epoch s) of the newest completed candle stored per product (absent: none), only
+   * among those starting at or before `endSec` when given.
+   */
   latestCompletedStarts(
     products: string[],
     granularity: GranularityId,
+    endSec?: number,
   ): Promise<Map<string, number>>;
   /** The catalogue entries stored for Coinbase. */
   readCatalogue(): Promise<CatalogueEntry[]>;

@@ -33,6 +33,10 @@ function expectedCoarse(minutes: Candle[]): Map<string, Candle> {
   return out;
 }
 
+function candleAt(start: number): Candle {
+  return { start, open: 1, high: 1, low: 1, close: 1, volume: 1 };
+}
+
 function liveCoarse(agg: Aggregator, product: string): Map<string, Candle> {
   const out = new Map<string, Candle>();
   for (const g of GRANULARITIES.slice(1)) {
@@ -71,6 +75,8 @@ Deno.test("runSeeding: two REST requests per product cold, none warm, exact coar
           onSeeded: (p) => order.push(p),
         });
         const used = sim.handler.requests.slice(before);
+        const stored = await store.readCompleted("BTC-USD", "ONE_MINUTE", { limit: 100 });
+        ok(stored.length > 0, "the REST tiles are stored as history");
         ok(used.length <= 2 * PRODUCTS.length, `${used.length} requests`);
         equal(summary.requests, used.length);
         equal(summary.fromStore, 0);

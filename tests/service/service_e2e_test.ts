@@ -29,6 +29,15 @@ async function compareWithTruth(store: CandleStore, market: Market, ids: string[
       });
       const truth = market.candles(product, g, from, lastComplete);
       const bad = truth.filter((c, i) => JSON.stringify(c) !== JSON.stringify(stored[i]));
+      if (bad.length) {
+        console.log(
+          g.id,
+          JSON.stringify(stored.slice(0, 3)),
+          JSON.stringify(truth.slice(0, 3)),
+          stored.length,
+          truth.length,
+        );
+      }
       deepStrictEqual(
         stored,
         truth,
@@ -47,8 +56,20 @@ async function scenario(t: Deno.TestContext, open: () => Promise<CandleStore>) {
   let stopMs = 0;
   try {
     equal(h.service.health().body.status, "starting");
-    await until(() => h.service.phase === "running", 30_000, "startup (seeding and catch-up)");
+    await until(() => h.service.phase === "running", 30_000, "startup (seeding)");
     equal(h.service.health().code, 200);
+    // /health leaves `starting` once seeded; history catch-up may still be running: let it end,
+    // and let the startup repair (cutoff → every connection subscribed) run before any fault, so
+    // that the faults' repair windows are their own.
+    await h.service.ready();
+    await until(
+      () =>
+        h.ids.every((id) =>
+          h.service.repairHistory(id).some((r) => r.reason === "startup" && r.repairedAt)
+        ),
+      20_000,
+      "the startup repair",
+    );
 
     await t.step("a dropped connection reconnects and resubscribes", async () => {
       const before = h.service.connections()[0]!.reconnects;
