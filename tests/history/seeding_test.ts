@@ -131,6 +131,27 @@ Deno.test("runSeeding: two REST requests per product cold, none warm, exact coar
     );
 
     await t.step(
+      "the previous run's live state is a watermark: no REST even without trades",
+      async () => {
+        const empty = await openKvCandleStore(":memory:");
+        try {
+          // A seeded previous run (it published today's ONE_DAY) was live in the cutoff minute.
+          await empty.writeLive([
+            { product: "BTC-USD", granularity: "ONE_MINUTE", candle: candleAt(CUTOFF) },
+            { product: "BTC-USD", granularity: "ONE_DAY", candle: candleAt(DAY) },
+            // One never seeded (no ONE_DAY published): no watermark.
+            { product: "ETH-USD", granularity: "ONE_MINUTE", candle: candleAt(CUTOFF) },
+          ]);
+          const plans = await planSeeds(empty, ["BTC-USD", "ETH-USD"], CUTOFF);
+          deepStrictEqual(plans[0]!.requests, []);
+          deepStrictEqual(plans[1]!.requests.map((r) => r.granularity), ["ONE_HOUR", "ONE_MINUTE"]);
+        } finally {
+          await empty.close();
+        }
+      },
+    );
+
+    await t.step(
       "a store a few minutes behind needs one ONE_MINUTE request from there",
       async () => {
         const plans = await planSeeds(store, PRODUCTS, CUTOFF + 300);

@@ -29,15 +29,6 @@ async function compareWithTruth(store: CandleStore, market: Market, ids: string[
       });
       const truth = market.candles(product, g, from, lastComplete);
       const bad = truth.filter((c, i) => JSON.stringify(c) !== JSON.stringify(stored[i]));
-      if (bad.length) {
-        console.log(
-          g.id,
-          JSON.stringify(stored.slice(0, 3)),
-          JSON.stringify(truth.slice(0, 3)),
-          stored.length,
-          truth.length,
-        );
-      }
       deepStrictEqual(
         stored,
         truth,
