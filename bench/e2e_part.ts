@@ -342,7 +342,7 @@ async function waitHealthy(
   }
 }
 
-function keepTail(child: Deno.ChildProcess): { text(): string; done: Promise<void> } {
+export function keepTail(child: Deno.ChildProcess): { text(): string; done: Promise<void> } {
   let tail = "";
   const keep = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder();
@@ -354,7 +354,7 @@ function keepTail(child: Deno.ChildProcess): { text(): string; done: Promise<voi
   return { text: () => tail.trim().split("\n").slice(-8).join(" | "), done };
 }
 
-function freePort(): number {
+export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
