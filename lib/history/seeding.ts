@@ -113,6 +113,11 @@ export interface SeedingOptions {
   onSeeded?: (product: string, seeded: number, total: number) => void;
   /** Called when a product's REST answer is final (e.g. Coinbase does not know it): not seeded. */
   onFailed?: (product: string, error: unknown) => void;
+  /**
+   * Storing the fetched tiles waits for this (e.g. a read of what the store held before this
+   * run, which the tiles must not change); seeding the aggregator does not.
+   */
+  storeAfter?: Promise<unknown>;
   /** REST requests in flight at once. @default SEED_CONCURRENCY */
   concurrency?: number;
 }
@@ -207,6 +212,7 @@ export async function runSeeding(options: SeedingOptions): Promise<SeedingSummar
         }
         // Stored as history too: the next start finds them (see planSeeds' watermark).
         if (fetched.length > 0) {
+          await options.storeAfter?.catch(() => {});
           await options.store.writeCompleted(
             fetched.map((t) => ({ product: plan.product, ...t })),
           );

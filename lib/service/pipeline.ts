@@ -79,6 +79,7 @@ export class Pipeline {
     this.#failed.add(product);
     this.aggregator.forget(product);
     this.hub.forget(product);
+    this.activity.forget(product);
   }
 
   /** Takes one frame's trades from the feed. */

@@ -12,7 +12,7 @@
  * `false`). A product whose seeding fails for good is reported as a problem and dropped; the
  * others carry on.
  */
-import type { Clock } from "../clock.ts";
+import { abortableSleep, type Clock } from "../clock.ts";
 import { ConfigError } from "../config.ts";
 import type { Config } from "../config.ts";
 import type { Product } from "../coinbase/product.ts";
@@ -103,12 +103,12 @@ export class Startup {
     this.#o.startFeed(ids);
     const subscribedAt = this.#subscribedAt();
 
-    this.note = "reading what the store holds";
-    // Before seeding stores its tiles: the catch-up needs what an earlier run left.
-    const latest = config.catchupHours === 0
-      ? undefined
-      : await this.#retry("reading the store", () =>
-        readStoredLatest(this.#o.store, ids, cutoffSec));
+    // What an earlier run left, for the catch-up: read alongside the seeding, whose tile writes
+    // wait for it (they would look like history this run had already caught up).
+    const latestRead = config.catchupHours === 0
+      ? Promise.resolve(undefined)
+      : this.#retry("reading the store", () => readStoredLatest(this.#o.store, ids, cutoffSec));
+    latestRead.catch(() => {}); // awaited (and its error raised) after seeding
     this.note = "seeding in-progress candles (store, then REST)";
     const summary = await runSeeding({
       store: this.#o.store,
@@ -119,6 +119,7 @@ export class Startup {
       clock: this.#o.clock,
       sleep: (ms) => this.#o.sleep(ms),
       signal,
+      storeAfter: latestRead,
       onSeeded: (_, n, total) => {
         this.note = `seeding in-progress candles (${n}/${total})`;
         pipeline.flush();
@@ -153,6 +154,7 @@ export class Startup {
       },
     );
 
+    const latest = await latestRead;
     this.note = "catching up history since the last stored candle";
     await catchUp({
       rest,
@@ -193,7 +195,8 @@ export class Startup {
     const subscribed = this.#o.feedSubscribed ?? (() => true);
     for (let waited = 0; !subscribed() && waited < 60_000; waited += 100) {
       if (this.#o.signal.aborted) break;
-      await this.#o.sleep(100);
+      // A poll, not a retry wait: the real abort-aware sleep, not the injected one.
+      await abortableSleep(100, this.#o.signal);
     }
     return this.#o.clock();
   }
