@@ -506,9 +506,12 @@ export class Aggregator {
 
   /**
    * Returns the updates since the last call, in order: completions as they happened, then
-   * corrections, then the latest value of every open candle that changed.
+   * corrections, then the latest value of every open candle that changed. With `live` (a bit
+   * mask of granularity indexes) only those granularities' open candles are emitted; the others
+   * stay pending, and a later drain including them emits their latest value (so a caller can
+   * drain what someone waits for on every trade, and the rest once per flush).
    */
-  drain(): CandleUpdate[] {
+  drain(live: number = ALL_DIRTY): CandleUpdate[] {
     const out = this.#out.splice(0);
     for (const [c, [p, g]] of this.#corrected) {
       // A correction of a bucket still waiting for its seed is emitted with the seed.
@@ -522,15 +525,20 @@ export class Aggregator {
       });
     }
     this.#corrected.clear();
+    let kept = 0;
     for (const p of this.#dirty) {
+      const due = p.dirty & live;
       for (let g = 0; g < N; g++) {
-        if (!(p.dirty & (1 << g))) continue;
+        if (!(due & (1 << g))) continue;
         const candle = this.#liveCandle(p, g);
         if (candle) out.push({ product: p.id, granularity: IDS[g]!, candle, complete: false });
       }
-      p.dirty = 0;
+      p.dirty &= ~live;
+      // Still dirty in granularities not drained now: the next drain that includes them emits
+      // their latest value.
+      if (p.dirty !== 0) this.#dirty[kept++] = p;
     }
-    this.#dirty.length = 0;
+    this.#dirty.length = kept;
     return out;
   }
 }

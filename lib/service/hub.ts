@@ -8,7 +8,7 @@
  * one filtered array per publish, so what they do with it (SSE serialisation) can be cached by it.
  */
 import type { CandleUpdate } from "../candles/candle.ts";
-import type { GranularityId } from "../candles/granularity.ts";
+import { GRANULARITIES, type GranularityId } from "../candles/granularity.ts";
 
 /** Which updates a subscriber wants; `products: undefined` means every product. */
 export interface HubFilter {
@@ -28,6 +28,13 @@ interface FilterGroup {
   subs: Set<Subscription>;
 }
 
+/** Bit mask of granularity indexes, as `Aggregator.drain` takes. */
+function granularityBits(f: HubFilter): number {
+  let bits = 0;
+  for (const g of GRANULARITIES) if (f.granularities.has(g.id)) bits |= 1 << g.index;
+  return bits;
+}
+
 /** A string equal for equal filters. */
 function filterKey(f: HubFilter): string {
   const gs = [...f.granularities].sort().join(",");
@@ -38,6 +45,7 @@ function filterKey(f: HubFilter): string {
 export class Hub {
   readonly #subs = new Set<Subscription>();
   readonly #groups = new Map<string, FilterGroup>();
+  #granularityBits = 0;
   /** Latest live candle per `product|granularity`, for a new subscriber's first frame. */
   readonly #live = new Map<string, CandleUpdate>();
   #published = 0;
@@ -57,10 +65,15 @@ export class Hub {
     let group = this.#groups.get(key);
     if (!group) this.#groups.set(key, group = { filter, subs: new Set() });
     group.subs.add(sub);
+    this.#granularityBits |= granularityBits(filter);
     return () => {
       this.#subs.delete(sub);
       group.subs.delete(sub);
-      if (group.subs.size === 0 && this.#groups.get(key) === group) this.#groups.delete(key);
+      if (group.subs.size === 0 && this.#groups.get(key) === group) {
+        this.#groups.delete(key);
+        this.#granularityBits = 0;
+        for (const g of this.#groups.values()) this.#granularityBits |= granularityBits(g.filter);
+      }
     };
   }
 
@@ -84,6 +97,14 @@ export class Hub {
     }
   }
 
+  /**
+   * The granularities some subscriber wants, as a bit mask of granularity indexes: the live
+   * updates worth draining on every trade (the others can wait for the next flush).
+   */
+  get granularityMask(): number {
+    return this.#granularityBits;
+  }
+
   /** The current live candles matching `filter`. */
   live(filter: HubFilter): CandleUpdate[] {
     return [...this.#live.values()].filter((u) => matches(filter, u));
@@ -104,6 +125,7 @@ export class Hub {
     const subs = [...this.#subs];
     this.#subs.clear();
     this.#groups.clear();
+    this.#granularityBits = 0;
     for (const s of subs) s.onClose?.();
   }
 

@@ -332,3 +332,15 @@ Deno.test("volume has no floating-point drift over a day of trades", () => {
   const day = agg.drain().find((u) => u.granularity === "ONE_DAY" && u.complete)!;
   equal(day.candle.volume, 8640); // a float sum of 0.1 drifts to 8639.99999999…
 });
+
+Deno.test("drain(mask) emits only the masked live candles; the others wait for a later drain", () => {
+  const agg = new Aggregator();
+  agg.add(trade(T0 + 5, "10", "1"));
+  const minuteOnly = agg.drain(1 << ONE_MINUTE.index);
+  deepStrictEqual(minuteOnly.map((u) => u.granularity), ["ONE_MINUTE"]);
+  agg.add(trade(T0 + 6, "11", "1"));
+  const all = agg.drain();
+  deepStrictEqual(all.map((u) => u.granularity), GRANULARITIES.map((g) => g.id));
+  equal(all.at(-1)!.candle.close, 11, "the pending ones carry their latest value");
+  deepStrictEqual(agg.drain(), [], "nothing left");
+});

@@ -44,3 +44,15 @@ Deno.test("Hub filters once per distinct filter and hands equal filters the same
     equal(hub.subscribers, 2);
   });
 });
+
+Deno.test("Hub.granularityMask says which granularities some subscriber wants", () => {
+  const hub = new Hub();
+  equal(hub.granularityMask, 0);
+  const a = hub.subscribe({ granularities: new Set(["ONE_MINUTE"] as const) }, () => {});
+  const b = hub.subscribe({ granularities: new Set(["ONE_DAY"] as const) }, () => {});
+  equal(hub.granularityMask, 1 | (1 << 7));
+  b();
+  equal(hub.granularityMask, 1);
+  a();
+  equal(hub.granularityMask, 0);
+});
