@@ -10,6 +10,7 @@
  *   products (for latency, matched in the simulator's process: `match` there);
  * - `{"cmd":"firsts"}` answers `{connectedAtMs, products, allAtMs, lastFirstMs}` (epoch ms;
  *   `allAtMs` once `expect` products have arrived);
+ * - `{"cmd":"firstTimes"}` answers `{times: {product: epoch ms}}`, each product's first arrival;
  * - `{"cmd":"samples"}` answers and forgets `{samples: [[product, start, volume, receiptMs]]}`;
  * - `{"cmd":"stats"}` answers `{events, openClients, endedClients}`;
  * - stdin closing stops everything.
@@ -118,6 +119,8 @@ for await (const chunk of Deno.stdin.readable) {
         allAtMs,
         lastFirstMs: firstAt.size ? Math.max(...firstAt.values()) : null,
       });
+    } else if (cmd.cmd === "firstTimes") {
+      reply({ times: Object.fromEntries(firstAt) });
     } else if (cmd.cmd === "samples") {
       reply({ samples });
       samples = [];
