@@ -254,6 +254,25 @@ Deno.test("simulator rate limit and faults", async (t) => {
     assert.equal(handler.requests.filter((q) => q.forced === "rate-limit").length, 5);
     assert.equal(maxInWindow(handler.requests, 1000, (q) => q.status === 200), 12);
   });
+  await t.step("the strict sliding limit allows 10 in any sliding second, 429 beyond", async () => {
+    let wall = 1_000_000;
+    const { get, handler } = setup({
+      publicLimit: { ratePerSecond: 10, burst: 12, sliding: true },
+      limitClock: () => wall,
+    });
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      statuses.push((await get("/time")).status);
+      wall += 50; // 10 requests over 450 ms
+    }
+    assert.deepEqual(statuses, new Array(10).fill(200));
+    wall = 1_000_000 + 999;
+    assert.equal((await get("/time")).status, 429, "the 11th within the same second");
+    wall = 1_000_000 + 1000;
+    assert.equal((await get("/time")).status, 200, "the first request left the window");
+    assert.equal((await get("/time")).status, 429, "the second one has not yet");
+    assert.equal(maxInWindow(handler.requests, 1000, (q) => q.status === 200), 10);
+  });
   await t.step("a JSON 429 body when asked", async () => {
     const { get } = setup({ publicLimit: { ratePerSecond: 1, burst: 1 }, rateLimitBody: "json" });
     await get("/time");

@@ -198,7 +198,9 @@ Deno.test("GET /history pages through a day of 1-minute candles equal to the sim
     env: { CATCHUP_HOURS: "25" },
   });
   try {
-    await until(() => h.service.phase === "running", 60_000, "startup with a day of catch-up");
+    await until(() => h.service.phase === "running", 60_000, "startup (seeding)");
+    // History catch-up goes on after /health leaves `starting`: the day must be in first.
+    await h.service.ready();
     const app = createApp(h.service);
     const product = h.ids[0]!;
     const from = bucketStart(start / 1000 - 24 * 3600, ONE_MINUTE);

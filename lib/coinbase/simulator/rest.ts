@@ -14,9 +14,9 @@ import { jwtProblem, type VerifyKeys } from "./rest_auth.ts";
 import {
   type BucketLimit,
   FaultQueue,
+  limiterFor,
   type RestFault,
   type RestRequestRecord,
-  TokenBuckets,
   tooManyRequests,
 } from "./rest_limits.ts";
 import { productRow, tickDecimals } from "./rest_products.ts";
@@ -70,8 +70,8 @@ const INVALID_GRANULARITY = () => error(400, "INVALID_ARGUMENT", "granularity ar
 export function createRestHandler(market: Market, options: RestHandlerOptions = {}): RestHandler {
   const clock = options.clock ?? systemClock;
   const limitClock = options.limitClock ?? (() => Date.now());
-  const publicBuckets = new TokenBuckets(options.publicLimit ?? { ratePerSecond: 10, burst: 12 });
-  const privateBuckets = new TokenBuckets(options.privateLimit ?? { ratePerSecond: 30, burst: 30 });
+  const publicBuckets = limiterFor(options.publicLimit ?? { ratePerSecond: 10, burst: 12 });
+  const privateBuckets = limiterFor(options.privateLimit ?? { ratePerSecond: 30, burst: 30 });
   const faults = new FaultQueue();
   const requests: RestRequestRecord[] = [];
   const clientKey = options.clientKey ??
