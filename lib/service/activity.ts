@@ -27,6 +27,11 @@ export class TradeActivity {
     return this.#price.get(product);
   }
 
+  /** Forgets `product` (no longer served). */
+  forget(product: string): void {
+    this.#tradedAt.delete(product);
+  }
+
   /** Seconds since `product` last traded, or undefined when no trade was seen yet. */
   lastTradeAgeS(product: string): number | undefined {
     const at = this.#tradedAt.get(product);

@@ -127,7 +127,8 @@ export class Service implements ServiceView {
   /** Where the service is in its life. */
   get phase(): Phase {
     if (this.#stopping) return "stopping";
-    return this.#startup.done ? "running" : "starting";
+    // Running once every live candle is right (seeded); history catch-up may still go on.
+    return this.#startup.seeded ? "running" : "starting";
   }
 
   get shard(): { index: number; count: number } {

@@ -96,6 +96,28 @@ export interface CandleStore {
   latestCompletedStart(product: string, granularity: GranularityId): Promise<number | undefined>;
   /** The live candles of a product (every granularity stored). */
   readLive(product: string): Promise<CandleDoc[]>;
+  /** The live candles of many products, in batched reads (products with none map to `[]`). */
+  readLiveMany(products: string[]): Promise<Map<string, CandleDoc[]>>;
+  /**
+   * Completed candles of many products at one granularity with starts in `[fromSec, toSec]`
+   * (epoch s, inclusive), oldest first, in batched reads; a product with none maps to `[]` or is
+   * absent.
+   */
+  readCompletedMany(
+    products: string[],
+    granularity: GranularityId,
+    fromSec: number,
+    toSec: number,
+  ): Promise<Map<string, Candle[]>>;
+  /**
+   * Start (epoch s) of the newest completed candle stored per product (absent: none), only
+   * among those starting at or before `endSec` when given.
+   */
+  latestCompletedStarts(
+    products: string[],
+    granularity: GranularityId,
+    endSec?: number,
+  ): Promise<Map<string, number>>;
   /** The catalogue entries stored for Coinbase. */
   readCatalogue(): Promise<CatalogueEntry[]>;
   /** Merges entries into the catalogue (other products' entries are kept). */

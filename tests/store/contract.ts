@@ -124,6 +124,46 @@ export async function runContract(
     assert.deepEqual(await store.readLive("SOL-USD"), []);
   });
 
+  await step("batched reads: readLiveMany, readCompletedMany, latestCompletedStarts", async () => {
+    await store.writeLive([
+      doc("BTC-USD", "ONE_MINUTE", candle(T0, 1)),
+      doc("BTC-USD", "ONE_HOUR", candle(T0 - 300, 2)),
+      doc("ETH-USD", "ONE_MINUTE", candle(T0, 3)),
+    ]);
+    // A later write of one granularity keeps the others.
+    await store.writeLive([doc("BTC-USD", "ONE_MINUTE", candle(T0 + 60, 4))]);
+    const live = await store.readLiveMany(["BTC-USD", "ETH-USD", "SOL-USD"]);
+    assert.deepEqual(live.get("BTC-USD"), [
+      doc("BTC-USD", "ONE_MINUTE", candle(T0 + 60, 4)),
+      doc("BTC-USD", "ONE_HOUR", candle(T0 - 300, 2)),
+    ]);
+    assert.deepEqual(live.get("ETH-USD"), [doc("ETH-USD", "ONE_MINUTE", candle(T0, 3))]);
+    assert.deepEqual(live.get("SOL-USD") ?? [], []);
+    await store.writeCompleted([
+      doc("BTC-USD", "ONE_MINUTE", candle(T0 - 120, 5)),
+      doc("BTC-USD", "ONE_MINUTE", candle(T0 - 60, 6)),
+      doc("BTC-USD", "ONE_MINUTE", candle(T0 + 600, 7)),
+      doc("ETH-USD", "ONE_MINUTE", candle(T0 - 60, 8)),
+      doc("ETH-USD", "FIVE_MINUTE", candle(T0 - 300, 9)),
+    ]);
+    const range = await store.readCompletedMany(
+      ["BTC-USD", "ETH-USD", "SOL-USD"],
+      "ONE_MINUTE",
+      T0 - 120,
+      T0 + 60,
+    );
+    assert.deepEqual(range.get("BTC-USD"), [candle(T0 - 120, 5), candle(T0 - 60, 6)]);
+    assert.deepEqual(range.get("ETH-USD"), [candle(T0 - 60, 8)]);
+    assert.deepEqual(range.get("SOL-USD") ?? [], []);
+    const latest = await store.latestCompletedStarts(
+      ["BTC-USD", "ETH-USD", "SOL-USD"],
+      "ONE_MINUTE",
+    );
+    assert.equal(latest.get("BTC-USD"), T0 + 600);
+    assert.equal(latest.get("ETH-USD"), T0 - 60);
+    assert.equal(latest.has("SOL-USD"), false);
+  });
+
   await step("writeLive() writes many documents in one call", async () => {
     const products = Array.from({ length: 130 }, (_, i) => `P${i}-USD`);
     const granularities: GranularityId[] = ["ONE_MINUTE", "FIVE_MINUTE", "ONE_DAY"];

@@ -59,6 +59,9 @@ class FakeStore implements CandleStore {
   readCompleted = () => Promise.reject(new Error("unused"));
   latestCompletedStart = () => Promise.reject(new Error("unused"));
   readLive = () => Promise.reject(new Error("unused"));
+  readLiveMany = () => Promise.reject(new Error("unused"));
+  readCompletedMany = () => Promise.reject(new Error("unused"));
+  latestCompletedStarts = () => Promise.reject(new Error("unused"));
   readCatalogue = () => Promise.reject(new Error("unused"));
   writeCatalogue = () => Promise.reject(new Error("unused"));
   readCheckpoint = () => Promise.reject(new Error("unused"));

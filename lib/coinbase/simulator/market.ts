@@ -29,6 +29,11 @@ export interface SimProductSpec {
   tick?: number;
   /** `online` or `delisted`; delisted products are listed but never trade. @default "online" */
   status?: "online" | "delisted";
+  /**
+   * The product this one is an alias of (`BTC-USDC` → `BTC-USD`): listed with `alias` set,
+   * never trading on its own. @default none
+   */
+  alias?: string;
 }
 
 /** Options for {@linkcode Market}. */
@@ -106,6 +111,14 @@ export function prng(seed: number): () => number {
   };
 }
 
+/**
+ * A decimal with trailing zeros (and a bare point) trimmed, as recorded from Coinbase:
+ * prices `65091`, `1919.6`, sizes `0.002186`.
+ */
+export function trimDecimal(s: string): string {
+  return s.includes(".") ? s.replace(/\.?0+$/, "") : s;
+}
+
 /** RFC 3339 with microseconds and trailing zeros trimmed, as Coinbase's Go servers print. */
 export function goTime(us: number): string {
   const ms = Math.floor(us / 1000);
@@ -164,7 +177,7 @@ export class Market {
   /** Last traded price of a product (its current random-walk level). */
   price(productId: string): string {
     const p = this.#state(productId);
-    return (p.priceTicks * p.tickValue).toFixed(p.decimals);
+    return trimDecimal((p.priceTicks * p.tickValue).toFixed(p.decimals));
   }
 
   #state(productId: string): ProductState {
@@ -196,7 +209,7 @@ export class Market {
     if (toUs <= this.#generatedToUs) return [];
     const out: SimTrade[] = [];
     for (const p of this.#products.values()) {
-      if (p.spec.status === "delisted") continue;
+      if (p.spec.status === "delisted" || p.spec.alias) continue;
       const liveUs = this.startMs * 1000;
       while (p.nextUs <= toUs) {
         const at = p.nextUs;
@@ -233,7 +246,7 @@ export class Market {
     }
     const side = this.#rand() < 0.5 ? "BUY" : "SELL";
     const id = p.nextId++;
-    const price = (p.priceTicks * p.tickValue).toFixed(p.decimals);
+    const price = trimDecimal((p.priceTicks * p.tickValue).toFixed(p.decimals));
     const parsed: Trade = {
       product: p.spec.id,
       id,
@@ -245,7 +258,7 @@ export class Market {
       trade_id: String(id),
       product_id: p.spec.id,
       price,
-      size: (sizeUnits / 1e8).toFixed(8),
+      size: trimDecimal((sizeUnits / 1e8).toFixed(8)),
       side,
       time: goTime(timeUs),
       timeUs,
