@@ -26,6 +26,8 @@ export async function startSimulatorProcess(
     historyTps: number;
     historyHours: number;
     rest: typeof PUBLIC_LIMIT;
+    /** The strict limit: at most the rate in any sliding second (Coinbase's real 10/s). */
+    sliding?: boolean;
   },
 ): Promise<{ child: JsonChild; wsUrl: string; restUrl: string; products: string[] }> {
   const child = new JsonChild([
@@ -42,6 +44,7 @@ export async function startSimulatorProcess(
       args.historyHours,
       args.rest.ratePerSecond,
       args.rest.burst,
+      args.sliding ? 1 : 0,
     ]
       .map(String),
   ], { stdin: true });

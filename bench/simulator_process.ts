@@ -5,13 +5,18 @@
  * measured against this process's send times.
  *
  * Usage: `bench/simulator_process.ts <products> <tradesPerSecond> <historyTradesPerSecond>
- * <historyHours> <publicRestRatePerSecond> <publicRestBurst>`. Prints one JSON line
+ * <historyHours> <publicRestRatePerSecond> <publicRestBurst> [sliding]` (`sliding` = 1: the
+ * strict limit, at most the rate in any sliding second, 429 beyond: Coinbase's real 10/s). Prints one JSON line
  * `{"wsUrl","restUrl","products"}` when listening, then reads JSON commands, one per line, on
  * stdin and answers each with one JSON line on stdout:
  *
  * - `{"cmd":"sse","url":…,"clients":20,"sample":[ids]}` starts the SSE clients, measuring the
  *   updates of the sampled products (all are received);
  * - `{"cmd":"report"}` answers latency quantiles and event counts since the last report;
+ * - `{"cmd":"match","samples":[[product, start, volume, receiptMs], …]}` measures updates
+ *   received by SSE clients in another process (`sse_clients_process.ts`) the same way;
+ * - `{"cmd":"rest"}` answers the REST requests served since the last `rest` command
+ *   (`{requests, rateLimited, maxPerSecond}`);
  * - stdin closing stops everything.
  *
  * Latency: the simulator sends a trade in the first `market_trades` flush at or after its
@@ -22,9 +27,12 @@
  */
 import { demoProducts, startSimulator } from "../lib/coinbase/simulator.ts";
 import type { SimTrade } from "../lib/coinbase/simulator/market.ts";
+import { maxInWindow } from "../lib/coinbase/simulator/rest_limits.ts";
 import { SseLatency } from "./sse_latency.ts";
 
-const [products, tps, historyTps, historyHours, restRate, restBurst] = Deno.args.map(Number);
+const [products, tps, historyTps, historyHours, restRate, restBurst, sliding] = Deno.args.map(
+  Number,
+);
 if (!(products! > 0 && tps! > 0 && historyTps! > 0 && historyHours! >= 0 && restRate! > 0)) {
   throw new Error(`Bad simulator_process arguments: ${Deno.args.join(" ")}`);
 }
@@ -33,8 +41,15 @@ const sim = await startSimulator({
   products: demoProducts(products!, { tradesPerSecond: tps }),
   historyMs: historyHours! * 3600_000,
   historyTradesPerSecond: historyTps,
-  rest: { publicLimit: { ratePerSecond: restRate!, burst: restBurst || restRate! } },
+  rest: {
+    publicLimit: {
+      ratePerSecond: restRate!,
+      burst: restBurst || restRate!,
+      sliding: sliding === 1,
+    },
+  },
 });
+let restSeen = 0;
 
 const latency = new SseLatency();
 const market = sim.market;
@@ -73,6 +88,19 @@ for await (const chunk of Deno.stdin.readable) {
       reply({ ok: true });
     } else if (cmd.cmd === "report") {
       reply(latency.report());
+    } else if (cmd.cmd === "match") {
+      for (const [product, start, volume, receiptMs] of cmd.samples) {
+        latency.received(product, start, volume, receiptMs);
+      }
+      reply({ ok: true });
+    } else if (cmd.cmd === "rest") {
+      const fresh = sim.rest.requests.slice(restSeen);
+      restSeen = sim.rest.requests.length;
+      reply({
+        requests: fresh.length,
+        rateLimited: fresh.filter((r) => r.forced === "rate-limit").length,
+        maxPerSecond: maxInWindow(fresh, 1000),
+      });
     } else {
       reply({ error: `unknown command ${line}` });
     }

@@ -142,6 +142,25 @@ export class SseLatency {
     this.#bins[Math.min(BINS, Math.max(0, Math.floor(ms / BIN_MS)))]!++;
   }
 
+  /**
+   * A changed live `ONE_MINUTE` update received by a client in another process at `receiptMs`
+   * (epoch ms, same machine clock): matched like the in-process clients' updates.
+   */
+  received(product: string, start: number, volume: number, receiptMs: number): void {
+    this.#events++;
+    const log = this.#minutes.get(product)?.get(start);
+    const i = log ? log.volumes.lastIndexOf(volume) : -1;
+    const flush = i >= 0 ? this.#flushAtOrAfter(log!.timesMs[i]!) : undefined;
+    if (flush === undefined) {
+      this.#unmatched++;
+      return;
+    }
+    const ms = receiptMs - flush;
+    this.#matched++;
+    if (ms > this.#maxMs) this.#maxMs = ms;
+    this.#bins[Math.min(BINS, Math.max(0, Math.floor(ms / BIN_MS)))]!++;
+  }
+
   #flushAtOrAfter(ms: number): number | undefined {
     const f = this.#flushes;
     let lo = 0;

@@ -18,6 +18,25 @@ type ToJson = (u: CandleUpdate) => unknown;
 
 /** Each update is serialised once per wire shape, however many clients it goes to. */
 const serialised = new WeakMap<ToJson, WeakMap<CandleUpdate, string>>();
+/**
+ * Each batch the hub hands to a group of clients with equal filters is encoded once per wire
+ * shape: the other clients of the group enqueue the same bytes.
+ */
+const encodedBatches = new WeakMap<ToJson, WeakMap<CandleUpdate[], Uint8Array>>();
+const encoder = new TextEncoder();
+
+function batchBytes(updates: CandleUpdate[], toJson: ToJson): Uint8Array {
+  let cache = encodedBatches.get(toJson);
+  if (!cache) encodedBatches.set(toJson, cache = new WeakMap());
+  let bytes = cache.get(updates);
+  if (bytes === undefined) {
+    let text = "";
+    for (const u of updates) text += eventText(u, toJson);
+    bytes = encoder.encode(text);
+    cache.set(updates, bytes);
+  }
+  return bytes;
+}
 
 function eventText(u: CandleUpdate, toJson: ToJson): string {
   let cache = serialised.get(toJson);
@@ -37,7 +56,6 @@ export function sseResponse(
   toJson: ToJson,
   bufferEvents = SSE_BUFFER_EVENTS,
 ): Response {
-  const encoder = new TextEncoder();
   let cleanup = () => {};
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
@@ -56,9 +74,8 @@ export function sseResponse(
         if ((controller.desiredSize ?? 0) <= 0) {
           return close(`buffer of ${bufferEvents} events full (slow client)`);
         }
-        let text = "";
-        for (const u of updates) text += eventText(u, toJson);
-        controller.enqueue(encoder.encode(text));
+        // Shared bytes: the stream only reads them.
+        controller.enqueue(batchBytes(updates, toJson));
       };
       const unsubscribe = source.subscribe(filter, send, () => close());
       const heartbeat = setInterval(() => {

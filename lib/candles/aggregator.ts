@@ -40,6 +40,7 @@ import {
   type Granularity,
   granularityById,
   type GranularityId,
+  ONE_MINUTE,
 } from "./granularity.ts";
 import type { Trade } from "./trade.ts";
 
@@ -47,6 +48,7 @@ const N = GRANULARITIES.length;
 const SECONDS = GRANULARITIES.map((g) => g.seconds);
 const IDS = GRANULARITIES.map((g) => g.id);
 const ALL_DIRTY = (1 << N) - 1;
+const ONE_HOUR = granularityById("ONE_HOUR");
 
 /** Options for {@linkcode Aggregator}. */
 export interface AggregatorOptions {
@@ -91,6 +93,15 @@ interface ProductState {
   done: Map<number, Acc>[];
   /** Bit g set: the open candle of granularity g changed since the last drain. */
   dirty: number;
+  /**
+   * Bit g set: the bucket of granularity g starting at `seedBucket[g]` began before the cutoff
+   * and waits for its seed; until then it is neither published nor completed (never partial).
+   */
+  unseeded: number;
+  /** Per granularity: start (epoch s) of the bucket that waits for the seed. */
+  seedBucket: number[];
+  /** {@linkcode Aggregator.expectSeed} was called and the seed has not been loaded yet. */
+  seedPending: boolean;
 }
 
 /** Builds exact candles at every granularity from a stream of trades. */
@@ -131,6 +142,9 @@ export class Aggregator {
         cur: new Array(N).fill(undefined),
         done: Array.from({ length: N }, () => new Map()),
         dirty: 0,
+        unseeded: 0,
+        seedBucket: new Array(N).fill(NaN),
+        seedPending: false,
       };
       this.#products.set(product, p);
     }
@@ -232,7 +246,13 @@ export class Aggregator {
 
   #finish(p: ProductState, g: number, c: Acc): void {
     p.done[g]!.set(c.start, c);
+    if (this.#withheld(p, g, c.start)) return;
     this.#out.push({ product: p.id, granularity: IDS[g]!, candle: toCandle(c), complete: true });
+  }
+
+  /** Whether the bucket of granularity `g` at `start` waits for its seed (not publishable). */
+  #withheld(p: ProductState, g: number, start: number): boolean {
+    return (p.unseeded & (1 << g)) !== 0 && p.seedBucket[g] === start;
   }
 
   /** A trade for a completed minute: correct the minute and every bucket containing it. */
@@ -276,7 +296,7 @@ export class Aggregator {
         const done = p.done[g]!;
         if (done.size === 0) continue;
         for (const [start, c] of done) {
-          if (start + SECONDS[g]! <= forgetBefore) {
+          if (start + SECONDS[g]! <= forgetBefore && !this.#withheld(p, g, start)) {
             done.delete(start);
             this.#corrected.delete(c);
           }
@@ -286,19 +306,70 @@ export class Aggregator {
   }
 
   /**
-   * Loads the in-progress candles of a product that began before the process started. Every
-   * open bucket of a coarser granularity at `cutoffSec` (a minute boundary) is the fold of the
-   * `tiles` inside it; trades before the cutoff are then ignored (they are in the seed). Any
-   * earlier state of the product is replaced. {@linkcode seedPlan} says which tiles to fetch.
+   * Declares that `product`'s candles before `cutoffSec` (a minute boundary) will come from a
+   * seed ({@linkcode seed}), so that live trades can flow before it arrives: trades from the
+   * cutoff on are counted at once and the `ONE_MINUTE` candle is published from the first one;
+   * a coarser bucket that began before the cutoff is held back (never published as a partial
+   * figure, its completion withheld) until the seed is loaded; buckets that begin at or after the
+   * cutoff flow at once. Trades before the cutoff are ignored (they are in the seed). Any earlier
+   * state of the product is replaced.
    */
-  seed(product: string, cutoffSec: number, tiles: SeedTile[]): void {
+  expectSeed(product: string, cutoffSec: number): void {
     if (cutoffSec % 60 !== 0) {
       throw new RangeError(`Seed cutoff ${cutoffSec} is not a minute boundary`);
     }
     this.#products.delete(product);
     const p = this.#state(product);
     p.cutoffMs = cutoffSec * 1000;
-    for (let g = 0; g < N; g++) p.open[g] = Math.floor(cutoffSec / SECONDS[g]!) * SECONDS[g]!;
+    p.seedPending = true;
+    for (let g = 0; g < N; g++) {
+      p.open[g] = Math.floor(cutoffSec / SECONDS[g]!) * SECONDS[g]!;
+      if (g > 0 && p.open[g]! < cutoffSec) {
+        p.unseeded |= 1 << g;
+        p.seedBucket[g] = p.open[g]!;
+      }
+    }
+  }
+
+  /**
+   * Forgets everything about `product` (its seeding failed for good): its candles are no longer
+   * tracked, and nothing of it is emitted by the next drain.
+   */
+  forget(product: string): void {
+    const p = this.#products.get(product);
+    if (!p) return;
+    this.#products.delete(product);
+    p.dirty = 0;
+    const dirty = this.#dirty.filter((d) => d !== p);
+    this.#dirty.length = 0;
+    this.#dirty.push(...dirty);
+    const out = this.#out.filter((u) => u.product !== product);
+    this.#out.length = 0;
+    this.#out.push(...out);
+    for (const [c, [q]] of this.#corrected) if (q === p) this.#corrected.delete(c);
+  }
+
+  /** Whether `product` waits for no seed (its candles that began before the cutoff are in). */
+  isSeeded(product: string): boolean {
+    return !this.#products.get(product)?.seedPending;
+  }
+
+  /**
+   * Loads the candles of a product that began before its cutoff `cutoffSec` (a minute boundary):
+   * every bucket of a coarser granularity open at the cutoff gets the fold of the `tiles` inside
+   * it, added to the live minutes counted since (when {@linkcode expectSeed} was called with the
+   * same cutoff; otherwise the product's state is replaced first, as by `expectSeed`). A seeded
+   * bucket that completed while it waited is emitted as complete now. {@linkcode seedPlan} says
+   * which tiles to fetch.
+   */
+  seed(product: string, cutoffSec: number, tiles: SeedTile[]): void {
+    const existing = this.#products.get(product);
+    if (!existing?.seedPending || existing.cutoffMs !== cutoffSec * 1000) {
+      this.expectSeed(product, cutoffSec);
+    }
+    const p = this.#state(product);
+    p.seedPending = false;
+    const parts: (Acc | undefined)[] = new Array(N).fill(undefined);
     const sorted = tiles.map((t) => ({ g: granularityById(t.granularity), c: t.candle }))
       .sort((a, b) => a.c.start - b.c.start);
     for (const { g, c } of sorted) {
@@ -308,14 +379,34 @@ export class Aggregator {
         );
       }
       for (let k = 1; k < N; k++) {
-        if (c.start < p.open[k]!) continue;
-        const part = accFromCandle(c, g.seconds, p.open[k]!);
-        const cur = p.cur[k];
+        if (!(p.unseeded & (1 << k)) || c.start < p.seedBucket[k]!) continue;
+        const part = accFromCandle(c, g.seconds, p.seedBucket[k]!);
+        const cur = parts[k];
         if (cur) mergeAcc(cur, part);
-        else p.cur[k] = part;
+        else parts[k] = part;
       }
     }
-    this.#markDirty(p, ALL_DIRTY);
+    for (let k = 1; k < N; k++) {
+      if (!(p.unseeded & (1 << k))) continue;
+      const b = p.seedBucket[k]!;
+      p.unseeded &= ~(1 << k);
+      const part = parts[k];
+      if (b === p.open[k]) {
+        if (part) {
+          const cur = p.cur[k];
+          if (cur) mergeAcc(cur, part);
+          else p.cur[k] = part;
+        }
+        this.#markDirty(p, 1 << k);
+        continue;
+      }
+      // The bucket completed while it waited: its live part is in `done`.
+      const done = p.done[k]!;
+      let c = done.get(b);
+      if (c && part) mergeAcc(c, part);
+      else if (part) done.set(b, c = part);
+      if (c) this.#out.push({ product, granularity: IDS[k]!, candle: toCandle(c), complete: true });
+    }
   }
 
   /**
@@ -387,6 +478,7 @@ export class Aggregator {
   #liveCandle(p: ProductState, g: number): Candle | undefined {
     const m = p.cur[0];
     if (g === 0) return m ? toCandle(m) : undefined;
+    if (this.#withheld(p, g, p.open[g]!)) return undefined;
     const c = p.cur[g];
     if (c) return m ? toCandle(c, m) : toCandle(c);
     return m ? { ...toCandle(m), start: p.open[g]! } : undefined;
@@ -406,11 +498,16 @@ export class Aggregator {
 
   /**
    * Returns the updates since the last call, in order: completions as they happened, then
-   * corrections, then the latest value of every open candle that changed.
+   * corrections, then the latest value of every open candle that changed. With `live` (a bit
+   * mask of granularity indexes) only those granularities' open candles are emitted; the others
+   * stay pending, and a later drain including them emits their latest value (so a caller can
+   * drain what someone waits for on every trade, and the rest once per flush).
    */
-  drain(): CandleUpdate[] {
+  drain(live: number = ALL_DIRTY): CandleUpdate[] {
     const out = this.#out.splice(0);
     for (const [c, [p, g]] of this.#corrected) {
+      // A correction of a bucket still waiting for its seed is emitted with the seed.
+      if (this.#withheld(p, g, c.start)) continue;
       out.push({
         product: p.id,
         granularity: IDS[g]!,
@@ -420,15 +517,20 @@ export class Aggregator {
       });
     }
     this.#corrected.clear();
+    let kept = 0;
     for (const p of this.#dirty) {
+      const due = p.dirty & live;
       for (let g = 0; g < N; g++) {
-        if (!(p.dirty & (1 << g))) continue;
+        if (!(due & (1 << g))) continue;
         const candle = this.#liveCandle(p, g);
         if (candle) out.push({ product: p.id, granularity: IDS[g]!, candle, complete: false });
       }
-      p.dirty = 0;
+      p.dirty &= ~live;
+      // Still dirty in granularities not drained now: the next drain that includes them emits
+      // their latest value.
+      if (p.dirty !== 0) this.#dirty[kept++] = p;
     }
-    this.#dirty.length = 0;
+    this.#dirty.length = kept;
     return out;
   }
 }
@@ -455,20 +557,20 @@ function replaceInto(target: Acc, part: Acc): void {
 }
 
 /**
- * The REST requests that seed a product at `cutoffSec`: for each granularity, its completed
- * candles from the start of the enclosing coarser bucket up to its own open bucket. Together
- * they tile `[day start, cutoff)` without overlap.
+ * The REST requests that seed a product at `cutoffSec`: at most two, the day's completed hours
+ * as `ONE_HOUR` candles and the current hour's completed minutes as `ONE_MINUTE` candles.
+ * Together they tile `[day start, cutoff)` without overlap, so every bucket open at the cutoff
+ * (whatever its granularity: every one is a whole number of hours within the day, or of minutes
+ * within the hour) is the fold of the tiles inside it.
  */
 export function seedPlan(
   cutoffSec: number,
 ): { granularity: Granularity; startSec: number; endSec: number }[] {
   const plan = [];
-  for (let g = 0; g < N - 1; g++) {
-    const own = Math.floor(cutoffSec / SECONDS[g]!) * SECONDS[g]!;
-    const outer = Math.floor(cutoffSec / SECONDS[g + 1]!) * SECONDS[g + 1]!;
-    if (own > outer) {
-      plan.push({ granularity: GRANULARITIES[g]!, startSec: outer, endSec: own - SECONDS[g]! });
-    }
-  }
+  const day = Math.floor(cutoffSec / 86400) * 86400;
+  const hour = Math.floor(cutoffSec / 3600) * 3600;
+  const minute = Math.floor(cutoffSec / 60) * 60;
+  if (hour > day) plan.push({ granularity: ONE_HOUR, startSec: day, endSec: hour - 3600 });
+  if (minute > hour) plan.push({ granularity: ONE_MINUTE, startSec: hour, endSec: minute - 60 });
   return plan;
 }

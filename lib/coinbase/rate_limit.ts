@@ -23,11 +23,12 @@ export type Release = () => void;
 /**
  * A sliding-window limiter robust to network delay: a request holds its slot while in flight and
  * for one window after it finishes, and a new one starts only while fewer than `capacity =
- * max(1, floor(ratePerSecond))` slots are held. Whatever the latency, the server then sees at
- * most `capacity` requests in any window of `capacity / ratePerSecond` seconds (for integer rates:
- * never more than `ratePerSecond` in any one second), because of any `capacity + 1` requests one
- * had finished a whole window before the last one started. Shared by all calls of a client;
- * requests run concurrently.
+ * max(1, floor(ratePerSecond))` slots are held. The window is one second (or `1 / rate` seconds
+ * for rates under one), so whatever the latency the server sees at most `capacity ≤
+ * ratePerSecond` requests in ANY sliding one-second window, the first second included: of any
+ * `capacity + 1` requests, one had finished a whole window before the last one started. A
+ * fractional rate above one is rounded down (9.5/s runs at 9/s) rather than allowing a burst of
+ * two capacities within one second. Shared by all calls of a client; requests run concurrently.
  */
 export class RateLimiter {
   readonly ratePerSecond: number;
@@ -49,7 +50,7 @@ export class RateLimiter {
     }
     this.ratePerSecond = rate;
     this.#capacity = Math.max(1, Math.floor(rate));
-    this.#windowMs = (this.#capacity / rate) * 1000;
+    this.#windowMs = Math.max(1000, (this.#capacity / rate) * 1000);
     this.#clock = options.clock ?? Date.now;
     this.#sleep = options.sleep ?? abortableSleep;
   }

@@ -1,27 +1,63 @@
 /**
  * @module
- * The startup catch-up (DESIGN.md invariant 2): for every granularity, the completed candles
- * from the last one stored (the oldest across the products, bounded by `catchupHours`) up to the
- * seed cutoff are backfilled from REST, so a restart leaves no hole. A store that holds recent
- * history needs little REST; an empty one gets the bounded window.
+ * The startup catch-up (DESIGN.md invariant 2): the completed candles of every granularity from
+ * the last one stored (per product, bounded by `catchupHours`) up to the seed cutoff, so a
+ * restart leaves no hole. Only `ONE_MINUTE` candles are asked from REST (one request per 350
+ * minutes); every coarser candle is rolled up from them locally, exactly as the live path does
+ * (`accumulator.ts`), instead of one request per granularity. A `ONE_DAY` candle whose day began
+ * before the minutes fetched is the one exception: it is asked for at its own granularity (one
+ * request). What is stored is read with batched reads (`latestCompletedStarts`). A store holding
+ * recent history needs little REST; an empty one gets the bounded window. It may run after
+ * `/health` has left `starting`: the live candles do not depend on it.
  */
-import { bucketStart, GRANULARITIES } from "../candles/granularity.ts";
+import { accFromCandle, mergeAcc, toCandle } from "../candles/accumulator.ts";
+import type { Acc } from "../candles/accumulator.ts";
+import type { Candle } from "../candles/candle.ts";
+import {
+  bucketStart,
+  GRANULARITIES,
+  type Granularity,
+  ONE_MINUTE,
+} from "../candles/granularity.ts";
 import type { Clock } from "../clock.ts";
+import type { RestClient } from "../coinbase/rest.ts";
+import { isFinalError } from "../backoff.ts";
 import { getLogger } from "../log.ts";
-import type { CandleStore } from "../store/store.ts";
-import { type BackfillRest, runBackfill } from "./backfill.ts";
+import { eachConcurrently } from "../store/concurrency.ts";
+import type { CandleDoc, CandleStore } from "../store/store.ts";
+import { HistoryFetchError } from "./fetch_error.ts";
 
 const log = getLogger(["spot", "catch-up"]);
 
-/** Products whose latest stored candle is read at once. */
-const LATEST_CHUNK = 50;
+/** Products caught up at once (the REST client's limiter paces the requests). */
+const CATCH_UP_CONCURRENCY = 12;
+
+const ONE_DAY = GRANULARITIES.at(-1)!;
 
 /** Runs one step, retrying as the caller sees fit (the service's startup retry loop). */
 export type Attempt = <T>(what: string, fn: () => Promise<T>) => Promise<T>;
 
+/** Per granularity (index of `GRANULARITIES`): the newest completed start stored per product. */
+export type StoredLatest = Map<string, number>[];
+
+/**
+ * What the store held before this run wrote anything: the newest completed candle per product
+ * and granularity starting before the cutoff, in batched reads. Read it before seeding (which
+ * stores its tiles) so that the catch-up is not misled by candles this run wrote.
+ */
+export function readStoredLatest(
+  store: CandleStore,
+  products: readonly string[],
+  cutoffSec: number,
+): Promise<StoredLatest> {
+  return Promise.all(
+    GRANULARITIES.map((g) => store.latestCompletedStarts([...products], g.id, cutoffSec - 1)),
+  );
+}
+
 /** Options for {@linkcode catchUp}. */
 export interface CatchUpOptions {
-  rest: BackfillRest;
+  rest: Pick<RestClient, "candles" | "stats">;
   store: CandleStore;
   products: readonly string[];
   /** The seed cutoff (epoch s): the live path owns everything from it on. */
@@ -30,65 +66,150 @@ export interface CatchUpOptions {
   catchupHours: number;
   clock: Clock;
   signal?: AbortSignal;
-  /** Wraps each granularity's backfill (retries). @default runs it once */
+  /** Wraps each product's fetch (retries). @default runs it once */
   attempt?: Attempt;
+  /** What the store held before this run ({@linkcode readStoredLatest}). @default read now */
+  latest?: StoredLatest;
+  /** Called after each product (for the startup note). */
+  onProgress?: (done: number, total: number) => void;
 }
 
-/** The first bucket start to fetch at `g`: after the oldest latest stored candle, bounded. */
-async function firstMissing(
-  store: CandleStore,
-  products: readonly string[],
-  g: (typeof GRANULARITIES)[number],
-  boundSec: number,
+/** What {@linkcode catchUp} did. */
+export interface CatchUpSummary {
+  /** Products that needed REST. */
+  products: number;
+  /** Completed candles written (every granularity). */
+  candles: number;
+  /** REST requests made (pages and retries included). */
+  requests: number;
+  /** Products given up on (a final REST answer). */
+  failed: string[];
+}
+
+/**
+ * Rolls `minutes` (sorted or not) up into the buckets of `g` that lie wholly in
+ * `[fromSec, toSec)` (minutes outside are ignored), exactly (decimal volumes).
+ */
+export function rollUp(
+  minutes: Candle[],
+  g: Granularity,
+  fromSec: number,
   toSec: number,
-): Promise<number> {
-  let fromSec = toSec + g.seconds;
-  for (let i = 0; i < products.length; i += LATEST_CHUNK) {
-    const chunk = products.slice(i, i + LATEST_CHUNK);
-    // The newest stored up to `toSec`: what the live path completed since start (several
-    // buckets on a slow start) must not pass for caught-up history.
-    const latests = await Promise.all(
-      chunk.map(async (p) =>
-        (await store.readCompleted(p, g.id, { end: toSec, limit: 1 }))[0]?.start
-      ),
-    );
-    for (const latest of latests) {
-      const first = latest === undefined ? boundSec : Math.max(boundSec, latest + g.seconds);
-      fromSec = Math.min(fromSec, bucketStart(first, g));
-    }
+): Candle[] {
+  const buckets = new Map<number, Acc>();
+  for (const m of [...minutes].sort((a, b) => a.start - b.start)) {
+    const b = bucketStart(m.start, g);
+    if (b < fromSec || b + g.seconds > toSec) continue;
+    const part = accFromCandle(m, 60, b);
+    const acc = buckets.get(b);
+    if (acc) mergeAcc(acc, part);
+    else buckets.set(b, part);
   }
-  return fromSec;
+  return [...buckets.values()].sort((a, b) => a.start - b.start).map((a) => toCandle(a));
 }
 
-/** Fills completed candles from REST for the time since the last one stored (bounded). */
-export async function catchUp(o: CatchUpOptions): Promise<void> {
-  if (o.catchupHours === 0) return;
+/** Fills completed candles for the time since the last one stored (bounded); see the module. */
+export async function catchUp(o: CatchUpOptions): Promise<CatchUpSummary> {
+  const summary: CatchUpSummary = { products: 0, candles: 0, requests: 0, failed: [] };
+  if (o.catchupHours === 0 || o.products.length === 0) return summary;
+  const requestsBefore = o.rest.stats.requests;
   const attempt: Attempt = o.attempt ?? ((_, fn) => fn());
   const boundSec = o.cutoffSec - o.catchupHours * 3600;
-  for (const g of GRANULARITIES) {
-    const toSec = bucketStart(o.cutoffSec, g) - g.seconds;
-    const fromSec = await firstMissing(o.store, o.products, g, boundSec, toSec);
-    if (fromSec > toSec) continue;
-    const summary = await attempt(`catching up ${g.short} history`, () =>
-      runBackfill({
-        rest: o.rest,
-        store: o.store,
-        products: o.products,
-        granularities: [g],
-        fromSec,
-        toSec,
-        clock: o.clock,
-        resume: false,
-        signal: o.signal,
-      }));
-    log.info(
-      "Caught up {granularity} history from {from}: {candles} candles in {requests} requests",
-      {
-        granularity: g.short,
-        from: new Date(fromSec * 1000).toISOString(),
-        candles: summary.candles,
-        requests: summary.requests,
-      },
-    );
-  }
+  const products = [...o.products];
+  const latest = o.latest ?? await readStoredLatest(o.store, products, o.cutoffSec);
+  // Per product and granularity: the first bucket missing, and the last one to fill.
+  const plans = products.map((product) => {
+    const from = GRANULARITIES.map((g, k) => {
+      const l = latest[k]!.get(product);
+      return bucketStart(l === undefined ? boundSec : Math.max(boundSec, l + g.seconds), g);
+    });
+    const to = GRANULARITIES.map((g) => bucketStart(o.cutoffSec, g) - g.seconds);
+    const needed = GRANULARITIES.filter((_, k) => from[k]! <= to[k]!);
+    // Minutes from the earliest missing bucket of any granularity but the day (which may begin
+    // long before the bound), so those buckets are wholly covered.
+    const sub = needed.filter((g) => g !== ONE_DAY).map((g) => from[g.index]!);
+    const dayFrom = from[ONE_DAY.index]!;
+    let minuteFrom = sub.length > 0 ? Math.min(...sub) : Infinity;
+    const dayNeeded = needed.includes(ONE_DAY);
+    // A day begun after the minutes start is rolled up from them; an earlier one is fetched.
+    const dayFromMinutes = dayNeeded && dayFrom >= Math.min(minuteFrom, o.cutoffSec);
+    if (dayFromMinutes) minuteFrom = Math.min(minuteFrom, dayFrom);
+    return { product, from, to, minuteFrom, dayNeeded, dayFromMinutes };
+  }).filter((p) => p.minuteFrom < o.cutoffSec || p.dayNeeded);
+  summary.products = plans.length;
+  let finished = 0;
+  await eachConcurrently(plans, CATCH_UP_CONCURRENCY, async (plan) => {
+    if (o.signal?.aborted) return;
+    const { product } = plan;
+    try {
+      const docs = await attempt(`catching up ${product} history`, async () => {
+        const out: CandleDoc[] = [];
+        if (plan.minuteFrom < o.cutoffSec) {
+          const toSec = o.cutoffSec - 60;
+          const minutes = await o.rest.candles(product, ONE_MINUTE, plan.minuteFrom, toSec, {
+            signal: o.signal,
+          }).catch((e) => {
+            if (o.signal?.aborted) throw e;
+            throw new HistoryFetchError("catching up", {
+              product,
+              granularity: ONE_MINUTE.id,
+              fromSec: plan.minuteFrom,
+              toSec,
+            }, e);
+          });
+          const inRange = minutes.filter((c) => c.start >= plan.minuteFrom && c.start <= toSec);
+          for (const g of GRANULARITIES) {
+            if (g === ONE_DAY && !plan.dayFromMinutes) continue;
+            const from = Math.max(plan.from[g.index]!, plan.minuteFrom);
+            const to = plan.to[g.index]!;
+            if (from > to) continue;
+            const candles = g === ONE_MINUTE
+              ? inRange.filter((c) => c.start >= from && c.start <= to)
+              : rollUp(inRange, g, from, to + g.seconds);
+            for (const candle of candles) out.push({ product, granularity: g.id, candle });
+          }
+        }
+        if (plan.dayNeeded && !plan.dayFromMinutes) {
+          const fromSec = plan.from[ONE_DAY.index]!;
+          const toSec = plan.to[ONE_DAY.index]!;
+          const days = await o.rest.candles(product, ONE_DAY, fromSec, toSec, {
+            signal: o.signal,
+          }).catch((e) => {
+            if (o.signal?.aborted) throw e;
+            throw new HistoryFetchError("catching up", {
+              product,
+              granularity: ONE_DAY.id,
+              fromSec,
+              toSec,
+            }, e);
+          });
+          for (const candle of days) {
+            if (candle.start >= fromSec && candle.start <= toSec) {
+              out.push({ product, granularity: ONE_DAY.id, candle });
+            }
+          }
+        }
+        return out;
+      });
+      if (docs.length > 0) {
+        await attempt(`storing ${product} history`, () => o.store.writeCompleted(docs));
+      }
+      summary.candles += docs.length;
+    } catch (e) {
+      if (o.signal?.aborted) return;
+      if (!isFinalError(e)) throw e;
+      summary.failed.push(product);
+      log.warn("Catch-up of {product} given up: {error}", {
+        product,
+        error: e instanceof Error ? e.message : String(e),
+      });
+    }
+    o.onProgress?.(++finished, plans.length);
+  });
+  summary.requests = o.rest.stats.requests - requestsBefore;
+  log.info(
+    "Caught up history of {products} products from their last stored candle: {candles} candles in {requests} requests",
+    { products: summary.products, candles: summary.candles, requests: summary.requests },
+  );
+  return summary;
 }

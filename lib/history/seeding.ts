@@ -1,163 +1,255 @@
 /**
  * @module
- * Loading the in-progress candles at start (DESIGN.md invariant 2): for every product, the REST
- * candles of {@linkcode seedPlan} tile the current day up to a minute boundary (the cutoff); the
- * aggregator folds them into the open candle of every granularity and ignores live trades
- * before the cutoff, so no trade is counted twice. Live trades that arrive while a product is
- * being seeded wait in a bounded buffer and are applied after its seed; when the buffer
- * overflows, the oldest trades are dropped and their window is repaired from REST instead.
+ * Loading the candles that began before the process started (DESIGN.md invariants 2, 7, 8),
+ * without ever holding the live path back. The cutoff is the minute the process started in
+ * ({@linkcode seedCutoffAt}); the service calls `aggregator.expectSeed(product, cutoff)` for every
+ * product before the feed starts, so `ONE_MINUTE` candles flow from the first trade and coarser
+ * buckets begun before the cutoff wait (unpublished) for their seed.
+ *
+ * The seed of a product is `[day start, cutoff)` tiled by {@linkcode seedPlan}: the day's
+ * completed hours as `ONE_HOUR` and the current hour's completed minutes as `ONE_MINUTE`.
+ * {@linkcode runSeeding} reads those tiles from the store first (two batched reads for all
+ * products) and asks REST only for what the store does not hold: the hours after the newest
+ * stored hour and the minutes after the newest stored minute — at most two requests per product
+ * on an empty store, none on a restart within the minute, one (minutes) on a restart within the
+ * hour. A product whose REST calls fail is retried later without holding the others back.
  */
 import { type Aggregator, seedPlan, type SeedTile } from "../candles/aggregator.ts";
-import type { Trade } from "../candles/trade.ts";
+import type { Candle } from "../candles/candle.ts";
+import { granularityById } from "../candles/granularity.ts";
 import type { Clock } from "../clock.ts";
+import { isFinalError } from "../backoff.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { getLogger } from "../log.ts";
-import { HistoryFetchError } from "./fetch_error.ts";
+import type { CandleStore } from "../store/store.ts";
 
 const log = getLogger(["spot", "seed"]);
 
 /** Seconds into a minute before its previous minute is trusted complete in REST (cache lag). */
 export const REST_SETTLE_S = 5;
 
-/** Trades buffered over all products while seeding, before the oldest are dropped. */
-export const SEED_BUFFER_TRADES = 300_000;
+/** REST seed requests in flight at once (the client's rate limiter paces them). */
+export const SEED_CONCURRENCY = 12;
 
-/** What {@linkcode SeedGate.release} hands back for one product. */
-export interface Released {
-  trades: Trade[];
-  /** Time (epoch ms) of the newest trade dropped for lack of room, if any: repair up to it. */
-  droppedThroughMs?: number;
+/** The seed cutoff for a process started at `startMs`: the start of that minute (epoch s). */
+export function seedCutoffAt(startMs: number): number {
+  return Math.floor(startMs / 60_000) * 60;
 }
 
-/** Buffers live trades per product until the product is seeded, within a memory bound. */
-export class SeedGate {
-  readonly #pending = new Map<string, Trade[]>();
-  readonly #droppedThrough = new Map<string, number>();
-  readonly #ready = new Set<string>();
-  readonly #cap: number;
-  dropped = 0;
-
-  /**
-   * @param cap trades buffered per product before the oldest are dropped (and repaired);
-   * by default {@linkcode SEED_BUFFER_TRADES} shared out, at least 1,000 per product
-   */
-  constructor(
-    products: string[],
-    cap = Math.max(1000, Math.floor(SEED_BUFFER_TRADES / Math.max(1, products.length))),
-  ) {
-    for (const p of products) this.#pending.set(p, []);
-    this.#cap = cap;
-  }
-
-  /** Whether `product` has been seeded. */
-  isReady(product: string): boolean {
-    return this.#ready.has(product);
-  }
-
-  /** Whether every product has been seeded. */
-  get allReady(): boolean {
-    return this.#pending.size === 0;
-  }
-
-  /** Keeps a trade of a product not yet seeded; returns false when the product is ready. */
-  hold(t: Trade): boolean {
-    const buf = this.#pending.get(t.product);
-    if (!buf) return false;
-    buf.push(t);
-    if (buf.length > this.#cap) {
-      // Drop the oldest half at once (amortised), remembering how far the loss reaches.
-      const gone = buf.splice(0, buf.length - Math.floor(this.#cap / 2));
-      this.dropped += gone.length;
-      let through = this.#droppedThrough.get(t.product) ?? -Infinity;
-      for (const g of gone) through = Math.max(through, g.timeMs);
-      this.#droppedThrough.set(t.product, through);
-    }
-    return true;
-  }
-
-  /** Marks a product seeded and returns its buffered trades (and how far any loss reaches). */
-  release(product: string): Released {
-    const trades = this.#pending.get(product) ?? [];
-    const droppedThroughMs = this.#droppedThrough.get(product);
-    this.#pending.delete(product);
-    this.#droppedThrough.delete(product);
-    this.#ready.add(product);
-    return { trades, droppedThroughMs };
-  }
+/** One REST request still needed to seed a product. */
+export interface SeedRequest {
+  granularity: "ONE_HOUR" | "ONE_MINUTE";
+  startSec: number;
+  endSec: number;
 }
 
-/** The cutoff to seed at: the current minute, once REST has settled the previous one. */
-export async function seedCutoff(
-  clock: Clock,
-  sleep: (ms: number) => Promise<void>,
-  signal?: AbortSignal,
-): Promise<number> {
-  while ((clock() % 60_000) / 1000 < REST_SETTLE_S) {
-    signal?.throwIfAborted();
-    await sleep(100);
-  }
-  return Math.floor(clock() / 60_000) * 60;
+/** What seeding a product needs: the tiles the store holds and the REST requests for the rest. */
+export interface ProductSeedPlan {
+  product: string;
+  tiles: SeedTile[];
+  requests: SeedRequest[];
 }
 
 /**
- * Fetches the seed tiles of one product at `cutoffSec` (one REST request per granularity).
- * @throws {HistoryFetchError} naming the product, granularity and window, `retryable: false` when
- * Coinbase's answer is final (e.g. it does not know the product)
+ * Plans the seed of every product at `cutoffSec` from what `store` holds, in two batched reads
+ * (one per tile granularity) and one of the live state. For each tile range, stored candles are
+ * used up to the newest one stored in the range, or up to the previous run's watermark when
+ * that is later; REST is asked for the rest of the range.
+ *
+ * The watermark makes a restart need no REST even for products without trades in some minutes
+ * (no candle stored need not mean "not stored"): a previous run that published today's
+ * `ONE_DAY` live candle was seeded (coarse candles begun before a cutoff are published only
+ * once seeded), stored its seed tiles ({@linkcode runSeeding} writes them) and every minute and
+ * hour it completed since (the writer stores completed candles before the live state of the same
+ * cycle). So every `ONE_MINUTE` candle before its stored live `ONE_MINUTE` bucket, and every
+ * `ONE_HOUR` candle before that bucket's hour, is in the store.
  */
-export async function fetchSeedTiles(
-  rest: Pick<RestClient, "candles">,
-  product: string,
+export async function planSeeds(
+  store: CandleStore,
+  products: string[],
   cutoffSec: number,
-  signal?: AbortSignal,
-): Promise<SeedTile[]> {
-  const tiles: SeedTile[] = [];
-  for (const { granularity, startSec, endSec } of seedPlan(cutoffSec)) {
-    const candles = await rest.candles(product, granularity, startSec, endSec, { signal })
-      .catch((e) => {
-        if (signal?.aborted) throw e;
-        throw new HistoryFetchError(
-          "seeding",
-          { product, granularity: granularity.id, fromSec: startSec, toSec: endSec },
-          e,
-        );
-      });
-    for (const candle of candles) {
-      if (candle.start >= startSec && candle.start <= endSec) {
-        tiles.push({ granularity: granularity.id, candle });
+): Promise<ProductSeedPlan[]> {
+  const plan = seedPlan(cutoffSec);
+  const [live, ...stored] = await Promise.all([
+    plan.length > 0 ? store.readLiveMany(products) : Promise.resolve(new Map()),
+    ...plan.map((r) => store.readCompletedMany(products, r.granularity.id, r.startSec, r.endSec)),
+  ]);
+  const day = Math.floor(cutoffSec / 86400) * 86400;
+  return products.map((product) => {
+    const tiles: SeedTile[] = [];
+    const requests: SeedRequest[] = [];
+    const docs = (live.get(product) ?? []) as { granularity: string; candle: Candle }[];
+    const minute = docs.find((d) => d.granularity === "ONE_MINUTE")?.candle.start;
+    const seededToday = docs.some((d) => d.granularity === "ONE_DAY" && d.candle.start === day);
+    plan.forEach((r, k) => {
+      const id = r.granularity.id as SeedRequest["granularity"];
+      const have = (stored[k]!.get(product) ?? [])
+        .filter((c) => c.start >= r.startSec && c.start <= r.endSec);
+      for (const candle of have) tiles.push({ granularity: id, candle });
+      let from = have.length > 0 ? have.at(-1)!.start + r.granularity.seconds : r.startSec;
+      if (seededToday && minute !== undefined) {
+        const stored = Math.floor(minute / r.granularity.seconds) * r.granularity.seconds;
+        from = Math.max(from, stored);
       }
-    }
-  }
-  return tiles;
+      if (from <= r.endSec) requests.push({ granularity: id, startSec: from, endSec: r.endSec });
+    });
+    return { product, tiles, requests };
+  });
+}
+
+/** Options for {@linkcode runSeeding}. */
+export interface SeedingOptions {
+  store: CandleStore;
+  rest: RestClient;
+  aggregator: Aggregator;
+  products: string[];
+  /** The cutoff every product was `expectSeed`-ed with. */
+  cutoffSec: number;
+  clock: Clock;
+  /** Waits (real ms), resolving early when the signal aborts. */
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  signal?: AbortSignal;
+  /** Called after each product is seeded (the caller drains the aggregator). */
+  onSeeded?: (product: string, seeded: number, total: number) => void;
+  /** Called when a product's REST answer is final (e.g. Coinbase does not know it): not seeded. */
+  onFailed?: (product: string, error: unknown) => void;
+  /**
+   * Storing the fetched tiles waits for this (e.g. a read of what the store held before this
+   * run, which the tiles must not change); seeding the aggregator does not.
+   */
+  storeAfter?: Promise<unknown>;
+  /** REST requests in flight at once. @default SEED_CONCURRENCY */
+  concurrency?: number;
+}
+
+/** What {@linkcode runSeeding} did. */
+export interface SeedingSummary {
+  products: number;
+  /** Products seeded from the store alone. */
+  fromStore: number;
+  /** REST requests made by the client while seeding (pages and retries included). */
+  requests: number;
+  /** Failed attempts that were retried. */
+  retries: number;
+  /** Products whose REST answer was final, e.g. unknown to Coinbase (not seeded). */
+  failed: string[];
 }
 
 /**
- * Seeds one product: fetches its tiles, loads them, then applies the trades that waited.
- * Returns the trades applied from the buffer and, when the buffer overflowed, the time up to
- * which trades were dropped (the caller repairs `[cutoff, that]` from REST).
+ * Seeds every product (see the module comment), returning when all are seeded or the signal
+ * aborts. Products needing no REST are seeded at once; the others as their requests answer.
  */
-export async function seedProduct(
-  options: {
-    rest: RestClient;
-    aggregator: Aggregator;
-    gate: SeedGate;
-    cutoffSec: number;
-    signal?: AbortSignal;
-  },
-  product: string,
-): Promise<{ applied: number; droppedThroughMs?: number }> {
-  const tiles = await fetchSeedTiles(options.rest, product, options.cutoffSec, options.signal);
-  options.aggregator.seed(product, options.cutoffSec, tiles);
-  const { trades: waiting, droppedThroughMs } = options.gate.release(product);
-  let applied = 0;
-  for (const t of waiting) if (options.aggregator.add(t)) applied++;
-  log.debug(
-    "Seeded {product} at {cutoff} from {tiles} REST candles; {applied} buffered trades applied",
+export async function runSeeding(options: SeedingOptions): Promise<SeedingSummary> {
+  const { aggregator, cutoffSec, products } = options;
+  const summary: SeedingSummary = {
+    products: products.length,
+    fromStore: 0,
+    requests: 0,
+    retries: 0,
+    failed: [],
+  };
+  const requestsBefore = options.rest.stats.requests;
+  let seeded = 0;
+  const done = (product: string, tiles: SeedTile[]) => {
+    aggregator.seed(product, cutoffSec, tiles);
+    options.onSeeded?.(product, ++seeded, products.length);
+  };
+  const plans = await planSeeds(options.store, products, cutoffSec);
+  const queue: { plan: ProductSeedPlan; attempt: number; notBefore: number }[] = [];
+  for (const plan of plans) {
+    if (plan.requests.length === 0) {
+      summary.fromStore++;
+      done(plan.product, plan.tiles);
+    } else queue.push({ plan, attempt: 0, notBefore: 0 });
+  }
+  log.info(
+    "Seeding {products} products at {cutoff}: {fromStore} from the store alone, {rest} need REST ({requests} requests)",
     {
-      product,
-      cutoff: new Date(options.cutoffSec * 1000).toISOString(),
-      tiles: tiles.length,
-      applied,
+      products: products.length,
+      cutoff: new Date(cutoffSec * 1000).toISOString(),
+      fromStore: summary.fromStore,
+      rest: queue.length,
+      requests: queue.reduce((n, q) => n + q.plan.requests.length, 0),
     },
   );
-  return { applied, droppedThroughMs };
+  if (queue.length === 0) return summary;
+  // REST's candle for the minute before the cutoff is complete only some seconds after it.
+  const settleAt = (cutoffSec + REST_SETTLE_S) * 1000;
+  while (options.clock() < settleAt && !options.signal?.aborted) {
+    await options.sleep(Math.min(1000, settleAt - options.clock()), options.signal);
+  }
+  let inFlight = 0;
+  const worker = async () => {
+    while (queue.length > 0 && !options.signal?.aborted) {
+      // The first entry whose backoff has passed (entries keep their arrival order).
+      const now = options.clock();
+      const i = queue.findIndex((q) => q.notBefore <= now);
+      if (i < 0) {
+        const soonest = Math.min(...queue.map((q) => q.notBefore));
+        await options.sleep(Math.max(10, soonest - now), options.signal);
+        continue;
+      }
+      const [entry] = queue.splice(i, 1);
+      const { plan } = entry!;
+      inFlight++;
+      try {
+        const tiles = [...plan.tiles];
+        const fetched: SeedTile[] = [];
+        for (const r of plan.requests) {
+          const g = granularityById(r.granularity);
+          const candles: Candle[] = await options.rest.candles(
+            plan.product,
+            g,
+            r.startSec,
+            r.endSec,
+            { signal: options.signal },
+          );
+          for (const candle of candles) {
+            if (candle.start >= r.startSec && candle.start <= r.endSec) {
+              fetched.push({ granularity: r.granularity, candle });
+            }
+          }
+        }
+        // Stored as history too: the next start finds them (see planSeeds' watermark).
+        if (fetched.length > 0) {
+          await options.storeAfter?.catch(() => {});
+          await options.store.writeCompleted(
+            fetched.map((t) => ({ product: plan.product, ...t })),
+          );
+        }
+        done(plan.product, [...tiles, ...fetched]);
+      } catch (e) {
+        if (options.signal?.aborted) return;
+        if (isFinalError(e)) {
+          // A final answer (Coinbase does not know the product): no retry can help.
+          summary.failed.push(plan.product);
+          options.onFailed?.(plan.product, e);
+          continue;
+        }
+        summary.retries++;
+        const waitMs = Math.min(60_000, 1000 * 2 ** Math.min(entry!.attempt, 6));
+        log.warn("Seeding {product} failed (attempt {attempt}), retrying in {waitS} s: {error}", {
+          product: plan.product,
+          attempt: entry!.attempt + 1,
+          waitS: Math.round(waitMs / 1000),
+          error: e instanceof Error ? e.message : String(e),
+        });
+        queue.push({ plan, attempt: entry!.attempt + 1, notBefore: options.clock() + waitMs });
+      } finally {
+        inFlight--;
+      }
+    }
+  };
+  // Workers leave when the queue is empty; one whose product failed puts it back, so loop until
+  // nothing is queued or in flight.
+  while ((queue.length > 0 || inFlight > 0) && !options.signal?.aborted) {
+    await Promise.all(
+      Array.from(
+        { length: Math.min(options.concurrency ?? SEED_CONCURRENCY, queue.length) },
+        worker,
+      ),
+    );
+  }
+  summary.requests = options.rest.stats.requests - requestsBefore;
+  return summary;
 }

@@ -3,10 +3,12 @@
  * In-process fan-out of candle updates to subscribers (the SSE API and the dashboard's islands).
  * Publishing is synchronous and never blocks on a subscriber: each subscriber decides what to
  * do with a burst (the SSE route drops a client whose buffer is full rather than buffering
- * without bound). Filtering by product and granularity happens here, once per update.
+ * without bound). Filtering by product and granularity happens here, once per update and
+ * distinct filter: subscribers with equal filters (e.g. 20 dashboards on the same products) share
+ * one filtered array per publish, so what they do with it (SSE serialisation) can be cached by it.
  */
 import type { CandleUpdate } from "../candles/candle.ts";
-import type { GranularityId } from "../candles/granularity.ts";
+import { GRANULARITIES, type GranularityId } from "../candles/granularity.ts";
 
 /** Which updates a subscriber wants; `products: undefined` means every product. */
 export interface HubFilter {
@@ -20,9 +22,30 @@ interface Subscription {
   onClose?: () => void;
 }
 
+/** Subscribers whose filters are equal. */
+interface FilterGroup {
+  filter: HubFilter;
+  subs: Set<Subscription>;
+}
+
+/** Bit mask of granularity indexes, as `Aggregator.drain` takes. */
+function granularityBits(f: HubFilter): number {
+  let bits = 0;
+  for (const g of GRANULARITIES) if (f.granularities.has(g.id)) bits |= 1 << g.index;
+  return bits;
+}
+
+/** A string equal for equal filters. */
+function filterKey(f: HubFilter): string {
+  const gs = [...f.granularities].sort().join(",");
+  return f.products === undefined ? `${gs}|*` : `${gs}|${[...f.products].sort().join(",")}`;
+}
+
 /** Fans candle updates out to subscribers. */
 export class Hub {
   readonly #subs = new Set<Subscription>();
+  readonly #groups = new Map<string, FilterGroup>();
+  #granularityBits = 0;
   /** Latest live candle per `product|granularity`, for a new subscriber's first frame. */
   readonly #live = new Map<string, CandleUpdate>();
   #published = 0;
@@ -38,7 +61,20 @@ export class Hub {
   ): () => void {
     const sub = { filter, deliver, onClose };
     this.#subs.add(sub);
-    return () => this.#subs.delete(sub);
+    const key = filterKey(filter);
+    let group = this.#groups.get(key);
+    if (!group) this.#groups.set(key, group = { filter, subs: new Set() });
+    group.subs.add(sub);
+    this.#granularityBits |= granularityBits(filter);
+    return () => {
+      this.#subs.delete(sub);
+      group.subs.delete(sub);
+      if (group.subs.size === 0 && this.#groups.get(key) === group) {
+        this.#groups.delete(key);
+        this.#granularityBits = 0;
+        for (const g of this.#groups.values()) this.#granularityBits |= granularityBits(g.filter);
+      }
+    };
   }
 
   /** Publishes updates to every matching subscriber and remembers the live ones. */
@@ -53,10 +89,20 @@ export class Hub {
         if (live && live.candle.start <= u.candle.start) this.#live.delete(key);
       }
     }
-    for (const sub of this.#subs) {
-      const mine = updates.filter((u) => matches(sub.filter, u));
-      if (mine.length > 0) sub.deliver(mine);
+    for (const group of this.#groups.values()) {
+      const mine = updates.filter((u) => matches(group.filter, u));
+      if (mine.length === 0) continue;
+      // The same array for the whole group: a subscriber must not modify it.
+      for (const sub of group.subs) sub.deliver(mine);
     }
+  }
+
+  /**
+   * The granularities some subscriber wants, as a bit mask of granularity indexes: the live
+   * updates worth draining on every trade (the others can wait for the next flush).
+   */
+  get granularityMask(): number {
+    return this.#granularityBits;
   }
 
   /** The current live candles matching `filter`. */
@@ -69,10 +115,17 @@ export class Hub {
     return this.#live.get(`${product}|${granularity}`);
   }
 
+  /** Forgets the live candles of `product` (no longer served). */
+  forget(product: string): void {
+    for (const [key, u] of this.#live) if (u.product === product) this.#live.delete(key);
+  }
+
   /** Ends every subscription (at shutdown, so streaming responses finish). */
   closeAll(): void {
     const subs = [...this.#subs];
     this.#subs.clear();
+    this.#groups.clear();
+    this.#granularityBits = 0;
     for (const s of subs) s.onClose?.();
   }
 

@@ -12,7 +12,6 @@ import type { Clock } from "../clock.ts";
 import type { ConnectionStatus, FeedGap, FeedStats } from "../coinbase/feed_types.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { Repairer } from "../history/repair.ts";
-import { SeedGate } from "../history/seeding.ts";
 import type { CandleStore } from "../store/store.ts";
 import { CandleWriter } from "../store/writer.ts";
 import { TradeActivity } from "./activity.ts";
@@ -44,8 +43,6 @@ export class Pipeline {
   readonly metrics: ServiceMetrics;
   readonly #clock: Clock;
   readonly #tickMs: number;
-  /** Live trades of products not seeded yet wait here (startup replaces it). */
-  gate = new SeedGate([]);
   /** Products whose seeding failed for good: their trades are dropped, never half-counted. */
   readonly #failed = new Set<string>();
   readonly #lastFrameAt = new Map<string, number>();
@@ -76,9 +73,12 @@ export class Pipeline {
     });
   }
 
-  /** Stops taking trades of `product` (its seeding failed for good). */
+  /** Stops taking trades of `product` (its seeding failed for good) and forgets its candles. */
   dropProduct(product: string): void {
     this.#failed.add(product);
+    this.aggregator.forget(product);
+    this.hub.forget(product);
+    this.activity.forget(product);
   }
 
   /** Takes one frame's trades from the feed. */
@@ -89,17 +89,15 @@ export class Pipeline {
     let counted = 0;
     for (const t of trades) {
       if (this.#failed.has(t.product)) continue;
-      if (this.gate.hold(t)) {
-        this.activity.traded(t.product);
-        continue;
-      }
       if (this.aggregator.add(t)) {
         counted++;
-        this.activity.traded(t.product);
+        this.activity.traded(t.product, t.price);
       }
     }
     this.metrics.trades.inc(counted);
-    this.dispatch(this.aggregator.drain(), receivedAt);
+    // Live candles nobody subscribes to wait for the tick's full drain (the writer writes each
+    // live document at most once per flush interval anyway): 1 update per trade, not 8.
+    this.dispatch(this.aggregator.drain(this.hub.granularityMask), receivedAt);
   }
 
   /** Takes a gap the feed reported: counted, and queued for REST repair. */
@@ -131,7 +129,10 @@ export class Pipeline {
     this.dispatch(this.aggregator.drain());
   }
 
-  /** The clock tick: closes due candles; repairs run unless `signal` says the service stops. */
+  /**
+   * The clock tick: closes due candles and drains every pending live candle; repairs run unless
+   * `signal` says the service stops.
+   */
   tick(signal: AbortSignal): void {
     const real = performance.now();
     if (this.#lastTickAt !== undefined) {

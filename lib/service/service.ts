@@ -1,8 +1,9 @@
 /**
  * @module
  * The running service's lifecycle: `start` (writer, clock tick, the startup sequence of
- * `startup.ts`), `ready`, `stop` (stop intake, flush within the deadline, close). It owns the
- * parts (the pipeline of `pipeline.ts`, the feed, the startup) and answers for them as a
+ * `startup.ts`, this shard's registry heartbeat), `ready`, `stop` (stop intake, mark the registry
+ * entry stopped, flush within the deadline, close). It owns the parts (the pipeline of
+ * `pipeline.ts`, the feed, the startup, the shard registry) and answers for them as a
  * {@linkcode ServiceView}, the read-only face routes get; it does no HTTP itself. Every dependency
  * is passed in, so tests and the demo run the very same code against the simulator.
  */
@@ -18,9 +19,11 @@ import { CatalogueRefresher } from "../history/catalogue_refresh.ts";
 import type { RepairRecord } from "../history/repair.ts";
 import { getLogger } from "../log.ts";
 import type { CandleStore } from "../store/store.ts";
+import type { FleetReport } from "./fleet.ts";
 import { health, type HealthBody } from "./health.ts";
 import type { HubFilter } from "./hub.ts";
 import { Pipeline } from "./pipeline.ts";
+import { shardIdentity, ShardRegistry, shardSnapshot } from "./registry.ts";
 import { Startup } from "./startup.ts";
 import {
   type CandleRange,
@@ -76,6 +79,7 @@ export class Service implements ServiceView {
   readonly #pipeline: Pipeline;
   readonly #startup: Startup;
   readonly #catalogue: CatalogueRefresher;
+  readonly #registry: ShardRegistry;
   #feed?: Feed;
   #ticker?: ReturnType<typeof setInterval>;
   #everConnected = false;
@@ -120,6 +124,13 @@ export class Service implements ServiceView {
       clock: this.#clock,
       intervalMs: options.catalogueRefreshMs,
     });
+    this.#registry = new ShardRegistry({
+      store: options.store,
+      identity: shardIdentity(options.config, this.startedAt),
+      snapshot: () => shardSnapshot(this),
+      intervalMs: options.config.shardHeartbeatMs,
+    });
+    this.#registry.addMetrics(this.#pipeline.metrics.registry);
   }
 
   #reportProblem(product: string, message: string): void {
@@ -131,7 +142,8 @@ export class Service implements ServiceView {
   /** Where the service is in its life. */
   get phase(): Phase {
     if (this.#stopping) return "stopping";
-    return this.#startup.done ? "running" : "starting";
+    // Running once every live candle is right (seeded); history catch-up may still go on.
+    return this.#startup.seeded ? "running" : "starting";
   }
 
   get shard(): { index: number; count: number } {
@@ -145,6 +157,7 @@ export class Service implements ServiceView {
       () => this.#pipeline.tick(this.#abort.signal),
       this.#o.tickMs ?? 1000,
     );
+    this.#registry.start();
     const run = this.#startup.run();
     // Reported here whether or not anyone awaits ready(); ready() still rejects with it.
     run.catch((e) => {
@@ -306,6 +319,14 @@ export class Service implements ServiceView {
     return this.#pipeline.activity.lastTradeAgeS(product);
   }
 
+  lastTradePrice(product: string): number | undefined {
+    return this.#pipeline.activity.lastPrice(product);
+  }
+
+  fleet(): Promise<FleetReport> {
+    return this.#registry.fleet();
+  }
+
   repairHistory(product: string): RepairRecord[] {
     return this.#pipeline.repairer.history(product);
   }
@@ -315,13 +336,15 @@ export class Service implements ServiceView {
   }
 
   /**
-   * Stops intake, flushes completed candles and the live state within `deadlineMs`, and closes
-   * the feed and the store.
+   * Stops intake, marks this shard's registry entry stopped, flushes completed candles and the
+   * live state within `deadlineMs`, and closes the feed and the store.
    */
   async stop(deadlineMs = 8000): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
     const until = Date.now() + deadlineMs;
+    // Written while the writer flushes; the store stays open for it until the deadline.
+    const marked = this.#registry.stop();
     this.#abort.abort();
     clearInterval(this.#ticker);
     await Promise.all([this.#feed?.stop(), this.#catalogue.stop()]);
@@ -330,6 +353,14 @@ export class Service implements ServiceView {
     await this.#run?.catch(() => {}); // startup's failure was reported when it happened
     const result = await this.#pipeline.writer.stop(Math.max(0, until - Date.now()));
     log.info("Stopped: writer flushed with {pending} writes left", { pending: result.pending });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((r) => {
+      timer = setTimeout(() => r("late"), Math.max(0, until - Date.now()));
+    });
+    if (await Promise.race([marked, late]) === "late") {
+      log.warn("The shard registry entry was not marked stopped before the deadline");
+    }
+    clearTimeout(timer);
     await this.#o.store.close();
   }
 }

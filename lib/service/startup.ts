@@ -1,13 +1,17 @@
 /**
  * @module
- * Bringing the service up, in order: resolve the products of this shard (an id Coinbase does
- * not know is a `ConfigError` naming `PRODUCTS`), start the feed (and, beside it, the catalogue
- * refresher of `lib/history/catalogue_refresh.ts`), seed every product's in-progress candles (a
- * small worker pool, so the REST limiter and not latency bounds it), catch history up since the
- * last stored candle. Each REST step goes through the one retry loop, which reports what it waits for as
- * the startup note (shown on `/health` and the dashboard) and gives up on an error a retry cannot
- * help (a {@linkcode ConfigError}, or one whose `retryable` is `false`). A product whose seeding
- * fails for good is reported as a problem and dropped; the others carry on.
+ * Bringing the service up, in order: resolve the products of this shard; tell the aggregator the
+ * seed cutoff (the start minute) of every product and start the feed at once, so `ONE_MINUTE`
+ * candles flow from the first trade (DESIGN.md invariant 7); seed every product's candles that
+ * began before the cutoff from the store and, for what it lacks, at most two REST requests each
+ * (`history/seeding.ts`) — then the service is `seeded` and `/health` leaves `starting`; then,
+ * still running, catch history up since the last stored candle (the note says so). The catalogue
+ * (trading_pairs/exchanges, product documents) is the refresher's, started with the feed
+ * (`history/catalogue_refresh.ts`). Each REST step goes through the one retry loop, which
+ * reports what it waits for as the startup note (shown on `/health` and the dashboard) and gives
+ * up on an error a retry cannot help (a {@linkcode ConfigError}, or one whose `retryable` is
+ * `false`). A product whose seeding fails for good is reported as a problem and dropped; the
+ * others carry on.
  */
 import type { Clock } from "../clock.ts";
 import { backoffDelay, type BackoffPolicy, isFinalError } from "../backoff.ts";
@@ -16,16 +20,13 @@ import type { Config } from "../config.ts";
 import type { Product } from "../coinbase/product.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { resolveProducts } from "../history/catalogue.ts";
-import { catchUp } from "../history/catch_up.ts";
-import { seedCutoff, SeedGate, seedProduct } from "../history/seeding.ts";
+import { catchUp, readStoredLatest } from "../history/catch_up.ts";
+import { runSeeding, seedCutoffAt } from "../history/seeding.ts";
 import { getLogger } from "../log.ts";
 import type { CandleStore } from "../store/store.ts";
 import type { Pipeline } from "./pipeline.ts";
 
 const log = getLogger(["spot", "startup"]);
-
-/** Products seeded at once. */
-const SEED_CONCURRENCY = 6;
 
 /** Waits between startup retries: up to 2 s after the first failure, doubling to a minute. */
 export const STARTUP_BACKOFF: BackoffPolicy = { initialMs: 2000, maxMs: 60_000 };
@@ -48,12 +49,12 @@ export interface StartupOptions {
   pipeline: Pipeline;
   /** Starts the feed on the products served (called once they are known). */
   startFeed: (products: string[]) => void;
+  /** Reports a served product that is not well (the service lists it: log, /health, dashboard). */
+  reportProblem: (product: string, message: string) => void;
   /** Waits (real ms), ending early when the service stops. */
   sleep: (ms: number) => Promise<void>;
   /** Aborted when the service stops. */
   signal: AbortSignal;
-  /** Reports a served product that is not well (the service lists it). */
-  reportProblem: (product: string, message: string) => void;
 }
 
 /** One run of the startup sequence and what it found out. */
@@ -62,14 +63,16 @@ export class Startup {
   note = "resolving products";
   /** The products served, with Coinbase's catalogue fields. */
   products: Product[] = [];
+  /** Whether every product is seeded (or given up): its live candles are right. */
+  seeded = false;
   /** Whether startup has finished (every product seeded or given up, history caught up). */
   done = false;
   readonly #o: StartupOptions;
-  /** Products whose seeding failed for good. */
+  /** Products whose seeding failed for good (their trades are dropped). */
   readonly #unseeded = new Set<string>();
   /** When each product's connection first subscribed (service clock, epoch ms). */
   readonly #subscribedAt = new Map<string, number>();
-  /** The seed cutoff (epoch ms), once seeding is done. */
+  /** The seed cutoff (epoch ms) once seeding is done: startup repairs start there. */
   #seededAtMs?: number;
 
   constructor(options: StartupOptions) {
@@ -89,17 +92,59 @@ export class Startup {
       index: config.shardIndex,
       shards: config.shardCount,
     });
-    pipeline.gate = new SeedGate(ids);
+    // Everything before the start minute comes from the seed; the live path owns the rest.
+    const cutoffSec = seedCutoffAt(this.#o.clock());
+    for (const id of ids) pipeline.aggregator.expectSeed(id, cutoffSec);
     this.#o.startFeed(ids);
 
-    this.note = "seeding in-progress candles from REST";
-    const cutoffSec = await seedCutoff(this.#o.clock, this.#o.sleep, signal);
-    await this.#seedAll(ids, cutoffSec);
+    // What an earlier run left, for the catch-up: read alongside the seeding, whose tile writes
+    // wait for it (they would look like history this run had already caught up).
+    const latestRead = config.catchupHours === 0
+      ? Promise.resolve(undefined)
+      : this.#retry("reading the store", () => readStoredLatest(this.#o.store, ids, cutoffSec));
+    latestRead.catch(() => {}); // awaited (and its error raised) after seeding
+    this.note = "seeding in-progress candles (store, then REST)";
+    const summary = await runSeeding({
+      store: this.#o.store,
+      rest,
+      aggregator: pipeline.aggregator,
+      products: ids,
+      cutoffSec,
+      clock: this.#o.clock,
+      sleep: (ms) => this.#o.sleep(ms),
+      signal,
+      storeAfter: latestRead,
+      onSeeded: (_, n, total) => {
+        this.note = `seeding in-progress candles (${n}/${total})`;
+        pipeline.flush();
+      },
+      onFailed: (product, e) => {
+        // A final answer for this product: report it, drop its trades, carry on with the others.
+        pipeline.dropProduct(product);
+        this.#unseeded.add(product);
+        this.#o.reportProblem(product, `seeding failed: ${message(e)}`);
+      },
+    });
+    signal.throwIfAborted();
+    // Trades between the cutoff and a product's first subscription may be missing: repair that
+    // window now for the products subscribed, later for the others (see subscribed()).
     const seeded = ids.filter((id) => !this.#unseeded.has(id));
     this.#seededAtMs = cutoffSec * 1000;
     this.#repairStart(seeded.filter((id) => this.#subscribedAt.has(id)));
+    this.seeded = true;
+    log.info(
+      "Seeded {count} products at {cutoff}: {fromStore} from the store alone, {requests} REST requests",
+      {
+        count: seeded.length,
+        cutoff: new Date(cutoffSec * 1000).toISOString(),
+        fromStore: summary.fromStore,
+        requests: summary.requests,
+        failed: summary.failed.length,
+      },
+    );
 
-    this.note = "filling history since the last stored candle";
+    const latest = await latestRead;
+    this.note = "catching up history since the last stored candle";
     await catchUp({
       rest,
       store: this.#o.store,
@@ -109,6 +154,10 @@ export class Startup {
       clock: this.#o.clock,
       signal,
       attempt: (what, fn) => this.#retry(what, fn),
+      latest,
+      onProgress: (n, total) => {
+        this.note = `catching up history since the last stored candle (${n}/${total} products)`;
+      },
     });
     this.done = true;
     this.note = "";
@@ -146,49 +195,6 @@ export class Startup {
         reason: "startup",
       });
     }
-  }
-
-  /** Seeds every product, {@linkcode SEED_CONCURRENCY} at once; one product's failure is its own. */
-  async #seedAll(ids: string[], cutoffSec: number): Promise<void> {
-    const { rest, pipeline, signal } = this.#o;
-    let finished = 0;
-    let next = 0;
-    const seedOne = async (product: string) => {
-      try {
-        const { droppedThroughMs } = await this.#retry(
-          `seeding ${product}`,
-          () =>
-            seedProduct({
-              rest,
-              aggregator: pipeline.aggregator,
-              gate: pipeline.gate,
-              cutoffSec,
-              signal,
-            }, product),
-        );
-        if (droppedThroughMs !== undefined) {
-          // Its seed buffer overflowed: what it dropped comes back from REST.
-          pipeline.repairer.schedule({
-            products: [product],
-            fromMs: cutoffSec * 1000,
-            toMs: droppedThroughMs,
-            reason: "startup",
-          });
-        }
-      } catch (e) {
-        if (signal.aborted) throw e;
-        // A final answer for this product: report it, drop its trades, carry on with the others.
-        pipeline.dropProduct(product);
-        pipeline.gate.release(product);
-        this.#unseeded.add(product);
-        this.#o.reportProblem(product, `seeding failed: ${message(e)}`);
-      }
-      this.note = `seeding in-progress candles from REST (${++finished}/${ids.length})`;
-      pipeline.flush();
-    };
-    await Promise.all(Array.from({ length: Math.min(SEED_CONCURRENCY, ids.length) }, async () => {
-      while (next < ids.length) await seedOne(ids[next++]!);
-    }));
   }
 
   /**

@@ -17,6 +17,7 @@
  */
 import {
   type DocumentReference,
+  FieldPath,
   FieldValue,
   type Firestore,
   type Query,
@@ -43,16 +44,28 @@ import {
   PLURAL_GRANULARITY_IDS,
   productPath,
   PRODUCTS_COLLECTION,
+  SHARDS_PATH,
 } from "./paths.ts";
-import type {
-  CandleDoc,
-  CandleStore,
-  CatalogueEntry,
-  PluralCleanup,
-  ProductDoc,
-  RangeQuery,
-  StoredProductDoc,
+import { eachConcurrently } from "./concurrency.ts";
+import {
+  byShard,
+  type CandleDoc,
+  type CandleStore,
+  type CatalogueEntry,
+  type PluralCleanup,
+  type ProductDoc,
+  type RangeQuery,
+  type ShardDoc,
+  shardId,
+  type StoredProductDoc,
 } from "./store.ts";
+
+/** Documents per `getAll` (one BatchGetDocuments call). */
+const GET_ALL_CHUNK = 500;
+/** `getAll` calls in flight at once. */
+const GET_ALL_CONCURRENCY = 4;
+/** Single-product queries in flight at once (for reads no document id can address). */
+const QUERY_CONCURRENCY = 32;
 
 /** How live candles are laid out: see the module comment. */
 export type FirestoreLayout = "compat" | "compact";
@@ -159,6 +172,99 @@ export class FirestoreCandleStore implements CandleStore {
       for (const [granularity, fields] of Object.entries(intervals)) add(granularity, fields);
     }
     return docs.sort((a, b) => order(a.granularity) - order(b.granularity));
+  }
+
+  async readLiveMany(products: string[]): Promise<Map<string, CandleDoc[]>> {
+    const out = new Map<string, CandleDoc[]>(products.map((p) => [p, []]));
+    const refs: { product: string; granularity?: string; path: string }[] = this.layout === "compat"
+      ? products.flatMap((product) =>
+        GRANULARITIES.map((g) => ({
+          product,
+          granularity: g.id,
+          path: joinPath(livePath(product, g.id)),
+        }))
+      )
+      : products.map((product) => ({ product, path: joinPath(productPath(product)) }));
+    await this.#getAll(refs, (ref, data) => {
+      const list = out.get(ref.product)!;
+      const add = (granularity: string, fields: LiveFields | undefined) => {
+        if (!GRANULARITY_IDS.has(granularity) || typeof fields?.timestamp !== "number") return;
+        list.push({
+          product: ref.product,
+          granularity: granularity as GranularityId,
+          candle: candleFromLive(fields),
+        });
+      };
+      if (ref.granularity) add(ref.granularity, data as unknown as LiveFields);
+      else {
+        const intervals = (data.intervals ?? {}) as Record<string, LiveFields>;
+        for (const [granularity, fields] of Object.entries(intervals)) add(granularity, fields);
+      }
+    });
+    for (const list of out.values()) {
+      list.sort((a, b) => order(a.granularity) - order(b.granularity));
+    }
+    return out;
+  }
+
+  async readCompletedMany(
+    products: string[],
+    granularity: GranularityId,
+    fromSec: number,
+    toSec: number,
+  ): Promise<Map<string, Candle[]>> {
+    const out = new Map<string, Candle[]>(products.map((p) => [p, []]));
+    const g = GRANULARITIES.find((x) => x.id === granularity)!;
+    const first = Math.ceil(fromSec / g.seconds) * g.seconds;
+    // The ids are known (bucket starts): one batched get instead of one query per product.
+    const refs = products.flatMap((product) => {
+      const list = [];
+      for (let s = first; s <= toSec; s += g.seconds) {
+        list.push({ product, start: s, path: joinPath(completedPath(product, granularity, s)) });
+      }
+      return list;
+    });
+    await this.#getAll(refs, (ref, data) => {
+      out.get(ref.product)!.push(
+        candleFromCompleted(ref.start * 1000, data as unknown as CompletedFields),
+      );
+    });
+    for (const list of out.values()) list.sort((a, b) => a.start - b.start);
+    return out;
+  }
+
+  async latestCompletedStarts(
+    products: string[],
+    granularity: GranularityId,
+    endSec?: number,
+  ): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    await eachConcurrently(products, QUERY_CONCURRENCY, async (product) => {
+      const [latest] = await this.readCompleted(product, granularity, { end: endSec, limit: 1 });
+      if (latest !== undefined) out.set(product, latest.start);
+    });
+    return out;
+  }
+
+  /** Batched `getAll` of `refs`' paths; `found` gets the data of each document that exists. */
+  async #getAll<R extends { path: string }>(
+    refs: R[],
+    found: (ref: R, data: Record<string, unknown>) => void,
+  ): Promise<void> {
+    const chunks: R[][] = [];
+    for (let i = 0; i < refs.length; i += GET_ALL_CHUNK) {
+      chunks.push(refs.slice(i, i + GET_ALL_CHUNK));
+    }
+    await eachConcurrently(chunks, GET_ALL_CONCURRENCY, async (chunk) => {
+      const snapshots = await this.#run(
+        `read ${chunk.length} documents (first ${chunk[0]!.path})`,
+        [],
+        () => this.#db.getAll(...chunk.map((r) => this.#db.doc(r.path))),
+      );
+      snapshots.forEach((snap, k) => {
+        if (snap.exists) found(chunk[k]!, snap.data()!);
+      });
+    });
   }
 
   async readCatalogue(): Promise<CatalogueEntry[]> {
@@ -291,6 +397,24 @@ export class FirestoreCandleStore implements CandleStore {
       [],
       () => this.#db.doc(path).set({ through, updated_at: FieldValue.serverTimestamp() }),
     );
+  }
+
+  async writeShard(doc: ShardDoc): Promise<void> {
+    const path = joinPath(SHARDS_PATH);
+    const id = shardId(doc);
+    // mergeFields replaces this shard's whole field and leaves the other shards' fields alone.
+    await this.#run(
+      `write shard ${id} into ${path}`,
+      [],
+      () => this.#db.doc(path).set({ [id]: doc }, { mergeFields: [new FieldPath(id)] }),
+    );
+  }
+
+  async readShards(): Promise<ShardDoc[]> {
+    const path = joinPath(SHARDS_PATH);
+    const snapshot = await this.#run(`read ${path}`, [], () => this.#db.doc(path).get());
+    const data = (snapshot.data() ?? {}) as Record<string, ShardDoc>;
+    return Object.values(data).sort(byShard);
   }
 
   async ping(): Promise<void> {

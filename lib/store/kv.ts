@@ -9,6 +9,13 @@
  * `["exchanges","coinbase","products",product_id]`. Values carry the same fields as the
  * Firestore documents (`lastUpdate` and `updated_at` as epoch milliseconds).
  *
+ * Live candles (nobody but this process reads the KV file, DESIGN.md "Stored data") are ONE
+ * entry per product, `["exchanges","coinbase","products",product_id,"live"]` →
+ * `{ [granularity]: {timestamp, open, high, low, close, volume, lastUpdate} }`: one write per
+ * product per flush instead of eight. The store keeps the last value it wrote per product, so a
+ * write of some granularities merges with the others without reading the entry back (an entry
+ * written by an earlier process is read once, in batches of ten, on the first write).
+ *
  * Deno KV caps an atomic operation at 1,000 mutations and 800 KiB, so large writes are committed
  * in chunks of {@linkcode KV_CHUNK}: each chunk is all-or-nothing, a whole call is not. Every
  * write is idempotent (latest-wins by key), so a caller retrying a failed call converges.
@@ -28,26 +35,40 @@ import {
   completedFields,
   completedPath,
   GRANULARITY_COLLECTIONS,
-  liveCollectionPath,
   type LiveFields,
   liveFields,
-  livePath,
   PLURAL_GRANULARITY_IDS,
   productPath,
   PRODUCTS_COLLECTION,
+  SHARDS_PATH,
 } from "./paths.ts";
-import type {
-  CandleDoc,
-  CandleStore,
-  CatalogueEntry,
-  PluralCleanup,
-  ProductDoc,
-  RangeQuery,
-  StoredProductDoc,
+import { eachConcurrently } from "./concurrency.ts";
+import {
+  byShard,
+  type CandleDoc,
+  type CandleStore,
+  type CatalogueEntry,
+  type PluralCleanup,
+  type ProductDoc,
+  type RangeQuery,
+  type ShardDoc,
+  shardId,
+  type StoredProductDoc,
 } from "./store.ts";
 
 /** Mutations per atomic commit (Deno KV allows 1,000 and 800 KiB). */
 export const KV_CHUNK = 200;
+
+/** Keys per `getMany` (Deno KV's limit). */
+const KV_GET_MANY = 10;
+
+/** Live candles of one product, by granularity (the value of its `live` entry). */
+type LiveEntry = Partial<Record<GranularityId, LiveFields & { lastUpdate: number }>>;
+
+/** `["exchanges","coinbase","products",product,"live"]`: the product's live entry. */
+export function liveEntryKey(product: string): string[] {
+  return [...productPath(product), "live"];
+}
 
 const GRANULARITY_IDS = new Set<string>(GRANULARITIES.map((g) => g.id));
 
@@ -76,8 +97,12 @@ export async function openKvCandleStore(pathOrKv: string | Deno.Kv): Promise<KvC
 /** A {@linkcode CandleStore} on Deno KV. Use {@linkcode openKvCandleStore} to create one. */
 export class KvCandleStore implements CandleStore {
   readonly kind = "kv" as const;
+  /** One live entry per product (see the module comment): writer stats count one per product. */
+  readonly layout = "compact" as const;
   #kv: Deno.Kv;
   #owned: boolean;
+  /** The live entry last written (or read) per product. */
+  readonly #live = new Map<string, LiveEntry>();
 
   /** Wraps `kv`; `owned` says whether {@linkcode close} closes it. */
   constructor(kv: Deno.Kv, owned: boolean) {
@@ -86,14 +111,31 @@ export class KvCandleStore implements CandleStore {
   }
 
   async writeLive(docs: CandleDoc[]): Promise<void> {
+    if (docs.length === 0) return;
     const now = Date.now();
+    const products = [...new Set(docs.map((d) => d.product))];
+    await this.#loadLive(products.filter((p) => !this.#live.has(p)));
+    const next = new Map<string, LiveEntry>();
+    for (const d of docs) {
+      let entry = next.get(d.product);
+      if (!entry) next.set(d.product, entry = { ...this.#live.get(d.product) });
+      entry[d.granularity] = { ...liveFields(d.candle), lastUpdate: now };
+    }
     await this.#commit(
       "live candles",
-      docs.map((d) => [livePath(d.product, d.granularity), {
-        ...liveFields(d.candle),
-        lastUpdate: now,
-      }]),
+      [...next].map(([product, entry]) => [liveEntryKey(product), entry]),
     );
+    // Only what landed becomes the base of the next merge (a failed call is retried whole).
+    for (const [product, entry] of next) this.#live.set(product, entry);
+  }
+
+  /** Reads the live entries of `products` (written by an earlier process) into the cache. */
+  async #loadLive(products: string[]): Promise<void> {
+    for (let i = 0; i < products.length; i += KV_GET_MANY) {
+      const chunk = products.slice(i, i + KV_GET_MANY);
+      const entries = await this.#kv.getMany<LiveEntry[]>(chunk.map(liveEntryKey));
+      chunk.forEach((p, k) => this.#live.set(p, entries[k]?.value ?? {}));
+    }
   }
 
   async writeCompleted(docs: CandleDoc[]): Promise<void> {
@@ -141,17 +183,64 @@ export class KvCandleStore implements CandleStore {
   }
 
   async readLive(product: string): Promise<CandleDoc[]> {
-    const docs: CandleDoc[] = [];
-    for await (const entry of this.#kv.list<LiveFields>({ prefix: liveCollectionPath(product) })) {
-      const granularity = String(entry.key.at(-1));
-      if (!GRANULARITY_IDS.has(granularity)) continue;
-      docs.push({
-        product,
-        granularity: granularity as GranularityId,
-        candle: candleFromLive(entry.value),
+    return (await this.readLiveMany([product])).get(product) ?? [];
+  }
+
+  async readLiveMany(products: string[]): Promise<Map<string, CandleDoc[]>> {
+    const out = new Map<string, CandleDoc[]>();
+    for (let i = 0; i < products.length; i += KV_GET_MANY) {
+      const chunk = products.slice(i, i + KV_GET_MANY);
+      const entries = await this.#kv.getMany<LiveEntry[]>(chunk.map(liveEntryKey));
+      chunk.forEach((product, k) => {
+        const docs: CandleDoc[] = [];
+        for (const [granularity, fields] of Object.entries(entries[k]?.value ?? {})) {
+          if (!GRANULARITY_IDS.has(granularity) || typeof fields?.timestamp !== "number") continue;
+          docs.push({
+            product,
+            granularity: granularity as GranularityId,
+            candle: candleFromLive(fields),
+          });
+        }
+        out.set(product, docs.sort((a, b) => order(a.granularity) - order(b.granularity)));
       });
     }
-    return docs.sort((a, b) => order(a.granularity) - order(b.granularity));
+    return out;
+  }
+
+  async readCompletedMany(
+    products: string[],
+    granularity: GranularityId,
+    fromSec: number,
+    toSec: number,
+  ): Promise<Map<string, Candle[]>> {
+    const out = new Map<string, Candle[]>();
+    if (toSec < fromSec) return out;
+    const g = GRANULARITIES.find((x) => x.id === granularity)!;
+    const limit = Math.floor((toSec - fromSec) / g.seconds) + 1;
+    await eachConcurrently(products, 16, async (product) => {
+      out.set(
+        product,
+        await this.readCompleted(product, granularity, {
+          start: fromSec,
+          end: toSec,
+          limit,
+        }),
+      );
+    });
+    return out;
+  }
+
+  async latestCompletedStarts(
+    products: string[],
+    granularity: GranularityId,
+    endSec?: number,
+  ): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    await eachConcurrently(products, 16, async (product) => {
+      const [latest] = await this.readCompleted(product, granularity, { end: endSec, limit: 1 });
+      if (latest !== undefined) out.set(product, latest.start);
+    });
+    return out;
   }
 
   async readCatalogue(): Promise<CatalogueEntry[]> {
@@ -242,6 +331,18 @@ export class KvCandleStore implements CandleStore {
       through,
       updated_at: Date.now(),
     }]]);
+  }
+
+  async writeShard(doc: ShardDoc): Promise<void> {
+    await this.#commit("shard entry", [[[...SHARDS_PATH, shardId(doc)], doc]]);
+  }
+
+  async readShards(): Promise<ShardDoc[]> {
+    const shards: ShardDoc[] = [];
+    for await (const entry of this.#kv.list<ShardDoc>({ prefix: [...SHARDS_PATH] })) {
+      shards.push(entry.value);
+    }
+    return shards.sort(byShard);
   }
 
   async ping(): Promise<void> {

@@ -13,6 +13,9 @@
  * - product: `exchanges/coinbase/products/{product}`
  *   `{product_id, base_currency, quote_currency, status, lastUpdate}` (merged)
  * - catalogue: `trading_pairs/exchanges`, map field `coinbase.{product_id}`
+ * - shard registry: `spot_server/shards`, one map field per shard `{index}-of-{count}` (a
+ *   Firestore document path needs an even number of segments, so, like the catalogue, the id is a
+ *   field of the `spot_server/shards` document; in Deno KV it is the third key part)
  * - ingest checkpoint (this service's own): `exchanges/coinbase/products/{product}/ingest/{granularity}`
  *   `{through (epoch s bucket start), updated_at}`
  *
@@ -67,6 +70,8 @@ export const PRODUCTS_COLLECTION: readonly string[] = PRODUCTS;
 export const CATALOGUE_PATH: readonly string[] = ["trading_pairs", "exchanges"];
 /** The map field of the catalogue document holding Coinbase products. */
 export const CATALOGUE_FIELD = "coinbase";
+/** The shard registry document `spot_server/shards`; each shard is a field `{index}-of-{count}`. */
+export const SHARDS_PATH: readonly string[] = ["spot_server", "shards"];
 
 /**
  * Checks that a product id can be used as one path segment.

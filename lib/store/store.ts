@@ -52,6 +52,54 @@ export interface PluralCleanup {
   examples: string[];
 }
 
+/** What a shard reports of its Coinbase connections (`/api/status` in brief). */
+export interface ShardConnections {
+  connected: number;
+  total: number;
+  /** Reconnects over the process lifetime, all connections. */
+  reconnects: number;
+}
+
+/** What a shard reports of gaps in its feed and their repair. */
+export interface ShardGaps {
+  /** Sequence gaps over the process lifetime, all connections. */
+  sequenceGaps: number;
+  /** Largest interval between two frames on any connection, seconds. */
+  maxGapS: number;
+}
+
+/**
+ * One shard's entry in the registry `spot_server/shards/{index}-of-{count}` (DESIGN.md "Stored
+ * data"): written by the shard itself every ~15 s, marked `stopped` on shutdown.
+ */
+export interface ShardDoc {
+  index: number;
+  count: number;
+  /** The build or Cloud Run revision running. */
+  version: string;
+  /** Epoch milliseconds. */
+  startedAt: number;
+  /** Epoch milliseconds of the last write. */
+  heartbeatAt: number;
+  status: "starting" | "healthy" | "degraded" | "stopped";
+  /** The product ids this shard serves. */
+  products: string[];
+  /** What the fleet as a whole is configured to serve: `PRODUCTS` (a list, or `all`). */
+  selection: { products: string[] | "all"; quoteCurrencies: string[] };
+  connections: ShardConnections;
+  gaps: ShardGaps;
+}
+
+/** The registry id of a shard: `{index}-of-{count}`. */
+export function shardId(doc: Pick<ShardDoc, "index" | "count">): string {
+  return `${doc.index}-of-${doc.count}`;
+}
+
+/** Orders shard entries by count, then index. */
+export function byShard(a: ShardDoc, b: ShardDoc): number {
+  return a.count - b.count || a.index - b.index;
+}
+
 /** A range query over completed candles; bounds are bucket starts in epoch seconds, inclusive. */
 export interface RangeQuery {
   start?: number;
@@ -74,6 +122,28 @@ export interface CandleStore {
   latestCompletedStart(product: string, granularity: GranularityId): Promise<number | undefined>;
   /** The live candles of a product (every granularity stored). */
   readLive(product: string): Promise<CandleDoc[]>;
+  /** The live candles of many products, in batched reads (products with none map to `[]`). */
+  readLiveMany(products: string[]): Promise<Map<string, CandleDoc[]>>;
+  /**
+   * Completed candles of many products at one granularity with starts in `[fromSec, toSec]`
+   * (epoch s, inclusive), oldest first, in batched reads; a product with none maps to `[]` or is
+   * absent.
+   */
+  readCompletedMany(
+    products: string[],
+    granularity: GranularityId,
+    fromSec: number,
+    toSec: number,
+  ): Promise<Map<string, Candle[]>>;
+  /**
+   * Start (epoch s) of the newest completed candle stored per product (absent: none), only
+   * among those starting at or before `endSec` when given.
+   */
+  latestCompletedStarts(
+    products: string[],
+    granularity: GranularityId,
+    endSec?: number,
+  ): Promise<Map<string, number>>;
   /** The catalogue entries stored for Coinbase. */
   readCatalogue(): Promise<CatalogueEntry[]>;
   /** Merges entries into the catalogue (other products' entries are kept). */
@@ -90,6 +160,10 @@ export interface CandleStore {
   /** Ingest progress: history of (product, granularity) is complete through this bucket start. */
   readCheckpoint(product: string, granularity: GranularityId): Promise<number | undefined>;
   writeCheckpoint(product: string, granularity: GranularityId, through: number): Promise<void>;
+  /** Writes this shard's registry entry (replacing the previous one of the same id). */
+  writeShard(doc: ShardDoc): Promise<void>;
+  /** Every shard entry in the registry, ordered by count then index. */
+  readShards(): Promise<ShardDoc[]>;
   /** A cheap round trip, for health checks; throws when the store is unreachable. */
   ping(): Promise<void>;
   /** Releases connections and files. */

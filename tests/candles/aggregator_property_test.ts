@@ -184,6 +184,83 @@ Deno.test("seed() + live trades after the cutoff equal the fold of all trades, h
   );
 });
 
+Deno.test("expectSeed() + live trades + seeds arriving later give exact candles, never a partial one", () => {
+  fc.assert(
+    fc.property(
+      scenario,
+      fc.integer({ min: 0, max: 119 }),
+      fc.array(fc.nat(), { minLength: 3, maxLength: 3 }),
+      (s, at, seedAt) => {
+        const times = s.trades.map((t) => t.timeMs);
+        const cutoffSec = Math.floor(times[at % times.length]! / 60_000) * 60;
+        const before = s.trades.filter((_, i) => times[i]! < cutoffSec * 1000);
+        const ref = referenceCandles(before);
+        const agg = new Aggregator({ retentionMs: 7 * 86400_000 });
+        for (const product of PRODUCTS) agg.expectSeed(product, cutoffSec);
+        // Each product's seed arrives at its own point of the delivery (possibly after all of it).
+        const seedPoint = PRODUCTS.map((_, k) => seedAt[k]! % (s.delivery.length + 1));
+        const seeded = new Set<string>();
+        const updates: CandleUpdate[] = [];
+        const seed = (k: number) => {
+          const product = PRODUCTS[k]!;
+          const tiles: SeedTile[] = seedPlan(cutoffSec).flatMap((
+            { granularity, startSec, endSec },
+          ) =>
+            referenceList(ref, product, granularity.id)
+              .filter((c) => c.start >= startSec && c.start <= endSec)
+              .map((candle) => ({ granularity: granularity.id, candle }))
+          );
+          agg.seed(product, cutoffSec, tiles);
+          seeded.add(product);
+        };
+        const collect = () => {
+          for (const u of agg.drain()) {
+            const g = parseGranularity(u.granularity);
+            if (
+              !seeded.has(u.product) && g.seconds > 60 && u.candle.start < cutoffSec
+            ) {
+              throw new Error(
+                `${u.product} ${u.granularity} ${u.candle.start} published before its seed`,
+              );
+            }
+            updates.push(u);
+          }
+        };
+        s.delivery.forEach((i, k) => {
+          PRODUCTS.forEach((_, p) => {
+            if (seedPoint[p] === k) seed(p);
+          });
+          const tick = s.ticks[k];
+          if (tick !== undefined) agg.tick(tick);
+          agg.add(s.trades[i]!);
+          collect();
+        });
+        PRODUCTS.forEach((_, p) => {
+          if (!seeded.has(PRODUCTS[p]!)) seed(p);
+        });
+        collect();
+        agg.tick(s.endMs);
+        collect();
+        const all = referenceCandles(s.trades);
+        const got = completed(updates);
+        for (const [key, candle] of all) {
+          const [, g, start] = key.split("|");
+          if (Number(start) + parseGranularity(g!).seconds > cutoffSec) {
+            deepStrictEqual(got.get(key), candle, key);
+          }
+        }
+        for (const key of got.keys()) {
+          const [, g, start] = key.split("|");
+          if (Number(start) + parseGranularity(g!).seconds <= cutoffSec) {
+            throw new Error(`${key} ended before the cutoff but was emitted`);
+          }
+        }
+      },
+    ),
+    { numRuns: 1000 },
+  );
+});
+
 Deno.test("repair() with REST minutes restores trades the feed never delivered", () => {
   fc.assert(
     fc.property(

@@ -148,13 +148,8 @@ Deno.test("seed() loads the in-progress hour and day; trades before the cutoff a
   deepStrictEqual(
     seedPlan(cutoff).map((p) => [p.granularity.short, hhmm(p.startSec), hhmm(p.endSec)]),
     [
-      ["1m", "23:55", "23:58"],
-      ["5m", "23:45", "23:50"],
-      ["15m", "23:30", "23:30"],
-      ["30m", "23:00", "23:00"],
-      ["1h", "22:00", "22:00"],
-      ["2h", "18:00", "20:00"],
-      ["6h", "00:00", "12:00"],
+      ["1h", "00:00", "22:00"],
+      ["1m", "23:00", "23:58"],
     ],
   );
   const agg = new Aggregator();
@@ -187,6 +182,47 @@ Deno.test("seed() loads the in-progress hour and day; trades before the cutoff a
     volume: 102,
   });
   throws(() => agg.seed("BTC-USD", cutoff + 1, []), /minute boundary/);
+});
+
+Deno.test("expectSeed(): ONE_MINUTE flows before the seed; coarser buckets wait for it", async (t) => {
+  const cutoff = T0 + 60; // 23:59
+  const agg = new Aggregator();
+  agg.expectSeed("BTC-USD", cutoff);
+  agg.add(trade(cutoff + 5, "10", "1"));
+  await t.step("the first live trade publishes ONE_MINUTE only", () => {
+    const out = agg.drain();
+    deepStrictEqual(out.map((u) => u.granularity), ["ONE_MINUTE"]);
+    equal(agg.isSeeded("BTC-USD"), false);
+    equal(agg.live("BTC-USD", parseGranularity("ONE_DAY")), undefined);
+  });
+  // The 5-minute bucket that began before the cutoff completes while it waits: withheld.
+  const fiveStart = Math.floor(cutoff / 300) * 300;
+  agg.add(trade(fiveStart + 300 + 1, "12", "1"));
+  await t.step("a bucket that began before the cutoff completes without being emitted", () => {
+    const out = agg.drain();
+    ok(!out.some((u) => u.granularity === "FIVE_MINUTE" && u.candle.start === fiveStart));
+    ok(
+      out.some((u) => u.granularity === "FIVE_MINUTE" && u.candle.start === fiveStart + 300),
+      "the next 5-minute bucket, begun after the cutoff, flows at once",
+    );
+  });
+  agg.seed("BTC-USD", cutoff, [{
+    granularity: "ONE_MINUTE",
+    candle: { start: fiveStart, open: 7, high: 8, low: 6, close: 8, volume: 0.5 },
+  }]);
+  await t.step("the seed completes the withheld bucket with its tiles and live part", () => {
+    const out = agg.drain();
+    const five = out.find((u) => u.granularity === "FIVE_MINUTE" && u.complete);
+    deepStrictEqual(five?.candle, {
+      start: fiveStart,
+      open: 7,
+      high: 10,
+      low: 6,
+      close: 10,
+      volume: 1.5,
+    });
+    ok(agg.isSeeded("BTC-USD"));
+  });
 });
 
 Deno.test("seedPlan() tiles the day up to the cutoff without overlap", () => {
@@ -284,4 +320,16 @@ Deno.test("volume has no floating-point drift over a day of trades", () => {
   agg.tick((T0 + 120 + 2 * 86_400) * 1000);
   const day = agg.drain().find((u) => u.granularity === "ONE_DAY" && u.complete)!;
   equal(day.candle.volume, 8640); // a float sum of 0.1 drifts to 8639.99999999…
+});
+
+Deno.test("drain(mask) emits only the masked live candles; the others wait for a later drain", () => {
+  const agg = new Aggregator();
+  agg.add(trade(T0 + 5, "10", "1"));
+  const minuteOnly = agg.drain(1 << ONE_MINUTE.index);
+  deepStrictEqual(minuteOnly.map((u) => u.granularity), ["ONE_MINUTE"]);
+  agg.add(trade(T0 + 6, "11", "1"));
+  const all = agg.drain();
+  deepStrictEqual(all.map((u) => u.granularity), GRANULARITIES.map((g) => g.id));
+  equal(all.at(-1)!.candle.close, 11, "the pending ones carry their latest value");
+  deepStrictEqual(agg.drain(), [], "nothing left");
 });

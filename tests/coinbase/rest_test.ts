@@ -263,6 +263,42 @@ Deno.test("RateLimiter never lets more than the rate start in any one second", a
   assert.throws(() => new RateLimiter({ ratePerSecond: 0 }), RangeError);
 });
 
+Deno.test("RateLimiter at a fractional rate keeps every sliding second under it, the first included", async () => {
+  let now = 0;
+  const timers: { due: number; wake: () => void }[] = [];
+  const limiter = new RateLimiter({
+    ratePerSecond: 9.5,
+    clock: () => now,
+    sleep: (ms) => new Promise((wake) => timers.push({ due: now + ms, wake })),
+  });
+  const starts: number[] = [];
+  let done = 0;
+  const all = Array.from({ length: 60 }, async () => {
+    const release = await limiter.acquire();
+    starts.push(now);
+    // Requests finish at once: only the window keeps them apart.
+    release();
+    done++;
+  });
+  while (done < 60) {
+    await new Promise((r) => setTimeout(r, 0));
+    timers.sort((a, b) => a.due - b.due);
+    const next = timers.shift();
+    if (!next) continue;
+    now = Math.max(now, next.due);
+    next.wake();
+  }
+  await Promise.all(all);
+  const sorted = starts.sort((a, b) => a - b);
+  let most = 0;
+  for (let i = 0, lo = 0; i < sorted.length; i++) {
+    while (sorted[i]! - sorted[lo]! >= 1000) lo++;
+    most = Math.max(most, i - lo + 1);
+  }
+  assert.equal(most, 9, "at most 9 (≤ 9.5) requests start in any sliding second");
+  assert.equal(sorted.filter((t) => t < 1000).length, 9, "the first second included");
+});
+
 Deno.test("candleWindows counts buckets inclusively", () => {
   const w = candleWindows(ONE_MINUTE, 0, 600 * 60 - 60);
   assert.deepEqual(w, [[0, 299 * 60], [300 * 60, 599 * 60]]);

@@ -1,117 +1,168 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { Aggregator } from "../../lib/candles/aggregator.ts";
-import { type Granularity, ONE_MINUTE } from "../../lib/candles/granularity.ts";
-import type { Trade } from "../../lib/candles/trade.ts";
-import { RestError } from "../../lib/coinbase/rest_error.ts";
-import { HistoryFetchError } from "../../lib/history/fetch_error.ts";
-import { fetchSeedTiles, SeedGate } from "../../lib/history/seeding.ts";
+import type { Candle } from "../../lib/candles/candle.ts";
+import { parseUnits, unitsToNumber } from "../../lib/candles/decimal.ts";
+import { GRANULARITIES, ONE_MINUTE } from "../../lib/candles/granularity.ts";
+import { RestClient } from "../../lib/coinbase/rest.ts";
+import { planSeeds, runSeeding, seedCutoffAt } from "../../lib/history/seeding.ts";
+import { openKvCandleStore } from "../../lib/store/kv.ts";
+import { NOW_MS, startRestSim } from "../coinbase/_rest_server.ts";
 
-const T0 = Date.UTC(2026, 2, 14, 12, 0);
-const trade = (i: number): Trade => ({
-  product: "BTC-USD",
-  id: 1000 + i,
-  price: 10,
-  size: 100_000_000,
-  timeMs: T0 + i * 1000,
-});
+const PRODUCTS = ["BTC-USD", "ETH-USD", "BTC-EUR"];
+const CUTOFF = seedCutoffAt(NOW_MS); // 15:09:00, 26 s before the market's "now"
+const DAY = Math.floor(CUTOFF / 86400) * 86400;
 
-Deno.test("SeedGate holds trades of products not yet seeded, then releases them in order", () => {
-  const gate = new SeedGate(["BTC-USD"]);
-  ok(gate.hold(trade(0)));
-  ok(gate.hold(trade(1)));
-  ok(!gate.hold({ ...trade(2), product: "ETH-USD" }), "a product not waiting is not held");
-  const { trades, droppedThroughMs } = gate.release("BTC-USD");
-  deepStrictEqual(trades.map((t) => t.id), [1000, 1001]);
-  equal(droppedThroughMs, undefined);
-  ok(!gate.hold(trade(3)), "after release trades go straight through");
-  ok(gate.allReady);
-});
+/** The fold of REST minutes into the bucket of each coarser granularity open at the cutoff. */
+function expectedCoarse(minutes: Candle[]): Map<string, Candle> {
+  const out = new Map<string, Candle>();
+  for (const g of GRANULARITIES.slice(1)) {
+    const b = Math.floor(CUTOFF / g.seconds) * g.seconds;
+    const inside = minutes.filter((c) => c.start >= b && c.start < CUTOFF);
+    if (inside.length === 0) continue;
+    let volume = 0n;
+    for (const c of inside) volume += BigInt(parseUnits(c.volume.toFixed(8)));
+    out.set(g.id, {
+      start: b,
+      open: inside[0]!.open,
+      high: Math.max(...inside.map((c) => c.high)),
+      low: Math.min(...inside.map((c) => c.low)),
+      close: inside.at(-1)!.close,
+      volume: unitsToNumber(volume),
+    });
+  }
+  return out;
+}
 
-Deno.test("SeedGate stays bounded: overflow drops the oldest and says how far to repair", () => {
-  const gate = new SeedGate(["BTC-USD"], 10);
-  for (let i = 0; i < 25; i++) gate.hold(trade(i));
-  const { trades, droppedThroughMs } = gate.release("BTC-USD");
-  ok(trades.length <= 10);
-  const oldestKept = trades[0]!.timeMs;
-  equal(droppedThroughMs, oldestKept - 1000, "dropped up to just before the oldest kept trade");
-  equal(gate.dropped, 25 - trades.length);
-  // Applying what was kept and repairing the dropped window from REST gives the full minute.
-  const agg = new Aggregator();
-  agg.seed("BTC-USD", T0 / 1000, []);
-  for (const t of trades) agg.add(t);
-  agg.tick(T0 + 70_000);
-  agg.repair("BTC-USD", T0 / 1000, T0 / 1000 + 60, [{
-    start: T0 / 1000,
-    open: 10,
-    high: 10,
-    low: 10,
-    close: 10,
-    volume: 25,
-  }]);
-  equal(agg.live("BTC-USD", ONE_MINUTE), undefined);
-  const minute = agg.drain().findLast((u) =>
-    u.granularity === "ONE_MINUTE" && u.candle.start === T0 / 1000
-  );
-  equal(minute?.candle.volume, 25);
-});
+function candleAt(start: number): Candle {
+  return { start, open: 1, high: 1, low: 1, close: 1, volume: 1 };
+}
 
-Deno.test("fetchSeedTiles names the product, granularity and window a failure was for", async (t) => {
-  // 12:34 on a day: every seed tile is one request; the third one fails.
-  const cutoffSec = Date.UTC(2026, 2, 14, 12, 34) / 1000;
-  const fail = (status: number, retryable: boolean) => {
-    const calls: [string, number, number][] = [];
-    const rest = {
-      candles(_product: string, g: Granularity, from: number, to: number) {
-        calls.push([g.id, from, to]);
-        if (calls.length < 3) return Promise.resolve([]);
-        return Promise.reject(
-          new RestError(`GET /candles failed with ${status}`, {
-            method: "GET",
-            path: "/market/products/BTC-USD/candles",
-            status,
-            retryable,
-          }),
-        );
+function liveCoarse(agg: Aggregator, product: string): Map<string, Candle> {
+  const out = new Map<string, Candle>();
+  for (const g of GRANULARITIES.slice(1)) {
+    const c = agg.live(product, g);
+    if (c) out.set(g.id, c);
+  }
+  return out;
+}
+
+Deno.test("runSeeding: two REST requests per product cold, none warm, exact coarse candles", async (t) => {
+  const sim = startRestSim({ publicLimit: { ratePerSecond: 10, burst: 10, sliding: true } });
+  const store = await openKvCandleStore(":memory:");
+  const rest = new RestClient({ baseUrl: sim.baseUrl, ratePerSecond: 10 });
+  const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.min(ms, 5)));
+  try {
+    const truth = new Map<string, Candle[]>();
+    for (const p of PRODUCTS) {
+      truth.set(p, await rest.candles(p, ONE_MINUTE, DAY, CUTOFF - 60));
+    }
+    const before = sim.handler.requests.length;
+
+    await t.step(
+      "cold: at most 2 requests per product; coarse candles = fold of minutes",
+      async () => {
+        const agg = new Aggregator();
+        for (const p of PRODUCTS) agg.expectSeed(p, CUTOFF);
+        const order: string[] = [];
+        const summary = await runSeeding({
+          store,
+          rest,
+          aggregator: agg,
+          products: PRODUCTS,
+          cutoffSec: CUTOFF,
+          clock: () => NOW_MS,
+          sleep,
+          onSeeded: (p) => order.push(p),
+        });
+        const used = sim.handler.requests.slice(before);
+        const stored = await store.readCompleted("BTC-USD", "ONE_MINUTE", { limit: 100 });
+        ok(stored.length > 0, "the REST tiles are stored as history");
+        ok(used.length <= 2 * PRODUCTS.length, `${used.length} requests`);
+        equal(summary.requests, used.length);
+        equal(summary.fromStore, 0);
+        deepStrictEqual(order.sort(), [...PRODUCTS].sort());
+        for (const p of PRODUCTS) {
+          ok(agg.isSeeded(p));
+          deepStrictEqual(liveCoarse(agg, p), expectedCoarse(truth.get(p)!), p);
+        }
       },
-    };
-    return { rest, calls };
-  };
-  await t.step("a final 404 is a final HistoryFetchError for the failed request", async () => {
-    const { rest, calls } = fail(404, false);
-    const e = await fetchSeedTiles(rest, "BTC-USD", cutoffSec).then(() => undefined, (e) => e);
-    ok(e instanceof HistoryFetchError, String(e));
-    equal(calls.length, 3, "no request after the failure");
-    const [granularity, fromSec, toSec] = calls[2]!;
-    deepStrictEqual(
-      [e.product, e.granularity, e.fromSec, e.toSec, e.retryable],
-      ["BTC-USD", granularity, fromSec, toSec, false],
     );
-    ok(
-      /^seeding BTC-USD \S+ \S+…\S+ failed for good: GET \/candles failed with 404$/.test(
-        e.message,
-      ),
-    );
-    ok(e.cause instanceof RestError);
-  });
-  await t.step("a 503 after the client's retries stays retryable", async () => {
-    const { rest } = fail(503, true);
-    const e = await fetchSeedTiles(rest, "BTC-USD", cutoffSec).then(() => undefined, (e) => e);
-    ok(e instanceof HistoryFetchError, String(e));
-    equal(e.retryable, true);
-    ok(!e.message.includes("for good"), e.message);
-  });
-});
 
-Deno.test("a snapshot replay held while seeding is dropped by the aggregator on release", () => {
-  const gate = new SeedGate(["BTC-USD"]);
-  for (const i of [0, 1, 2]) gate.hold(trade(i));
-  // A reconnect during seeding: the new subscription's snapshot repeats trades already held.
-  for (const i of [1, 2, 3]) gate.hold(trade(i));
-  const { trades } = gate.release("BTC-USD");
-  equal(trades.length, 6, "the gate holds what the feed delivered");
-  const agg = new Aggregator();
-  agg.seed("BTC-USD", T0 / 1000, []);
-  deepStrictEqual(trades.map((t) => agg.add(t)), [true, true, true, false, false, true]);
-  equal(agg.stats.duplicates, 2);
-  equal(agg.live("BTC-USD", ONE_MINUTE)?.volume, 4, "four distinct trades of size 1");
+    await t.step(
+      "warm: the store holds the day's hours and minutes, so no REST at all",
+      async () => {
+        // What a previous run would have stored: completed hours and minutes up to the cutoff.
+        for (const p of PRODUCTS) {
+          const hours = await rest.candles(
+            p,
+            GRANULARITIES[4]!,
+            DAY,
+            CUTOFF - 3600 - (CUTOFF % 3600),
+          );
+          await store.writeCompleted([
+            ...hours.map((candle) => ({ product: p, granularity: "ONE_HOUR" as const, candle })),
+            ...truth.get(p)!.filter((c) => c.start >= CUTOFF - (CUTOFF % 3600)).map((candle) => ({
+              product: p,
+              granularity: "ONE_MINUTE" as const,
+              candle,
+            })),
+          ]);
+        }
+        const plans = await planSeeds(store, PRODUCTS, CUTOFF);
+        deepStrictEqual(plans.map((p) => p.requests), [[], [], []]);
+        const requestsBefore = sim.handler.requests.length;
+        const agg = new Aggregator();
+        for (const p of PRODUCTS) agg.expectSeed(p, CUTOFF);
+        const summary = await runSeeding({
+          store,
+          rest,
+          aggregator: agg,
+          products: PRODUCTS,
+          cutoffSec: CUTOFF,
+          clock: () => NOW_MS,
+          sleep,
+        });
+        equal(sim.handler.requests.length, requestsBefore, "no REST request");
+        equal(summary.fromStore, PRODUCTS.length);
+        for (const p of PRODUCTS) {
+          deepStrictEqual(liveCoarse(agg, p), expectedCoarse(truth.get(p)!), p);
+        }
+      },
+    );
+
+    await t.step(
+      "the previous run's live state is a watermark: no REST even without trades",
+      async () => {
+        const empty = await openKvCandleStore(":memory:");
+        try {
+          // A seeded previous run (it published today's ONE_DAY) was live in the cutoff minute.
+          await empty.writeLive([
+            { product: "BTC-USD", granularity: "ONE_MINUTE", candle: candleAt(CUTOFF) },
+            { product: "BTC-USD", granularity: "ONE_DAY", candle: candleAt(DAY) },
+            // One never seeded (no ONE_DAY published): no watermark.
+            { product: "ETH-USD", granularity: "ONE_MINUTE", candle: candleAt(CUTOFF) },
+          ]);
+          const plans = await planSeeds(empty, ["BTC-USD", "ETH-USD"], CUTOFF);
+          deepStrictEqual(plans[0]!.requests, []);
+          deepStrictEqual(plans[1]!.requests.map((r) => r.granularity), ["ONE_HOUR", "ONE_MINUTE"]);
+        } finally {
+          await empty.close();
+        }
+      },
+    );
+
+    await t.step(
+      "a store a few minutes behind needs one ONE_MINUTE request from there",
+      async () => {
+        const plans = await planSeeds(store, PRODUCTS, CUTOFF + 300);
+        for (const plan of plans) {
+          deepStrictEqual(plan.requests.map((r) => r.granularity), ["ONE_MINUTE"], plan.product);
+          ok(plan.requests[0]!.startSec > CUTOFF - 600, "only the minutes after the newest stored");
+        }
+      },
+    );
+  } finally {
+    await store.close();
+    await sim.close();
+  }
 });

@@ -133,8 +133,20 @@ async function scenario(t: Deno.TestContext, open: () => Promise<CandleStore>) {
   let stopMs = 0;
   try {
     equal(h.service.health().body.status, "starting");
-    await until(() => h.service.phase === "running", 30_000, "startup (seeding and catch-up)");
+    await until(() => h.service.phase === "running", 30_000, "startup (seeding)");
     equal(h.service.health().code, 200);
+    // /health leaves `starting` once seeded; history catch-up may still be running: let it end,
+    // and let the startup repair (cutoff → every connection subscribed) run before any fault, so
+    // that the faults' repair windows are their own.
+    await h.service.ready();
+    await until(
+      () =>
+        h.ids.every((id) =>
+          h.service.repairHistory(id).some((r) => r.reason === "startup" && r.repairedAt)
+        ),
+      20_000,
+      "the startup repair",
+    );
 
     await t.step("a dropped connection reconnects and resubscribes", async () => {
       const before = h.service.connections()[0]!.reconnects;

@@ -6,7 +6,13 @@
 import assert from "node:assert/strict";
 import type { Candle } from "../../lib/candles/candle.ts";
 import type { GranularityId } from "../../lib/candles/granularity.ts";
-import type { CandleDoc, CandleStore, CatalogueEntry, ProductDoc } from "../../lib/store/store.ts";
+import type {
+  CandleDoc,
+  CandleStore,
+  CatalogueEntry,
+  ProductDoc,
+  ShardDoc,
+} from "../../lib/store/store.ts";
 
 const T0 = 1773500700; // 2026-03-14T15:05:00Z, a multiple of 300
 
@@ -124,6 +130,46 @@ export async function runContract(
     assert.deepEqual(await store.readLive("SOL-USD"), []);
   });
 
+  await step("batched reads: readLiveMany, readCompletedMany, latestCompletedStarts", async () => {
+    await store.writeLive([
+      doc("BTC-USD", "ONE_MINUTE", candle(T0, 1)),
+      doc("BTC-USD", "ONE_HOUR", candle(T0 - 300, 2)),
+      doc("ETH-USD", "ONE_MINUTE", candle(T0, 3)),
+    ]);
+    // A later write of one granularity keeps the others.
+    await store.writeLive([doc("BTC-USD", "ONE_MINUTE", candle(T0 + 60, 4))]);
+    const live = await store.readLiveMany(["BTC-USD", "ETH-USD", "SOL-USD"]);
+    assert.deepEqual(live.get("BTC-USD"), [
+      doc("BTC-USD", "ONE_MINUTE", candle(T0 + 60, 4)),
+      doc("BTC-USD", "ONE_HOUR", candle(T0 - 300, 2)),
+    ]);
+    assert.deepEqual(live.get("ETH-USD"), [doc("ETH-USD", "ONE_MINUTE", candle(T0, 3))]);
+    assert.deepEqual(live.get("SOL-USD") ?? [], []);
+    await store.writeCompleted([
+      doc("BTC-USD", "ONE_MINUTE", candle(T0 - 120, 5)),
+      doc("BTC-USD", "ONE_MINUTE", candle(T0 - 60, 6)),
+      doc("BTC-USD", "ONE_MINUTE", candle(T0 + 600, 7)),
+      doc("ETH-USD", "ONE_MINUTE", candle(T0 - 60, 8)),
+      doc("ETH-USD", "FIVE_MINUTE", candle(T0 - 300, 9)),
+    ]);
+    const range = await store.readCompletedMany(
+      ["BTC-USD", "ETH-USD", "SOL-USD"],
+      "ONE_MINUTE",
+      T0 - 120,
+      T0 + 60,
+    );
+    assert.deepEqual(range.get("BTC-USD"), [candle(T0 - 120, 5), candle(T0 - 60, 6)]);
+    assert.deepEqual(range.get("ETH-USD"), [candle(T0 - 60, 8)]);
+    assert.deepEqual(range.get("SOL-USD") ?? [], []);
+    const latest = await store.latestCompletedStarts(
+      ["BTC-USD", "ETH-USD", "SOL-USD"],
+      "ONE_MINUTE",
+    );
+    assert.equal(latest.get("BTC-USD"), T0 + 600);
+    assert.equal(latest.get("ETH-USD"), T0 - 60);
+    assert.equal(latest.has("SOL-USD"), false);
+  });
+
   await step("writeLive() writes many documents in one call", async () => {
     const products = Array.from({ length: 130 }, (_, i) => `P${i}-USD`);
     const granularities: GranularityId[] = ["ONE_MINUTE", "FIVE_MINUTE", "ONE_DAY"];
@@ -180,18 +226,18 @@ export async function runContract(
   });
 
   await step("product documents and live candles of a product live side by side", async () => {
-    await store.writeLive([doc("BTC-USD", "ONE_MINUTE", candle(T0, 1))]);
+    await store.writeLive([doc("LINK-USD", "ONE_MINUTE", candle(T0, 1))]);
     await store.writeProducts([{
-      product_id: "BTC-USD",
-      base_currency: "BTC",
+      product_id: "LINK-USD",
+      base_currency: "LINK",
       quote_currency: "USD",
       status: "online",
     }]);
-    await store.writeLive([doc("BTC-USD", "ONE_MINUTE", candle(T0 + 60, 2))]);
-    assert.deepEqual(await store.readLive("BTC-USD"), [
-      doc("BTC-USD", "ONE_MINUTE", candle(T0 + 60, 2)),
+    await store.writeLive([doc("LINK-USD", "ONE_MINUTE", candle(T0 + 60, 2))]);
+    assert.deepEqual(await store.readLive("LINK-USD"), [
+      doc("LINK-USD", "ONE_MINUTE", candle(T0 + 60, 2)),
     ]);
-    assert.equal((await store.readProducts(["BTC-USD"]))[0]?.status, "online");
+    assert.equal((await store.readProducts(["LINK-USD"]))[0]?.status, "online");
   });
 
   await step("writeCheckpoint() then readCheckpoint()", async () => {
@@ -202,7 +248,46 @@ export async function runContract(
     assert.equal(await store.readCheckpoint("BTC-USD", "ONE_MINUTE"), undefined);
   });
 
+  await step(
+    "writeShard() keeps one entry per index and count; readShards() returns all",
+    async () => {
+      await store.writeShard(shard(0, 3, { heartbeatAt: 1 }));
+      await store.writeShard(shard(1, 3, { heartbeatAt: 2 }));
+      await store.writeShard(shard(1, 4, { heartbeatAt: 3, products: ["SOL-USD"] }));
+      await store.writeShard(shard(0, 3, { heartbeatAt: 4, status: "stopped", products: [] }));
+      const read = await store.readShards();
+      assert.deepEqual(read.map((s) => `${s.index}-of-${s.count}@${s.heartbeatAt}`), [
+        "0-of-3@4",
+        "1-of-3@2",
+        "1-of-4@3",
+      ]);
+      assert.deepEqual(read[0], shard(0, 3, { heartbeatAt: 4, status: "stopped", products: [] }));
+      assert.deepEqual(read[2]!.products, ["SOL-USD"]);
+    },
+  );
+
+  await step("readShards() of an empty registry is empty", async () => {
+    assert.deepEqual(await store.readShards(), []);
+  });
+
   await step("ping() resolves", async () => {
     await store.ping();
   });
+}
+
+/** A registry entry for shard `index` of `count`. */
+export function shard(index: number, count: number, over: Partial<ShardDoc> = {}): ShardDoc {
+  return {
+    index,
+    count,
+    version: "test-1",
+    startedAt: 1773500000000,
+    heartbeatAt: 1773500700000,
+    status: "healthy",
+    products: ["BTC-USD", "ETH-USD"],
+    selection: { products: ["BTC-USD", "ETH-USD", "SOL-USD"], quoteCurrencies: ["USD"] },
+    connections: { connected: 1, total: 1, reconnects: 2 },
+    gaps: { sequenceGaps: 3, maxGapS: 1.5 },
+    ...over,
+  };
 }

@@ -44,18 +44,13 @@ Deno.test("KvCandleStore uses the Firestore path segments as keys, number last",
       first_timestamp: 1773500700000,
       last_timestamp: 1773500759999,
     });
-    const live = keys.find((e) => e.key.includes("intervals"))!;
-    assert.deepEqual(live.key, [
-      "exchanges",
-      "coinbase",
-      "products",
-      "BTC-USD",
-      "intervals",
-      "FIVE_MINUTE",
-    ]);
-    const value = live.value as Record<string, number>;
+    // Live candles: one entry per product holding every granularity (DESIGN.md "Stored data").
+    const live = keys.find((e) => e.key.includes("live"))!;
+    assert.deepEqual(live.key, ["exchanges", "coinbase", "products", "BTC-USD", "live"]);
+    const value = (live.value as Record<string, Record<string, number>>).FIVE_MINUTE!;
     assert.equal(value.timestamp, 1773500700);
     assert.equal(typeof value.lastUpdate, "number");
+    assert.ok(!keys.some((e) => e.key.includes("intervals")), "no per-granularity live keys");
   } finally {
     await store.close(); // a passed-in Deno.Kv stays open
     await kv.get(["still", "open"]);

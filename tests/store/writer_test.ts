@@ -59,6 +59,9 @@ class FakeStore implements CandleStore {
   readCompleted = () => Promise.reject(new Error("unused"));
   latestCompletedStart = () => Promise.reject(new Error("unused"));
   readLive = () => Promise.reject(new Error("unused"));
+  readLiveMany = () => Promise.reject(new Error("unused"));
+  readCompletedMany = () => Promise.reject(new Error("unused"));
+  latestCompletedStarts = () => Promise.reject(new Error("unused"));
   readCatalogue = () => Promise.reject(new Error("unused"));
   writeCatalogue = () => Promise.reject(new Error("unused"));
   writeProducts = () => Promise.reject(new Error("unused"));
@@ -66,6 +69,8 @@ class FakeStore implements CandleStore {
   deletePluralDocuments = () => Promise.reject(new Error("unused"));
   readCheckpoint = () => Promise.reject(new Error("unused"));
   writeCheckpoint = () => Promise.reject(new Error("unused"));
+  writeShard = () => Promise.reject(new Error("unused"));
+  readShards = () => Promise.reject(new Error("unused"));
   ping = () => Promise.resolve();
   close = () => Promise.resolve();
 }

@@ -11,6 +11,40 @@ export interface BucketLimit {
   ratePerSecond: number;
   /** Bucket size: requests allowed at once after a quiet spell. */
   burst: number;
+  /**
+   * Strict mode: at most `floor(ratePerSecond)` requests in ANY sliding one-second window (429
+   * beyond, `burst` ignored): the strictest reading of Coinbase's public "10 requests/s", for
+   * benches and tests that must prove a client stays within it.
+   */
+  sliding?: boolean;
+}
+
+/** Per-client sliding one-second windows (see {@linkcode BucketLimit.sliding}). */
+export class SlidingWindows {
+  readonly #max: number;
+  readonly #starts = new Map<string, number[]>();
+
+  constructor(ratePerSecond: number) {
+    if (!(ratePerSecond >= 1)) {
+      throw new RangeError(`A sliding window needs a rate of at least 1/s, got ${ratePerSecond}`);
+    }
+    this.#max = Math.floor(ratePerSecond);
+  }
+
+  /** Counts a request of `client` at `nowMs`; false (not counted) when the window is full. */
+  take(client: string, nowMs: number): boolean {
+    let times = this.#starts.get(client);
+    if (!times) this.#starts.set(client, times = []);
+    while (times.length > 0 && times[0]! <= nowMs - 1000) times.shift();
+    if (times.length >= this.#max) return false;
+    times.push(nowMs);
+    return true;
+  }
+}
+
+/** The limiter a {@linkcode BucketLimit} describes. */
+export function limiterFor(limit: BucketLimit): { take(client: string, nowMs: number): boolean } {
+  return limit.sliding ? new SlidingWindows(limit.ratePerSecond) : new TokenBuckets(limit);
 }
 
 /** One request as the simulator saw it. */
