@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ShardRegistry, type ShardSnapshot } from "../../lib/service/registry.ts";
+import { ShardRegistry, type ShardSnapshot, shardSnapshot } from "../../lib/service/registry.ts";
 import { Registry } from "../../lib/service/prometheus.ts";
 import { openKvCandleStore } from "../../lib/store/kv.ts";
 import type { CandleStore, ShardDoc } from "../../lib/store/store.ts";
@@ -195,4 +195,30 @@ Deno.test("ShardRegistry: beats during a slow write are skipped; stop() is writt
   } finally {
     await store.close();
   }
+});
+
+Deno.test("shardSnapshot() sums connections and gaps; unhealthy counts as degraded", () => {
+  const conn = (state: "subscribed" | "reconnecting", reconnects: number, gaps: number) => ({
+    id: `ws-${reconnects}`,
+    products: [],
+    state,
+    connectedSince: null,
+    reconnects,
+    lastMessageAgeS: null,
+    maxGapS: gaps / 2,
+    sequenceGaps: gaps,
+    tradesPerS: 0,
+    unknownProducts: [],
+  });
+  const snap = shardSnapshot({
+    health: () => ({ body: { status: "unhealthy" } }),
+    products: () => [{ productId: "A-USD" }, { productId: "B-USD" }],
+    connections: () => [conn("subscribed", 1, 4), conn("reconnecting", 2, 6)],
+  });
+  assert.deepEqual(snap, {
+    status: "degraded",
+    products: ["A-USD", "B-USD"],
+    connections: { connected: 1, total: 2, reconnects: 3 },
+    gaps: { sequenceGaps: 10, maxGapS: 3 },
+  });
 });
