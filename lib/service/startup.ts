@@ -36,6 +36,11 @@ export function retryHelps(error: unknown): boolean {
   return !(error instanceof ConfigError) && !isFinalError(error);
 }
 
+/** A wait in seconds as the note shows it: tenths below 10 s (jitter makes short waits common). */
+export function waitSeconds(ms: number): number {
+  return ms < 10_000 ? Math.round(ms / 100) / 10 : Math.round(ms / 1000);
+}
+
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
@@ -213,7 +218,7 @@ export class Startup {
           throw e;
         }
         const waitMs = backoffDelay(attempt, STARTUP_BACKOFF);
-        const waitS = Math.round(waitMs / 1000);
+        const waitS = waitSeconds(waitMs);
         this.note = `${what} failed (attempt ${attempt}), retrying in ${waitS} s: ${error}`;
         log.warn("{what} failed (attempt {attempt}), retrying in {waitS} s: {error}", {
           what,

@@ -11,7 +11,7 @@ import {
   type RestClientOptions,
 } from "../../lib/coinbase/rest.ts";
 import { productFromId } from "../../lib/history/catalogue.ts";
-import { retryHelps } from "../../lib/service/startup.ts";
+import { retryHelps, waitSeconds } from "../../lib/service/startup.ts";
 import { demoProducts, startSimulator } from "../../lib/coinbase/simulator.ts";
 import { openKvCandleStore } from "../../lib/store/kv.ts";
 import { startHarness, until } from "../helpers/service.ts";
@@ -124,7 +124,7 @@ Deno.test("Service startup retries what a retry can help, saying so, then runs",
       h.service.health().body.reason ?? "",
       new RegExp(
         `listing products from Coinbase failed \\(attempt 1\\), retrying in ${
-          Math.round(waits[0]! / 1000)
+          waitSeconds(waits[0]!)
         } s: HTTP 503`,
       ),
     );
@@ -132,7 +132,7 @@ Deno.test("Service startup retries what a retry can help, saying so, then runs",
     await until(() => waits.length === 2, 5000, "the second retry wait");
     match(
       h.service.health().body.reason ?? "",
-      new RegExp(`\\(attempt 2\\), retrying in ${Math.round(waits[1]! / 1000)} s: HTTP 502`),
+      new RegExp(`\\(attempt 2\\), retrying in ${waitSeconds(waits[1]!)} s: HTTP 502`),
     );
     release();
     await h.service.ready();
