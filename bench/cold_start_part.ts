@@ -184,6 +184,9 @@ async function launch(
       if (healthyS === undefined) {
         try {
           const body = await (await fetch(`${base}/health`)).json();
+          if (/startup failed/.test(String(body.reason ?? ""))) {
+            throw new Error(`${name}: ${body.reason}`);
+          }
           if (body.status !== "starting") {
             healthyS = (Date.now() - t0) / 1000;
             restAtHealthy = await sim.child.ask<RestCount>({ cmd: "rest" }, "REST count");
@@ -194,7 +197,10 @@ async function launch(
                 `client) ${body.notes?.[0] ?? ""}`,
             );
           }
-        } catch { /* not listening yet */ }
+        } catch (e) {
+          if (e instanceof Error && e.message.startsWith(name)) throw e;
+          // Not listening yet.
+        }
       }
       firsts = await clients.ask<Firsts>({ cmd: "firsts" }, "SSE firsts");
       try {
