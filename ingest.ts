@@ -10,7 +10,7 @@ import { isFinalError } from "./lib/backoff.ts";
 import { INGEST_RATE_PER_SECOND, runBackfill } from "./lib/history/backfill.ts";
 import { type Config, ConfigError, loadConfig } from "./lib/config.ts";
 import { RestClient } from "./lib/coinbase/rest.ts";
-import { syncCatalogue } from "./lib/history/catalogue.ts";
+import { checkProductList, isServedByAll, syncCatalogue } from "./lib/history/catalogue.ts";
 import { INGEST_HELP, type IngestFlags, parseIngestArgs, UsageError } from "./lib/ingest/flags.ts";
 import { createProgressReporter } from "./lib/ingest/progress.ts";
 import { formatSummary } from "./lib/ingest/summary.ts";
@@ -28,9 +28,10 @@ const out = (text: string) => write(Deno.stdout, text);
 const err = (text: string) => write(Deno.stderr, text);
 
 /**
- * The products to fetch: the flag's, or the configured ones of this shard; `all` expands to the
- * online spot products in `QUOTE_CURRENCIES`. Ids Coinbase does not list are a {@linkcode
- * UsageError}.
+ * The products to fetch: the flag's, or the configured ones of this shard, by the service's own
+ * catalogue rule (`lib/history/catalogue.ts`): `all` is every product the service would serve
+ * with `PRODUCTS=all`; ids Coinbase does not know are a {@linkcode UsageError}, known rows that
+ * are not served (delisted, disabled, aliases) are warned about and skipped.
  */
 async function resolveProducts(
   flags: IngestFlags,
@@ -42,19 +43,15 @@ async function resolveProducts(
   let ids: string[];
   if (wanted === "all") {
     const listed = await rest.products({ quoteCurrencies: config.quoteCurrencies, signal });
-    ids = listed.filter((p) => p.status === "online").map((p) => p.productId);
+    ids = listed.filter((p) => isServedByAll(p, config.quoteCurrencies)).map((p) => p.productId);
   } else {
-    const query = wanted.length <= 50 ? { productIds: wanted, signal } : { signal };
-    const known = new Set((await rest.products(query)).map((p) => p.productId));
-    const unknown = wanted.filter((id) => !known.has(id));
-    if (unknown.length > 0) {
-      throw new UsageError(
-        `Coinbase does not list ${unknown.length === 1 ? "product" : "products"} ${
-          unknown.join(", ")
-        } (check --products or PRODUCTS)`,
-      );
+    const variable = flags.products === undefined ? "PRODUCTS" : "--products";
+    try {
+      ids = (await checkProductList(rest, wanted, variable, signal)).map((p) => p.productId);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new UsageError(e.message);
+      throw e;
     }
-    ids = wanted;
   }
   return flags.products === undefined
     ? productsForShard(ids, config.shardCount, config.shardIndex)
@@ -103,6 +100,15 @@ export async function main(args: string[]): Promise<number> {
     const products = flags.candles ? await resolveProducts(flags, config, rest, stop.signal) : [];
     const store = await openStore({ ...config, store: flags.store ?? config.store });
     try {
+      if (flags.deletePlural) {
+        const r = await store.deletePluralDocuments({ dryRun: flags.dryRun });
+        out(
+          `Plural documents: ${r.documents.toLocaleString("en-US")} in ${r.products} products ${
+            flags.dryRun ? "would be deleted (dry run)" : "deleted"
+          }\n`,
+        );
+        for (const path of r.examples) out(`  ${path}\n`);
+      }
       if (flags.catalogue) {
         const c = await syncCatalogue({ rest, store }, stop.signal);
         out(`Catalogue: ${c.online} online and ${c.delisted} delisted products written\n`);

@@ -25,7 +25,6 @@
  * An SSE `ONE_MINUTE` live update whose volume changed is matched to the trade that brought
  * the candle to that volume; latency = SSE receipt − that trade's flush.
  */
-import { parseUnits } from "../lib/candles/decimal.ts";
 import { demoProducts, startSimulator } from "../lib/coinbase/simulator.ts";
 import type { SimTrade } from "../lib/coinbase/simulator/market.ts";
 import { maxInWindow } from "../lib/coinbase/simulator/rest_limits.ts";
@@ -63,7 +62,7 @@ market.trades = (product: string, fromMs: number, toMs: number): SimTrade[] => {
 const advance = market.advance.bind(market);
 market.advance = (nowMs: number): SimTrade[] => {
   const fresh = advance(nowMs);
-  for (const t of fresh) latency.traded(t.product_id, t.timeUs / 1000, parseUnits(t.size));
+  for (const t of fresh) latency.traded(t.product_id, t.timeUs / 1000, t.parsed.size);
   return fresh;
 };
 

@@ -3,27 +3,29 @@
  * Aggregation throughput runners over the same `market_trades` frames (see `frames.ts`):
  *
  * - floor: `JSON.parse` of every frame, nothing else;
- * - spot-server: the service's path, frame text → `parseFrame` (validation) → `TradeDeduper`
- *   → `Aggregator.addParsed` → `tick` once a simulated second → `drain` after every frame (every
- *   update of all eight granularities);
- * - spot-server aggregator only: pre-parsed numbers → `Aggregator.addParsed` → `drain`, the
- *   same work the peers are given;
+ * - spot-server: the service's path, frame text → `parseFrame` (validation, parsed trades) →
+ *   `Aggregator.add` (dedupe included) → `tick` once a simulated second → `drain` after every
+ *   frame (every update of all eight granularities);
+ * - spot-server aggregator only: pre-parsed trades → `Aggregator.add` → `drain`, the same work
+ *   the peers are given;
  * - tardis-dev: `compute()` with eight `computeTradeBars` time bars over an async iterable of
  *   its normalized `Trade` messages;
  * - ccxt: `buildOHLCVC` per product for the eight timeframes over its unified trades.
  *
  * The peers' inputs are built from the parsed frames before timing (their parsing is not
  * measured), and they only emit completed bars (ccxt: one batch at the end), while
- * spot-server emits the live candles of every granularity after every frame.
+ * spot-server emits the live candles of every granularity after every frame. The parsed trade
+ * carries no side (candles do not need it), so the peers get every trade as a buy: OHLCV bars
+ * do not depend on it either.
  */
 import ccxt, { type OHLCVC, type Trade as CcxtTrade } from "ccxt";
 import { compute, computeTradeBars, type Trade as TardisTrade } from "tardis-dev";
 import { Aggregator } from "../lib/candles/aggregator.ts";
 import type { Candle } from "../lib/candles/candle.ts";
-import { parseUnits, type Units } from "../lib/candles/decimal.ts";
+import { unitsToNumber } from "../lib/candles/decimal.ts";
 import { GRANULARITIES } from "../lib/candles/granularity.ts";
-import { TradeDeduper } from "../lib/coinbase/feed_types.ts";
-import { parseFrame, type WireTrade } from "../lib/coinbase/messages.ts";
+import type { Trade } from "../lib/candles/trade.ts";
+import { parseFrame } from "../lib/coinbase/messages.ts";
 
 /** What this process prints. */
 export interface RunnerResult {
@@ -57,7 +59,7 @@ export interface RoundResult {
 }
 
 /** Trades of every frame, parsed and validated once (untimed), for the runners that need them. */
-export function parseAll(frames: string[]): WireTrade[][] {
+export function parseAll(frames: string[]): Trade[][] {
   return frames.map((text) => {
     const f = parseFrame(text);
     if (f.kind !== "market_trades" || f.rejected.length) {
@@ -83,7 +85,6 @@ export function runSpotServer(
   frames: string[],
   check?: { product: string; oneMinute: Candle[] },
 ): RoundResult {
-  const dedupe = new TradeDeduper();
   const agg = new Aggregator();
   let nextTick = -Infinity;
   let updates = 0;
@@ -91,12 +92,8 @@ export function runSpotServer(
   for (const text of frames) {
     const f = parseFrame(text);
     if (f.kind !== "market_trades") throw new Error(`Unexpected ${f.kind} frame in the bench`);
-    const fresh: WireTrade[] = [];
-    for (const t of f.trades) if (dedupe.accept(t)) fresh.push(t);
-    // As Service.#onTrades: the feed parsed id and time; price and size go in as numbers.
-    for (const t of fresh) {
-      agg.addParsed(t.product_id, t.id, Number(t.price), parseUnits(t.size), t.timeMs);
-    }
+    // As Service.#onTrades: the parsed trades go in as they are.
+    for (const t of f.trades) agg.add(t);
     const now = f.timestampMs!;
     if (now >= nextTick) {
       agg.tick(now);
@@ -116,40 +113,36 @@ export function runSpotServer(
   return { seconds: (performance.now() - t0) / 1000, outputs: updates };
 }
 
-/** A trade as numbers (what the peers and `addParsed` take). */
+/** A trade as the peers take it: the parsed trade with its size as a double. */
 export interface NumTrade {
   product: string;
   id: number;
   price: number;
   size: number;
-  units: Units;
   timeMs: number;
-  side: string;
 }
 
-/** Frames of numeric trades, from the parsed frames. */
-export function numericFrames(parsed: WireTrade[][]): NumTrade[][] {
+/** Frames of the peers' numeric trades, from the parsed frames. */
+export function numericFrames(parsed: Trade[][]): NumTrade[][] {
   return parsed.map((ts) =>
     ts.map((t) => ({
-      product: t.product_id,
+      product: t.product,
       id: t.id,
-      price: Number(t.price),
-      size: Number(t.size),
-      units: parseUnits(t.size),
+      price: t.price,
+      size: unitsToNumber(t.size),
       timeMs: t.timeMs,
-      side: t.side,
     }))
   );
 }
 
 /** The aggregator alone on pre-parsed trades, draining after every frame. */
-export function runSpotAggregator(frames: NumTrade[][]): RoundResult {
+export function runSpotAggregator(frames: Trade[][]): RoundResult {
   const agg = new Aggregator();
   let nextTick = -Infinity;
   let updates = 0;
   const t0 = performance.now();
   for (const batch of frames) {
-    for (const t of batch) agg.addParsed(t.product, t.id, t.price, t.units, t.timeMs);
+    for (const t of batch) agg.add(t);
     const now = batch[batch.length - 1]!.timeMs;
     if (now >= nextTick) {
       agg.tick(now);
@@ -173,8 +166,7 @@ export function tardisMessages(frames: NumTrade[][]): TardisTrade[] {
         id: String(t.id),
         price: t.price,
         amount: t.size,
-        // Coinbase's side is the maker's; the taker (aggressor) is the opposite.
-        side: t.side === "BUY" ? "sell" : "buy",
+        side: "buy",
         timestamp,
         localTimestamp: timestamp,
       });
@@ -212,7 +204,7 @@ export function ccxtTrades(frames: NumTrade[][]): CcxtTrade[][] {
         symbol: t.product.replace("-", "/"),
         timestamp: Math.floor(t.timeMs),
         datetime: new Date(t.timeMs).toISOString(),
-        side: t.side === "BUY" ? "sell" : "buy",
+        side: "buy",
         price: t.price,
         amount: t.size,
         cost: t.price * t.size,

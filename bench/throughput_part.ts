@@ -92,7 +92,7 @@ export async function throughputPart(
     `shapes (${(spotRes.bytes / 1e6).toFixed(1)} MB of JSON). Each runner runs in its own ` +
     `process${pin ? " pinned to one core (`taskset -c 0`)" : ""}; best of ` +
     `${THROUGHPUT.rounds} rounds.`,
-    "spot-server runs the service's path: `parseFrame` (validation), `TradeDeduper`, " +
+    "spot-server runs the service's path: `parseFrame` (validation and parsing), " +
     "`Aggregator.add`, `tick` once per simulated second, and `drain()` after every frame, " +
     `which emits the live candle of all eight granularities of every product touched ` +
     `(${num(spotRes.outputs)} updates). Its completed 1-minute candles of one product were ` +

@@ -51,8 +51,9 @@ else if (runner === "spot-server") {
   run = () => runSpotServer(set.frames);
   crossCheck();
 } else {
-  const numeric = numericFrames(parseAll(set.frames));
-  if (runner === "spot-server aggregator only") run = () => runSpotAggregator(numeric);
+  const parsed = parseAll(set.frames);
+  const numeric = numericFrames(parsed);
+  if (runner === "spot-server aggregator only") run = () => runSpotAggregator(parsed);
   else if (runner === "tardis-dev") {
     const messages = tardisMessages(numeric);
     run = () => runTardis(messages);
@@ -78,7 +79,7 @@ console.log(JSON.stringify(result));
 /** spot-server's completed 1-minute candles of one product must equal ccxt's. */
 function crossCheck(): void {
   const parsed = parseAll(set.frames);
-  const product = parsed[0]![0]!.product_id;
+  const product = parsed[0]![0]!.product;
   const own = numericFrames(parsed).map((b) => b.filter((t) => t.product === product));
   const theirs = ccxtOneMinute(ccxtTrades(own)[0]!);
   const mine: Candle[] = [];

@@ -5,6 +5,7 @@
  * `<script type="application/json" data-island-props=name>` that follows it.
  */
 import { type FunctionComponent, h, hydrate } from "preact";
+import { FleetView } from "./fleet_view.tsx";
 import { OverviewStatus } from "./overview_status.tsx";
 import { ProductChart } from "./product_chart.tsx";
 import { ProductTable } from "./product_table.tsx";
@@ -14,6 +15,7 @@ const ISLANDS: Record<string, FunctionComponent<any>> = {
   "overview-status": OverviewStatus,
   "product-table": ProductTable,
   "product-chart": ProductChart,
+  "fleet-view": FleetView,
 };
 
 for (const el of document.querySelectorAll<HTMLElement>("[data-island]")) {

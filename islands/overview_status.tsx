@@ -5,8 +5,7 @@
  * reached (a restart, a network drop) it says so and keeps trying.
  */
 import type { ComponentChildren, VNode } from "preact";
-import type { ConnectionStatus } from "../lib/coinbase/feed_types.ts";
-import type { ProductProblem, StatusBody } from "../lib/service/view.ts";
+import type { ConnectionStatus, ProductProblem, StatusBody } from "../lib/service/view.ts";
 import { formatDuration, formatNumber, formatTime, formatUsd } from "./format.ts";
 import { type LinkState, usePoll, useTicker } from "./stream.ts";
 

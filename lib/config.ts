@@ -28,6 +28,14 @@ export type FirestoreLayout = "compat" | "compact";
 export type LogLevel = "trace" | "debug" | "info" | "warning" | "error" | "fatal";
 export type LogFormat = "pretty" | "json";
 
+/** `PUBLIC_RATE_LIMIT`: a token bucket per client address. */
+export interface PublicRateLimit {
+  /** Requests per second refilled. */
+  ratePerS: number;
+  /** Requests a client may make at once. */
+  burst: number;
+}
+
 /** The service's configuration, all defaults applied. */
 export interface Config {
   port: number;
@@ -52,7 +60,17 @@ export interface Config {
   flushIntervalMs: number;
   /** Hours of history filled from REST at start when the store is behind (the bound). */
   catchupHours: number;
+  /** Milliseconds between this shard's shard-registry heartbeats (`SHARD_HEARTBEAT_MS`). */
+  shardHeartbeatMs: number;
+  /** What this build is, for the shard registry: Cloud Run's `K_REVISION`, else `local`. */
+  version: string;
   dashboardPassword?: string;
+  /** `CORS_ORIGINS`: browser origins allowed to read the market-data routes, `"*"`, or unset. */
+  corsOrigins?: string[] | "*";
+  /** `PUBLIC_API`: the market-data routes answer without a login, limited per client. */
+  publicApi: boolean;
+  /** `PUBLIC_RATE_LIMIT`, default 20 requests/s with bursts of 40. */
+  publicRateLimit: PublicRateLimit;
   /** Cloud Run service name (`K_SERVICE`), when running there. */
   cloudRunService?: string;
   logLevel: LogLevel;
@@ -136,6 +154,68 @@ function url(env: Env, name: string, fallback: string, schemes: string[]): strin
 }
 
 /**
+ * Parses `CORS_ORIGINS`: `*`, or a comma list of origins (`https://app.example.com`, scheme
+ * and host, an optional port, nothing after it). Unset or blank is undefined (no CORS headers).
+ *
+ * @throws {ConfigError} naming `CORS_ORIGINS`
+ */
+export function parseCorsOrigins(raw: string | undefined): string[] | "*" | undefined {
+  if (raw === undefined || raw.trim() === "") return undefined;
+  if (raw.trim() === "*") return "*";
+  const origins = [...new Set(raw.split(",").map((s) => s.trim()).filter(Boolean))];
+  for (const o of origins) {
+    let u: URL | undefined;
+    try {
+      u = new URL(o);
+    } catch {
+      u = undefined;
+    }
+    if (
+      !u || !["http:", "https:"].includes(u.protocol) || u.origin !== o.replace(/\/$/, "")
+    ) {
+      throw new ConfigError(
+        "CORS_ORIGINS",
+        `CORS_ORIGINS must be * or a comma list of origins such as https://app.example.com ` +
+          `(scheme and host, no path), got "${o}"`,
+      );
+    }
+  }
+  if (origins.length === 0) {
+    throw new ConfigError("CORS_ORIGINS", `CORS_ORIGINS has no origin in "${raw}"`);
+  }
+  return origins.map((o) => o.replace(/\/$/, ""));
+}
+
+/**
+ * Parses `PUBLIC_RATE_LIMIT`: `rate/burst` (requests per second, requests at once), e.g. `20/40`.
+ *
+ * @throws {ConfigError} naming `PUBLIC_RATE_LIMIT`
+ */
+export function parsePublicRateLimit(raw: string | undefined): PublicRateLimit {
+  if (raw === undefined || raw.trim() === "") return { ratePerS: 20, burst: 40 };
+  const m = raw.trim().match(/^(\d+(?:\.\d+)?)\s*\/\s*(\d+)$/);
+  const ratePerS = Number(m?.[1]);
+  const burst = Number(m?.[2]);
+  if (!m || !(ratePerS > 0 && ratePerS <= 100_000) || !(burst >= 1 && burst <= 1_000_000)) {
+    throw new ConfigError(
+      "PUBLIC_RATE_LIMIT",
+      `PUBLIC_RATE_LIMIT must be rate/burst (requests per second > 0, then a whole burst ≥ 1) ` +
+        `such as 20/40, got "${raw}"`,
+    );
+  }
+  return { ratePerS, burst };
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const raw = get(env, name);
+  if (raw === undefined) return fallback;
+  const v = raw.toLowerCase();
+  if (v === "true" || v === "1") return true;
+  if (v === "false" || v === "0") return false;
+  throw new ConfigError(name, `${name} must be true or false, got "${raw}"`);
+}
+
+/**
  * Reads the whole configuration.
  *
  * @throws {ConfigError} for the first bad variable
@@ -206,7 +286,12 @@ export function loadConfig(env: Env = processEnv): Config {
     coinbaseRestRate: integer(env, "COINBASE_REST_RATE", 8, 1, 10_000),
     flushIntervalMs: integer(env, "FLUSH_INTERVAL_MS", 1000, 10, 3_600_000),
     catchupHours: integer(env, "CATCHUP_HOURS", 6, 0, 24 * 30),
+    shardHeartbeatMs: integer(env, "SHARD_HEARTBEAT_MS", 15_000, 100, 60_000),
+    version: get(env, "K_REVISION") ?? "local",
     dashboardPassword: get(env, "DASHBOARD_PASSWORD"),
+    corsOrigins: parseCorsOrigins(env("CORS_ORIGINS")),
+    publicApi: flag(env, "PUBLIC_API", false),
+    publicRateLimit: parsePublicRateLimit(env("PUBLIC_RATE_LIMIT")),
     cloudRunService,
     logLevel: oneOf(
       env,

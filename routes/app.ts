@@ -10,22 +10,35 @@ import { PROMETHEUS_CONTENT_TYPE } from "../lib/service/prometheus.ts";
 import type { ServiceView } from "../lib/service/view.ts";
 import { apiRoutes } from "./api.ts";
 import { type AuthOptions, installAuth } from "./auth.ts";
+import { cors } from "./cors.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
+import { fleetRoutes } from "./dashboard/fleet.tsx";
 import { onError } from "./errors.ts";
+import { installHistory, viewHistorySource } from "./history.ts";
 import { securityHeaders } from "./security.ts";
 
 /** Options for {@linkcode createApp}. */
 export interface AppOptions {
-  /** Access control (`DASHBOARD_PASSWORD`, Cloud Run). @default open */
+  /** Access control (`DASHBOARD_PASSWORD`, Cloud Run, `PUBLIC_API`). @default open */
   auth?: AuthOptions;
+  /** Browser origins allowed to read the market-data routes (`CORS_ORIGINS`). @default none */
+  corsOrigins?: string[] | "*";
 }
 
 /** The app's options from the configuration (`DASHBOARD_PASSWORD`, `K_SERVICE`). */
 export function appOptions(
-  config: Pick<Config, "dashboardPassword" | "cloudRunService">,
+  config: Pick<
+    Config,
+    "dashboardPassword" | "cloudRunService" | "corsOrigins" | "publicApi" | "publicRateLimit"
+  >,
 ): AppOptions {
   return {
-    auth: { password: config.dashboardPassword, cloudRunService: config.cloudRunService },
+    auth: {
+      password: config.dashboardPassword,
+      cloudRunService: config.cloudRunService,
+      publicApi: config.publicApi ? config.publicRateLimit : undefined,
+    },
+    corsOrigins: config.corsOrigins,
   };
 }
 
@@ -36,6 +49,7 @@ export function createApp(view: ServiceView, options: AppOptions = {}): Hono {
   app.onError(onError);
   app.notFound((c) => c.json({ error: `No route for ${c.req.method} ${c.req.path}` }, 404));
   app.use("*", securityHeaders());
+  app.use("*", cors(options.corsOrigins));
   installAuth(app, auth);
   app.get("/health", (c) => {
     const { code, body } = view.health();
@@ -45,6 +59,8 @@ export function createApp(view: ServiceView, options: AppOptions = {}): Hono {
     "/metrics",
     async (c) => c.body(await view.metrics(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }),
   );
+  installHistory(app, viewHistorySource(view));
+  app.route("/", fleetRoutes(view, { logout: !!auth.password }));
   app.route("/api", apiRoutes(view));
   app.route("/", dashboardRoutes(view, { logout: !!auth.password }));
   return app;

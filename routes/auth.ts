@@ -9,6 +9,11 @@
  *   `POST /api/token` exchanges the password for a bearer token, and every other route but
  *   `/health` and `/static/*` needs one of them. Password attempts are rate-limited per client.
  *
+ * With `PUBLIC_API=true` the read-only market-data routes (`market_data.ts`) answer `GET`
+ * without a session, in every one of those modes, each client address limited by a token bucket
+ * (`public_limit.ts`; 429 with `Retry-After` beyond it); the dashboard, `/api/status` and
+ * `/metrics` keep the password and the Cloud Run lock. A logged-in client is not limited.
+ *
  * Tokens and the password never reach logs or pages.
  */
 import type { Context, Hono, MiddlewareHandler } from "hono";
@@ -17,8 +22,11 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { LoginLimiter, type LoginLimiterOptions } from "../lib/auth/login_limiter.ts";
 import { Sessions } from "../lib/auth/session.ts";
 import type { Clock } from "../lib/clock.ts";
+import type { PublicRateLimit } from "../lib/config.ts";
 import { getLogger } from "../lib/log.ts";
 import { accessDisabledPage, loginPage } from "./dashboard/login.tsx";
+import { isMarketDataPath } from "./market_data.ts";
+import { PublicLimiter } from "./public_limit.ts";
 import { isHttps } from "./security.ts";
 
 const log = getLogger(["spot", "auth"]);
@@ -46,6 +54,43 @@ export interface AuthOptions {
   ttlS?: number;
   clock?: Clock;
   limiter?: LoginLimiterOptions;
+  /** `PUBLIC_API=true`: the market-data routes open without a login, limited by this. */
+  publicApi?: PublicRateLimit;
+}
+
+/**
+ * Public access to the market-data routes: `undefined` when the request is not one (the gate
+ * decides), `"pass"` when it may go on, or the 429 answer.
+ */
+type PublicAccess = (c: Context) => "pass" | Response | undefined;
+
+function publicAccess(options: AuthOptions, onCloudRun: boolean): PublicAccess {
+  const limit = options.publicApi;
+  if (!limit) return () => undefined;
+  const limiter = new PublicLimiter({ ...limit, clock: options.clock });
+  log.info("PUBLIC_API is on: market-data routes answer without a login, {ratePerS}/s per client", {
+    ratePerS: limit.ratePerS,
+    burst: limit.burst,
+  });
+  return (c) => {
+    const method = c.req.method;
+    if ((method !== "GET" && method !== "HEAD") || !isMarketDataPath(c.req.path)) return undefined;
+    const client = clientAddress(c, onCloudRun);
+    const decision = limiter.take(client);
+    if (decision.allowed) return "pass";
+    log.debug("Refused a public request from {client}: over PUBLIC_RATE_LIMIT", {
+      client,
+      path: c.req.path,
+    });
+    return c.json(
+      {
+        error: `Too many requests from your address: PUBLIC_RATE_LIMIT allows ${limit.ratePerS} ` +
+          `requests/s with bursts of ${limit.burst}; retry in ${decision.retryAfterS} s`,
+      },
+      429,
+      { "retry-after": String(decision.retryAfterS) },
+    );
+  };
 }
 
 /** Paths reachable without a session when a password is set. */
@@ -57,7 +102,8 @@ function isPublic(path: string): boolean {
 /** Whether a failed request should be redirected to the login form (a browser page load). */
 function wantsPage(c: Context): boolean {
   const path = c.req.path;
-  return c.req.method === "GET" && !path.startsWith("/api/") && path !== "/metrics";
+  return c.req.method === "GET" && !path.startsWith("/api/") && path !== "/metrics" &&
+    path !== "/history";
 }
 
 /**
@@ -95,12 +141,17 @@ function bearer(c: Context): string | undefined {
  */
 export function installAuth(app: Hono, options: AuthOptions): void {
   const onCloudRun = !!options.cloudRunService;
+  const publicGate = publicAccess(options, onCloudRun);
   if (!options.password) {
     if (onCloudRun) {
       log.warn("DASHBOARD_PASSWORD is unset on Cloud Run: everything but /health answers 401");
-      app.use("*", lockedGate());
+      app.use("*", lockedGate(publicGate));
       return;
     }
+    app.use("*", async (c, next) => {
+      const access = publicGate(c);
+      return access instanceof Response ? access : await next();
+    });
     app.get("/login", (c) => c.redirect(safeNext(c.req.query("next")), 303));
     app.post(
       "/api/token",
@@ -126,6 +177,9 @@ export function installAuth(app: Hono, options: AuthOptions): void {
 
   app.use("*", async (c, next) => {
     if (isPublic(c.req.path) || await authenticated(c)) return await next();
+    const access = publicGate(c);
+    if (access === "pass") return await next();
+    if (access) return access;
     if (wantsPage(c)) {
       const url = new URL(c.req.url);
       return c.redirect(`/login?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
@@ -204,10 +258,13 @@ export function installAuth(app: Hono, options: AuthOptions): void {
   });
 }
 
-/** Cloud Run without a password: only `/health` answers. */
-function lockedGate(): MiddlewareHandler {
+/** Cloud Run without a password: only `/health` (and with `PUBLIC_API`, market data) answers. */
+function lockedGate(publicGate: PublicAccess): MiddlewareHandler {
   return async (c, next) => {
     if (c.req.path === "/health") return await next();
+    const access = publicGate(c);
+    if (access === "pass") return await next();
+    if (access) return access;
     if (wantsPage(c) && c.req.header("accept")?.includes("text/html")) {
       return c.html(accessDisabledPage(ACCESS_DISABLED_MESSAGE), 401);
     }

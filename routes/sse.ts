@@ -5,8 +5,7 @@
  * client that does not read (its buffer full) is dropped instead of buffered without bound.
  */
 import type { CandleUpdate } from "../lib/candles/candle.ts";
-import type { HubFilter } from "../lib/service/hub.ts";
-import type { CandleSource } from "../lib/service/view.ts";
+import type { CandleSource, HubFilter } from "../lib/service/view.ts";
 import { getLogger } from "../lib/log.ts";
 
 const log = getLogger(["spot", "sse"]);

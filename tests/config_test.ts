@@ -1,4 +1,4 @@
-import { deepStrictEqual, equal, throws } from "node:assert/strict";
+import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
 import { ConfigError, DEFAULT_PRODUCTS, loadConfig } from "../lib/config.ts";
 
 const env = (vars: Record<string, string>) => (name: string) => vars[name];
@@ -22,6 +22,24 @@ Deno.test("loadConfig() applies the defaults of DESIGN.md", () => {
   ]);
   equal(c.coinbaseWsUrl, "wss://advanced-trade-ws.coinbase.com");
   deepStrictEqual(c.quoteCurrencies, ["USD"]);
+  deepStrictEqual([c.corsOrigins, c.publicApi, c.publicRateLimit], [undefined, false, {
+    ratePerS: 20,
+    burst: 40,
+  }]);
+});
+
+Deno.test("loadConfig() reads CORS_ORIGINS, PUBLIC_API and PUBLIC_RATE_LIMIT", () => {
+  const c = loadConfig(env({
+    CORS_ORIGINS: " https://app.spotcanvas.com, http://localhost:3000/ ,https://app.spotcanvas.com",
+    PUBLIC_API: "TRUE",
+    PUBLIC_RATE_LIMIT: "2.5/10",
+  }));
+  deepStrictEqual(c.corsOrigins, ["https://app.spotcanvas.com", "http://localhost:3000"]);
+  equal(c.publicApi, true);
+  deepStrictEqual(c.publicRateLimit, { ratePerS: 2.5, burst: 10 });
+  equal(loadConfig(env({ CORS_ORIGINS: "*" })).corsOrigins, "*");
+  equal(loadConfig(env({ CORS_ORIGINS: " " })).corsOrigins, undefined);
+  equal(loadConfig(env({ PUBLIC_API: "false" })).publicApi, false);
 });
 
 Deno.test("loadConfig() reads every variable", () => {
@@ -113,6 +131,14 @@ const bad: [string, Record<string, string>, RegExp][] = [
     /LOG_LEVEL must be one of trace, debug, info, warning, error, fatal/,
   ],
   ["LOG_FORMAT", { LOG_FORMAT: "xml" }, /LOG_FORMAT must be one of pretty, json/],
+  ["CORS_ORIGINS", { CORS_ORIGINS: "app.example.com" }, /CORS_ORIGINS must be \* or a comma/],
+  ["CORS_ORIGINS", { CORS_ORIGINS: "https://a.example/path" }, /got "https:\/\/a.example\/path"/],
+  ["CORS_ORIGINS", { CORS_ORIGINS: "ftp://a.example" }, /CORS_ORIGINS must be/],
+  ["CORS_ORIGINS", { CORS_ORIGINS: " , " }, /CORS_ORIGINS has no origin/],
+  ["PUBLIC_API", { PUBLIC_API: "yes please" }, /PUBLIC_API must be true or false/],
+  ["PUBLIC_RATE_LIMIT", { PUBLIC_RATE_LIMIT: "20" }, /PUBLIC_RATE_LIMIT must be rate\/burst/],
+  ["PUBLIC_RATE_LIMIT", { PUBLIC_RATE_LIMIT: "0/40" }, /PUBLIC_RATE_LIMIT/],
+  ["PUBLIC_RATE_LIMIT", { PUBLIC_RATE_LIMIT: "20/0" }, /PUBLIC_RATE_LIMIT/],
 ];
 
 for (const [variable, vars, message] of bad) {
@@ -129,4 +155,16 @@ Deno.test("loadConfig() never puts a private key in an error", () => {
   throws(() => loadConfig(env({ COINBASE_PRIVATE_KEY: "secret-key-material" })), (e) => {
     return e instanceof Error && !e.message.includes("secret-key-material");
   });
+});
+
+Deno.test("main.ts with PRODUCTS set but empty exits 2 naming PRODUCTS", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", new URL("../main.ts", import.meta.url).pathname],
+    env: { PRODUCTS: "", NO_COLOR: "1", LOG_FORMAT: "json" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+  equal(out.code, 2, text);
+  ok(/PRODUCTS is set but empty/.test(text), text);
 });

@@ -3,11 +3,21 @@
  * The candle aggregator: trades in, candle updates out, for the eight granularities. Pure: no
  * timers and no I/O; the caller passes the clock's time to {@linkcode Aggregator.tick}.
  *
+ * Input is the one parsed {@linkcode Trade} (validated by the exchange adapter, never wire
+ * strings).
+ *
  * Rules (DESIGN.md invariants 1–3):
  * - 1-minute candles are built from trades, bucketed by trade time (UTC); every coarser
  *   granularity is rolled up from 1-minute candles (plus the seed loaded at start).
  * - Open and close go by (trade time, trade id), so out-of-order trades inside a bucket are right.
- * - Duplicate trade ids are dropped ({@linkcode TradeIdWindow}, constant memory per product).
+ * - Duplicate trade ids are dropped here, and only here ({@linkcode TradeIdWindow}, constant
+ *   memory per product): snapshot replays after a reconnect, repeated frames, trades buffered
+ *   while seeding. The aggregator owns dedupe because "counted once" is its invariant and it
+ *   decides the neighbouring cases in the same place (before the seed cutoff, in a minute
+ *   already replaced from REST, older than the retention); whatever path a trade takes in
+ *   (feed, seeding buffer, a new feed after a restart of the connections), it passes this
+ *   window, and the check reuses the per-product lookup every trade needs anyway. The feed
+ *   therefore delivers what Coinbase sent, replays included.
  * - A bucket completes when a trade of a later bucket arrives, or when the clock passes its end
  *   plus `graceMs`. A trade for a completed bucket still within `retentionMs` corrects it and
  *   the corrected candles are re-emitted with `correction: true`.
@@ -22,7 +32,7 @@ import {
   mergeAcc,
   toCandle,
 } from "./accumulator.ts";
-import type { Candle, CandleUpdate, Trade } from "./candle.ts";
+import type { Candle, CandleUpdate } from "./candle.ts";
 import { addUnits, subUnits, type Units } from "./decimal.ts";
 import { TradeIdWindow } from "./dedupe.ts";
 import {
@@ -32,7 +42,7 @@ import {
   type GranularityId,
   ONE_MINUTE,
 } from "./granularity.ts";
-import { parseTrade } from "./trade.ts";
+import type { Trade } from "./trade.ts";
 
 const N = GRANULARITIES.length;
 const SECONDS = GRANULARITIES.map((g) => g.seconds);
@@ -54,7 +64,6 @@ export interface AggregatorOptions {
 export interface AggregatorStats {
   trades: number;
   duplicates: number;
-  rejected: number;
   /** Late trades applied as corrections to completed candles. */
   late: number;
   /** Late trades older than the retention (left to REST repair). */
@@ -100,7 +109,6 @@ export class Aggregator {
   readonly stats: AggregatorStats = {
     trades: 0,
     duplicates: 0,
-    rejected: 0,
     late: 0,
     tooLate: 0,
     seeded: 0,
@@ -156,27 +164,11 @@ export class Aggregator {
   }
 
   /**
-   * Adds one trade. Returns false when it was not counted (invalid, duplicate, already in the
-   * seed, or too late to correct); the reason is in {@linkcode stats}.
+   * Adds one trade. Returns false when it was not counted (duplicate, already in the seed, or
+   * too late to correct); the reason is in {@linkcode stats}.
    */
   add(trade: Trade): boolean {
-    const t = parseTrade(trade);
-    if (typeof t === "string") {
-      this.stats.rejected++;
-      return false;
-    }
-    return this.addParsed(t.product, t.id, t.price, t.size, t.timeMs);
-  }
-
-  /** Adds several trades; returns how many were counted. */
-  addAll(trades: Iterable<Trade>): number {
-    let n = 0;
-    for (const t of trades) if (this.add(t)) n++;
-    return n;
-  }
-
-  /** Adds a trade whose fields are already parsed (see `parseTrade`). */
-  addParsed(product: string, id: number, price: number, size: Units, timeMs: number): boolean {
+    const { product, id, price, size, timeMs } = trade;
     const p = this.#state(product);
     if (timeMs < p.cutoffMs) {
       this.stats.seeded++;

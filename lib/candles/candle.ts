@@ -26,27 +26,3 @@ export interface CandleUpdate {
   /** True when this re-emits a completed candle changed by a late trade or a REST repair. */
   correction?: boolean;
 }
-
-/** A trade as the feed delivers it: every field a string, as on the wire. */
-export interface Trade {
-  product_id: string;
-  trade_id: string;
-  price: string;
-  size: string;
-  /** RFC 3339 UTC, with a variable-width fraction. */
-  time: string;
-  /** Maker side (`BUY`|`SELL`), see coinbase-protocol.md §3.2. Not used for candles. */
-  side?: string;
-}
-
-/** Checks the OHLC relations of a candle; returns a reason when it is not well-formed. */
-export function candleProblem(c: Candle): string | undefined {
-  const values = [c.open, c.high, c.low, c.close, c.volume];
-  if (!Number.isInteger(c.start)) return `start ${c.start} is not an integer`;
-  if (values.some((v) => !Number.isFinite(v))) return "a value is not a finite number";
-  if (c.volume < 0) return `volume ${c.volume} is negative`;
-  if (c.low > Math.min(c.open, c.close) || c.high < Math.max(c.open, c.close) || c.low > c.high) {
-    return `low ${c.low} / high ${c.high} do not enclose open ${c.open} and close ${c.close}`;
-  }
-  return undefined;
-}

@@ -6,41 +6,50 @@
  */
 
 /** Decimal places of a unit. */
-export const DECIMALS = 8;
+const DECIMALS = 8;
 const SCALE = 1e8;
 
 /** An exact amount in 10^-8 units: a safe-integer number or, when larger, a bigint. */
 export type Units = number | bigint;
 
+/** 10^(8-k): scales a fraction of k digits to units. */
+const FRACTION_SCALE = [1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 100, 10, 1];
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 /**
  * Parses a non-negative decimal string (`"0.00150000"`, `"12"`, `"3.5"`) into units.
  * Returns NaN when the string is not such a decimal or has non-zero digits past 8 places.
+ * One char loop and no allocation below 10^7 (every trade size); BigInt beyond.
  */
 export function parseUnits(s: string): Units {
   const n = s.length;
   if (n === 0) return NaN;
   let dot = -1;
+  let int = 0;
+  let intDigits = 0;
+  let frac = 0;
+  let fracDigits = 0;
   for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      if (dot !== -1) return NaN;
+    const d = s.charCodeAt(i) - 48;
+    if (d === -2 /* . */) {
+      if (dot !== -1 || i === 0 || i === n - 1) return NaN;
       dot = i;
-    } else if (c < 48 || c > 57) return NaN;
+    } else if (d < 0 || d > 9) return NaN;
+    else if (dot === -1) {
+      if (intDigits > 0 || d !== 0) {
+        int = int * 10 + d;
+        intDigits++;
+      }
+    } else if (fracDigits < DECIMALS) {
+      frac = frac * 10 + d;
+      fracDigits++;
+    } else if (d !== 0) return NaN;
   }
-  if (dot === 0 || dot === n - 1) return NaN;
-  let intPart = dot === -1 ? s : s.slice(0, dot);
-  let frac = dot === -1 ? "" : s.slice(dot + 1);
-  if (frac.length > DECIMALS) {
-    if (!/^0*$/.test(frac.slice(DECIMALS))) return NaN;
-    frac = frac.slice(0, DECIMALS);
-  }
-  if (intPart.length <= 7) {
-    // int * 1e8 + frac < 2^53: exact in a double.
-    return Number(intPart) * SCALE + (frac ? Number(frac.padEnd(DECIMALS, "0")) : 0);
-  }
-  intPart = intPart.replace(/^0+(?=\d)/, "");
-  const big = BigInt(intPart + frac.padEnd(DECIMALS, "0"));
-  return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+  frac *= FRACTION_SCALE[fracDigits]!;
+  // int < 10^7: int * 1e8 + frac < 2^53, exact in a double.
+  if (intDigits <= 7) return int * SCALE + frac;
+  const big = BigInt(dot === -1 ? s : s.slice(0, dot)) * 100_000_000n + BigInt(frac);
+  return big <= MAX_SAFE ? Number(big) : big;
 }
 
 /** Exact sum of two amounts. */
@@ -50,9 +59,7 @@ export function addUnits(a: Units, b: Units): Units {
     if (Number.isSafeInteger(s)) return s;
   }
   const s = BigInt(a) + BigInt(b);
-  return s <= BigInt(Number.MAX_SAFE_INTEGER) && s >= -BigInt(Number.MAX_SAFE_INTEGER)
-    ? Number(s)
-    : s;
+  return s <= MAX_SAFE && s >= -MAX_SAFE ? Number(s) : s;
 }
 
 /** Exact difference `a - b`. */
@@ -61,7 +68,7 @@ export function subUnits(a: Units, b: Units): Units {
 }
 
 /** The amount as a decimal string with 8 places, e.g. `"12.48812345"`. */
-export function formatUnits(u: Units): string {
+function formatUnits(u: Units): string {
   const neg = u < 0;
   const digits = (neg ? -BigInt(u) : BigInt(u)).toString().padStart(DECIMALS + 1, "0");
   return `${neg ? "-" : ""}${digits.slice(0, -DECIMALS)}.${digits.slice(-DECIMALS)}`;

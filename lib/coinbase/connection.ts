@@ -6,18 +6,20 @@
  * per-connection `sequence_num` (coinbase-protocol.md §2.5), reconnects a silent socket
  * (watchdog) with the process's backoff (`lib/backoff.ts`), and reports the windows in which trades may
  * have been lost (sequence gaps, reconnects) so the service can repair them from REST.
- * Parsing is `messages.ts`; splitting products, pacing connects and dedupe are `feed.ts`.
+ * Parsing is `messages.ts`; splitting products and pacing connects are `feed.ts`.
  */
 import { backoffDelay, type BackoffPolicy } from "../backoff.ts";
 import type { Clock } from "../clock.ts";
 import { getLogger } from "../log.ts";
 import type { JwtSigner } from "./auth.ts";
-import { parseFrame, type ServerFrame, type WireTrade } from "./messages.ts";
-import type { FeedHandlers, FeedStats, TradeDeduper } from "./feed_types.ts";
-import { RateMeter } from "./feed_types.ts";
-
-export type { ConnectionState, ConnectionStatus, FeedHandlers, FeedStats } from "./feed_types.ts";
-import type { ConnectionState, ConnectionStatus } from "./feed_types.ts";
+import { parseFrame, type ServerFrame } from "./messages.ts";
+import {
+  type ConnectionState,
+  type ConnectionStatus,
+  type FeedHandlers,
+  type FeedStats,
+  RateMeter,
+} from "./feed_types.ts";
 
 const log = getLogger(["spot", "feed"]);
 
@@ -36,7 +38,6 @@ export interface ConnectionOptions {
   sleep: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Waits for a connect slot (the feed spaces connects out). */
   gate: (signal: AbortSignal) => Promise<void>;
-  dedupe: TradeDeduper;
   stats: FeedStats;
   handlers: FeedHandlers;
 }
@@ -356,14 +357,10 @@ export class Connection {
       this.#pendingGapFrom = undefined;
     }
     session.cutoffMs = Math.max(session.cutoffMs ?? -Infinity, serverMs);
-    const fresh: WireTrade[] = [];
-    for (const t of frame.trades) {
-      if (this.#o.dedupe.accept(t)) fresh.push(t);
-      else stats.duplicates++;
-    }
-    if (!fresh.length) return;
-    stats.trades += fresh.length;
-    this.#rate.add(fresh.length);
-    this.#o.handlers.onTrades(fresh, { connectionId: this.#o.id, receivedAt: now });
+    const trades = frame.trades;
+    if (!trades.length) return;
+    stats.trades += trades.length;
+    this.#rate.add(trades.length);
+    this.#o.handlers.onTrades(trades, { connectionId: this.#o.id, receivedAt: now });
   }
 }

@@ -2,9 +2,9 @@
  * @module
  * The live trade feed: splits the products across Coinbase WebSocket connections
  * (`productsPerConnection`, default 20), opens them at most one per `connectIntervalMs`
- * (reconnects too, coinbase-protocol.md §4), shares one `(product, trade_id)` deduper, and
- * exposes per-connection status and counters. Each connection's life is `connection.ts`;
- * frame parsing is `messages.ts`.
+ * (reconnects too, coinbase-protocol.md §4), and exposes per-connection status and counters.
+ * Trades go out parsed, as Coinbase sent them, replays included: dropping repeated ids is the
+ * aggregator's job. Each connection's life is `connection.ts`; frame parsing is `messages.ts`.
  */
 import { abortableSleep, type Clock, systemClock } from "../clock.ts";
 import { type CdpKey, createJwtSigner, type JwtSigner } from "./auth.ts";
@@ -14,18 +14,7 @@ import {
   emptyStats,
   type FeedHandlers,
   type FeedStats,
-  TradeDeduper,
 } from "./feed_types.ts";
-
-export type {
-  ConnectionState,
-  ConnectionStatus,
-  FeedGap,
-  FeedHandlers,
-  FeedStats,
-} from "./feed_types.ts";
-export { TradeDeduper } from "./feed_types.ts";
-export { parseFrame, type ServerFrame, type WireTrade } from "./messages.ts";
 
 /** Options for {@linkcode Feed}. */
 export interface FeedOptions {
@@ -46,8 +35,6 @@ export interface FeedOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** Subtracted from every gap's start, covering Coinbase's 250 ms batching. @default 1000 */
   gapMarginMs?: number;
-  /** Trade ids remembered per product for dedupe. @default 8192 */
-  dedupeWindow?: number;
   /** Jitter source. @default Math.random */
   random?: () => number;
   /** Waits `ms` or until `signal` aborts (must resolve, not reject, on abort). */
@@ -56,12 +43,12 @@ export interface FeedOptions {
 }
 
 /**
- * Streams validated, deduplicated trades of many products.
+ * Streams the validated, parsed trades of many products.
  *
  * @example
  * ```ts ignore
  * const feed = new Feed({ url: COINBASE_WS_URL, products: ["BTC-USD"], handlers: {
- *   onTrades: (trades) => aggregator.addAll(trades),
+ *   onTrades: (trades) => { for (const t of trades) aggregator.add(t); },
  *   onGap: (gap) => repair(gap.products, gap.fromMs, gap.toMs),
  * } });
  * feed.start();
@@ -91,7 +78,6 @@ export class Feed {
       : "forWebSocket" in options.key
       ? options.key
       : createJwtSigner(options.key, { clock: systemClock });
-    const dedupe = new TradeDeduper(options.dedupeWindow ?? 8192);
     const gate = (signal: AbortSignal) => this.#slot(signal);
     this.#connections = [];
     for (let i = 0; i * per < products.length; i++) {
@@ -108,7 +94,6 @@ export class Feed {
           random: options.random ?? Math.random,
           sleep: this.#sleep,
           gate,
-          dedupe,
           stats: this.stats,
           handlers: options.handlers,
         }),

@@ -1,11 +1,9 @@
 /**
  * @module
- * The feed's public shapes (handlers, per-connection status, counters) and two small bounded
- * helpers the connections share: the `(product, trade_id)` deduper that drops snapshot replays
- * and duplicate deliveries, and a trades-per-second meter.
+ * The feed's public shapes (handlers, per-connection status, counters) and the
+ * trades-per-second meter the connections share.
  */
-import { TradeIdWindow } from "../candles/dedupe.ts";
-import type { WireTrade } from "./messages.ts";
+import type { Trade } from "../candles/trade.ts";
 
 /** Lifecycle of one connection. */
 export type ConnectionState = "connecting" | "subscribed" | "stale" | "reconnecting" | "closed";
@@ -25,7 +23,7 @@ export interface ConnectionStatus {
   maxGapS: number;
   /** Sequence gaps over the process lifetime. */
   sequenceGaps: number;
-  /** Trades delivered per second, averaged over the last 10 s. */
+  /** Trades delivered per second (snapshot replays included), averaged over the last 10 s. */
   tradesPerS: number;
   /** Products Coinbase left out of the subscriptions ack (not asked for again). */
   unknownProducts: string[];
@@ -45,8 +43,12 @@ export interface FeedGap {
 
 /** Callbacks of a feed. */
 export interface FeedHandlers {
-  /** Validated, deduplicated trades of one frame, oldest first. */
-  onTrades(trades: WireTrade[], info: { connectionId: string; receivedAt: number }): void;
+  /**
+   * The valid trades of one frame, parsed, oldest first, as Coinbase sent them: a snapshot
+   * replay after a reconnect or a repeated frame delivers trades again (the aggregator drops
+   * repeated ids).
+   */
+  onTrades(trades: Trade[], info: { connectionId: string; receivedAt: number }): void;
   onGap?(gap: FeedGap): void;
   /** On every state change of a connection. */
   onStatus?(status: ConnectionStatus): void;
@@ -56,9 +58,9 @@ export interface FeedHandlers {
 /** Counters over all connections of a feed. */
 export interface FeedStats {
   frames: number;
+  /** Valid trades delivered, replays included. */
   trades: number;
   rejectedTrades: number;
-  duplicates: number;
   garbageFrames: number;
   errors: number;
   sequenceGaps: number;
@@ -71,35 +73,11 @@ export function emptyStats(): FeedStats {
     frames: 0,
     trades: 0,
     rejectedTrades: 0,
-    duplicates: 0,
     garbageFrames: 0,
     errors: 0,
     sequenceGaps: 0,
     reconnects: 0,
   };
-}
-
-/**
- * Drops replayed snapshot trades and duplicate deliveries by `(product_id, trade_id)`, with
- * constant memory per product: a {@linkcode TradeIdWindow} bitmap over the last `window` ids
- * (1 KiB per product at the default). A replayed snapshot (≤ 100 trades, coinbase-protocol.md
- * §3.2) always falls inside it; an id older than the window is treated as already seen.
- */
-export class TradeDeduper {
-  readonly #window: number;
-  readonly #seen = new Map<string, TradeIdWindow>();
-
-  /** @param window trade ids remembered per product @default 8192 */
-  constructor(window = 8192) {
-    this.#window = window;
-  }
-
-  /** Records the trade; false when it was seen before (or is older than the window). */
-  accept(t: WireTrade): boolean {
-    let w = this.#seen.get(t.product_id);
-    if (!w) this.#seen.set(t.product_id, w = new TradeIdWindow(this.#window));
-    return w.check(t.id) === "new";
-  }
 }
 
 /** Counts events in one-second buckets over the last ten seconds. */

@@ -4,31 +4,16 @@
  * (coinbase-protocol.md §2.3–3.3). {@linkcode parseFrame} turns one frame's text into a typed
  * {@linkcode ServerFrame} with one `JSON.parse` and never throws. It is lenient where Coinbase is
  * inconsistent (`client_id` absent, `heartbeat_counter` as string or number, fraction widths)
- * and strict where bad data would corrupt candles: a trade with a bad id, product, price, size
- * or time is returned in `rejected`, never in `trades`. Sockets, logging and dedupe live in
- * `connection.ts`.
+ * and strict where bad data would corrupt candles: {@linkcode parseTrade}, the one trade
+ * validator, turns each wire trade (all strings) into the candle core's {@linkcode Trade}
+ * (numbers, exact size units, epoch-ms time) or a reason, returned in `rejected`, never in
+ * `trades`. Sockets and logging live in `connection.ts`; duplicate trade ids are dropped by the
+ * aggregator (`lib/candles/aggregator.ts` says why there).
  */
-import type { Candle, Trade } from "../candles/candle.ts";
+import type { Candle } from "../candles/candle.ts";
 import { parseUnits } from "../candles/decimal.ts";
-import {
-  isDigits,
-  isPositiveDecimal,
-  isPositiveUnits,
-  isProductIdFast,
-  parseRfc3339,
-} from "./wire_values.ts";
-
-export { parseRfc3339 };
-
-/** A validated trade with its parsed time and id (still all-string on the {@linkcode Trade} fields). */
-export interface WireTrade extends Trade {
-  /** Maker side; see coinbase-protocol.md §3.2 (`BUY` means a resting bid was hit). */
-  side: string;
-  /** `time` as epoch milliseconds (with a fraction for sub-millisecond digits). */
-  timeMs: number;
-  /** `trade_id` as an integer (ids fit in 2^53). */
-  id: number;
-}
+import type { Trade } from "../candles/trade.ts";
+import { isDigits, isPositiveDecimal, isProductIdFast, parseRfc3339 } from "./wire_values.ts";
 
 /** A trade the validator refused, with the reason (for logs and counters). */
 export interface RejectedTrade {
@@ -61,8 +46,8 @@ export type ServerFrame =
     kind: "market_trades";
     /** True when any event is a `snapshot` (the replay after each subscribe). */
     snapshot: boolean;
-    /** Valid trades, oldest first (the wire has them newest first). */
-    trades: WireTrade[];
+    /** Valid trades, parsed, oldest first (the wire has them newest first). */
+    trades: Trade[];
     rejected: RejectedTrade[];
   }
   | FrameEnvelope & { kind: "candles"; candles: WsCandle[]; rejected: number }
@@ -153,7 +138,7 @@ function subscriptionMap(events: Json[]): Record<string, string[]> {
 }
 
 function parseTradeEvents(env: FrameEnvelope, events: Json[]): ServerFrame {
-  const trades: WireTrade[] = [];
+  const trades: Trade[] = [];
   const rejected: RejectedTrade[] = [];
   let snapshot = false;
   for (const e of events) {
@@ -166,25 +151,15 @@ function parseTradeEvents(env: FrameEnvelope, events: Json[]): ServerFrame {
     // Wire order is newest first (§3.2): walk backwards so the common case is already sorted.
     for (let i = list.length - 1; i >= 0; i--) {
       const raw = list[i];
-      const timeMs = typeof raw?.time === "string" ? parseRfc3339(raw.time) : NaN;
-      const problem = tradeProblem(raw, timeMs);
-      if (problem) {
-        rejected.push({
-          reason: problem,
-          product_id: typeof raw?.product_id === "string" ? raw.product_id : undefined,
-          trade_id: typeof raw?.trade_id === "string" ? raw.trade_id : undefined,
-        });
+      const t = parseTrade(raw);
+      if (typeof t !== "string") {
+        trades.push(t);
         continue;
       }
-      trades.push({
-        product_id: raw.product_id,
-        trade_id: raw.trade_id,
-        price: raw.price,
-        size: raw.size,
-        side: typeof raw.side === "string" ? raw.side : "",
-        time: raw.time,
-        timeMs,
-        id: Number(raw.trade_id),
+      rejected.push({
+        reason: t,
+        product_id: typeof raw?.product_id === "string" ? raw.product_id : undefined,
+        trade_id: typeof raw?.trade_id === "string" ? raw.trade_id : undefined,
       });
     }
   }
@@ -193,13 +168,13 @@ function parseTradeEvents(env: FrameEnvelope, events: Json[]): ServerFrame {
 }
 
 /** Orders trades oldest first: by time, then product, then trade id. */
-export function compareTrades(a: WireTrade, b: WireTrade): number {
+function compareTrades(a: Trade, b: Trade): number {
   if (a.timeMs !== b.timeMs) return a.timeMs - b.timeMs;
-  if (a.product_id !== b.product_id) return a.product_id < b.product_id ? -1 : 1;
+  if (a.product !== b.product) return a.product < b.product ? -1 : 1;
   return a.id - b.id;
 }
 
-function isSortedOldestFirst(trades: WireTrade[]): boolean {
+function isSortedOldestFirst(trades: Trade[]): boolean {
   for (let i = 1; i < trades.length; i++) {
     if (compareTrades(trades[i - 1]!, trades[i]!) > 0) return false;
   }
@@ -207,28 +182,32 @@ function isSortedOldestFirst(trades: WireTrade[]): boolean {
 }
 
 /**
- * Why a raw trade object is unusable for candles, or undefined when it is valid. `timeMs` is
- * `parseRfc3339(t.time)` when the caller already has it.
+ * The trade validator: a wire trade object (coinbase-protocol.md §3.2, every field a string)
+ * parsed into a {@linkcode Trade}, or the reason it would corrupt candles, naming the field and
+ * its value. `side` is not needed and not read.
  */
-export function tradeProblem(t: Json, timeMs?: number): string | undefined {
-  if (t === null || typeof t !== "object") return "trade is not an object";
-  if (typeof t.trade_id !== "string" || !isDigits(t.trade_id) || t.trade_id.length > 15) {
-    return `trade_id ${JSON.stringify(t.trade_id)} is not a decimal integer`;
+export function parseTrade(raw: Json): Trade | string {
+  if (raw === null || typeof raw !== "object") return "trade is not an object";
+  const tradeId = raw.trade_id;
+  if (typeof tradeId !== "string" || tradeId.length > 15 || !isDigits(tradeId)) {
+    return `trade_id ${JSON.stringify(tradeId)} is not a decimal integer`;
   }
-  if (typeof t.product_id !== "string" || !isProductIdFast(t.product_id)) {
-    return `product_id ${JSON.stringify(t.product_id)} is not a product id`;
+  const product = raw.product_id;
+  if (typeof product !== "string" || !isProductIdFast(product)) {
+    return `product_id ${JSON.stringify(product)} is not a product id`;
   }
-  if (typeof t.price !== "string" || !isPositiveDecimal(t.price)) {
-    return `price ${JSON.stringify(t.price)} is not a positive decimal`;
+  const price = raw.price;
+  if (typeof price !== "string" || !isPositiveDecimal(price)) {
+    return `price ${JSON.stringify(price)} is not a positive decimal`;
   }
-  if (typeof t.size !== "string") return `size ${JSON.stringify(t.size)} is not a string`;
-  if (!isPositiveUnits(t.size)) {
-    return `size "${t.size}" is not a positive decimal with at most 8 places`;
-  }
-  if (typeof t.time !== "string" || Number.isNaN(timeMs ?? parseRfc3339(t.time))) {
-    return `time ${JSON.stringify(t.time)} is not an RFC 3339 timestamp`;
-  }
-  return undefined;
+  const sizeText = raw.size;
+  if (typeof sizeText !== "string") return `size ${JSON.stringify(sizeText)} is not a string`;
+  const size = parseUnits(sizeText);
+  if (!(size > 0)) return `size "${sizeText}" is not a positive decimal with at most 8 places`;
+  const time = raw.time;
+  const timeMs = typeof time === "string" ? parseRfc3339(time) : NaN;
+  if (Number.isNaN(timeMs)) return `time ${JSON.stringify(time)} is not an RFC 3339 timestamp`;
+  return { product, id: Number(tradeId), price: Number(price), size, timeMs };
 }
 
 function parseCandleEvents(env: FrameEnvelope, events: Json[]): ServerFrame {

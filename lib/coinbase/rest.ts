@@ -97,8 +97,8 @@ export class RestClient {
   }
 
   /**
-   * Every product of a type (default SPOT), paged with `limit`/`offset` until a short page,
-   * optionally filtered by quote currency.
+   * Every product of a type (default SPOT), paged with `limit`/`offset` until a short page or
+   * one that brings no new product, optionally filtered by quote currency.
    */
   async products(query: ProductsQuery = {}): Promise<Product[]> {
     const pageSize = query.pageSize ?? 250;
@@ -122,13 +122,17 @@ export class RestClient {
       if (!Array.isArray(rows)) {
         throw new TypeError(`Coinbase product list has no "products" array (offset ${offset})`);
       }
+      let added = 0;
       for (const row of rows) {
         const p = parseProduct(row);
         if (seen.has(p.productId)) continue;
         seen.add(p.productId);
         out.push(p);
+        added++;
       }
-      if (rows.length < pageSize) break;
+      // A short page ends the list; so does a page with nothing new (the real endpoint may
+      // answer every product at once whatever `limit` asked, and again for the next offset).
+      if (rows.length < pageSize || added === 0) break;
     }
     const quotes = query.quoteCurrencies?.map((q) => q.toUpperCase());
     return quotes ? out.filter((p) => quotes.includes(p.quoteCurrency)) : out;

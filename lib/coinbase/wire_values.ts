@@ -1,8 +1,8 @@
 /**
  * @module
- * Allocation-free checks and parsers for the string values in Coinbase frames (digits, product
- * ids, positive decimals, RFC 3339 timestamps with any fraction width). Char loops rather than
- * regular expressions: they run for every trade field. Used by `messages.ts`.
+ * Allocation-free checks for the string values in Coinbase frames (digits, product ids,
+ * positive decimals) and the service's one RFC 3339 parser. Char loops rather than regular
+ * expressions: they run for every trade field. Used by `messages.ts`.
  */
 
 /** Whether `s` is a non-empty run of ASCII digits. */
@@ -46,101 +46,90 @@ export function isPositiveDecimal(s: string): boolean {
   return nonZero;
 }
 
-/**
- * Whether `s` is a size {@linkcode parseUnits} accepts as positive: a plain decimal (`12`,
- * `0.00150000`) with no non-zero digit past 8 places and a non-zero digit within them. The same
- * answer as `parseUnits(s) > 0`, without allocating.
- */
-export function isPositiveUnits(s: string): boolean {
-  const n = s.length;
-  if (n === 0) return false;
-  let dot = -1;
-  let nonZero = false;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      if (dot !== -1 || i === 0 || i === n - 1) return false;
-      dot = i;
-    } else if (c < 48 || c > 57) return false;
-    else if (c !== 48) {
-      if (dot !== -1 && i - dot > 8) return false;
-      nonZero = true;
-    }
-  }
-  return nonZero;
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Two ASCII digits at `i`, or NaN. */
+function twoDigits(s: string, i: number): number {
+  const a = s.charCodeAt(i) - 48;
+  const b = s.charCodeAt(i + 1) - 48;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : NaN;
 }
 
-function digitsAt(s: string, from: number, count: number): number {
-  let v = 0;
-  for (let i = from; i < from + count; i++) {
-    const c = s.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return NaN;
-    v = v * 10 + c;
-  }
-  return v;
-}
-
-let cachedDay = "";
-let cachedDayMs = NaN;
-
-/** Epoch ms of the UTC day `s` starts with (`YYYY-MM-DD`), cached: a frame's trades share it. */
-function dayMs(s: string, year: number, month: number, day: number): number {
-  const c = cachedDay;
+/** Epoch ms of `YYYY-MM-DDThh:mm:ss` at the start of `s` (read as UTC), or NaN. */
+function dateTimeMs(s: string): number {
   if (
-    c.length === 10 && s.charCodeAt(9) === c.charCodeAt(9) && s.charCodeAt(8) === c.charCodeAt(8) &&
-    s.charCodeAt(6) === c.charCodeAt(6) && s.charCodeAt(5) === c.charCodeAt(5) &&
-    s.charCodeAt(3) === c.charCodeAt(3) && s.charCodeAt(2) === c.charCodeAt(2) &&
-    s.charCodeAt(1) === c.charCodeAt(1) && s.charCodeAt(0) === c.charCodeAt(0)
-  ) return cachedDayMs;
-  cachedDayMs = Date.UTC(year, month - 1, day);
-  cachedDay = s.slice(0, 10);
-  return cachedDayMs;
-}
-
-/**
- * Parses RFC 3339 (`2026-03-14T15:09:28.201551Z`, any fraction width, `Z` or `±hh:mm`) into
- * epoch milliseconds, keeping sub-millisecond digits as a fraction. NaN when malformed.
- */
-export function parseRfc3339(s: string): number {
-  if (s.length < 20 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return NaN;
+    s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(13) !== 58 ||
+    s.charCodeAt(16) !== 58
+  ) return NaN;
   const t = s.charCodeAt(10);
-  if ((t !== 84 && t !== 116 && t !== 32) || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) {
+  if (t !== 84 && t !== 116) return NaN;
+  const year = twoDigits(s, 0) * 100 + twoDigits(s, 2);
+  const month = twoDigits(s, 5);
+  const day = twoDigits(s, 8);
+  const hour = twoDigits(s, 11);
+  const minute = twoDigits(s, 14);
+  const second = twoDigits(s, 17);
+  if (!(month >= 1 && month <= 12 && day >= 1 && hour <= 23 && minute <= 59 && second <= 59)) {
     return NaN;
   }
-  const year = digitsAt(s, 0, 4);
-  const month = digitsAt(s, 5, 2);
-  const day = digitsAt(s, 8, 2);
-  const hour = digitsAt(s, 11, 2);
-  const minute = digitsAt(s, 14, 2);
-  const second = digitsAt(s, 17, 2);
-  if (
-    !(month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour <= 23 && minute <= 59 &&
-      second <= 60)
-  ) return NaN;
-  let i = 19;
-  let frac = 0;
-  if (s.charCodeAt(i) === 46) {
-    let scale = 100;
-    i++;
-    const start = i;
-    for (; i < s.length; i++) {
-      const c = s.charCodeAt(i) - 48;
-      if (c < 0 || c > 9) break;
-      frac += c * scale;
-      scale /= 10;
-    }
-    if (i === start) return NaN;
+  const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  if (day > DAYS_IN_MONTH[month - 1]! + (leap ? 1 : 0)) return NaN;
+  // Date.UTC reads years 0–99 as 1900–1999: shift by 400 years (146,097 days) and back.
+  return year < 100
+    ? Date.UTC(year + 400, month - 1, day, hour, minute, second) - 146_097 * 86_400_000
+    : Date.UTC(year, month - 1, day, hour, minute, second);
+}
+
+let cachedPrefix = "";
+let cachedPrefixMs = NaN;
+
+/** Whether `s` starts with the cached `YYYY-MM-DDThh:mm:ss` (compared from the seconds up). */
+function hasCachedPrefix(s: string): boolean {
+  const c = cachedPrefix;
+  if (c.length !== 19) return false;
+  for (let i = 18; i >= 0; i--) if (s.charCodeAt(i) !== c.charCodeAt(i)) return false;
+  return true;
+}
+
+/**
+ * The one RFC 3339 parser: `2026-03-14T15:09:28.201551Z`, a fraction of any width (Go prints
+ * 0–9 digits), `Z` or a `±hh:mm` offset, into integer epoch milliseconds (digits past the
+ * millisecond dropped, as `Date.parse` does). NaN when malformed, including impossible dates
+ * (`02-30`) and leap seconds. The trades of a frame share their second, so the
+ * `YYYY-MM-DDThh:mm:ss` part is parsed once and cached: a hit costs one char compare and the
+ * fraction loop, and allocates nothing.
+ */
+export function parseRfc3339(s: string): number {
+  const n = s.length;
+  if (n < 20) return NaN;
+  let ms: number;
+  if (hasCachedPrefix(s)) ms = cachedPrefixMs;
+  else {
+    ms = dateTimeMs(s);
+    if (Number.isNaN(ms)) return NaN;
+    cachedPrefix = s.slice(0, 19);
+    cachedPrefixMs = ms;
   }
-  let offsetMin = 0;
-  const z = s.charCodeAt(i);
-  if ((z === 90 || z === 122) && i === s.length - 1) {
-    offsetMin = 0;
-  } else if ((z === 43 || z === 45) && i === s.length - 6 && s.charCodeAt(i + 3) === 58) {
-    const oh = digitsAt(s, i + 1, 2);
-    const om = digitsAt(s, i + 4, 2);
-    if (Number.isNaN(oh) || Number.isNaN(om)) return NaN;
-    offsetMin = (z === 43 ? 1 : -1) * (oh * 60 + om);
-  } else return NaN;
-  const ms = dayMs(s, year, month, day) + hour * 3_600_000 + minute * 60_000 + second * 1000;
-  return ms + Math.round(frac * 1000) / 1000 - offsetMin * 60_000;
+  let i = 19;
+  let c = s.charCodeAt(i);
+  if (c === 46 /* . */) {
+    const start = ++i;
+    let frac = 0;
+    for (; i < n; i++) {
+      const d = s.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      if (i - start < 3) frac = frac * 10 + d;
+    }
+    const digits = i - start;
+    if (digits === 0) return NaN;
+    ms += digits === 1 ? frac * 100 : digits === 2 ? frac * 10 : frac;
+    c = s.charCodeAt(i);
+  }
+  if (c === 90 /* Z */ || c === 122 /* z */) return i === n - 1 ? ms : NaN;
+  if ((c !== 43 && c !== 45) || i !== n - 6 || s.charCodeAt(i + 3) !== 58) return NaN;
+  const hours = twoDigits(s, i + 1);
+  const minutes = twoDigits(s, i + 4);
+  if (!(hours <= 23 && minutes <= 59)) return NaN;
+  const offsetMs = (hours * 60 + minutes) * 60_000;
+  return c === 43 /* + */ ? ms - offsetMs : ms + offsetMs;
 }

@@ -1,12 +1,18 @@
 /**
  * @module
- * Which products this instance serves: `PRODUCTS` as a list, or `all` (every online spot product
- * in `QUOTE_CURRENCIES`, from REST, aliases such as `BTC-USDC` left out because their frames
- * are the USD book's), filtered to this shard. With a list the feed can start before REST
- * answers; catalogue fields are filled in once it does. Also the `trading_pairs/exchanges`
- * catalogue rows (DESIGN.md "Stored data"), for the service and ingest alike.
+ * The one catalogue rule, for the service and ingest alike (DESIGN.md "Stored data"): which
+ * Coinbase rows are served, and how a row is written.
+ *
+ * - Served: an online, enabled SPOT book of its own (aliases such as `BTC-USDC` → `BTC-USD` are
+ *   left out: their trades come under the book's id); with `PRODUCTS=all` also quoted in
+ *   `QUOTE_CURRENCIES`. An explicit `PRODUCTS` list is checked against Coinbase at start: an id
+ *   Coinbase does not know is a `ConfigError` naming `PRODUCTS`; a known row that cannot be
+ *   served is logged and left out. Then filtered to this shard.
+ * - Written: `trading_pairs/exchanges` rows and product documents with `status` `online` (Coinbase
+ *   says online and the product is not disabled) or `delisted` (everything else, `offline`
+ *   included).
  */
-import type { Config } from "../config.ts";
+import { type Config, ConfigError } from "../config.ts";
 import type { Product } from "../coinbase/product.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { getLogger } from "../log.ts";
@@ -41,57 +47,117 @@ export function productFromId(id: string): Product {
   };
 }
 
-/** Whether `p` is a tradable spot product of its own book (not an alias, not delisted). */
-export function isServable(p: Product): boolean {
-  return p.status === "online" && p.productType === "SPOT" && !p.alias && !p.isDisabled;
+/**
+ * How a catalogue row's status is written (`trading_pairs/exchanges`, product documents):
+ * `online` when Coinbase says `online` and the product is not disabled, else `delisted` (Coinbase's
+ * `delisted`, and any other status such as `offline`).
+ */
+export function catalogueStatus(p: Product): "online" | "delisted" {
+  return p.status === "online" && !p.isDisabled ? "online" : "delisted";
 }
 
 /**
- * The products of this shard. With an explicit list it answers at once (ids only); with `all`
- * it asks REST once (the caller retries while Coinbase is unreachable).
+ * Whether `p` can be served at all: an online, enabled SPOT book of its own. Aliases (`BTC-USDC`
+ * → `BTC-USD`) are left out: Coinbase sends their trades under the book's own id.
+ */
+export function isServable(p: Product): boolean {
+  return catalogueStatus(p) === "online" && p.productType === "SPOT" && !p.alias;
+}
+
+/** The `PRODUCTS=all` rule: servable and quoted in one of `quoteCurrencies`. */
+export function isServedByAll(p: Product, quoteCurrencies: readonly string[]): boolean {
+  return isServable(p) && quoteCurrencies.includes(p.quoteCurrency);
+}
+
+/** Why a row Coinbase knows is not served, for logs (`undefined` when it is servable). */
+export function whyNotServed(p: Product): string | undefined {
+  if (p.alias) return `an alias of ${p.alias}`;
+  if (p.productType !== "SPOT") return `a ${p.productType || "non-spot"} product`;
+  if (catalogueStatus(p) !== "online") {
+    return p.isDisabled ? "disabled" : `${p.status || "not online"} at Coinbase`;
+  }
+  return undefined;
+}
+
+/** Lists above this size are checked against the whole catalogue instead of by id. */
+const BY_ID_LIMIT = 100;
+
+/**
+ * Coinbase's rows for `ids` (absent: ids it does not know). Errors propagate as the REST client
+ * classified them (`retryable`).
+ */
+async function lookUp(
+  rest: Pick<RestClient, "products">,
+  ids: readonly string[],
+  signal?: AbortSignal,
+): Promise<Map<string, Product>> {
+  const rows = ids.length <= BY_ID_LIMIT
+    ? await rest.products({ productIds: [...ids], productType: "SPOT", signal })
+    : await rest.products({ productType: "SPOT", signal });
+  const wanted = new Set(ids);
+  return new Map(rows.filter((p) => wanted.has(p.productId)).map((p) => [p.productId, p]));
+}
+
+/**
+ * Checks an explicit product list against Coinbase: every id must be known (else a
+ * {@linkcode ConfigError} naming `variable` and the unknown ids); the rows Coinbase knows but
+ * that cannot be served (delisted, disabled, aliases) are logged and left out.
+ *
+ * @throws {ConfigError} naming `variable` when Coinbase does not know some ids
+ */
+export async function checkProductList(
+  rest: Pick<RestClient, "products">,
+  ids: readonly string[],
+  variable = "PRODUCTS",
+  signal?: AbortSignal,
+): Promise<Product[]> {
+  const found = await lookUp(rest, ids, signal);
+  const unknown = ids.filter((id) => !found.has(id));
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      variable,
+      `${variable} lists ${
+        unknown.length === 1 ? "a product" : "products"
+      } Coinbase does not know: ${unknown.join(", ")}`,
+    );
+  }
+  const served: Product[] = [];
+  for (const id of ids) {
+    const p = found.get(id)!;
+    const why = whyNotServed(p);
+    if (why === undefined) served.push(p);
+    else {log.warn("{variable} lists {product}, which is not served: {reason}", {
+        variable,
+        product: id,
+        reason: why,
+      });}
+  }
+  return served;
+}
+
+/**
+ * The products of this shard, with their catalogue fields. An explicit list is checked against
+ * Coinbase first ({@linkcode checkProductList}: unknown ids are a {@linkcode ConfigError} naming
+ * `PRODUCTS`); `all` is every row {@linkcode isServedByAll} accepts. REST errors propagate (the
+ * caller retries the retryable ones).
  */
 export async function resolveProducts(
   config: Pick<Config, "products" | "quoteCurrencies" | "shardCount" | "shardIndex">,
   rest: Pick<RestClient, "products">,
   signal?: AbortSignal,
 ): Promise<Product[]> {
-  if (config.products !== "all") {
-    return productsForShard(config.products, config.shardCount, config.shardIndex).map(
-      productFromId,
-    );
-  }
-  const all = await rest.products({
-    quoteCurrencies: config.quoteCurrencies,
-    productType: "SPOT",
-    signal,
-  });
-  const servable = all.filter(isServable);
+  const servable = config.products === "all"
+    ? (await rest.products({
+      quoteCurrencies: config.quoteCurrencies,
+      productType: "SPOT",
+      signal,
+    }))
+      .filter((p) => isServedByAll(p, config.quoteCurrencies))
+    : await checkProductList(rest, config.products, "PRODUCTS", signal);
   const mine = new Set(
     productsForShard(servable.map((p) => p.productId), config.shardCount, config.shardIndex),
   );
   return servable.filter((p) => mine.has(p.productId));
-}
-
-/**
- * Fills in catalogue fields for products known only by id. Products REST does not return stay
- * as they are (the feed reports them unknown).
- */
-export async function describeProducts(
-  rest: Pick<RestClient, "products">,
-  products: Product[],
-  signal?: AbortSignal,
-): Promise<Product[]> {
-  const ids = products.filter((p) => p.status === "").map((p) => p.productId);
-  if (ids.length === 0) return products;
-  const found = new Map<string, Product>();
-  for (let i = 0; i < ids.length; i += 100) {
-    for (const p of await rest.products({ productIds: ids.slice(i, i + 100), signal })) {
-      found.set(p.productId, p);
-    }
-  }
-  const missing = ids.filter((id) => !found.has(id));
-  if (missing.length > 0) log.warn("Coinbase lists no product {missing}", { missing });
-  return products.map((p) => found.get(p.productId) ?? p);
 }
 
 /** A product as a catalogue entry written at `nowMs`. */
@@ -100,7 +166,7 @@ export function catalogueEntry(p: Product, nowMs: number): CatalogueEntry {
     product_id: p.productId,
     base_currency: p.baseCurrency,
     quote_currency: p.quoteCurrency,
-    status: p.status === "online" ? "online" : "delisted",
+    status: catalogueStatus(p),
     min_size: p.baseMinSize,
     max_size: p.baseMaxSize,
     last_updated: nowMs,

@@ -29,6 +29,10 @@ export interface IngestFlags {
   store?: StoreKind;
   /** Sync the product catalogue. */
   catalogue: boolean;
+  /** Delete the seed service's plural-granularity documents (`FIVE_MINUTES`, …). */
+  deletePlural: boolean;
+  /** With `deletePlural`: only count and list what would be deleted. */
+  dryRun: boolean;
   /** Whether candles are wanted (false for a bare `--catalogue`). */
   candles: boolean;
   help: boolean;
@@ -62,6 +66,11 @@ Flags:
   --catalogue           sync trading_pairs/exchanges (online and delisted spot products) from
                         Coinbase's product list. Alone it syncs only the catalogue; with any
                         candle flag it does both
+  --delete-plural-documents
+                        delete what the seed Python service wrote under its plural granularity
+                        ids (intervals/FIVE_MINUTES, history/TWO_HOURS/candles/*, ...; no client
+                        reads them) from the store, every product. Alone it does only this
+  --dry-run             with --delete-plural-documents: count and list them, delete nothing
   -h, --help            this text
 
 Exit status: 0 done, 1 failed (e.g. Coinbase kept refusing a request), 2 bad flag, date or
@@ -95,11 +104,21 @@ export function parseDate(flag: string, raw: string, nowMs: number, endOfDay = f
 export function parseIngestArgs(args: readonly string[], nowMs: number): IngestFlags {
   const values = new Map<ValueFlag, string>();
   let catalogue = false;
+  let deletePlural = false;
+  let dryRun = false;
   const help = args.includes("-h") || args.includes("--help");
   for (let i = 0; i < args.length && !help; i++) {
     const arg = args[i]!;
     if (arg === "--catalogue" || arg === "--catalog") {
       catalogue = true;
+      continue;
+    }
+    if (arg === "--delete-plural-documents") {
+      deletePlural = true;
+      continue;
+    }
+    if (arg === "--dry-run") {
+      dryRun = true;
       continue;
     }
     const m = /^--([a-z-]+)(?:=(.*))?$/s.exec(arg);
@@ -122,10 +141,15 @@ export function parseIngestArgs(args: readonly string[], nowMs: number): IngestF
     fromSec: 0,
     toSec: Math.floor(nowMs / 1000),
     catalogue,
-    candles: !catalogue || values.size > (values.has("store") ? 1 : 0),
+    deletePlural,
+    dryRun,
+    candles: !(catalogue || deletePlural) || values.size > (values.has("store") ? 1 : 0),
     help,
   };
   if (help) return flags;
+  if (dryRun && !deletePlural) {
+    throw new UsageError("--dry-run works only with --delete-plural-documents");
+  }
 
   const products = values.get("products");
   if (products !== undefined) {

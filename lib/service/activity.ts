@@ -2,7 +2,7 @@
  * @module
  * When each product last traded, for the overview's "last trade" column. The pipeline tells it
  * about every live trade it takes from the feed (seeds, clock closes and REST repairs are not
- * trades and never reach it). One number per product; nothing else is kept.
+ * trades and never reach it). Its time and price per product; nothing else is kept.
  */
 import { type Clock, systemClock } from "../clock.ts";
 
@@ -10,14 +10,21 @@ import { type Clock, systemClock } from "../clock.ts";
 export class TradeActivity {
   readonly #clock: Clock;
   readonly #tradedAt = new Map<string, number>();
+  readonly #price = new Map<string, number>();
 
   constructor(clock: Clock = systemClock) {
     this.#clock = clock;
   }
 
-  /** Notes that `product` traded now. */
-  traded(product: string): void {
+  /** Notes that `product` traded now, at `price` when given. */
+  traded(product: string, price?: number): void {
     this.#tradedAt.set(product, this.#clock());
+    if (price !== undefined) this.#price.set(product, price);
+  }
+
+  /** The price of `product`'s last trade seen, if any. */
+  lastPrice(product: string): number | undefined {
+    return this.#price.get(product);
   }
 
   /** Forgets `product` (no longer served). */

@@ -7,10 +7,9 @@
  */
 import { Aggregator } from "../candles/aggregator.ts";
 import type { CandleUpdate } from "../candles/candle.ts";
-import { parseUnits } from "../candles/decimal.ts";
+import type { Trade } from "../candles/trade.ts";
 import type { Clock } from "../clock.ts";
 import type { ConnectionStatus, FeedGap, FeedStats } from "../coinbase/feed_types.ts";
-import type { WireTrade } from "../coinbase/messages.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { Repairer } from "../history/repair.ts";
 import type { CandleStore } from "../store/store.ts";
@@ -83,19 +82,16 @@ export class Pipeline {
   }
 
   /** Takes one frame's trades from the feed. */
-  onTrades(trades: WireTrade[], connectionId: string, receivedAt: number): void {
+  onTrades(trades: Trade[], connectionId: string, receivedAt: number): void {
     const previous = this.#lastFrameAt.get(connectionId);
     if (previous !== undefined) this.metrics.messageGap.observe((receivedAt - previous) / 1000);
     this.#lastFrameAt.set(connectionId, receivedAt);
     let counted = 0;
     for (const t of trades) {
-      if (this.#failed.has(t.product_id)) continue;
-      // The feed validated the trade and parsed its id and time: skip re-parsing them.
-      if (
-        this.aggregator.addParsed(t.product_id, t.id, Number(t.price), parseUnits(t.size), t.timeMs)
-      ) {
+      if (this.#failed.has(t.product)) continue;
+      if (this.aggregator.add(t)) {
         counted++;
-        this.activity.traded(t.product_id);
+        this.activity.traded(t.product, t.price);
       }
     }
     this.metrics.trades.inc(counted);

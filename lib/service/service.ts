@@ -1,8 +1,9 @@
 /**
  * @module
  * The running service's lifecycle: `start` (writer, clock tick, the startup sequence of
- * `startup.ts`), `ready`, `stop` (stop intake, flush within the deadline, close). It owns the
- * parts (the pipeline of `pipeline.ts`, the feed, the startup) and answers for them as a
+ * `startup.ts`, this shard's registry heartbeat), `ready`, `stop` (stop intake, mark the registry
+ * entry stopped, flush within the deadline, close). It owns the parts (the pipeline of
+ * `pipeline.ts`, the feed, the startup, the shard registry) and answers for them as a
  * {@linkcode ServiceView}, the read-only face routes get; it does no HTTP itself. Every dependency
  * is passed in, so tests and the demo run the very same code against the simulator.
  */
@@ -14,12 +15,15 @@ import { Feed, type FeedOptions } from "../coinbase/feed.ts";
 import type { ConnectionStatus } from "../coinbase/feed_types.ts";
 import type { Product } from "../coinbase/product.ts";
 import type { RestClient } from "../coinbase/rest.ts";
+import { CatalogueRefresher } from "../history/catalogue_refresh.ts";
 import type { RepairRecord } from "../history/repair.ts";
 import { getLogger } from "../log.ts";
 import type { CandleStore } from "../store/store.ts";
+import type { FleetReport } from "./fleet.ts";
 import { health, type HealthBody } from "./health.ts";
 import type { HubFilter } from "./hub.ts";
 import { Pipeline } from "./pipeline.ts";
+import { shardIdentity, ShardRegistry, shardSnapshot } from "./registry.ts";
 import { Startup } from "./startup.ts";
 import {
   type CandleRange,
@@ -52,6 +56,8 @@ export interface ServiceOptions {
   storeFailLimitS?: number;
   /** Waits (real ms); tests make it instant. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Real milliseconds between catalogue refreshes. @default 3_600_000 */
+  catalogueRefreshMs?: number;
 }
 
 /** Where the service is in its life. */
@@ -72,9 +78,13 @@ export class Service implements ServiceView {
   readonly #abort = new AbortController();
   readonly #pipeline: Pipeline;
   readonly #startup: Startup;
+  readonly #catalogue: CatalogueRefresher;
+  readonly #registry: ShardRegistry;
   #feed?: Feed;
   #ticker?: ReturnType<typeof setInterval>;
   #everConnected = false;
+  /** Served products that are not well: the first problem of each, in the order found. */
+  readonly #problems = new Map<string, string>();
   #stopping = false;
   #failure?: string;
   #run?: Promise<void>;
@@ -98,14 +108,35 @@ export class Service implements ServiceView {
       store: options.store,
       clock: this.#clock,
       pipeline: this.#pipeline,
-      startFeed: (ids) => this.#startFeed(ids),
-      feedSubscribed: () => {
-        const connections = this.connections();
-        return connections.length > 0 && connections.every((c) => c.state === "subscribed");
+      startFeed: (ids) => {
+        this.#startFeed(ids);
+        this.#catalogue.start();
       },
       sleep: (ms) => (options.sleep ?? abortableSleep)(ms, this.#abort.signal),
       signal: this.#abort.signal,
+      reportProblem: (product, message) => this.#reportProblem(product, message),
     });
+    // Writes trading_pairs/exchanges and the served products' documents at start, then hourly.
+    this.#catalogue = new CatalogueRefresher({
+      rest: options.rest,
+      store: options.store,
+      served: () => this.#startup.products.map((p) => p.productId),
+      clock: this.#clock,
+      intervalMs: options.catalogueRefreshMs,
+    });
+    this.#registry = new ShardRegistry({
+      store: options.store,
+      identity: shardIdentity(options.config, this.startedAt),
+      snapshot: () => shardSnapshot(this),
+      intervalMs: options.config.shardHeartbeatMs,
+    });
+    this.#registry.addMetrics(this.#pipeline.metrics.registry);
+  }
+
+  #reportProblem(product: string, message: string): void {
+    if (this.#problems.has(product)) return;
+    this.#problems.set(product, message);
+    log.error("{product}: {problem}", { product, problem: message });
   }
 
   /** Where the service is in its life. */
@@ -126,6 +157,7 @@ export class Service implements ServiceView {
       () => this.#pipeline.tick(this.#abort.signal),
       this.#o.tickMs ?? 1000,
     );
+    this.#registry.start();
     const run = this.#startup.run();
     // Reported here whether or not anyone awaits ready(); ready() still rejects with it.
     run.catch((e) => {
@@ -162,10 +194,15 @@ export class Service implements ServiceView {
         onTrades: (trades, info) => pipeline.onTrades(trades, info.connectionId, info.receivedAt),
         onGap: (gap) => pipeline.onGap(gap),
         onStatus: (s) => {
-          if (s.state === "subscribed") this.#everConnected = true;
+          if (s.state !== "subscribed") return;
+          this.#everConnected = true;
+          this.#startup.subscribed(s.products, this.#clock());
         },
-        onUnknownProducts: (products) =>
-          log.warn("Coinbase does not know {products}", { products }),
+        onUnknownProducts: (products) => {
+          for (const p of products) {
+            this.#reportProblem(p, "Coinbase refused its subscription: it does not know it");
+          }
+        },
       },
     });
     this.#feed.start();
@@ -186,7 +223,12 @@ export class Service implements ServiceView {
   }
 
   problems(): ProductProblem[] {
-    return this.#startup.problems();
+    const problems = [...this.#problems].map(([product, message]) => ({ product, message }));
+    for (const product of this.#catalogue.delisted()) {
+      if (this.#problems.has(product)) continue;
+      problems.push({ product, message: "delisted by Coinbase: no more trades will come" });
+    }
+    return problems;
   }
 
   health(): { code: 200 | 503; body: HealthBody } {
@@ -277,6 +319,14 @@ export class Service implements ServiceView {
     return this.#pipeline.activity.lastTradeAgeS(product);
   }
 
+  lastTradePrice(product: string): number | undefined {
+    return this.#pipeline.activity.lastPrice(product);
+  }
+
+  fleet(): Promise<FleetReport> {
+    return this.#registry.fleet();
+  }
+
   repairHistory(product: string): RepairRecord[] {
     return this.#pipeline.repairer.history(product);
   }
@@ -286,21 +336,31 @@ export class Service implements ServiceView {
   }
 
   /**
-   * Stops intake, flushes completed candles and the live state within `deadlineMs`, and closes
-   * the feed and the store.
+   * Stops intake, marks this shard's registry entry stopped, flushes completed candles and the
+   * live state within `deadlineMs`, and closes the feed and the store.
    */
   async stop(deadlineMs = 8000): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
     const until = Date.now() + deadlineMs;
+    // Written while the writer flushes; the store stays open for it until the deadline.
+    const marked = this.#registry.stop();
     this.#abort.abort();
     clearInterval(this.#ticker);
-    await this.#feed?.stop();
+    await Promise.all([this.#feed?.stop(), this.#catalogue.stop()]);
     this.#pipeline.flush();
     this.#pipeline.hub.closeAll();
     await this.#run?.catch(() => {}); // startup's failure was reported when it happened
     const result = await this.#pipeline.writer.stop(Math.max(0, until - Date.now()));
     log.info("Stopped: writer flushed with {pending} writes left", { pending: result.pending });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((r) => {
+      timer = setTimeout(() => r("late"), Math.max(0, until - Date.now()));
+    });
+    if (await Promise.race([marked, late]) === "late") {
+      log.warn("The shard registry entry was not marked stopped before the deadline");
+    }
+    clearTimeout(timer);
     await this.#o.store.close();
   }
 }

@@ -5,40 +5,35 @@
  * candles flow from the first trade (DESIGN.md invariant 7); seed every product's candles that
  * began before the cutoff from the store and, for what it lacks, at most two REST requests each
  * (`history/seeding.ts`) — then the service is `seeded` and `/health` leaves `starting`; then,
- * still running, catch history up since the last stored candle (the note says so), describe the
- * products and write the catalogue. Each REST step goes through the one retry loop, which
+ * still running, catch history up since the last stored candle (the note says so). The catalogue
+ * (trading_pairs/exchanges, product documents) is the refresher's, started with the feed
+ * (`history/catalogue_refresh.ts`). Each REST step goes through the one retry loop, which
  * reports what it waits for as the startup note (shown on `/health` and the dashboard) and gives
  * up on an error a retry cannot help (a {@linkcode ConfigError}, or one whose `retryable` is
  * `false`). A product whose seeding fails for good is reported as a problem and dropped; the
  * others carry on.
  */
-import { abortableSleep, type Clock } from "../clock.ts";
+import type { Clock } from "../clock.ts";
+import { backoffDelay, type BackoffPolicy, isFinalError } from "../backoff.ts";
 import { ConfigError } from "../config.ts";
 import type { Config } from "../config.ts";
 import type { Product } from "../coinbase/product.ts";
 import type { RestClient } from "../coinbase/rest.ts";
-import { catalogueEntry, describeProducts, resolveProducts } from "../history/catalogue.ts";
+import { resolveProducts } from "../history/catalogue.ts";
 import { catchUp, readStoredLatest } from "../history/catch_up.ts";
 import { runSeeding, seedCutoffAt } from "../history/seeding.ts";
 import { getLogger } from "../log.ts";
 import type { CandleStore } from "../store/store.ts";
 import type { Pipeline } from "./pipeline.ts";
-import type { ProductProblem } from "./view.ts";
 
 const log = getLogger(["spot", "startup"]);
 
-/** Longest wait between two attempts of a startup step. */
-const MAX_RETRY_WAIT_MS = 60_000;
+/** Waits between startup retries: up to 2 s after the first failure, doubling to a minute. */
+export const STARTUP_BACKOFF: BackoffPolicy = { initialMs: 2000, maxMs: 60_000 };
 
 /** Whether retrying can help with `error`: not for bad configuration or a final REST answer. */
 export function retryHelps(error: unknown): boolean {
-  if (error instanceof ConfigError) return false;
-  return (error as { retryable?: unknown } | null)?.retryable !== false;
-}
-
-/** The wait before attempt `attempt + 1`: 2 s, 4 s … capped at a minute. */
-export function retryWaitMs(attempt: number): number {
-  return Math.min(MAX_RETRY_WAIT_MS, 1000 * 2 ** Math.min(attempt, 6));
+  return !(error instanceof ConfigError) && !isFinalError(error);
 }
 
 function message(e: unknown): string {
@@ -54,8 +49,8 @@ export interface StartupOptions {
   pipeline: Pipeline;
   /** Starts the feed on the products served (called once they are known). */
   startFeed: (products: string[]) => void;
-  /** Whether every feed connection has subscribed. @default always true */
-  feedSubscribed?: () => boolean;
+  /** Reports a served product that is not well (the service lists it: log, /health, dashboard). */
+  reportProblem: (product: string, message: string) => void;
   /** Waits (real ms), ending early when the service stops. */
   sleep: (ms: number) => Promise<void>;
   /** Aborted when the service stops. */
@@ -66,22 +61,22 @@ export interface StartupOptions {
 export class Startup {
   /** What startup is doing or waiting for; empty once done. */
   note = "resolving products";
-  /** The products served, with catalogue fields once REST answered. */
+  /** The products served, with Coinbase's catalogue fields. */
   products: Product[] = [];
   /** Whether every product is seeded (or given up): its live candles are right. */
   seeded = false;
   /** Whether startup has finished (every product seeded or given up, history caught up). */
   done = false;
   readonly #o: StartupOptions;
-  readonly #problems = new Map<string, string>();
+  /** Products whose seeding failed for good (their trades are dropped). */
+  readonly #unseeded = new Set<string>();
+  /** When each product's connection first subscribed (service clock, epoch ms). */
+  readonly #subscribedAt = new Map<string, number>();
+  /** The seed cutoff (epoch ms) once seeding is done: startup repairs start there. */
+  #seededAtMs?: number;
 
   constructor(options: StartupOptions) {
     this.#o = options;
-  }
-
-  /** Served products that are not well, in product order. */
-  problems(): ProductProblem[] {
-    return [...this.#problems].map(([product, message]) => ({ product, message }));
   }
 
   /** Runs the sequence; rejects with the error that ended it for good. */
@@ -101,7 +96,6 @@ export class Startup {
     const cutoffSec = seedCutoffAt(this.#o.clock());
     for (const id of ids) pipeline.aggregator.expectSeed(id, cutoffSec);
     this.#o.startFeed(ids);
-    const subscribedAt = this.#subscribedAt();
 
     // What an earlier run left, for the catch-up: read alongside the seeding, whose tile writes
     // wait for it (they would look like history this run had already caught up).
@@ -128,21 +122,16 @@ export class Startup {
       onFailed: (product, e) => {
         // A final answer for this product: report it, drop its trades, carry on with the others.
         pipeline.dropProduct(product);
-        this.#problem(product, `seeding failed: ${message(e)}`);
+        this.#unseeded.add(product);
+        this.#o.reportProblem(product, `seeding failed: ${message(e)}`);
       },
     });
     signal.throwIfAborted();
-    // Trades between the cutoff and the subscriptions may be missing: repair that window (from
-    // the cutoff to when every connection had subscribed, found without holding anything back).
-    const seeded = ids.filter((id) => !this.#problems.has(id));
-    void subscribedAt.then((toMs) =>
-      pipeline.repairer.schedule({
-        products: seeded,
-        fromMs: cutoffSec * 1000,
-        toMs: Math.max(cutoffSec * 1000, toMs),
-        reason: "startup",
-      })
-    );
+    // Trades between the cutoff and a product's first subscription may be missing: repair that
+    // window now for the products subscribed, later for the others (see subscribed()).
+    const seeded = ids.filter((id) => !this.#unseeded.has(id));
+    this.#seededAtMs = cutoffSec * 1000;
+    this.#repairStart(seeded.filter((id) => this.#subscribedAt.has(id)));
     this.seeded = true;
     log.info(
       "Seeded {count} products at {cutoff}: {fromStore} from the store alone, {requests} REST requests",
@@ -171,17 +160,6 @@ export class Startup {
         this.note = `catching up history since the last stored candle (${n}/${total} products)`;
       },
     });
-    this.products = await this.#retry(
-      "describing products",
-      () => describeProducts(rest, this.products, signal),
-    );
-    for (const p of this.products) {
-      if (p.status === "") this.#problem(p.productId, "Coinbase lists no such product");
-      else if (p.status !== "online") {
-        this.#problem(p.productId, `Coinbase lists it as ${p.status}`);
-      }
-    }
-    await this.#retry("writing the catalogue", () => this.#writeCatalogue());
     this.done = true;
     this.note = "";
     log.info("Startup done: {count} products seeded at {cutoff}, history caught up", {
@@ -191,27 +169,33 @@ export class Startup {
     });
   }
 
-  /** When every feed connection had subscribed (epoch ms; polled, at most a minute). */
-  async #subscribedAt(): Promise<number> {
-    const subscribed = this.#o.feedSubscribed ?? (() => true);
-    for (let waited = 0; !subscribed() && waited < 60_000; waited += 100) {
-      if (this.#o.signal.aborted) break;
-      // A poll, not a retry wait: the real abort-aware sleep, not the injected one.
-      await abortableSleep(100, this.#o.signal);
+  /**
+   * Tells startup that a connection subscribed `products` at `atMs` (the service calls it on
+   * every subscription; only a product's first one counts).
+   */
+  subscribed(products: readonly string[], atMs: number): void {
+    const first = products.filter((p) => !this.#subscribedAt.has(p));
+    for (const p of first) this.#subscribedAt.set(p, atMs);
+    if (this.#seededAtMs !== undefined) {
+      this.#repairStart(first.filter((p) => !this.#unseeded.has(p)));
     }
-    return this.#o.clock();
   }
 
-  #problem(product: string, text: string): void {
-    if (this.#problems.has(product)) return;
-    this.#problems.set(product, text);
-    log.error("{product}: {problem}", { product, problem: text });
-  }
-
-  async #writeCatalogue(): Promise<void> {
-    const now = this.#o.clock();
-    const known = this.products.filter((p) => p.status !== "");
-    await this.#o.store.writeCatalogue(known.map((p) => catalogueEntry(p, now)));
+  /**
+   * Trades between the seed cutoff and a product's first subscription may be missing (the
+   * subscription's snapshot holds only the latest few): repair from the cutoff's minute through
+   * the subscription's, once both are known.
+   */
+  #repairStart(products: string[]): void {
+    const fromMs = this.#seededAtMs!;
+    for (const product of products) {
+      this.#o.pipeline.repairer.schedule({
+        products: [product],
+        fromMs,
+        toMs: Math.max(fromMs, this.#subscribedAt.get(product)!),
+        reason: "startup",
+      });
+    }
   }
 
   /**
@@ -229,7 +213,7 @@ export class Startup {
           log.error("{what} failed for good: {error}", { what, error });
           throw e;
         }
-        const waitMs = retryWaitMs(attempt);
+        const waitMs = backoffDelay(attempt, STARTUP_BACKOFF);
         const waitS = Math.round(waitMs / 1000);
         this.note = `${what} failed (attempt ${attempt}), retrying in ${waitS} s: ${error}`;
         log.warn("{what} failed (attempt {attempt}), retrying in {waitS} s: {error}", {

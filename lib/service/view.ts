@@ -12,8 +12,11 @@ import type { AggregatorStats } from "../candles/aggregator.ts";
 import type { ConnectionStatus, FeedStats } from "../coinbase/feed_types.ts";
 import type { Product } from "../coinbase/product.ts";
 import type { RepairRecord } from "../history/repair.ts";
+import type { FleetReport } from "./fleet.ts";
 import type { HealthBody } from "./health.ts";
 import type { HubFilter } from "./hub.ts";
+
+export type { ConnectionStatus, FleetReport, HubFilter, Product, RepairRecord };
 
 /** A served product that is not well, and why (one plain sentence). */
 export interface ProductProblem {
@@ -96,6 +99,13 @@ export interface ServiceView extends CandleSource {
   candles(product: string, granularity: Granularity, range: CandleRange): Promise<CandleRow[]>;
   /** Seconds since `product` last traded, or undefined before its first trade. */
   lastTradeAgeS(product: string): number | undefined;
+  /** The price of `product`'s last trade seen, or undefined before its first trade. */
+  lastTradePrice(product: string): number | undefined;
+  /**
+   * The fleet as the shard registry shows it (every shard's entry and what is wrong); rejects
+   * when the store cannot be read.
+   */
+  fleet(): Promise<FleetReport>;
   /** Recent gaps of a product and what their repair did, oldest first. */
   repairHistory(product: string): RepairRecord[];
   /** The Prometheus exposition text. */

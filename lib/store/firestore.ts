@@ -9,12 +9,19 @@
  *   field `intervals.{granularity}` holds the same fields: all eight granularities in one
  *   write, about an eighth of the writes of `compat` for a liquid product.
  *
- * Completed candles, the catalogue and checkpoints are the same in both layouts. Each write
+ * Completed candles, product documents, the catalogue and checkpoints are the same in both
+ * layouts (in `compact` the product document also carries the `intervals` map). Each write
  * call is one `WriteBatch` (one atomic Commit; Firestore no longer caps writes per commit).
  * Range reads order by `first_timestamp` (the bucket start in ms), which keeps its automatic
  * single-field index; see `firestore.indexes.json`. The transport lives in `firestore_client.ts`.
  */
-import { FieldValue, type Firestore, type Query } from "@google-cloud/firestore";
+import {
+  type DocumentReference,
+  FieldPath,
+  FieldValue,
+  type Firestore,
+  type Query,
+} from "@google-cloud/firestore";
 import type { Candle } from "../candles/candle.ts";
 import { GRANULARITIES, type GranularityId } from "../candles/granularity.ts";
 import { createFirestoreClient, type FirestoreClientOptions } from "./firestore_client.ts";
@@ -28,15 +35,30 @@ import {
   type CompletedFields,
   completedFields,
   completedPath,
+  GRANULARITY_COLLECTIONS,
   joinPath,
   liveCollectionPath,
   type LiveFields,
   liveFields,
   livePath,
+  PLURAL_GRANULARITY_IDS,
   productPath,
+  PRODUCTS_COLLECTION,
+  SHARDS_PATH,
 } from "./paths.ts";
 import { eachConcurrently } from "./concurrency.ts";
-import type { CandleDoc, CandleStore, CatalogueEntry, RangeQuery } from "./store.ts";
+import {
+  byShard,
+  type CandleDoc,
+  type CandleStore,
+  type CatalogueEntry,
+  type PluralCleanup,
+  type ProductDoc,
+  type RangeQuery,
+  type ShardDoc,
+  shardId,
+  type StoredProductDoc,
+} from "./store.ts";
 
 /** Documents per `getAll` (one BatchGetDocuments call). */
 const GET_ALL_CHUNK = 500;
@@ -272,6 +294,95 @@ export class FirestoreCandleStore implements CandleStore {
     );
   }
 
+  async writeProducts(docs: ProductDoc[]): Promise<void> {
+    if (docs.length === 0) return;
+    const batch = this.#db.batch();
+    for (const d of docs) {
+      const ref = this.#db.doc(joinPath(productPath(d.product_id)));
+      batch.set(ref, { ...d, lastUpdate: FieldValue.serverTimestamp() }, { merge: true });
+    }
+    await this.#run(
+      `merge ${docs.length} product documents (first ${docs[0]!.product_id})`,
+      [],
+      () => batch.commit(),
+    );
+  }
+
+  async readProducts(ids: string[]): Promise<StoredProductDoc[]> {
+    if (ids.length === 0) return [];
+    const refs = ids.map((id) => this.#db.doc(joinPath(productPath(id))));
+    const snapshots = await this.#run(
+      `read ${ids.length} product documents (first ${ids[0]})`,
+      [],
+      () => this.#db.getAll(...refs),
+    );
+    const docs: StoredProductDoc[] = [];
+    for (const s of snapshots) {
+      const data = s.data();
+      // In the compact layout a product's document may hold only its live candles.
+      if (typeof data?.product_id !== "string") continue;
+      const { product_id, base_currency, quote_currency, status } = data;
+      const lastUpdate = data.lastUpdate as { toMillis(): number } | undefined;
+      docs.push({
+        product_id,
+        base_currency,
+        quote_currency,
+        status,
+        lastUpdate: lastUpdate?.toMillis() ?? 0,
+      });
+    }
+    return docs;
+  }
+
+  async deletePluralDocuments({ dryRun }: { dryRun: boolean }): Promise<PluralCleanup> {
+    const collection = joinPath(PRODUCTS_COLLECTION);
+    // listDocuments() includes products that have sub-collections but no document of their own.
+    const productRefs = await this.#run(
+      `list ${collection}`,
+      [],
+      () => this.#db.collection(collection).listDocuments(),
+    );
+    let documents = 0;
+    const products = new Set<string>();
+    const examples: string[] = [];
+    const visit = async (product: DocumentReference) => {
+      for (const name of GRANULARITY_COLLECTIONS) {
+        for (const id of PLURAL_GRANULARITY_IDS) {
+          const ref = product.collection(name).doc(id);
+          const [own, candles] = await this.#run(
+            `count documents under ${ref.path}`,
+            [],
+            () =>
+              Promise.all([
+                ref.get().then((s) => (s.exists ? 1 : 0)),
+                name === "history"
+                  ? ref.collection("candles").count().get().then((s) => s.data().count)
+                  : Promise.resolve(0),
+              ]),
+          );
+          if (own + candles === 0) continue;
+          documents += own + candles;
+          products.add(product.id);
+          if (examples.length < 20) {
+            examples.push(candles > 0 ? `${ref.path}/candles (${candles})` : ref.path);
+          }
+          if (!dryRun) {
+            await this.#run(
+              `delete ${ref.path} recursively`,
+              [],
+              () => this.#db.recursiveDelete(ref),
+            );
+          }
+        }
+      }
+    };
+    let next = 0;
+    await Promise.all(Array.from({ length: Math.min(8, productRefs.length) }, async () => {
+      while (next < productRefs.length) await visit(productRefs[next++]!);
+    }));
+    return { products: products.size, documents, examples };
+  }
+
   async readCheckpoint(product: string, granularity: GranularityId): Promise<number | undefined> {
     const path = joinPath(checkpointPath(product, granularity));
     const snapshot = await this.#run(`read ${path}`, [], () => this.#db.doc(path).get());
@@ -286,6 +397,24 @@ export class FirestoreCandleStore implements CandleStore {
       [],
       () => this.#db.doc(path).set({ through, updated_at: FieldValue.serverTimestamp() }),
     );
+  }
+
+  async writeShard(doc: ShardDoc): Promise<void> {
+    const path = joinPath(SHARDS_PATH);
+    const id = shardId(doc);
+    // mergeFields replaces this shard's whole field and leaves the other shards' fields alone.
+    await this.#run(
+      `write shard ${id} into ${path}`,
+      [],
+      () => this.#db.doc(path).set({ [id]: doc }, { mergeFields: [new FieldPath(id)] }),
+    );
+  }
+
+  async readShards(): Promise<ShardDoc[]> {
+    const path = joinPath(SHARDS_PATH);
+    const snapshot = await this.#run(`read ${path}`, [], () => this.#db.doc(path).get());
+    const data = (snapshot.data() ?? {}) as Record<string, ShardDoc>;
+    return Object.values(data).sort(byShard);
   }
 
   async ping(): Promise<void> {

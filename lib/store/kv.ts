@@ -5,7 +5,8 @@
  * with the number last, e.g. `["exchanges","coinbase","products","BTC-USD","history",
  * "ONE_MINUTE","candles",1773500700000]`, so range reads are key-ordered list calls. The
  * catalogue's map field becomes one key per product:
- * `["trading_pairs","exchanges","coinbase",product_id]`. Values carry the same fields as the
+ * `["trading_pairs","exchanges","coinbase",product_id]`; a product document is the key
+ * `["exchanges","coinbase","products",product_id]`. Values carry the same fields as the
  * Firestore documents (`lastUpdate` and `updated_at` as epoch milliseconds).
  *
  * Live candles (nobody but this process reads the KV file, DESIGN.md "Stored data") are ONE
@@ -33,12 +34,27 @@ import {
   type CompletedFields,
   completedFields,
   completedPath,
+  GRANULARITY_COLLECTIONS,
   type LiveFields,
   liveFields,
+  PLURAL_GRANULARITY_IDS,
   productPath,
+  PRODUCTS_COLLECTION,
+  SHARDS_PATH,
 } from "./paths.ts";
 import { eachConcurrently } from "./concurrency.ts";
-import type { CandleDoc, CandleStore, CatalogueEntry, RangeQuery } from "./store.ts";
+import {
+  byShard,
+  type CandleDoc,
+  type CandleStore,
+  type CatalogueEntry,
+  type PluralCleanup,
+  type ProductDoc,
+  type RangeQuery,
+  type ShardDoc,
+  shardId,
+  type StoredProductDoc,
+} from "./store.ts";
 
 /** Mutations per atomic commit (Deno KV allows 1,000 and 800 KiB). */
 export const KV_CHUNK = 200;
@@ -246,6 +262,65 @@ export class KvCandleStore implements CandleStore {
     );
   }
 
+  async writeProducts(docs: ProductDoc[]): Promise<void> {
+    const now = Date.now();
+    await this.#commit(
+      "product documents",
+      docs.map((d) => [productPath(d.product_id), { ...d, lastUpdate: now }]),
+    );
+  }
+
+  async readProducts(ids: string[]): Promise<StoredProductDoc[]> {
+    const docs: StoredProductDoc[] = [];
+    for (let i = 0; i < ids.length; i += 10) { // getMany takes at most 10 keys
+      const entries = await this.#kv.getMany<StoredProductDoc[]>(
+        ids.slice(i, i + 10).map(productPath),
+      );
+      for (const e of entries) if (e.value) docs.push(e.value);
+    }
+    return docs;
+  }
+
+  async deletePluralDocuments({ dryRun }: { dryRun: boolean }): Promise<PluralCleanup> {
+    const keys: Deno.KvKey[] = [];
+    const products = new Set<string>();
+    // Visit one product at a time: jump past each product's keys instead of scanning its history.
+    let start: Deno.KvKey = [...PRODUCTS_COLLECTION, ""];
+    for (;;) {
+      const [first] = await Array.fromAsync(
+        this.#kv.list({ prefix: [...PRODUCTS_COLLECTION], start }, { limit: 1 }),
+      );
+      if (!first) break;
+      const product = first.key[PRODUCTS_COLLECTION.length] as string;
+      const before = keys.length;
+      for (const collection of GRANULARITY_COLLECTIONS) {
+        for (const id of PLURAL_GRANULARITY_IDS) {
+          const prefix = [...PRODUCTS_COLLECTION, product, collection, id];
+          const exact = await this.#kv.get(prefix);
+          if (exact.versionstamp !== null) keys.push(prefix);
+          for await (const entry of this.#kv.list({ prefix })) keys.push(entry.key);
+        }
+      }
+      if (keys.length > before) products.add(product);
+      start = [...PRODUCTS_COLLECTION, `${product}\0`];
+    }
+    if (!dryRun) {
+      for (let i = 0; i < keys.length; i += KV_CHUNK) {
+        const atomic = this.#kv.atomic();
+        for (const key of keys.slice(i, i + KV_CHUNK)) atomic.delete(key);
+        const result = await atomic.commit();
+        if (!result.ok) {
+          throw new Error(`Cannot delete plural-granularity entries from Deno KV: refused`);
+        }
+      }
+    }
+    return {
+      products: products.size,
+      documents: keys.length,
+      examples: keys.slice(0, 20).map((k) => k.join("/")),
+    };
+  }
+
   async readCheckpoint(product: string, granularity: GranularityId): Promise<number | undefined> {
     const entry = await this.#kv.get<{ through: number }>(checkpointPath(product, granularity));
     return entry.value?.through;
@@ -256,6 +331,18 @@ export class KvCandleStore implements CandleStore {
       through,
       updated_at: Date.now(),
     }]]);
+  }
+
+  async writeShard(doc: ShardDoc): Promise<void> {
+    await this.#commit("shard entry", [[[...SHARDS_PATH, shardId(doc)], doc]]);
+  }
+
+  async readShards(): Promise<ShardDoc[]> {
+    const shards: ShardDoc[] = [];
+    for await (const entry of this.#kv.list<ShardDoc>({ prefix: [...SHARDS_PATH] })) {
+      shards.push(entry.value);
+    }
+    return shards.sort(byShard);
   }
 
   async ping(): Promise<void> {

@@ -10,7 +10,12 @@
  *   `{open, high, low, close, volume, first_timestamp, last_timestamp}` in epoch ms, where
  *   `first_timestamp` is the bucket start and `last_timestamp` the bucket's last millisecond
  *   (start + length − 1), so `[first, last]` covers the bucket exactly
+ * - product: `exchanges/coinbase/products/{product}`
+ *   `{product_id, base_currency, quote_currency, status, lastUpdate}` (merged)
  * - catalogue: `trading_pairs/exchanges`, map field `coinbase.{product_id}`
+ * - shard registry: `spot_server/shards`, one map field per shard `{index}-of-{count}` (a
+ *   Firestore document path needs an even number of segments, so, like the catalogue, the id is a
+ *   field of the `spot_server/shards` document; in Deno KV it is the third key part)
  * - ingest checkpoint (this service's own): `exchanges/coinbase/products/{product}/ingest/{granularity}`
  *   `{through (epoch s bucket start), updated_at}`
  *
@@ -42,10 +47,31 @@ export interface CompletedFields {
 
 const PRODUCTS = ["exchanges", "coinbase", "products"] as const;
 
+/**
+ * The seed Python service's plural granularity ids. It wrote `intervals/{id}`, `history/{id}/…`
+ * and ingest checkpoints under them; this service writes only the singular ids, and
+ * `ingest --delete-plural-documents` removes those leftovers.
+ */
+export const PLURAL_GRANULARITY_IDS: readonly string[] = [
+  "FIVE_MINUTES",
+  "FIFTEEN_MINUTES",
+  "THIRTY_MINUTES",
+  "TWO_HOURS",
+  "SIX_HOURS",
+];
+
+/** The sub-collections of a product document that are keyed by granularity id. */
+export const GRANULARITY_COLLECTIONS: readonly string[] = ["intervals", "history", "ingest"];
+
+/** The collection of product documents, `exchanges/coinbase/products`. */
+export const PRODUCTS_COLLECTION: readonly string[] = PRODUCTS;
+
 /** The catalogue document `trading_pairs/exchanges`. */
 export const CATALOGUE_PATH: readonly string[] = ["trading_pairs", "exchanges"];
 /** The map field of the catalogue document holding Coinbase products. */
 export const CATALOGUE_FIELD = "coinbase";
+/** The shard registry document `spot_server/shards`; each shard is a field `{index}-of-{count}`. */
+export const SHARDS_PATH: readonly string[] = ["spot_server", "shards"];
 
 /**
  * Checks that a product id can be used as one path segment.
@@ -59,7 +85,10 @@ export function checkSegment(product: string): string {
   return product;
 }
 
-/** `exchanges/coinbase/products/{product}` (in the compact layout: the live document). */
+/**
+ * `exchanges/coinbase/products/{product}`: the product document (in the compact Firestore layout
+ * also the live document).
+ */
 export function productPath(product: string): string[] {
   return [...PRODUCTS, checkSegment(product)];
 }

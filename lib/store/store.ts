@@ -26,6 +26,80 @@ export interface CatalogueEntry {
   last_updated: number;
 }
 
+/**
+ * A product document `exchanges/coinbase/products/{product_id}` as written (the store adds
+ * `lastUpdate`: a server timestamp in Firestore, epoch ms in KV). sc-app lists these documents.
+ */
+export interface ProductDoc {
+  product_id: string;
+  base_currency: string;
+  quote_currency: string;
+  status: "online" | "delisted";
+}
+
+/** A product document as read back, `lastUpdate` in epoch milliseconds. */
+export interface StoredProductDoc extends ProductDoc {
+  lastUpdate: number;
+}
+
+/** What a clean-up of the seed service's plural-granularity documents found (or deleted). */
+export interface PluralCleanup {
+  /** Products that had any. */
+  products: number;
+  /** Documents (KV entries) found, and deleted unless it was a dry run. */
+  documents: number;
+  /** Up to 20 of their paths, for the operator. */
+  examples: string[];
+}
+
+/** What a shard reports of its Coinbase connections (`/api/status` in brief). */
+export interface ShardConnections {
+  connected: number;
+  total: number;
+  /** Reconnects over the process lifetime, all connections. */
+  reconnects: number;
+}
+
+/** What a shard reports of gaps in its feed and their repair. */
+export interface ShardGaps {
+  /** Sequence gaps over the process lifetime, all connections. */
+  sequenceGaps: number;
+  /** Largest interval between two frames on any connection, seconds. */
+  maxGapS: number;
+}
+
+/**
+ * One shard's entry in the registry `spot_server/shards/{index}-of-{count}` (DESIGN.md "Stored
+ * data"): written by the shard itself every ~15 s, marked `stopped` on shutdown.
+ */
+export interface ShardDoc {
+  index: number;
+  count: number;
+  /** The build or Cloud Run revision running. */
+  version: string;
+  /** Epoch milliseconds. */
+  startedAt: number;
+  /** Epoch milliseconds of the last write. */
+  heartbeatAt: number;
+  status: "starting" | "healthy" | "degraded" | "stopped";
+  /** The product ids this shard serves. */
+  products: string[];
+  /** What the fleet as a whole is configured to serve: `PRODUCTS` (a list, or `all`). */
+  selection: { products: string[] | "all"; quoteCurrencies: string[] };
+  connections: ShardConnections;
+  gaps: ShardGaps;
+}
+
+/** The registry id of a shard: `{index}-of-{count}`. */
+export function shardId(doc: Pick<ShardDoc, "index" | "count">): string {
+  return `${doc.index}-of-${doc.count}`;
+}
+
+/** Orders shard entries by count, then index. */
+export function byShard(a: ShardDoc, b: ShardDoc): number {
+  return a.count - b.count || a.index - b.index;
+}
+
 /** A range query over completed candles; bounds are bucket starts in epoch seconds, inclusive. */
 export interface RangeQuery {
   start?: number;
@@ -74,9 +148,22 @@ export interface CandleStore {
   readCatalogue(): Promise<CatalogueEntry[]>;
   /** Merges entries into the catalogue (other products' entries are kept). */
   writeCatalogue(entries: CatalogueEntry[]): Promise<void>;
+  /** Merges product documents (other fields of the documents are kept), `lastUpdate` = now. */
+  writeProducts(docs: ProductDoc[]): Promise<void>;
+  /** The product documents of `ids` that exist, in the order of `ids`. */
+  readProducts(ids: string[]): Promise<StoredProductDoc[]>;
+  /**
+   * Finds, and unless `dryRun` deletes, every document under a plural granularity id of the seed
+   * service (`…/intervals/FIVE_MINUTES`, `…/history/TWO_HOURS/candles/*`, `…/ingest/SIX_HOURS`).
+   */
+  deletePluralDocuments(options: { dryRun: boolean }): Promise<PluralCleanup>;
   /** Ingest progress: history of (product, granularity) is complete through this bucket start. */
   readCheckpoint(product: string, granularity: GranularityId): Promise<number | undefined>;
   writeCheckpoint(product: string, granularity: GranularityId, through: number): Promise<void>;
+  /** Writes this shard's registry entry (replacing the previous one of the same id). */
+  writeShard(doc: ShardDoc): Promise<void>;
+  /** Every shard entry in the registry, ordered by count then index. */
+  readShards(): Promise<ShardDoc[]>;
   /** A cheap round trip, for health checks; throws when the store is unreachable. */
   ping(): Promise<void>;
   /** Releases connections and files. */

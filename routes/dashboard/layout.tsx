@@ -41,6 +41,7 @@ export function Page(props: PageProps): VNode {
           <a class="brand" href="/">spot-server</a>
           <nav aria-label="Main">
             <a href="/">Overview</a>
+            <a href="/fleet">Fleet</a>
           </nav>
           {props.logout && (
             <form method="post" action="/logout" class="logout">

@@ -7,8 +7,7 @@
 import type { VNode } from "preact";
 import { ProductChart, type ProductChartProps } from "../../islands/product_chart.tsx";
 import { formatDateTime, formatDuration, formatTime } from "../../islands/format.ts";
-import type { Product } from "../../lib/coinbase/product.ts";
-import type { RepairRecord } from "../../lib/history/repair.ts";
+import type { Product, RepairRecord } from "../../lib/service/view.ts";
 import { Island, Page } from "./layout.tsx";
 
 /** Props of {@linkcode ProductPage}. */
@@ -50,8 +49,9 @@ export function ProductPage(props: ProductPageProps): VNode {
 
 function repairState(r: RepairRecord): { label: string; cls: string } {
   if (r.repairedAt !== undefined) return { label: "repaired", cls: "ok" };
-  // The repairer retries a failed window a few times, then gives up; both keep the error.
-  if (r.error) return { label: "error", cls: "bad" };
+  // A final error (or too many failures) gives the window up; until then a failure is retried.
+  if (r.gaveUpAt !== undefined) return { label: "gave up", cls: "bad" };
+  if (r.error) return { label: "retrying", cls: "warn" };
   return { label: "pending", cls: "warn" };
 }
 

@@ -16,7 +16,8 @@ import type { ServiceView } from "../../lib/service/view.ts";
 import { HISTORY_LIMIT } from "../../islands/product_chart.tsx";
 import { islandsBuilt, serveStatic } from "./assets.ts";
 import { renderPage } from "./layout.tsx";
-import { OverviewPage } from "./overview.tsx";
+import { OverviewPage, overviewRows } from "./overview.tsx";
+import { parseTableQuery } from "../../islands/product_query.ts";
 import { NotFoundPage, ProductPage } from "./product.tsx";
 
 const SHORT_NAMES = GRANULARITIES.map((g) => g.short);
@@ -56,17 +57,14 @@ export function dashboardRoutes(view: ServiceView, options: DashboardOptions): H
 
   app.get("/", async (c) => {
     const { g, notice } = chosenGranularity(c.req.query("g"));
-    const rows = view.products().map(({ productId: product }) => ({
-      product,
-      candle: view.liveCandle(product, g),
-      lastTradeAgeS: view.lastTradeAgeS(product),
-    }));
+    const table = parseTableQuery(new URL(c.req.url).searchParams);
+    const rows = overviewRows(view, g);
     c.header("cache-control", "no-store");
     return c.html(renderPage(OverviewPage({
       status: { initial: view.status() },
-      products: { rows, granularity: g.short, granularities: SHORT_NAMES },
+      products: { rows, granularity: g.short, granularities: SHORT_NAMES, query: table.query },
       logout,
-      notice: notice ?? await bundleNotice(),
+      notice: notice ?? table.notice ?? await bundleNotice(),
     })));
   });
 

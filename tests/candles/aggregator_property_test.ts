@@ -1,9 +1,9 @@
 import { deepStrictEqual } from "node:assert/strict";
 import fc from "fast-check";
 import { Aggregator, seedPlan, type SeedTile } from "../../lib/candles/aggregator.ts";
-import type { Candle, CandleUpdate, Trade } from "../../lib/candles/candle.ts";
+import type { Candle, CandleUpdate } from "../../lib/candles/candle.ts";
 import { parseGranularity } from "../../lib/candles/granularity.ts";
-import { goTime } from "../../lib/coinbase/simulator/market.ts";
+import type { Trade } from "../../lib/candles/trade.ts";
 import { referenceCandles, referenceList } from "./reference.ts";
 
 const PRODUCTS = ["BTC-USD", "ETH-USD", "DOGE-USD"];
@@ -50,12 +50,11 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
     us += gap;
     const p = r.products[i]!;
     return {
-      product_id: PRODUCTS[p]!,
-      trade_id: String(nextId[p]!++),
-      price: (r.prices[i]! / 100).toFixed(2),
-      size: (r.sizes[i]! / 1e8).toFixed(8),
-      side: "BUY",
-      time: goTime(us),
+      product: PRODUCTS[p]!,
+      id: nextId[p]!++,
+      price: r.prices[i]! / 100,
+      size: r.sizes[i]!,
+      timeMs: Math.floor(us / 1000),
     };
   });
   const delivery = trades.map((_, i) => i);
@@ -76,7 +75,7 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
   // The clock follows the newest trade delivered so far, plus a little.
   let seen = -Infinity;
   const ticks = delivery.map((i, k) => {
-    const t = Date.parse(trades[i]!.time);
+    const t = trades[i]!.timeMs;
     const tick = k % r.tickEvery === 0 && seen > -Infinity
       ? seen + 500 + (k % 7) * 1000
       : undefined;
@@ -143,7 +142,7 @@ Deno.test("Aggregator's live candles always equal the fold of the trades deliver
 Deno.test("seed() + live trades after the cutoff equal the fold of all trades, hour and day included", () => {
   fc.assert(
     fc.property(scenario, fc.integer({ min: 0, max: 119 }), (s, at) => {
-      const times = s.trades.map((t) => Date.parse(t.time));
+      const times = s.trades.map((t) => t.timeMs);
       const cutoffSec = Math.floor(times[at % times.length]! / 60_000) * 60;
       const before = s.trades.filter((_, i) => times[i]! < cutoffSec * 1000);
       const ref = referenceCandles(before);
@@ -192,7 +191,7 @@ Deno.test("expectSeed() + live trades + seeds arriving later give exact candles,
       fc.integer({ min: 0, max: 119 }),
       fc.array(fc.nat(), { minLength: 3, maxLength: 3 }),
       (s, at, seedAt) => {
-        const times = s.trades.map((t) => Date.parse(t.time));
+        const times = s.trades.map((t) => t.timeMs);
         const cutoffSec = Math.floor(times[at % times.length]! / 60_000) * 60;
         const before = s.trades.filter((_, i) => times[i]! < cutoffSec * 1000);
         const ref = referenceCandles(before);
@@ -269,7 +268,7 @@ Deno.test("repair() with REST minutes restores trades the feed never delivered",
       fc.integer({ min: 0, max: 119 }),
       fc.integer({ min: 1, max: 30 }),
       (s, from, len) => {
-        const inOrder = [...s.trades].sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
+        const inOrder = [...s.trades].sort((a, b) => a.timeMs - b.timeMs);
         const lostFrom = from % inOrder.length;
         const lost = new Set(inOrder.slice(lostFrom, lostFrom + len));
         const agg = new Aggregator({ retentionMs: 7 * 86400_000 });
@@ -278,7 +277,7 @@ Deno.test("repair() with REST minutes restores trades the feed never delivered",
           if (!lost.has(t)) agg.add(t);
           updates.push(...agg.drain());
         }
-        const lostTimes = [...lost].map((t) => Date.parse(t.time));
+        const lostTimes = [...lost].map((t) => t.timeMs);
         const gapFrom = Math.floor(Math.min(...lostTimes) / 60_000) * 60;
         const gapTo = Math.floor(Math.max(...lostTimes) / 60_000) * 60 + 60;
         agg.tick(s.endMs);

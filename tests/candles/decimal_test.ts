@@ -1,7 +1,6 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import fc from "fast-check";
-import { addUnits, formatUnits, parseUnits, unitsToNumber } from "../../lib/candles/decimal.ts";
-import { parseTime, parseTrade } from "../../lib/candles/trade.ts";
+import { addUnits, parseUnits, unitsToNumber } from "../../lib/candles/decimal.ts";
 
 Deno.test("parseUnits() reads decimals exactly to 8 places", () => {
   deepStrictEqual(
@@ -22,49 +21,36 @@ Deno.test("addUnits() sums exactly, switching to BigInt past 2^53", () => {
         0 as number | bigint,
       );
       equal(BigInt(got), sum);
-      equal(unitsToNumber(got), Number(formatUnits(sum)));
+      const text = `${sum / 100_000_000n}.${String(sum % 100_000_000n).padStart(8, "0")}`;
+      equal(unitsToNumber(got), Number(text), "the nearest double to the exact decimal");
     }),
     { numRuns: 1000 },
   );
 });
 
-Deno.test("parseTime() reads RFC 3339 with 0–9 fractional digits", () => {
-  const base = Date.UTC(2026, 2, 14, 15, 9, 28);
-  deepStrictEqual(
-    [
-      "2026-03-14T15:09:28Z",
-      "2026-03-14T15:09:28.5Z",
-      "2026-03-14T15:09:28.39625135Z",
-      "2026-03-14T15:09:28.201551Z",
-    ].map(parseTime),
-    [base, base + 500, base + 396, base + 201],
-  );
-  for (
-    const bad of [
-      "",
-      "2026-03-14T15:09:28.Z",
-      "2026-03-14T15:09:28.x1Z",
-      "yesterday",
-      "2026-03-14 15:09:28.5Z",
-    ]
-  ) {
-    ok(Number.isNaN(parseTime(bad)), bad);
-  }
-});
-
-Deno.test("parseTrade() names the bad field", () => {
-  const t = {
-    product_id: "BTC-USD",
-    trade_id: "1",
-    price: "1",
-    size: "1",
-    time: "2026-03-14T15:09:28Z",
+Deno.test("parseUnits() equals an exact BigInt reading of random decimals", () => {
+  const reference = (s: string): bigint | undefined => {
+    const m = /^(\d+)(?:\.(\d+))?$/.exec(s);
+    if (!m) return undefined;
+    const frac = m[2] ?? "";
+    if (/[1-9]/.test(frac.slice(8))) return undefined;
+    return BigInt(m[1]!) * 100_000_000n + BigInt(frac.slice(0, 8).padEnd(8, "0"));
   };
-  equal(parseTrade({ ...t, price: "" }), 'price "" is not a positive number');
-  equal(
-    parseTrade({ ...t, size: "0.000000001" }),
-    'size "0.000000001" is not a positive decimal with at most 8 places',
+  const decimal = fc.oneof(
+    fc.tuple(fc.stringMatching(/^\d{1,22}$/), fc.stringMatching(/^\d{0,12}$/))
+      .map(([i, f]) => f ? `${i}.${f}` : i),
+    fc.string({ unit: fc.constantFrom("0", "1", "9", ".", "-", "e"), maxLength: 14 }),
   );
-  equal(parseTrade({ ...t, time: "now" }), 'time "now" is not an RFC 3339 time');
-  equal(parseTrade({ ...t, trade_id: "abc" }), 'trade_id "abc" is not an integer');
+  fc.assert(
+    fc.property(decimal, (s) => {
+      const want = reference(s);
+      const got = parseUnits(s);
+      if (want === undefined) ok(Number.isNaN(got), s);
+      else {
+        equal(BigInt(got), want, s);
+        equal(typeof got, want <= BigInt(Number.MAX_SAFE_INTEGER) ? "number" : "bigint", s);
+      }
+    }),
+    { numRuns: 5000 },
+  );
 });

@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  compareTrades,
-  parseFrame,
-  parseRfc3339,
-  type ServerFrame,
-  tradeProblem,
-} from "../../lib/coinbase/messages.ts";
+import type { Trade } from "../../lib/candles/trade.ts";
+import { parseFrame, parseTrade, type ServerFrame } from "../../lib/coinbase/messages.ts";
 
 const fixtures: Record<string, unknown> = JSON.parse(
   await Deno.readTextFile(new URL("../fixtures/coinbase_ws_frames.json", import.meta.url)),
@@ -33,21 +28,16 @@ Deno.test("parseFrame() reads every recorded frame shape", async (t) => {
     const f = as(frame("market_trades_update"), "market_trades");
     assert.equal(f.clientId, "");
     assert.equal(f.sequenceNum, 6);
-    assert.ok(Math.abs(f.timestampMs! - (Date.UTC(2026, 2, 14, 15, 9, 28) + 250.118)) < 1e-3);
+    assert.equal(f.timestampMs, Date.UTC(2026, 2, 14, 15, 9, 28) + 250);
     assert.equal(f.snapshot, false);
-    assert.deepEqual(f.trades.map((x) => x.trade_id), ["912345678", "912345679"]);
+    assert.deepEqual(f.trades.map((x) => x.id), [912345678, 912345679]);
     assert.deepEqual(f.rejected, []);
-    const [a] = f.trades;
-    assert.ok(Math.abs(a!.timeMs - (Date.UTC(2026, 2, 14, 15, 9, 28) + 113.024)) < 1e-3);
-    assert.deepEqual({ ...a, timeMs: 0 }, {
-      trade_id: "912345678",
-      product_id: "BTC-USD",
-      price: "83012.44",
-      size: "0.02",
-      side: "BUY",
-      time: "2026-03-14T15:09:28.113024Z",
-      timeMs: 0,
+    assert.deepEqual(f.trades[0], {
+      product: "BTC-USD",
       id: 912345678,
+      price: 83012.44,
+      size: 2_000_000,
+      timeMs: Date.UTC(2026, 2, 14, 15, 9, 28) + 113,
     });
   });
   await t.step("market_trades snapshot without client_id, variable fraction widths", () => {
@@ -128,53 +118,82 @@ Deno.test("parseFrame() never throws on garbage", () => {
   assert.equal(bad.rejected.length, 4);
 });
 
-Deno.test("tradeProblem() rejects trades that would corrupt candles", async (t) => {
-  const cases: [string, Record<string, unknown>, RegExp][] = [
-    ["missing price", { price: undefined }, /price/],
-    ["non-numeric price", { price: "abc" }, /price/],
-    ["zero price", { price: "0.00" }, /price/],
-    ["negative price", { price: "-1" }, /price/],
-    ["exponent price", { price: "1e5" }, /price/],
-    ["empty size", { size: "" }, /size/],
-    ["numeric size", { size: 1.5 }, /size/],
-    ["zero size", { size: "0" }, /size/],
-    ["size finer than 1e-8", { size: "0.000000001" }, /size/],
-    ["missing time", { time: undefined }, /time/],
-    ["bad time", { time: "2026-13-01T00:00:00Z" }, /time/],
-    ["time without zone", { time: "2026-03-14T15:09:28.2" }, /time/],
-    ["non-digit trade id", { trade_id: "12a" }, /trade_id/],
-    ["numeric trade id", { trade_id: 12 }, /trade_id/],
-    ["lower-case product", { product_id: "btc-usd" }, /product_id/],
-    ["product without dash", { product_id: "BTCUSD" }, /product_id/],
+Deno.test("parseTrade() parses a wire trade into the candle core's trade", () => {
+  const want: Trade = {
+    product: "BTC-USD",
+    id: 42,
+    price: 83012.45,
+    size: 150_000,
+    timeMs: Date.UTC(2026, 2, 14, 15, 9, 28, 201),
+  };
+  assert.deepEqual(parseTrade(good), want);
+  assert.deepEqual(
+    parseTrade({ ...good, side: undefined, size: "0.00150000000" }),
+    want,
+    "side is not required; zeros past 8 places are exact",
+  );
+  assert.deepEqual(parseTrade({ ...good, size: "123456789012.5" }), {
+    ...want,
+    size: 12345678901250000000n,
+  });
+});
+
+Deno.test("parseTrade() rejects trades that would corrupt candles, naming the field", async (t) => {
+  const cases: [string, unknown, RegExp][] = [
+    ["not an object", null, /not an object/],
+    ["missing price", { ...good, price: undefined }, /^price undefined/],
+    ["non-numeric price", { ...good, price: "abc" }, /^price "abc"/],
+    ["zero price", { ...good, price: "0.00" }, /^price/],
+    ["negative price", { ...good, price: "-1" }, /^price/],
+    ["exponent price", { ...good, price: "1e5" }, /^price/],
+    ["empty size", { ...good, size: "" }, /^size ""/],
+    ["numeric size", { ...good, size: 1.5 }, /^size 1.5/],
+    ["zero size", { ...good, size: "0" }, /^size/],
+    ["size finer than 1e-8", { ...good, size: "0.000000001" }, /^size "0.000000001"/],
+    ["missing time", { ...good, time: undefined }, /^time/],
+    ["bad time", { ...good, time: "2026-13-01T00:00:00Z" }, /^time "2026-13-01T00:00:00Z"/],
+    ["time without zone", { ...good, time: "2026-03-14T15:09:28.2" }, /^time/],
+    ["non-digit trade id", { ...good, trade_id: "12a" }, /^trade_id "12a"/],
+    ["numeric trade id", { ...good, trade_id: 12 }, /^trade_id 12/],
+    ["trade id past 2^53", { ...good, trade_id: "9007199254740993" }, /^trade_id/],
+    ["lower-case product", { ...good, product_id: "btc-usd" }, /^product_id "btc-usd"/],
+    ["product without dash", { ...good, product_id: "BTCUSD" }, /^product_id/],
   ];
-  for (const [name, patch, re] of cases) {
-    await t.step(name, () => assert.match(tradeProblem({ ...good, ...patch }) ?? "", re));
-  }
-  await t.step("valid trades pass, side is not required", () => {
-    assert.equal(tradeProblem(good), undefined);
-    assert.equal(tradeProblem({ ...good, side: undefined, size: "3.50000000000" }), undefined);
-  });
-});
-
-Deno.test("parseRfc3339() reads Go timestamps of any fraction width", () => {
-  const base = Date.UTC(2026, 2, 14, 15, 9, 26);
-  assert.equal(parseRfc3339("2026-03-14T15:09:26Z"), base);
-  assert.equal(parseRfc3339("2026-03-14T15:09:26.5Z"), base + 500);
-  assert.ok(Math.abs(parseRfc3339("2026-03-14T15:09:26.53589793Z") - (base + 535.898)) < 1e-3);
-  assert.equal(parseRfc3339("2026-03-14T17:09:26.25+02:00"), base + 250);
-  for (const bad of ["2026-03-14", "2026-03-14T15:09:26.Z", "2026-03-14T15:09:26Zx", "yesterday"]) {
-    assert.ok(Number.isNaN(parseRfc3339(bad)), bad);
+  for (const [name, raw, re] of cases) {
+    await t.step(name, () => {
+      const got = parseTrade(raw);
+      assert.equal(typeof got, "string");
+      assert.match(got as string, re);
+    });
   }
 });
 
-Deno.test("compareTrades() orders by time, then product, then id", () => {
-  const t = (id: number, timeMs: number, product_id = "BTC-USD") => ({
+Deno.test("parseFrame() puts trades oldest first: by time, then product, then id", () => {
+  const at = (ms: number) => new Date(Date.UTC(2026, 2, 14) + ms).toISOString();
+  const raw = (id: number, ms: number, product_id = "BTC-USD") => ({
     ...good,
-    id,
-    timeMs,
-    product_id,
     trade_id: String(id),
+    product_id,
+    time: at(ms),
   });
-  const sorted = [t(3, 2), t(1, 1), t(2, 1), t(9, 1, "ADA-USD")].sort(compareTrades);
-  assert.deepEqual(sorted.map((x) => x.id), [9, 1, 2, 3]);
+  const text = JSON.stringify({
+    channel: "market_trades",
+    sequence_num: 3,
+    events: [{
+      type: "update",
+      trades: [raw(3, 2), raw(1, 1), raw(2, 1), raw(9, 1, "ADA-USD"), { ...good, price: "x" }],
+    }],
+  });
+  const f = as(parseFrame(text), "market_trades");
+  assert.deepEqual(f.trades.map((x) => [x.product, x.id]), [
+    ["ADA-USD", 9],
+    ["BTC-USD", 1],
+    ["BTC-USD", 2],
+    ["BTC-USD", 3],
+  ]);
+  assert.deepEqual(f.rejected, [{
+    reason: 'price "x" is not a positive decimal',
+    product_id: "BTC-USD",
+    trade_id: "42",
+  }]);
 });

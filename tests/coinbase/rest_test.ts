@@ -316,3 +316,47 @@ Deno.test("describeErrorBody reads JSON and HTML bodies", () => {
   assert.deepEqual(describeErrorBody(""), { message: "(empty body)" });
   assert.deepEqual(describeErrorBody("{not json"), { message: "{not json" });
 });
+
+Deno.test("Aborting stops a REST call at once, even inside a backoff wait", async (t) => {
+  await t.step("a call waiting out a 10 s backoff rejects with the signal's reason", async () => {
+    const client = new RestClient({
+      baseUrl: "http://127.0.0.1:9/api/v3/brokerage",
+      maxRetries: 6,
+      backoffBaseMs: 10_000,
+      backoffMaxMs: 10_000,
+      random: () => 1,
+      fetch: () => Promise.reject(new TypeError("connection refused")),
+    });
+    const abort = new AbortController();
+    const reason = new Error("stopping");
+    const started = performance.now();
+    setTimeout(() => abort.abort(reason), 50);
+    await assert.rejects(client.time({ signal: abort.signal }), (e) => e === reason);
+    assert.ok(performance.now() - started < 2000, "did not wait out the backoff");
+    assert.equal(client.stats.requests, 1);
+  });
+  await t.step("a request waiting for a rate-limit slot rejects with the reason", async () => {
+    const limiter = new RateLimiter({ ratePerSecond: 1 });
+    const release = await limiter.acquire();
+    const abort = new AbortController();
+    const reason = new Error("stopping");
+    const waiting = limiter.acquire(abort.signal);
+    abort.abort(reason);
+    await assert.rejects(waiting, (e) => e === reason);
+    release();
+  });
+  await t.step(
+    "a request waiting out the window after a release rejects with the reason",
+    async () => {
+      const limiter = new RateLimiter({ ratePerSecond: 1 });
+      (await limiter.acquire())(); // its window now runs for a second
+      const abort = new AbortController();
+      const reason = new Error("stopping");
+      const started = performance.now();
+      const waiting = limiter.acquire(abort.signal);
+      setTimeout(() => abort.abort(reason), 20);
+      await assert.rejects(waiting, (e) => e === reason);
+      assert.ok(performance.now() - started < 500, "did not wait out the window");
+    },
+  );
+});

@@ -4,6 +4,9 @@ import { GRANULARITIES, parseGranularity } from "../../lib/candles/granularity.t
 import { Market } from "../../lib/coinbase/simulator/market.ts";
 import { createRestHandler, maxInWindow, REST_PREFIX } from "../../lib/coinbase/simulator/rest.ts";
 import { RATE_LIMIT_HTML } from "../../lib/coinbase/simulator/rest_limits.ts";
+import { productRow } from "../../lib/coinbase/simulator/rest_products.ts";
+import { parseProduct } from "../../lib/coinbase/product.ts";
+import { isServable } from "../../lib/history/catalogue.ts";
 import { NOW_MS, PRODUCTS } from "./_rest_server.ts";
 
 const HOST = "http://sim.test";
@@ -132,7 +135,13 @@ Deno.test("simulator products, product, ticker and time have Coinbase's shapes",
     const all = (await get("/market/products?product_type=SPOT")).json();
     assert.equal(all.products.length, PRODUCTS.length);
     assert.equal(all.num_products, PRODUCTS.length);
-    assert.equal(all.pagination, null);
+    // As recorded on 2026-08-09: a cursor object, empty, even when everything came back.
+    assert.deepEqual(all.pagination, {
+      prev_cursor: "",
+      next_cursor: "",
+      has_next: false,
+      has_prev: false,
+    });
     const btc = all.products.find((p: { product_id: string }) => p.product_id === "BTC-USD");
     assert.ok(Object.keys(btc).length >= 40);
     assert.equal(btc.base_currency_id, "BTC");
@@ -142,7 +151,13 @@ Deno.test("simulator products, product, ticker and time have Coinbase's shapes",
     assert.equal(typeof btc.base_min_size, "string");
     assert.equal(btc.trading_disabled, false);
     const old = all.products.find((p: { product_id: string }) => p.product_id === "OLD-USD");
-    assert.equal(old.status, "delisted");
+    // A recorded delisted row: trading disabled, not is_disabled, last price kept, no 24 h figures.
+    assert.deepEqual(
+      [old.status, old.trading_disabled, old.is_disabled, old.cancel_only, old.view_only],
+      ["delisted", true, false, false, false],
+    );
+    assert.notEqual(old.price, "");
+    assert.equal(old.volume_24h, "");
     const page = (await get("/market/products?limit=2&offset=4")).json();
     assert.deepEqual(page.products.map((p: { product_id: string }) => p.product_id), ["OLD-USD"]);
     const some = (await get("/market/products?product_ids=ETH-USD&product_ids=NOPE-USD")).json();
@@ -293,4 +308,21 @@ Deno.test("maxInWindow counts the busiest half-open one-second window", () => {
   assert.equal(maxInWindow([0, 999, 1000, 1500, 1999].map(rec)), 3);
   assert.equal(maxInWindow([0, 1000, 2000].map(rec)), 1);
   assert.equal(maxInWindow([]), 0);
+});
+
+Deno.test("simulator alias rows look like the recorded BTC-USDC → BTC-USD", () => {
+  const book = productRow({ id: "BTC-USD", price: 65000, tradesPerSecond: 1 }, "65000", [
+    "BTC-USDC",
+  ]);
+  const alias = productRow(
+    { id: "BTC-USDC", price: 65000, tradesPerSecond: 1, alias: "BTC-USD" },
+    "65000",
+  );
+  assert.deepEqual([book.alias, book.alias_to], ["", ["BTC-USDC"]]);
+  assert.deepEqual(
+    [alias.alias, alias.alias_to, alias.quote_currency_id, alias.quote_display_symbol],
+    ["BTC-USD", [], "USDC", "USD"],
+  );
+  const parsed = parseProduct(alias);
+  assert.deepEqual([parsed.alias, isServable(parsed)], ["BTC-USD", false]);
 });

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { parseUnits } from "../../lib/candles/decimal.ts";
+import { parseGranularity } from "../../lib/candles/granularity.ts";
 import { demoProducts, type Simulator, startSimulator } from "../../lib/coinbase/simulator.ts";
 import { createJwtSigner } from "../../lib/coinbase/auth.ts";
-import { parseFrame, type ServerFrame } from "../../lib/coinbase/messages.ts";
+import { parseFrame, parseTrade, type ServerFrame } from "../../lib/coinbase/messages.ts";
 import { checkJwtShape } from "../../lib/coinbase/simulator/ws_client.ts";
 
 type Raw = Record<string, unknown> & {
@@ -104,7 +106,15 @@ Deno.test("WsSimulator speaks the market-data protocol", async (t) => {
       const ids = ev.trades.map((x) => Number(x.trade_id));
       assert.deepEqual(ids, [...ids].sort((a, b) => b - a));
       const latest = sim.market.latestTrades("BTC-USD", 1, Date.now())[0]!;
-      assert.ok(ids[0]! <= latest.id);
+      assert.ok(ids[0]! <= latest.parsed.id);
+    });
+    await t.step("the market's parsed trades are what parseTrade reads from the wire", () => {
+      const trades = sim.market.latestTrades("BTC-USD", 100, Date.now());
+      assert.equal(trades.length, 100);
+      for (const t of trades) {
+        const { parsed, timeUs: _, ...wire } = t;
+        assert.deepEqual(parseTrade(wire), parsed, t.trade_id);
+      }
     });
     await t.step("the ack lists the full set with the unknown product left out", () => {
       const acks = c.of("subscriptions").map((f) => (f.events![0] as Raw).subscriptions);
@@ -121,13 +131,14 @@ Deno.test("WsSimulator speaks the market-data protocol", async (t) => {
         const times = trades.map((x) => Date.parse(String(x.time)));
         assert.deepEqual(times, [...times].sort((a, b) => b - a));
         for (const x of trades) {
+          // The recorded field order (tests/fixtures/coinbase-real).
           assert.deepEqual(Object.keys(x), [
-            "trade_id",
             "product_id",
+            "trade_id",
             "price",
             "size",
-            "side",
             "time",
+            "side",
           ]);
           assert.ok(Object.values(x).every((v) => typeof v === "string"));
           assert.ok(x.side === "BUY" || x.side === "SELL");
@@ -250,7 +261,8 @@ Deno.test("WsSimulator sends cumulative 5-minute candles and switchable client_i
     ): f is Extract<ServerFrame, { kind: "candles" }> => f.kind === "candles");
     const now = Date.now() / 1000;
     for (const f of frames) {
-      const [candle] = f.candles;
+      // The open bucket: an update's only candle, a snapshot's last.
+      const candle = f.candles.at(-1);
       assert.equal(candle!.start % 300, 0);
       assert.ok(candle!.start <= now && now - candle!.start < 300);
       const truth = sim.market.candles(
@@ -316,5 +328,80 @@ Deno.test("WsSimulator fault injection", async (t) => {
       await until("the count to drop", () => sim.connections() === 1);
     });
     await a.close();
+  });
+});
+
+Deno.test("WsSimulator candles snapshot: one frame per product, the latest 100 buckets as recorded", async () => {
+  const sim = await startSimulator({
+    products: demoProducts(2, { tradesPerSecond: 1 }),
+    historyMs: 12 * 3600_000,
+    historyTradesPerSecond: 0.01,
+    ws: { heartbeatIntervalMs: 100, flushIntervalMs: 50, candleIntervalMs: 100 },
+  });
+  try {
+    const c = await Client.open(sim);
+    c.send({ type: "subscribe", channel: "candles", product_ids: ["BTC-USD", "ETH-USD"] });
+    await until("the ack", () => c.of("subscriptions").length > 0);
+    await c.close();
+    const snaps = c.of("candles").filter((f) =>
+      (f.events![0] as { type: string }).type === "snapshot"
+    );
+    assert.equal(snaps.length, 2, "one snapshot frame per product");
+    const now = Date.now() / 1000;
+    const five = parseGranularity("FIVE_MINUTE");
+    for (const [i, product] of ["BTC-USD", "ETH-USD"].entries()) {
+      const list = (snaps[i]!.events![0] as { candles: Record<string, string>[] }).candles;
+      assert.equal(list.length, 100, `${product}: 100 non-empty buckets`);
+      assert.ok(list.every((x) => x.product_id === product));
+      const starts = list.map((x) => Number(x.start));
+      assert.deepEqual(starts, [...starts].sort((a, b) => a - b), "oldest first");
+      assert.ok(starts.every((s) => s % 300 === 0), "5-minute buckets");
+      const open = Math.floor(now / 300) * 300;
+      const done = list.filter((x) => Number(x.start) < open);
+      assert.ok(
+        list.length - done.length <= 1 && starts.at(-1)! <= open,
+        "only the open bucket follows",
+      );
+      const truth = sim.market.candles(product, five, starts[0]!, open - 300);
+      assert.deepEqual(
+        done.map((x) => [Number(x.start), Number(x.volume)]),
+        truth.map((k) => [k.start, k.volume]),
+        `${product}: completed buckets are the truth, empty ones absent`,
+      );
+      assert.ok(list.every((x) => !/\.\d*0$/.test(x.volume!)), "volumes without trailing zeros");
+    }
+  } finally {
+    await sim.close();
+  }
+});
+
+Deno.test("WsSimulator candles trail the trades they cover, as Coinbase's recorded ones do", async () => {
+  await withSim({ candleLagMs: 2000 }, async (sim) => {
+    const c = await Client.open(sim);
+    c.send({ type: "subscribe", channel: "candles", product_ids: ["BTC-USD"] });
+    c.send({ type: "subscribe", channel: "heartbeats" });
+    await until("candle updates", () => c.of("candles").length >= 4);
+    await c.close();
+    for (const f of c.of("candles")) {
+      const events = f.events as { candles: Record<string, string>[] }[];
+      const open = events[0]!.candles.at(-1)!;
+      const frameMs = Date.parse(String(f.timestamp));
+      const start = Number(open.start);
+      const bucket = sim.market.trades("BTC-USD", start * 1000, start * 1000 + 300_000);
+      // The candle is the fold of a prefix of the bucket's trades…
+      const k = bucket.findIndex((_, i) => {
+        const prices = bucket.slice(0, i + 1).map((x) => Number(x.price));
+        const units = bucket.slice(0, i + 1).reduce((n, x) => n + BigInt(parseUnits(x.size)), 0n);
+        return Number(open.open) === prices[0] && Number(open.high) === Math.max(...prices) &&
+          Number(open.low) === Math.min(...prices) && Number(open.close) === prices.at(-1) &&
+          BigInt(parseUnits(open.volume!)) === units;
+      });
+      assert.ok(k >= 0, `the candle at ${f.timestamp} folds a prefix of the bucket's trades`);
+      // …ending about two seconds before the frame.
+      const cutoff = frameMs - 2000;
+      assert.ok(bucket[k]!.timeUs / 1000 <= cutoff, "no trade newer than the lag");
+      const next = bucket[k + 1];
+      assert.ok(!next || next.timeUs / 1000 > cutoff - 50, "every trade older than the lag");
+    }
   });
 });

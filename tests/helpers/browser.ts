@@ -5,10 +5,11 @@
  * service on a temporary KV store, fed by the simulator, served by `createApp` behind a
  * {@linkcode DropProxy} so a test can cut the browser off as a restart would.
  */
-import type { Browser } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { demoProducts, type Simulator, startSimulator } from "../../lib/coinbase/simulator.ts";
 import { RestClient } from "../../lib/coinbase/rest.ts";
 import { loadConfig } from "../../lib/config.ts";
+import type { CandleStore } from "../../lib/store/store.ts";
 import { Service } from "../../lib/service/service.ts";
 import { openStore } from "../../lib/store/open.ts";
 import { appOptions, createApp } from "../../routes/app.ts";
@@ -88,6 +89,12 @@ export interface DashboardOptions {
   password?: string;
   /** Reconnect backoff of the feed, real ms (long enough for a 2 s poll to see it). */
   reconnectMs?: number;
+  /** Live trades per second of every simulated product (default: the demo's rates). */
+  tradesPerSecond?: number;
+  /** `SHARD_INDEX` and `SHARD_COUNT`. @default {index: 0, count: 1} */
+  shard?: { index: number; count: number };
+  /** Shard registry heartbeat, ms (`SHARD_HEARTBEAT_MS`). @default 15000 */
+  registryMs?: number;
 }
 
 /** A running dashboard and everything behind it. */
@@ -97,6 +104,8 @@ export interface Dashboard {
   /** Product ids served, in simulator order. */
   products: string[];
   service: Service;
+  /** The store the service writes (the fleet test adds a neighbour's registry entry). */
+  store: CandleStore;
   simulator: Simulator;
   proxy: DropProxy;
   close(): Promise<void>;
@@ -105,7 +114,7 @@ export interface Dashboard {
 /** Builds the island bundle, then starts simulator, service and HTTP server. */
 export async function startDashboard(options: DashboardOptions = {}): Promise<Dashboard> {
   await buildIslands();
-  const specs = demoProducts(options.products ?? 6);
+  const specs = demoProducts(options.products ?? 6, { tradesPerSecond: options.tradesPerSecond });
   const simulator = await startSimulator({
     products: specs,
     historyMs: 2 * 3600_000,
@@ -118,6 +127,9 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Da
     KV_PATH: `${dir}/spot.kv`,
     PRODUCTS_PER_CONNECTION: String(options.productsPerConnection ?? 3),
     CATCHUP_HOURS: "1",
+    SHARD_INDEX: String(options.shard?.index ?? 0),
+    SHARD_COUNT: String(options.shard?.count ?? 1),
+    ...(options.registryMs ? { SHARD_HEARTBEAT_MS: String(options.registryMs) } : {}),
     ...(options.password ? { DASHBOARD_PASSWORD: options.password } : {}),
   };
   const config = loadConfig((name) => env[name]);
@@ -143,6 +155,7 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Da
     url: `http://127.0.0.1:${proxy.port}`,
     products: specs.map((p) => p.id),
     service,
+    store,
     simulator,
     proxy,
     async close() {
@@ -153,4 +166,22 @@ export async function startDashboard(options: DashboardOptions = {}): Promise<Da
       await Deno.remove(dir, { recursive: true });
     },
   };
+}
+
+/** Saves a full-page screenshot as `.screenshots/{name}.png`. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await Deno.mkdir(SCREENSHOT_DIR, { recursive: true });
+  await page.screenshot({ path: new URL(`${name}.png`, SCREENSHOT_DIR).pathname, fullPage: true });
+}
+
+/** Collects what the page reports going wrong: script errors and CSP violations. */
+export function watchProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" && /Content Security Policy|Uncaught/i.test(m.text())) {
+      problems.push(`console: ${m.text()}`);
+    }
+  });
+  return problems;
 }

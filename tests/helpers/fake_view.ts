@@ -9,6 +9,7 @@ import type { ConnectionStatus } from "../../lib/coinbase/feed_types.ts";
 import type { Product } from "../../lib/coinbase/product.ts";
 import { productFromId } from "../../lib/history/catalogue.ts";
 import type { RepairRecord } from "../../lib/history/repair.ts";
+import type { FleetReport } from "../../lib/service/fleet.ts";
 import type { HealthBody } from "../../lib/service/health.ts";
 import { Hub } from "../../lib/service/hub.ts";
 import {
@@ -49,6 +50,13 @@ export class FakeView implements ServiceView {
   readonly liveCandles = new Map<string, Candle>();
   readonly repairs = new Map<string, RepairRecord[]>();
   readonly tradeAges = new Map<string, number>();
+  readonly tradePrices = new Map<string, number>();
+  /** What `fleet()` answers: a report, or an error to reject with. */
+  fleetAnswer: FleetReport | Error = {
+    shards: [],
+    problems: [],
+    products: { expected: 0, covered: 0, uncovered: 0, double: 0 },
+  };
   /** The ranges `candles()` was asked for, in order. */
   readonly asked: { product: string; granularity: GranularityId; range: CandleRange }[] = [];
 
@@ -105,6 +113,15 @@ export class FakeView implements ServiceView {
 
   lastTradeAgeS(product: string): number | undefined {
     return this.tradeAges.get(product);
+  }
+
+  lastTradePrice(product: string): number | undefined {
+    return this.tradePrices.get(product);
+  }
+
+  fleet(): Promise<FleetReport> {
+    const answer = this.fleetAnswer;
+    return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
   }
 
   repairHistory(product: string): RepairRecord[] {

@@ -6,7 +6,7 @@ import { type Clock } from "../../lib/clock.ts";
 import { loadConfig } from "../../lib/config.ts";
 import { RestClient, type RestClientOptions } from "../../lib/coinbase/rest.ts";
 import { demoProducts, type Simulator, startSimulator } from "../../lib/coinbase/simulator.ts";
-import { Service } from "../../lib/service/service.ts";
+import { Service, type ServiceOptions } from "../../lib/service/service.ts";
 import type { CandleStore } from "../../lib/store/store.ts";
 
 /** Polls `cond` every 20 ms until it holds; throws naming `what` after `timeoutMs`. */
@@ -31,14 +31,20 @@ export interface HarnessOptions {
   historyMs?: number;
   /** Builds the REST client from the options the harness would use (tests inject faults). */
   rest?: (options: RestClientOptions) => RestClient;
+  /** Overrides of the harness's feed options (e.g. slower connection pacing). */
+  feed?: ServiceOptions["feed"];
   /** Waits of the startup retry loop (real ms). @default the abort-aware sleep */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Real ms between catalogue refreshes. @default hourly */
+  catalogueRefreshMs?: number;
 }
 
 /** A simulator and a service wired to it. */
 export interface Harness {
   sim: Simulator;
   service: Service;
+  /** The store the service writes (open until {@linkcode Harness.close}). */
+  store: CandleStore;
   ids: string[];
   close(): Promise<void>;
 }
@@ -78,12 +84,21 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
     clock: o.clock,
     tickMs: 50,
     sleep: o.sleep,
-    feed: { staleAfterMs: 600, connectIntervalMs: 20, backoff: { initialMs: 50, maxMs: 400 } },
+    catalogueRefreshMs: o.catalogueRefreshMs,
+    feed: {
+      staleAfterMs: 600,
+      connectIntervalMs: 20,
+      backoff: { initialMs: 50, maxMs: 400 },
+      // The top of the backoff's jitter: a reconnect waits a visible 50 ms, not a random 0–50.
+      random: () => 1,
+      ...o.feed,
+    },
   });
   service.start();
   return {
     sim,
     service,
+    store: o.store,
     ids,
     close: async () => {
       await service.stop(5000);

@@ -47,6 +47,15 @@ Deno.test("parseIngestArgs reads every flag of DESIGN.md", async (t) => {
     assert.equal(f.candles, false);
     assert.equal(parseIngestArgs(["--catalogue", "--days", "1"], NOW).candles, true);
   });
+  await t.step("--delete-plural-documents, alone or with --dry-run", () => {
+    const f = parseIngestArgs(["--delete-plural-documents", "--dry-run"], NOW);
+    assert.equal(f.deletePlural, true);
+    assert.equal(f.dryRun, true);
+    assert.equal(f.candles, false);
+    const real = parseIngestArgs(["--delete-plural-documents", "--store", "firestore"], NOW);
+    assert.deepEqual([real.deletePlural, real.dryRun, real.candles], [true, false, false]);
+    assert.equal(parseIngestArgs([], NOW).deletePlural, false);
+  });
   await t.step("--help", () => {
     assert.equal(parseIngestArgs(["--help"], NOW).help, true);
     assert.equal(parseIngestArgs(["-h", "--bogus"], NOW).help, true);
@@ -58,6 +67,7 @@ Deno.test("parseIngestArgs rejects bad input with a one-line message naming it",
     [["--bogus"], /Unknown flag "--bogus"/],
     [["--products"], /--products needs a value/],
     [["--products", "BTCUSD"], /malformed product id "BTCUSD"/],
+    [["--dry-run"], /--dry-run works only with --delete-plural-documents/],
     [["--granularities", "7m"], /--granularities: Unknown granularity "7m"/],
     [["--from", "2026-02-30"], /--from "2026-02-30" is not a date/],
     [["--from", "yesterday"], /--from "yesterday" is not a date/],
@@ -95,6 +105,8 @@ Deno.test("--help documents every flag", () => {
       "--days",
       "--store",
       "--catalogue",
+      "--delete-plural-documents",
+      "--dry-run",
       "--help",
     ]
   ) {

@@ -4,7 +4,9 @@ import { Market } from "../../lib/coinbase/simulator/market.ts";
 import { createRestHandler, REST_PREFIX } from "../../lib/coinbase/simulator/rest.ts";
 import { parseGranularity } from "../../lib/candles/granularity.ts";
 import { openStore } from "../../lib/store/open.ts";
+import { createFirestoreClient } from "../../lib/store/firestore_client.ts";
 import { PRODUCTS } from "../coinbase/_rest_server.ts";
+import { emulatorTest } from "../helpers/emulator.ts";
 
 const INGEST = new URL("../../ingest.ts", import.meta.url).pathname;
 
@@ -65,7 +67,10 @@ Deno.test("ingest.ts: bad flags, dates and products exit 2 with one line", async
         COINBASE_REST_URL: sim.url,
       });
       assert.equal(r.code, 2, r.stderr);
-      assert.match(r.stderr, /^ingest: Coinbase does not list product NOPE-USD/);
+      assert.match(
+        r.stderr,
+        /^ingest: --products lists a product Coinbase does not know: NOPE-USD\n$/,
+      );
     } finally {
       await sim.close();
     }
@@ -128,5 +133,73 @@ Deno.test("ingest.ts backfills into KV and prints a summary; a re-run fetches no
   } finally {
     await sim.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("ingest.ts --delete-plural-documents: a dry run lists, a real run deletes (KV)", async () => {
+  const dir = await Deno.makeTempDir();
+  const env = { STORE: "kv", KV_PATH: `${dir}/spot.kv` };
+  const P = ["exchanges", "coinbase", "products"];
+  const plural: Deno.KvKey[] = [
+    [...P, "BTC-USD", "intervals", "FIVE_MINUTES"],
+    [...P, "BTC-USD", "history", "SIX_HOURS", "candles", 1773496800000],
+    [...P, "ETH-USD", "intervals", "TWO_HOURS"],
+  ];
+  const singular: Deno.KvKey = [...P, "BTC-USD", "intervals", "FIVE_MINUTE"];
+  const kv = await Deno.openKv(env.KV_PATH);
+  try {
+    for (const key of [...plural, singular]) await kv.set(key, { open: 1 });
+    const dry = await ingest(["--delete-plural-documents", "--dry-run"], env);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /^Plural documents: 3 in 2 products would be deleted \(dry run\)$/m);
+    assert.match(
+      dry.stdout,
+      /^ {2}exchanges\/coinbase\/products\/BTC-USD\/intervals\/FIVE_MINUTES$/m,
+    );
+    assert.equal((await kv.get(plural[0]!)).versionstamp !== null, true, "dry run kept it");
+
+    const real = await ingest(["--delete-plural-documents"], env);
+    assert.equal(real.code, 0, real.stderr);
+    assert.match(real.stdout, /^Plural documents: 3 in 2 products deleted$/m);
+    for (const key of plural) assert.equal((await kv.get(key)).versionstamp, null);
+    assert.notEqual((await kv.get(singular)).versionstamp, null);
+  } finally {
+    kv.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+emulatorTest("ingest.ts --delete-plural-documents on Firestore (emulator)", async (t, emulator) => {
+  const env = {
+    STORE: "firestore",
+    FIRESTORE_EMULATOR_HOST: emulator.host,
+    GOOGLE_CLOUD_PROJECT: emulator.projectId,
+  };
+  const raw = createFirestoreClient({ emulatorHost: emulator.host, projectId: emulator.projectId });
+  const base = "exchanges/coinbase/products";
+  const plural = [
+    `${base}/BTC-USD/intervals/FIFTEEN_MINUTES`,
+    `${base}/BTC-USD/history/FIVE_MINUTES/candles/1773500700000`,
+    `${base}/ETH-USD/history/TWO_HOURS/candles/1773496800000`,
+  ];
+  const singular = `${base}/BTC-USD/intervals/FIFTEEN_MINUTE`;
+  try {
+    for (const path of [...plural, singular]) await raw.doc(path).set({ open: 1 });
+    const exists = async (path: string) => (await raw.doc(path).get()).exists;
+    await t.step("--dry-run counts them and deletes nothing", async () => {
+      const r = await ingest(["--delete-plural-documents", "--dry-run"], env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^Plural documents: 3 in 2 products would be deleted \(dry run\)$/m);
+      for (const path of plural) assert.ok(await exists(path), path);
+    });
+    await t.step("the real run deletes them and keeps the singular document", async () => {
+      const r = await ingest(["--delete-plural-documents"], env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^Plural documents: 3 in 2 products deleted$/m);
+      for (const path of plural) assert.equal(await exists(path), false, path);
+      assert.ok(await exists(singular));
+    });
+  } finally {
+    await raw.terminate();
   }
 });

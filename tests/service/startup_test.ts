@@ -10,7 +10,9 @@ import {
   RestClient,
   type RestClientOptions,
 } from "../../lib/coinbase/rest.ts";
-import { retryHelps, retryWaitMs } from "../../lib/service/startup.ts";
+import { productFromId } from "../../lib/history/catalogue.ts";
+import { retryHelps } from "../../lib/service/startup.ts";
+import { demoProducts, startSimulator } from "../../lib/coinbase/simulator.ts";
 import { openKvCandleStore } from "../../lib/store/kv.ts";
 import { startHarness, until } from "../helpers/service.ts";
 
@@ -19,6 +21,10 @@ class FaultyRest extends RestClient {
   productsErrors: Error[] = [];
   /** Products whose candles fail with this error. */
   candleErrors = new Map<string, Error>();
+  /** Products listed on top of the simulator's (as if Coinbase's REST knew them). */
+  extraProducts: Product[] = [];
+  /** Products whose candle requests never answer (until the call is aborted). */
+  candlesHang = new Set<string>();
 
   constructor(options: RestClientOptions) {
     super(options);
@@ -26,7 +32,8 @@ class FaultyRest extends RestClient {
 
   override products(query?: ProductsQuery): Promise<Product[]> {
     const e = this.productsErrors.shift();
-    return e ? Promise.reject(e) : super.products(query);
+    if (e) return Promise.reject(e);
+    return super.products(query).then((ps) => [...ps, ...this.extraProducts]);
   }
 
   override candles(
@@ -36,6 +43,11 @@ class FaultyRest extends RestClient {
     endSec: number,
     options?: CallOptions,
   ): Promise<Candle[]> {
+    if (this.candlesHang.has(productId)) {
+      return new Promise((_, reject) =>
+        options?.signal?.addEventListener("abort", () => reject(options.signal!.reason))
+      );
+    }
     const e = this.candleErrors.get(productId);
     return e ? Promise.reject(e) : super.candles(productId, granularity, startSec, endSec, options);
   }
@@ -59,19 +71,6 @@ Deno.test("retryHelps() is false for a ConfigError and for retryable: false only
   equal(retryHelps(new TypeError("fetch failed")), true);
   equal(retryHelps("a string"), true);
   equal(retryHelps(null), true);
-});
-
-Deno.test("retryWaitMs() doubles from 2 s and stops at a minute", () => {
-  deepStrictEqual([1, 2, 3, 4, 5, 6, 7, 20].map(retryWaitMs), [
-    2000,
-    4000,
-    8000,
-    16000,
-    32000,
-    60000,
-    60000,
-    60000,
-  ]);
 });
 
 Deno.test("Service startup ends for good on a ConfigError: ready() rejects with it", async () => {
@@ -119,18 +118,28 @@ Deno.test("Service startup retries what a retry can help, saying so, then runs",
     },
   });
   try {
+    // The shared backoff with full jitter: up to 2 s, then up to 4 s; the note says the wait.
     await until(() => waits.length === 1, 5000, "the first retry wait");
     match(
       h.service.health().body.reason ?? "",
-      /listing products from Coinbase failed \(attempt 1\), retrying in 2 s: HTTP 503/,
+      new RegExp(
+        `listing products from Coinbase failed \\(attempt 1\\), retrying in ${
+          Math.round(waits[0]! / 1000)
+        } s: HTTP 503`,
+      ),
     );
     release();
     await until(() => waits.length === 2, 5000, "the second retry wait");
-    match(h.service.health().body.reason ?? "", /\(attempt 2\), retrying in 4 s: HTTP 502/);
+    match(
+      h.service.health().body.reason ?? "",
+      new RegExp(`\\(attempt 2\\), retrying in ${Math.round(waits[1]! / 1000)} s: HTTP 502`),
+    );
     release();
     await h.service.ready();
     equal(h.service.phase, "running");
-    deepStrictEqual(waits, [2000, 4000]);
+    equal(waits.length, 2);
+    ok(waits[0]! >= 0 && waits[0]! <= 2000, `first wait ${waits[0]}`);
+    ok(waits[1]! >= 0 && waits[1]! <= 4000, `second wait ${waits[1]}`);
     deepStrictEqual(h.service.products().map((p) => p.productId), h.ids);
   } finally {
     await h.close();
@@ -154,15 +163,14 @@ Deno.test("Service startup: a product whose seeding fails for good is reported, 
     equal(h.service.phase, "running");
 
     await t.step("the product is listed as a problem, in /health's reason too", () => {
-      deepStrictEqual(h.service.problems(), [{
-        product: "ETH-USD",
-        message: "seeding failed: HTTP 404: product ETH-USD not found",
-      }]);
+      const problems = h.service.problems();
+      deepStrictEqual(problems.map((p) => p.product), ["ETH-USD"]);
+      match(problems[0]!.message, /^seeding failed: .*HTTP 404: product ETH-USD not found$/);
       deepStrictEqual(h.service.status().problems, h.service.problems());
       const { code, body } = h.service.health();
       equal(code, 200);
       equal(body.status, "degraded");
-      match(body.reason ?? "", /ETH-USD: seeding failed: HTTP 404/);
+      match(body.reason ?? "", /ETH-USD: seeding failed: .*HTTP 404/);
     });
 
     await t.step("the other products have their seeded live candles; it has none", async () => {
@@ -188,5 +196,193 @@ Deno.test("Service startup: a product whose seeding fails for good is reported, 
     });
   } finally {
     await h.close();
+  }
+});
+
+Deno.test("Service: a product Coinbase refuses to subscribe is listed as a problem", async () => {
+  const h = await startHarness({
+    clock: acceleratedClock(10, START),
+    store: await openKvCandleStore(":memory:"),
+    products: 2,
+    env: { PRODUCTS: "all" },
+    rest: (o) => {
+      // REST lists NOPE-USD (its seed never answers); the WebSocket does not know it.
+      const faulty = new FaultyRest(o);
+      faulty.extraProducts.push({ ...productFromId("NOPE-USD"), status: "online" });
+      faulty.candlesHang.add("NOPE-USD");
+      return faulty;
+    },
+  });
+  try {
+    await until(() => h.service.problems().length > 0, 10_000, "a problem");
+    deepStrictEqual(h.service.problems(), [{
+      product: "NOPE-USD",
+      message: "Coinbase refused its subscription: it does not know it",
+    }]);
+    match(h.service.health().body.reason ?? "", /NOPE-USD: Coinbase refused its subscription/);
+    await until(
+      () => h.service.liveCandle("BTC-USD", ONE_MINUTE) !== undefined,
+      10_000,
+      "a live BTC-USD minute",
+    );
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("Service startup repairs from the seed cutoff through a late first subscription", async () => {
+  const clock = acceleratedClock(20, Date.UTC(2026, 2, 14, 12, 0, 50));
+  const store = await openKvCandleStore(":memory:");
+  const h = await startHarness({
+    clock,
+    store,
+    products: 3,
+    // One product per connection, opened 1.5 s (30 s of market time) apart: the third
+    // subscribes about a minute after the first, well past the cutoff's minute.
+    env: { PRODUCTS_PER_CONNECTION: "1", CATCHUP_HOURS: "0" },
+    feed: { connectIntervalMs: 1500 },
+  });
+  try {
+    await h.service.ready();
+    const last = h.ids.at(-1)!;
+    await until(
+      () => h.service.connections().every((c) => c.state === "subscribed"),
+      10_000,
+      "every connection subscribed",
+    );
+    const subscribedAt = h.service.connections().find((c) => c.products.includes(last))!
+      .connectedSince!;
+    const [startup] = h.service.repairHistory(last).filter((r) => r.reason === "startup");
+    const cutoffSec = startup!.fromSec;
+    const throughSec = Math.floor(subscribedAt / 60_000) * 60;
+    ok(throughSec > cutoffSec, "the subscription came after the cutoff's minute");
+    equal(startup!.toSec, throughSec + 60, "the window reaches through the subscription's minute");
+    await until(() => startup!.repairedAt !== undefined, 20_000, "the startup repair");
+    const truth = h.sim.market.candles(last, ONE_MINUTE, cutoffSec, throughSec);
+    await until(
+      async () =>
+        (await store.readCompleted(last, "ONE_MINUTE", {
+          start: cutoffSec,
+          end: throughSec,
+          limit: 100,
+        })).length === truth.length,
+      10_000,
+      "the repaired minutes stored",
+    );
+    ok(truth.length >= 2, `${truth.length} minutes compared`);
+    deepStrictEqual(
+      await store.readCompleted(last, "ONE_MINUTE", {
+        start: cutoffSec,
+        end: throughSec,
+        limit: 100,
+      }),
+      truth,
+    );
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("Service startup: a PRODUCTS id Coinbase does not know ends it, naming PRODUCTS and it", async () => {
+  const h = await startHarness({
+    clock: acceleratedClock(10, START),
+    store: await openKvCandleStore(":memory:"),
+    products: 2,
+    env: { PRODUCTS: "BTC-USD,NOPE-USD,ETH-USD" },
+  });
+  try {
+    const started = Date.now();
+    await rejects(h.service.ready(), (e) => {
+      ok(e instanceof ConfigError, String(e));
+      equal(e.variable, "PRODUCTS");
+      equal(e.message, "PRODUCTS lists a product Coinbase does not know: NOPE-USD");
+      return true;
+    });
+    ok(Date.now() - started < 5000, "within seconds");
+    deepStrictEqual(h.service.products(), []);
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("Service catalogue: product documents at start; a product Coinbase delists becomes a problem", async (t) => {
+  const store = await openKvCandleStore(":memory:");
+  const h = await startHarness({
+    clock: acceleratedClock(10, START),
+    store,
+    products: 3,
+    catalogueRefreshMs: 100,
+  });
+  try {
+    await h.service.ready();
+    await t.step("every served product has an online document and catalogue row", async () => {
+      await until(
+        async () => (await store.readProducts(h.ids)).length === h.ids.length,
+        10_000,
+        "the product documents",
+      );
+      const docs = await store.readProducts(h.ids);
+      deepStrictEqual(docs.map((d) => [d.product_id, d.status]), h.ids.map((id) => [id, "online"]));
+      const rows = new Map((await store.readCatalogue()).map((e) => [e.product_id, e.status]));
+      for (const id of h.ids) equal(rows.get(id), "online", id);
+      deepStrictEqual(h.service.problems(), []);
+    });
+    await t.step(
+      "ETH-USD delisted at Coinbase: its document, /health and problems say so",
+      async () => {
+        h.sim.market.products.find((p) => p.id === "ETH-USD")!.status = "delisted";
+        await until(() => h.service.problems().length > 0, 10_000, "the delisting to be noticed");
+        deepStrictEqual(h.service.problems(), [{
+          product: "ETH-USD",
+          message: "delisted by Coinbase: no more trades will come",
+        }]);
+        match(h.service.health().body.reason ?? "", /ETH-USD: delisted by Coinbase/);
+        await until(
+          async () => (await store.readProducts(["ETH-USD"]))[0]?.status === "delisted",
+          10_000,
+          "the ETH-USD document to turn delisted",
+        );
+        const row = (await store.readCatalogue()).find((e) => e.product_id === "ETH-USD");
+        equal(row?.status, "delisted");
+      },
+    );
+  } finally {
+    await h.close();
+  }
+});
+
+Deno.test("main.ts with a PRODUCTS id Coinbase does not know exits 2 within seconds, naming it", async () => {
+  const sim = await startSimulator({ products: demoProducts(2), historyMs: 3600_000 });
+  const dir = await Deno.makeTempDir();
+  try {
+    const started = Date.now();
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-net",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        "--allow-sys",
+        "main.ts",
+      ],
+      env: {
+        PORT: "0",
+        COINBASE_WS_URL: sim.wsUrl,
+        COINBASE_REST_URL: sim.restUrl,
+        PRODUCTS: "BTC-USD,NOPE-USD",
+        KV_PATH: `${dir}/spot.kv`,
+        LOG_FORMAT: "json",
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+    equal(out.code, 2, text);
+    match(text, /PRODUCTS lists a product Coinbase does not know: NOPE-USD/);
+    ok(Date.now() - started < 30_000, `exited after ${Date.now() - started} ms`);
+  } finally {
+    await sim.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -6,7 +6,13 @@
 import assert from "node:assert/strict";
 import type { Candle } from "../../lib/candles/candle.ts";
 import type { GranularityId } from "../../lib/candles/granularity.ts";
-import type { CandleDoc, CandleStore, CatalogueEntry } from "../../lib/store/store.ts";
+import type {
+  CandleDoc,
+  CandleStore,
+  CatalogueEntry,
+  ProductDoc,
+  ShardDoc,
+} from "../../lib/store/store.ts";
 
 const T0 = 1773500700; // 2026-03-14T15:05:00Z, a multiple of 300
 
@@ -195,6 +201,45 @@ export async function runContract(
     ]);
   });
 
+  await step("writeProducts() merges product documents; readProducts() reads them", async () => {
+    const product = (product_id: string, status: "online" | "delisted"): ProductDoc => ({
+      product_id,
+      base_currency: product_id.split("-")[0]!,
+      quote_currency: product_id.split("-")[1]!,
+      status,
+    });
+    const before = Date.now();
+    await store.writeProducts([product("BTC-USD", "online"), product("ETH-USD", "online")]);
+    await store.writeProducts([product("ETH-USD", "delisted")]);
+    const read = await store.readProducts(["ETH-USD", "NOPE-USD", "BTC-USD"]);
+    assert.deepEqual(read.map(({ lastUpdate: _, ...d }) => d), [
+      product("ETH-USD", "delisted"),
+      product("BTC-USD", "online"),
+    ]);
+    for (const d of read) {
+      assert.ok(d.lastUpdate >= before - 5000 && d.lastUpdate <= Date.now() + 5000, "lastUpdate");
+    }
+    const many = Array.from({ length: 25 }, (_, i) => product(`P${i}-USD`, "online"));
+    await store.writeProducts(many);
+    assert.equal((await store.readProducts(many.map((p) => p.product_id))).length, 25);
+    assert.deepEqual(await store.readProducts([]), []);
+  });
+
+  await step("product documents and live candles of a product live side by side", async () => {
+    await store.writeLive([doc("LINK-USD", "ONE_MINUTE", candle(T0, 1))]);
+    await store.writeProducts([{
+      product_id: "LINK-USD",
+      base_currency: "LINK",
+      quote_currency: "USD",
+      status: "online",
+    }]);
+    await store.writeLive([doc("LINK-USD", "ONE_MINUTE", candle(T0 + 60, 2))]);
+    assert.deepEqual(await store.readLive("LINK-USD"), [
+      doc("LINK-USD", "ONE_MINUTE", candle(T0 + 60, 2)),
+    ]);
+    assert.equal((await store.readProducts(["LINK-USD"]))[0]?.status, "online");
+  });
+
   await step("writeCheckpoint() then readCheckpoint()", async () => {
     assert.equal(await store.readCheckpoint("BTC-USD", "ONE_HOUR"), undefined);
     await store.writeCheckpoint("BTC-USD", "ONE_HOUR", T0 - 300);
@@ -203,7 +248,46 @@ export async function runContract(
     assert.equal(await store.readCheckpoint("BTC-USD", "ONE_MINUTE"), undefined);
   });
 
+  await step(
+    "writeShard() keeps one entry per index and count; readShards() returns all",
+    async () => {
+      await store.writeShard(shard(0, 3, { heartbeatAt: 1 }));
+      await store.writeShard(shard(1, 3, { heartbeatAt: 2 }));
+      await store.writeShard(shard(1, 4, { heartbeatAt: 3, products: ["SOL-USD"] }));
+      await store.writeShard(shard(0, 3, { heartbeatAt: 4, status: "stopped", products: [] }));
+      const read = await store.readShards();
+      assert.deepEqual(read.map((s) => `${s.index}-of-${s.count}@${s.heartbeatAt}`), [
+        "0-of-3@4",
+        "1-of-3@2",
+        "1-of-4@3",
+      ]);
+      assert.deepEqual(read[0], shard(0, 3, { heartbeatAt: 4, status: "stopped", products: [] }));
+      assert.deepEqual(read[2]!.products, ["SOL-USD"]);
+    },
+  );
+
+  await step("readShards() of an empty registry is empty", async () => {
+    assert.deepEqual(await store.readShards(), []);
+  });
+
   await step("ping() resolves", async () => {
     await store.ping();
   });
+}
+
+/** A registry entry for shard `index` of `count`. */
+export function shard(index: number, count: number, over: Partial<ShardDoc> = {}): ShardDoc {
+  return {
+    index,
+    count,
+    version: "test-1",
+    startedAt: 1773500000000,
+    heartbeatAt: 1773500700000,
+    status: "healthy",
+    products: ["BTC-USD", "ETH-USD"],
+    selection: { products: ["BTC-USD", "ETH-USD", "SOL-USD"], quoteCurrencies: ["USD"] },
+    connections: { connected: 1, total: 1, reconnects: 2 },
+    gaps: { sequenceGaps: 3, maxGapS: 1.5 },
+    ...over,
+  };
 }

@@ -57,6 +57,68 @@ emulatorTest("FirestoreCandleStore contract (emulator)", async (t, emulator) => 
       });
     });
 
+    await t.step(
+      "product documents: DESIGN.md's fields, merged over the compact live map",
+      async () => {
+        await emulator.clear();
+        await compact.writeLive([doc("BTC-USD", "ONE_MINUTE", candle(T0, 1))]);
+        await compact.writeProducts([{
+          product_id: "BTC-USD",
+          base_currency: "BTC",
+          quote_currency: "USD",
+          status: "online",
+        }]);
+        const product = await raw.doc("exchanges/coinbase/products/BTC-USD").get();
+        const { lastUpdate, intervals, ...fields } = product.data()!;
+        assert.ok(lastUpdate instanceof Timestamp, "lastUpdate is a server timestamp");
+        assert.deepEqual(fields, {
+          product_id: "BTC-USD",
+          base_currency: "BTC",
+          quote_currency: "USD",
+          status: "online",
+        });
+        assert.deepEqual(Object.keys(intervals), ["ONE_MINUTE"], "the live map is kept");
+        assert.equal((await compact.readLive("BTC-USD")).length, 1);
+      },
+    );
+
+    await t.step("deletePluralDocuments(): the seed's plural ids only, dry run first", async () => {
+      await emulator.clear();
+      const plural = [
+        "exchanges/coinbase/products/BTC-USD/intervals/FIVE_MINUTES",
+        "exchanges/coinbase/products/BTC-USD/history/TWO_HOURS/candles/1773496800000",
+        "exchanges/coinbase/products/BTC-USD/history/TWO_HOURS/candles/1773504000000",
+        "exchanges/coinbase/products/BTC-USD/ingest/SIX_HOURS",
+        "exchanges/coinbase/products/ETH-USD/intervals/THIRTY_MINUTES", // no product document
+      ];
+      for (const path of plural) await raw.doc(path).set({ open: 1 });
+      await compat.writeProducts([{
+        product_id: "BTC-USD",
+        base_currency: "BTC",
+        quote_currency: "USD",
+        status: "online",
+      }]);
+      await compat.writeLive([doc("BTC-USD", "FIVE_MINUTE", candle(T0))]);
+      await compat.writeCompleted([doc("BTC-USD", "TWO_HOUR", candle(T0 - (T0 % 7200)))]);
+      const exists = async () =>
+        (await Promise.all(plural.map((p) => raw.doc(p).get()))).filter((s) => s.exists).length;
+
+      const dry = await compat.deletePluralDocuments({ dryRun: true });
+      assert.deepEqual({ ...dry, examples: dry.examples.length }, {
+        products: 2,
+        documents: 5,
+        examples: 4,
+      });
+      assert.equal(await exists(), 5, "a dry run deletes nothing");
+
+      const real = await compat.deletePluralDocuments({ dryRun: false });
+      assert.equal(real.documents, 5);
+      assert.equal(await exists(), 0);
+      assert.equal((await compat.readLive("BTC-USD")).length, 1);
+      assert.equal((await compat.readCompleted("BTC-USD", "TWO_HOUR", { limit: 9 })).length, 1);
+      assert.equal((await compat.readProducts(["BTC-USD"])).length, 1);
+    });
+
     await t.step("the catalogue merge keeps other exchanges' fields", async () => {
       await emulator.clear();
       await raw.doc("trading_pairs/exchanges").set({ kraken: { "XBT-USD": { status: "online" } } });

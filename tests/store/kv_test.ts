@@ -57,3 +57,51 @@ Deno.test("KvCandleStore uses the Firestore path segments as keys, number last",
     kv.close();
   }
 });
+
+Deno.test("KvCandleStore.deletePluralDocuments(): the seed's plural ids only", async (t) => {
+  const kv = await Deno.openKv(":memory:");
+  const store = await openKvCandleStore(kv);
+  const P = ["exchanges", "coinbase", "products"];
+  try {
+    const plural: Deno.KvKey[] = [
+      [...P, "BTC-USD", "intervals", "FIVE_MINUTES"],
+      [...P, "BTC-USD", "history", "TWO_HOURS", "candles", 1773496800000],
+      [...P, "BTC-USD", "history", "TWO_HOURS", "candles", 1773504000000],
+      [...P, "BTC-USD", "ingest", "SIX_HOURS"],
+      [...P, "ETH-USD", "intervals", "THIRTY_MINUTES"],
+    ];
+    for (const key of plural) await kv.set(key, { open: 1 });
+    await store.writeLive([doc("BTC-USD", "FIVE_MINUTE", candle(1773500700))]);
+    await store.writeCompleted([doc("BTC-USD", "TWO_HOUR", candle(1773496800))]);
+    await store.writeCompleted([doc("BTC-USDC", "ONE_MINUTE", candle(1773500700))]);
+    await store.writeProducts([{
+      product_id: "SOL-USD",
+      base_currency: "SOL",
+      quote_currency: "USD",
+      status: "online",
+    }]);
+    const count = async () => (await Array.fromAsync(kv.list({ prefix: [] }))).length;
+    const total = await count();
+
+    await t.step("a dry run counts them and deletes nothing", async () => {
+      const r = await store.deletePluralDocuments({ dryRun: true });
+      assert.equal(r.products, 2);
+      assert.equal(r.documents, plural.length);
+      assert.deepEqual(r.examples.sort(), plural.map((k) => k.join("/")).sort());
+      assert.equal(await count(), total);
+    });
+    await t.step("a real run deletes exactly them", async () => {
+      const r = await store.deletePluralDocuments({ dryRun: false });
+      assert.equal(r.documents, plural.length);
+      assert.equal(await count(), total - plural.length);
+      for (const key of plural) assert.equal((await kv.get(key)).versionstamp, null);
+      assert.equal((await store.readLive("BTC-USD")).length, 1);
+      assert.equal((await store.readCompleted("BTC-USD", "TWO_HOUR", { limit: 9 })).length, 1);
+      assert.equal((await store.readProducts(["SOL-USD"])).length, 1);
+      assert.equal((await store.deletePluralDocuments({ dryRun: true })).documents, 0);
+    });
+  } finally {
+    await store.close();
+    kv.close();
+  }
+});

@@ -64,8 +64,13 @@ class FakeStore implements CandleStore {
   latestCompletedStarts = () => Promise.reject(new Error("unused"));
   readCatalogue = () => Promise.reject(new Error("unused"));
   writeCatalogue = () => Promise.reject(new Error("unused"));
+  writeProducts = () => Promise.reject(new Error("unused"));
+  readProducts = () => Promise.reject(new Error("unused"));
+  deletePluralDocuments = () => Promise.reject(new Error("unused"));
   readCheckpoint = () => Promise.reject(new Error("unused"));
   writeCheckpoint = () => Promise.reject(new Error("unused"));
+  writeShard = () => Promise.reject(new Error("unused"));
+  readShards = () => Promise.reject(new Error("unused"));
   ping = () => Promise.resolve();
   close = () => Promise.resolve();
 }

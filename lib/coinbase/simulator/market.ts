@@ -4,10 +4,19 @@
  * WebSocket side streams from, and exact 1-minute ground-truth candles from which the REST side
  * answers every granularity. Trades are generated lazily up to the time asked for, so the market
  * follows whatever clock drives it. Wire concerns (frames, HTTP) live in the WS and REST parts.
+ *
+ * History and live trading share one market: the same trade rate, size distribution and
+ * volatility per minute, so charts, volumes and "change since open" run on continuously across
+ * the start of live trading. To keep long histories cheap, history is generated at a lower trade
+ * rate and each history trade stands for the `k` live trades (k = live rate / history rate) that
+ * would have happened in its place: its size is the sum of `k` draws of the live size
+ * distribution and its price step that of `k` live steps (√k times the spread, `k` times the
+ * pull back), so volume per minute and price variance per minute are the live ones.
  */
-import type { Candle, Trade } from "../../candles/candle.ts";
+import type { Candle } from "../../candles/candle.ts";
 import { addUnits, type Units, unitsToNumber } from "../../candles/decimal.ts";
 import type { Granularity } from "../../candles/granularity.ts";
+import type { Trade } from "../../candles/trade.ts";
 
 /** A product the simulator lists. */
 export interface SimProductSpec {
@@ -20,6 +29,11 @@ export interface SimProductSpec {
   tick?: number;
   /** `online` or `delisted`; delisted products are listed but never trade. @default "online" */
   status?: "online" | "delisted";
+  /**
+   * The product this one is an alias of (`BTC-USDC` → `BTC-USD`): listed with `alias` set,
+   * never trading on its own. @default none
+   */
+  alias?: string;
 }
 
 /** Options for {@linkcode Market}. */
@@ -31,19 +45,29 @@ export interface MarketOptions {
   startMs: number;
   /** How much history exists before `startMs`. @default 6 h */
   historyMs?: number;
-  /** Trade rate during history, per product (kept low so a week of history stays small). @default 0.1 */
+  /**
+   * Trades generated per second of history, per product (kept low so a week of history stays
+   * small); each stands for several live trades, so volume per minute is the live one.
+   * @default 0.1
+   */
   historyTradesPerSecond?: number;
   /** Raw trades kept per product (older ones survive only inside the 1-minute truth). @default 20000 */
   maxTradesPerProduct?: number;
 }
 
-/** A generated trade with its parsed values, as the market keeps it. */
-export interface SimTrade extends Trade {
+/** A generated trade: its wire strings (coinbase-protocol.md §3.2) and the same trade parsed. */
+export interface SimTrade {
+  trade_id: string;
+  product_id: string;
+  price: string;
+  size: string;
   side: "BUY" | "SELL";
+  /** RFC 3339 with microseconds, as Coinbase's Go servers print it. */
+  time: string;
   /** Epoch microseconds of `time`. */
   timeUs: number;
-  /** Trade id as a number. */
-  id: number;
+  /** What `parseFrame` yields for it; the ground truth is folded from these. */
+  parsed: Trade;
 }
 
 interface TruthCandle {
@@ -70,6 +94,11 @@ interface ProductState {
   minuteStarts: number[];
 }
 
+/** Largest size of one simulated trade, in base units (sizes are 5 · u³, u uniform). */
+const MAX_TRADE_SIZE = 5;
+/** Mean size of one simulated trade: E[5 · u³] = 5/4. */
+export const MEAN_TRADE_SIZE = MAX_TRADE_SIZE / 4;
+
 /** A seeded PRNG (mulberry32), uniform in [0, 1). */
 export function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -80,6 +109,14 @@ export function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * A decimal with trailing zeros (and a bare point) trimmed, as recorded from Coinbase:
+ * prices `65091`, `1919.6`, sizes `0.002186`.
+ */
+export function trimDecimal(s: string): string {
+  return s.includes(".") ? s.replace(/\.?0+$/, "") : s;
 }
 
 /** RFC 3339 with microseconds and trailing zeros trimmed, as Coinbase's Go servers print. */
@@ -140,7 +177,7 @@ export class Market {
   /** Last traded price of a product (its current random-walk level). */
   price(productId: string): string {
     const p = this.#state(productId);
-    return (p.priceTicks * p.tickValue).toFixed(p.decimals);
+    return trimDecimal((p.priceTicks * p.tickValue).toFixed(p.decimals));
   }
 
   #state(productId: string): ProductState {
@@ -149,10 +186,15 @@ export class Market {
     return p;
   }
 
-  #gapUs(p: ProductState, atUs: number): number {
-    const rate = atUs < this.startMs * 1000
+  /** Trades per second generated at `atUs` (history is thinned; see the module comment). */
+  #rate(p: ProductState, atUs: number): number {
+    return atUs < this.startMs * 1000
       ? Math.min(this.#historyRate, p.spec.tradesPerSecond)
       : p.spec.tradesPerSecond;
+  }
+
+  #gapUs(p: ProductState, atUs: number): number {
+    const rate = this.#rate(p, atUs);
     if (rate <= 0) return Number.MAX_SAFE_INTEGER / 4;
     const u = 1 - this.#rand();
     return Math.max(1, Math.round((-Math.log(u) / rate) * 1_000_000));
@@ -167,7 +209,7 @@ export class Market {
     if (toUs <= this.#generatedToUs) return [];
     const out: SimTrade[] = [];
     for (const p of this.#products.values()) {
-      if (p.spec.status === "delisted") continue;
+      if (p.spec.status === "delisted" || p.spec.alias) continue;
       const liveUs = this.startMs * 1000;
       while (p.nextUs <= toUs) {
         const at = p.nextUs;
@@ -184,36 +226,56 @@ export class Market {
   }
 
   #trade(p: ProductState, timeUs: number): SimTrade {
-    // Random walk in ticks with a soft pull back toward the starting price.
+    // How many live trades this one stands for: 1 live, more in thinned history.
+    const rate = this.#rate(p, timeUs);
+    const k = rate > 0 ? p.spec.tradesPerSecond / rate : 1;
+    // Random walk in ticks with a soft pull back toward the starting price; k live steps have
+    // √k times the spread of one (uniform steps add in variance) and k times the pull.
     const start = Math.round(p.spec.price / p.tickValue);
     const scale = Math.max(2, p.priceTicks * 0.0004);
-    const step = Math.round((this.#rand() - 0.5 + (start - p.priceTicks) / (start * 20)) * scale);
+    const noise = (this.#rand() - 0.5) * Math.sqrt(k);
+    const pull = (start - p.priceTicks) / (start * 20) * k;
+    const step = Math.round((noise + pull) * scale);
     p.priceTicks = Math.max(1, p.priceTicks + step);
-    const sizeUnits = 1 + Math.floor(this.#rand() ** 3 * 5e8); // 0.00000001 .. 5
+    // k draws of the live size (a fractional k adds one more draw with that probability).
+    const frac = k % 1;
+    const draws = Math.floor(k) + (frac > 0 && this.#rand() < frac ? 1 : 0);
+    let sizeUnits = 0;
+    for (let i = 0; i < Math.max(1, draws); i++) {
+      sizeUnits += 1 + Math.floor(this.#rand() ** 3 * MAX_TRADE_SIZE * 1e8); // 0.00000001 .. 5
+    }
     const side = this.#rand() < 0.5 ? "BUY" : "SELL";
     const id = p.nextId++;
-    const price = (p.priceTicks * p.tickValue).toFixed(p.decimals);
+    const price = trimDecimal((p.priceTicks * p.tickValue).toFixed(p.decimals));
+    const parsed: Trade = {
+      product: p.spec.id,
+      id,
+      price: Number(price),
+      size: sizeUnits,
+      timeMs: Math.floor(timeUs / 1000),
+    };
     const trade: SimTrade = {
       trade_id: String(id),
       product_id: p.spec.id,
       price,
-      size: (sizeUnits / 1e8).toFixed(8),
+      size: trimDecimal((sizeUnits / 1e8).toFixed(8)),
       side,
       time: goTime(timeUs),
       timeUs,
-      id,
+      parsed,
     };
     p.trades.push(trade);
     if (p.trades.length > this.#maxTrades * 1.25) {
       p.trades.splice(0, p.trades.length - this.#maxTrades);
     }
-    this.#record(p, trade, sizeUnits);
+    this.#record(p, parsed);
     return trade;
   }
 
-  #record(p: ProductState, t: SimTrade, sizeUnits: number): void {
-    const start = Math.floor(t.timeUs / 60_000_000) * 60;
-    const price = Number(t.price);
+  /** Folds one trade into its 1-minute ground truth (trades arrive in time order). */
+  #record(p: ProductState, t: Trade): void {
+    const start = Math.floor(t.timeMs / 60_000) * 60;
+    const { price, size } = t;
     const c = p.minutes.get(start);
     if (!c) {
       p.minutes.set(start, {
@@ -222,7 +284,7 @@ export class Market {
         high: price,
         low: price,
         close: price,
-        volume: sizeUnits,
+        volume: size,
       });
       p.minuteStarts.push(start);
       return;
@@ -230,7 +292,7 @@ export class Market {
     if (price > c.high) c.high = price;
     if (price < c.low) c.low = price;
     c.close = price;
-    c.volume = addUnits(c.volume, sizeUnits);
+    c.volume = addUnits(c.volume, size);
   }
 
   /** The `limit` latest trades of a product at or before `nowMs`, newest first. */

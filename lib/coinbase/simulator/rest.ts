@@ -134,7 +134,13 @@ export function createRestHandler(market: Market, options: RestHandlerOptions = 
     if (sub === "candles") return candles(id, url.searchParams);
     if (sub === "ticker") return ticker(id, url.searchParams);
     const spec = market.products.find((p) => p.id === id)!;
-    return Response.json(productRow(spec, market.price(id)));
+    return Response.json(
+      productRow(
+        spec,
+        market.price(id),
+        market.products.filter((p) => p.alias === id).map((p) => p.id),
+      ),
+    );
   }
 
   function time(): Response {
@@ -156,8 +162,22 @@ export function createRestHandler(market: Market, options: RestHandlerOptions = 
     if (!Number.isInteger(offset) || offset < 0 || !(limit >= 0)) {
       return error(400, "INVALID_ARGUMENT", "limit and offset must be non-negative integers");
     }
-    const page = specs.slice(offset, offset + limit).map((s) => productRow(s, market.price(s.id)));
-    return Response.json({ products: page, num_products: page.length, pagination: null });
+    const aliasesOf = (id: string) =>
+      market.products.filter((p) => p.alias === id).map((p) => p.id);
+    const page = specs.slice(offset, offset + limit).map((s) =>
+      productRow(s, market.price(s.id), aliasesOf(s.id))
+    );
+    // As recorded: the total in `num_products` and an empty cursor object (paging is by offset).
+    return Response.json({
+      products: page,
+      num_products: specs.length,
+      pagination: {
+        prev_cursor: "",
+        next_cursor: "",
+        has_next: offset + page.length < specs.length,
+        has_prev: offset > 0 && specs.length > 0,
+      },
+    });
   }
 
   function candles(id: string, q: URLSearchParams): Response {

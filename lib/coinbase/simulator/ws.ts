@@ -11,7 +11,7 @@ import type { Clock } from "../../clock.ts";
 import { systemClock } from "../../clock.ts";
 import { type Market, type SimTrade } from "./market.ts";
 import { checkJwtShape, goTimeString, SimClient } from "./ws_client.ts";
-import { candleEvents, GARBAGE, tradeJson } from "./ws_frames.ts";
+import { candleEvents, candleSnapshotEvents, GARBAGE, tradeJson } from "./ws_frames.ts";
 
 /** Options for {@linkcode WsSimulator}. Intervals are real milliseconds. */
 export interface WsSimulatorOptions {
@@ -24,6 +24,11 @@ export interface WsSimulatorOptions {
   flushIntervalMs?: number;
   /** `candles` update cadence. @default 1000 */
   candleIntervalMs?: number;
+  /**
+   * How far (clock ms) the `candles` channel trails the trades: an open candle covers the trades
+   * up to this long before its frame (recorded from Coinbase: 2–18 s). @default 6000
+   */
+  candleLagMs?: number;
   /** Close a socket that has not subscribed by then. @default 5000 */
   subscribeDeadlineMs?: number;
   /** Close a socket without `heartbeats` after this long without a frame (Coinbase: 60–90 s). @default 75000 */
@@ -64,6 +69,7 @@ export class WsSimulator {
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
       flushIntervalMs: options.flushIntervalMs ?? 250,
       candleIntervalMs: options.candleIntervalMs ?? 1000,
+      candleLagMs: options.candleLagMs ?? 6000,
       subscribeDeadlineMs: options.subscribeDeadlineMs ?? 5000,
       idleCloseMs: options.idleCloseMs ?? 75_000,
       clientId: options.clientId ?? false,
@@ -145,8 +151,16 @@ export class WsSimulator {
           );
         }
       } else if (channel === "candles") {
-        const events = candleEvents(this.#market, known, this.#clock(), "snapshot");
-        if (events) c.send("candles", events);
+        // One snapshot frame per product, as recorded (like market_trades).
+        for (const p of known) {
+          const events = candleSnapshotEvents(
+            this.#market,
+            p,
+            this.#clock(),
+            this.#opts.candleLagMs,
+          );
+          if (events) c.send("candles", events);
+        }
       }
     } else if (channel === "heartbeats") c.heartbeats = false;
     else c.remove(channel, ids === undefined ? undefined : known);
@@ -183,7 +197,7 @@ export class WsSimulator {
         for (const t of ts) mine.push(t);
       }
       if (!mine.length) continue;
-      if (sources > 1) mine.sort((a, b) => b.timeUs - a.timeUs || b.id - a.id);
+      if (sources > 1) mine.sort((a, b) => b.timeUs - a.timeUs || b.parsed.id - a.parsed.id);
       else mine.reverse();
       if (c.withhold > 0) {
         c.withhold--;
@@ -219,7 +233,7 @@ export class WsSimulator {
       for (const p of c.candleProducts) {
         if (seen.has(p)) continue;
         seen.add(p);
-        const sig = candleEvents(this.#market, [p], now, "update") ?? "";
+        const sig = candleEvents(this.#market, [p], now, "update", this.#opts.candleLagMs) ?? "";
         if (sig && sig !== this.#lastCandle.get(p)) changed.add(p);
         this.#lastCandle.set(p, sig);
       }
@@ -227,7 +241,9 @@ export class WsSimulator {
     if (!changed.size) return;
     for (const c of this.#clients) {
       const mine = [...c.candleProducts].filter((p) => changed.has(p));
-      const events = mine.length ? candleEvents(this.#market, mine, now, "update") : undefined;
+      const events = mine.length
+        ? candleEvents(this.#market, mine, now, "update", this.#opts.candleLagMs)
+        : undefined;
       if (events) c.send("candles", events);
     }
   }

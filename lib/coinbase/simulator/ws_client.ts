@@ -7,7 +7,7 @@
  * fan-out live in `ws.ts`.
  */
 import type { Clock } from "../../clock.ts";
-import { goTime, type Market } from "./market.ts";
+import type { Market } from "./market.ts";
 
 /** What a {@linkcode SimClient} needs from its simulator. */
 export interface SimClientContext {
@@ -82,10 +82,8 @@ export class SimClient {
   send(channel: string, events: string): string {
     const seq = this.#seq++;
     const nowMs = this.#ctx.clock();
-    // Sub-millisecond digits vary the fraction width the way Go's trimmed output does.
-    const us = nowMs * 1000 + Math.floor((performance.now() * 1000) % 1000);
     const text = `{"channel":"${channel}",${this.#ctx.clientId() ? '"client_id":"",' : ""}` +
-      `"timestamp":"${goTime(us)}","sequence_num":${seq},"events":${events}}`;
+      `"timestamp":"${goTimeNs(nowMs)}","sequence_num":${seq},"events":${events}}`;
     this.sendRaw(text);
     return text;
   }
@@ -156,8 +154,27 @@ function b64urlDecode(s: string): string {
   return new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0)));
 }
 
-/** Go's `time.String()` text without the monotonic suffix: `2026-03-14 15:09:26.998127 +0000 UTC`. */
+/**
+ * RFC 3339 with nanoseconds, trailing zeros trimmed, as the recorded envelopes carry them
+ * (`2026-08-09T21:05:48.228568804Z`, `…49.25328358Z`). The digits below the millisecond come
+ * from the performance clock, so the fraction width varies the way Go's output does.
+ */
+export function goTimeNs(
+  nowMs: number,
+  subMsNs = Math.floor((performance.now() * 1e6) % 1e6),
+): string {
+  const ms = Math.floor(nowMs);
+  const base = new Date(ms - (ms % 1000)).toISOString().slice(0, 19);
+  const frac = (String(ms % 1000).padStart(3, "0") + String(subMsNs).padStart(6, "0"))
+    .replace(/0+$/, "");
+  return frac ? `${base}.${frac}Z` : `${base}Z`;
+}
+
+/**
+ * Go's `time.String()` text without the monotonic suffix, with nanoseconds as recorded:
+ * `2026-08-09 21:05:48.854840045 +0000 UTC`.
+ */
 export function goTimeString(nowMs: number): string {
-  const rfc = goTime(nowMs * 1000);
+  const rfc = goTimeNs(nowMs);
   return `${rfc.slice(0, 10)} ${rfc.slice(11, -1)} +0000 UTC`;
 }

@@ -1,42 +1,101 @@
 /**
  * @module
  * Event payloads the WebSocket simulator sends: trade objects as Coinbase writes them
- * (all-string fields, maker `side`, coinbase-protocol.md §3.2), 5-minute cumulative candles
- * (§3.3), and a catalogue of garbage frames for the fault injector.
+ * (all-string fields, maker `side`, coinbase-protocol.md §3.2, in the recorded field order),
+ * 5-minute cumulative candles (§3.3: a subscribe's snapshot holds the latest 100 non-empty
+ * buckets, oldest first, ending with the open one, as recorded on 2026-08-09; updates carry the
+ * open bucket), and a catalogue of garbage frames for the fault injector.
  */
-import type { Market, SimTrade } from "./market.ts";
+import type { Candle } from "../../candles/candle.ts";
+import { addUnits, parseUnits, type Units, unitsToNumber } from "../../candles/decimal.ts";
+import { type Market, type SimTrade, trimDecimal } from "./market.ts";
 import { granularityById } from "../../candles/granularity.ts";
 
-/** One trade as a JSON object text with the wire's field order. */
+/** One trade as a JSON object text with the wire's field order (as recorded). */
 export function tradeJson(t: SimTrade): string {
-  return `{"trade_id":"${t.trade_id}","product_id":"${t.product_id}","price":"${t.price}",` +
-    `"size":"${t.size}","side":"${t.side}","time":"${t.time}"}`;
+  return `{"product_id":"${t.product_id}","trade_id":"${t.trade_id}","price":"${t.price}",` +
+    `"size":"${t.size}","time":"${t.time}","side":"${t.side}"}`;
 }
+
+function candleJson(c: Candle, product: string): string {
+  return `{"start":"${c.start}","high":"${c.high}","low":"${c.low}","open":"${c.open}",` +
+    `"close":"${c.close}","volume":"${
+      trimDecimal(c.volume.toFixed(8))
+    }","product_id":"${product}"}`;
+}
+
+/** Buckets in a `candles` snapshot (empty buckets are absent, not counted). */
+export const CANDLE_SNAPSHOT_SIZE = 100;
 
 const FIVE = granularityById("FIVE_MINUTE");
 const FIVE_MINUTES_SECONDS = FIVE.seconds;
 
 /**
- * The `events` array text for the current 5-minute bucket of each product that has traded in
- * it, or undefined when none has.
+ * The open 5-minute candle of a product as the `candles` channel states it at `nowMs`: the bucket
+ * of `nowMs`, folded from its trades up to `nowMs - lagMs` only (Coinbase's recorded candles
+ * trail the trades they cover by 2–18 s); undefined when none of its trades is that old yet.
+ */
+export function openCandle(
+  market: Market,
+  product: string,
+  nowMs: number,
+  lagMs: number,
+): Candle | undefined {
+  const start = Math.floor(nowMs / 1000 / FIVE_MINUTES_SECONDS) * FIVE_MINUTES_SECONDS;
+  if (lagMs <= 0) return market.candles(product, FIVE, start, start)[0];
+  const trades = market.trades(product, start * 1000, nowMs - lagMs + 1);
+  if (trades.length === 0) return undefined;
+  const c: Candle = { start, open: 0, high: -Infinity, low: Infinity, close: 0, volume: 0 };
+  let volume: Units = 0;
+  for (const [i, t] of trades.entries()) {
+    const price = Number(t.price);
+    if (i === 0) c.open = price;
+    if (price > c.high) c.high = price;
+    if (price < c.low) c.low = price;
+    c.close = price;
+    volume = addUnits(volume, parseUnits(t.size));
+  }
+  c.volume = unitsToNumber(volume);
+  return c;
+}
+
+/**
+ * The `events` array text for the open 5-minute bucket of each product that has a candle
+ * ({@linkcode openCandle}), or undefined when none has.
  */
 export function candleEvents(
   market: Market,
   products: Iterable<string>,
   nowMs: number,
   type: "snapshot" | "update",
+  lagMs = 0,
 ): string | undefined {
-  const start = Math.floor(nowMs / 1000 / FIVE_MINUTES_SECONDS) * FIVE_MINUTES_SECONDS;
   const items: string[] = [];
   for (const p of products) {
-    const c = market.candles(p, FIVE, start, start)[0];
-    if (!c) continue;
-    items.push(
-      `{"start":"${c.start}","high":"${c.high}","low":"${c.low}","open":"${c.open}",` +
-        `"close":"${c.close}","volume":"${c.volume.toFixed(8)}","product_id":"${p}"}`,
-    );
+    const c = openCandle(market, p, nowMs, lagMs);
+    if (c) items.push(candleJson(c, p));
   }
   return items.length ? `[{"type":"${type}","candles":[${items.join(",")}]}]` : undefined;
+}
+
+/**
+ * The `events` text of one product's `candles` snapshot: its latest
+ * {@linkcode CANDLE_SNAPSHOT_SIZE} non-empty 5-minute buckets within the last day, oldest
+ * first, the open one (as {@linkcode openCandle} states it) last; undefined when it has none.
+ */
+export function candleSnapshotEvents(
+  market: Market,
+  product: string,
+  nowMs: number,
+  lagMs = 0,
+): string | undefined {
+  const start = Math.floor(nowMs / 1000 / FIVE_MINUTES_SECONDS) * FIVE_MINUTES_SECONDS;
+  const list = market.candles(product, FIVE, start - 86_400, start - FIVE_MINUTES_SECONDS);
+  const open = openCandle(market, product, nowMs, lagMs);
+  if (open) list.push(open);
+  if (list.length === 0) return undefined;
+  const items = list.slice(-CANDLE_SNAPSHOT_SIZE).map((c) => candleJson(c, product));
+  return `[{"type":"snapshot","candles":[${items.join(",")}]}]`;
 }
 
 /** A garbage frame: raw text, or a channel frame (with a sequence number) carrying bad data. */

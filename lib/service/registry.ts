@@ -1,0 +1,227 @@
+/**
+ * @module
+ * {@linkcode ShardRegistry}: this shard's entry in the store's shard registry
+ * (`spot_server/shards/{index}-of-{count}`, DESIGN.md "Stored data") and its view of the others.
+ * It writes a heartbeat every ~15 s from a snapshot the service provides (status, products,
+ * connection and gap summary), marks the entry `stopped` on shutdown, and reads every entry plus
+ * the catalogue to compute the fleet report (`fleet.ts`) for `/fleet`, `/api/fleet` and the
+ * `spot_fleet_*` gauges. A failing store write is logged and retried at the next beat; it never
+ * touches this shard's own health (a neighbour's outage must not restart this one).
+ */
+import type { Clock } from "../clock.ts";
+import type { Config } from "../config.ts";
+import type { ConnectionStatus } from "../coinbase/feed_types.ts";
+import { getLogger } from "../log.ts";
+import type { CandleStore, ShardDoc } from "../store/store.ts";
+import { shardId } from "../store/store.ts";
+import { checkFleet, FLEET_STATUSES, type FleetReport, PROBLEM_KINDS } from "./fleet.ts";
+import { Gauge, type Registry } from "./prometheus.ts";
+
+const log = getLogger(["spot", "registry"]);
+
+/** What the service reports of itself at each heartbeat. */
+export type ShardSnapshot = Pick<ShardDoc, "status" | "products" | "connections" | "gaps">;
+
+/** What {@linkcode shardSnapshot} reads of the running service. */
+export interface SnapshotSource {
+  health(): { body: { status: string } };
+  products(): { productId: string }[];
+  connections(): ConnectionStatus[];
+}
+
+/** This shard's state for its registry entry, from the running service. */
+export function shardSnapshot(service: SnapshotSource): ShardSnapshot {
+  const health = service.health().body.status;
+  const connections = service.connections();
+  return {
+    status: health === "starting" || health === "healthy"
+      ? health
+      : health === "stopping"
+      ? "stopped"
+      : "degraded",
+    products: service.products().map((p) => p.productId),
+    connections: {
+      connected: connections.filter((c) => c.state === "subscribed").length,
+      total: connections.length,
+      reconnects: connections.reduce((n, c) => n + c.reconnects, 0),
+    },
+    gaps: {
+      sequenceGaps: connections.reduce((n, c) => n + c.sequenceGaps, 0),
+      maxGapS: connections.reduce((m, c) => Math.max(m, c.maxGapS), 0),
+    },
+  };
+}
+
+/** Who a shard is, from its configuration, started at `startedAt`. */
+export function shardIdentity(
+  config: Pick<Config, "shardIndex" | "shardCount" | "version" | "products" | "quoteCurrencies">,
+  startedAt: number,
+): ShardRegistryOptions["identity"] {
+  return {
+    index: config.shardIndex,
+    count: config.shardCount,
+    version: config.version,
+    startedAt,
+    selection: { products: config.products, quoteCurrencies: config.quoteCurrencies },
+  };
+}
+
+/** Options for {@linkcode ShardRegistry}. */
+export interface ShardRegistryOptions {
+  store: Pick<CandleStore, "writeShard" | "readShards" | "readCatalogue">;
+  /** Who this shard is: never changes while it runs. */
+  identity: Pick<ShardDoc, "index" | "count" | "version" | "selection" | "startedAt">;
+  /** This shard's state now. */
+  snapshot: () => ShardSnapshot;
+  /** @default Date.now */
+  clock?: Clock;
+  /** Real milliseconds between heartbeats. @default 15000 */
+  intervalMs?: number;
+  /** No heartbeat for longer than this makes a shard `silent`. @default 60 */
+  silentAfterS?: number;
+  /** A fleet report younger than this is served again instead of read anew. @default 5000 */
+  reportMaxAgeMs?: number;
+}
+
+/** This shard's registry entry and the fleet report. */
+export class ShardRegistry {
+  readonly #o: ShardRegistryOptions;
+  readonly #clock: Clock;
+  #timer?: ReturnType<typeof setInterval>;
+  #stopped = false;
+  #writing: Promise<void> = Promise.resolve();
+  #failing = false;
+  #busy = false;
+  #report?: { atMs: number; report: FleetReport };
+  #reading?: Promise<FleetReport>;
+
+  constructor(options: ShardRegistryOptions) {
+    this.#o = options;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  /** The registry id of this shard, `{index}-of-{count}`. */
+  get id(): string {
+    return shardId(this.#o.identity);
+  }
+
+  /** Writes the first heartbeat now and then one every interval. */
+  start(): void {
+    void this.beat();
+    this.#timer = setInterval(() => void this.beat(), this.#o.intervalMs ?? 15_000);
+  }
+
+  /**
+   * Writes this shard's entry now, unless a write is still in flight (beats never queue up behind
+   * a slow store). Never throws: a failure is logged and the next beat retries.
+   */
+  beat(): Promise<void> {
+    if (this.#stopped || this.#busy) return this.#writing;
+    return this.#write(this.#o.snapshot());
+  }
+
+  /** Stops the heartbeat and marks the entry `stopped` (its products then show as uncovered). */
+  async stop(): Promise<void> {
+    if (this.#stopped) return await this.#writing;
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    await this.#write({ ...this.#o.snapshot(), status: "stopped" });
+  }
+
+  /** The fleet as the registry shows it now (read at most every `reportMaxAgeMs`). */
+  async fleet(): Promise<FleetReport> {
+    const cached = this.#report;
+    if (cached && this.#clock() - cached.atMs < (this.#o.reportMaxAgeMs ?? 5000)) {
+      return cached.report;
+    }
+    return await (this.#reading ??= this.#read().finally(() => this.#reading = undefined));
+  }
+
+  async #refresh(): Promise<void> {
+    try {
+      await (this.#reading ??= this.#read().finally(() => this.#reading = undefined));
+    } catch (error) {
+      log.warn("Cannot read the shard registry: {error}", {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+
+  /** The last fleet report computed, if any (for scrape-time gauges). */
+  get lastReport(): FleetReport | undefined {
+    return this.#report?.report;
+  }
+
+  /** Adds the `spot_fleet_*` gauges (from the last report; refreshed at each heartbeat). */
+  addMetrics(registry: Registry): void {
+    const report = () => this.lastReport;
+    registry.add(
+      new Gauge("spot_fleet_shards", "Shards in the registry by status", () => {
+        const r = report();
+        return FLEET_STATUSES.map((status) => [
+          { status },
+          r?.shards.filter((s) => s.status === status).length ?? 0,
+        ]);
+      }, ["status"]),
+    );
+    registry.add(
+      new Gauge("spot_fleet_problems", "Fleet problems by kind", () => {
+        const r = report();
+        return PROBLEM_KINDS.map((kind) => [
+          { kind },
+          r?.problems.filter((p) => p.kind === kind).length ?? 0,
+        ]);
+      }, ["kind"]),
+    );
+    registry.add(
+      new Gauge("spot_fleet_products", "Products the fleet should serve, by coverage", () => {
+        const p = report()?.products;
+        return [
+          [{ coverage: "expected" }, p?.expected ?? 0],
+          [{ coverage: "covered" }, p?.covered ?? 0],
+          [{ coverage: "uncovered" }, p?.uncovered ?? 0],
+          [{ coverage: "double" }, p?.double ?? 0],
+        ];
+      }, ["coverage"]),
+    );
+  }
+
+  async #read(): Promise<FleetReport> {
+    const [shards, catalogue] = await Promise.all([
+      this.#o.store.readShards(),
+      this.#o.store.readCatalogue(),
+    ]);
+    const nowMs = this.#clock();
+    const report = checkFleet({ shards, catalogue, nowMs, silentAfterS: this.#o.silentAfterS });
+    this.#report = { atMs: nowMs, report };
+    return report;
+  }
+
+  #write(snapshot: ShardSnapshot): Promise<void> {
+    const doc: ShardDoc = { ...this.#o.identity, ...snapshot, heartbeatAt: this.#clock() };
+    // One write at a time, in order: the `stopped` entry is never overwritten by a late beat.
+    this.#busy = true;
+    this.#writing = this.#writing.then(async () => {
+      try {
+        await this.#o.store.writeShard(doc);
+        if (this.#failing) log.info("Shard registry entry {id} written again", { id: this.id });
+        this.#failing = false;
+      } catch (error) {
+        if (!this.#failing) {
+          log.warn("Cannot write shard registry entry {id}: {error}", {
+            id: this.id,
+            error: error instanceof Error ? error.message : String(error),
+          });
+        }
+        this.#failing = true;
+        return;
+      } finally {
+        this.#busy = false;
+      }
+      // Refreshes the report for the gauges, outside the write chain: a slow read must not hold
+      // back the next heartbeat or the `stopped` mark.
+      if (doc.status !== "stopped") void this.#refresh();
+    });
+    return this.#writing;
+  }
+}

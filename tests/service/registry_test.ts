@@ -1,0 +1,224 @@
+import assert from "node:assert/strict";
+import { ShardRegistry, type ShardSnapshot, shardSnapshot } from "../../lib/service/registry.ts";
+import { Registry } from "../../lib/service/prometheus.ts";
+import { openKvCandleStore } from "../../lib/store/kv.ts";
+import type { CandleStore, ShardDoc } from "../../lib/store/store.ts";
+
+const T0 = Date.UTC(2026, 10, 29, 21, 0, 0);
+
+function snapshot(products: string[], status: ShardSnapshot["status"] = "healthy"): ShardSnapshot {
+  return {
+    status,
+    products,
+    connections: { connected: 1, total: 1, reconnects: 0 },
+    gaps: { sequenceGaps: 0, maxGapS: 0.5 },
+  };
+}
+
+function registry(
+  store: CandleStore,
+  index: number,
+  count: number,
+  clock: () => number,
+  products: string[],
+) {
+  let state = snapshot(products, "starting");
+  const r = new ShardRegistry({
+    store,
+    identity: {
+      index,
+      count,
+      version: "test",
+      startedAt: T0,
+      selection: { products: ["A-USD", "B-USD", "C-USD"], quoteCurrencies: ["USD"] },
+    },
+    snapshot: () => state,
+    clock,
+    reportMaxAgeMs: 0,
+  });
+  return { r, set: (s: ShardSnapshot) => state = s };
+}
+
+Deno.test("ShardRegistry on Deno KV", async (t) => {
+  const store = await openKvCandleStore(":memory:");
+  let now = T0;
+  const clock = () => now;
+  // Under the rendezvous hash, B-USD and C-USD are shard 0's of 2, A-USD shard 1's.
+  const a = registry(store, 0, 2, clock, ["B-USD", "C-USD"]);
+  const b = registry(store, 1, 2, clock, ["A-USD"]);
+  try {
+    await t.step("beat() writes the entry with the snapshot and the clock's time", async () => {
+      await a.r.beat();
+      const [doc] = await store.readShards();
+      assert.deepEqual(
+        doc,
+        {
+          index: 0,
+          count: 2,
+          version: "test",
+          startedAt: T0,
+          selection: { products: ["A-USD", "B-USD", "C-USD"], quoteCurrencies: ["USD"] },
+          ...snapshot(["B-USD", "C-USD"], "starting"),
+          heartbeatAt: T0,
+        } satisfies ShardDoc,
+      );
+    });
+
+    await t.step("fleet(): A-USD uncovered while shard 1-of-2 has never reported", async () => {
+      const report = await a.r.fleet();
+      assert.deepEqual(report.problems.map((p) => [p.kind, p.products]), [["uncovered", [
+        "A-USD",
+      ]]]);
+      assert.match(report.problems[0]!.message, /1-of-2 has never reported/);
+    });
+
+    await t.step("both beating: no problems, statuses from the snapshots", async () => {
+      a.set(snapshot(["B-USD", "C-USD"]));
+      b.set(snapshot(["A-USD"], "degraded"));
+      await a.r.beat();
+      await b.r.beat();
+      const report = await b.r.fleet();
+      assert.deepEqual(report.problems, []);
+      assert.deepEqual(report.shards.map((s) => [s.id, s.status]), [
+        ["0-of-2", "healthy"],
+        ["1-of-2", "degraded"],
+      ]);
+    });
+
+    await t.step("stop() marks the entry stopped and the other shard sees it", async () => {
+      await b.r.stop();
+      const report = await a.r.fleet();
+      assert.equal(report.shards.find((s) => s.id === "1-of-2")!.status, "stopped");
+      assert.deepEqual(report.problems.map((p) => p.kind), ["uncovered"]);
+      assert.match(report.problems[0]!.message, /1-of-2 is stopped/);
+    });
+
+    await t.step("a beat after stop() writes nothing over the stopped entry", async () => {
+      now += 1000;
+      await b.r.beat();
+      const doc = (await store.readShards()).find((d) => d.index === 1)!;
+      assert.equal(doc.status, "stopped");
+      assert.equal(doc.heartbeatAt, T0);
+    });
+
+    await t.step("no heartbeat for 61 s: the shard is silent, named in a problem", async () => {
+      now = T0 + 61_000;
+      const report = await b.r.fleet();
+      assert.equal(report.shards.find((s) => s.id === "0-of-2")!.status, "silent");
+      const silent = report.problems.find((p) => p.kind === "silent")!;
+      assert.match(silent.message, /Shard 0-of-2 has sent no heartbeat for 61 s/);
+    });
+
+    await t.step("addMetrics(): gauges of the last report by status and kind", async () => {
+      const metrics = new Registry();
+      a.r.addMetrics(metrics);
+      await a.r.fleet();
+      const text = await metrics.render();
+      assert.match(text, /spot_fleet_shards\{status="silent"\} 1/);
+      assert.match(text, /spot_fleet_shards\{status="stopped"\} 1/);
+      assert.match(text, /spot_fleet_problems\{kind="uncovered"\} 1/);
+      assert.match(text, /spot_fleet_problems\{kind="silent"\} 1/);
+      assert.match(text, /spot_fleet_products\{coverage="uncovered"\} 3/);
+    });
+  } finally {
+    await a.r.stop();
+    await store.close();
+  }
+});
+
+Deno.test("ShardRegistry: a failing store write is logged, not thrown, and retried", async () => {
+  const store = await openKvCandleStore(":memory:");
+  let fail = true;
+  const flaky: Pick<CandleStore, "writeShard" | "readShards" | "readCatalogue"> = {
+    writeShard: (doc) => fail ? Promise.reject(new Error("unavailable")) : store.writeShard(doc),
+    readShards: () => store.readShards(),
+    readCatalogue: () => store.readCatalogue(),
+  };
+  const r = new ShardRegistry({
+    store: flaky,
+    identity: {
+      index: 0,
+      count: 1,
+      version: "test",
+      startedAt: T0,
+      selection: { products: ["A-USD"], quoteCurrencies: ["USD"] },
+    },
+    snapshot: () => snapshot(["A-USD"]),
+    clock: () => T0,
+  });
+  try {
+    await r.beat();
+    assert.deepEqual(await store.readShards(), []);
+    fail = false;
+    await r.beat();
+    assert.equal((await store.readShards()).length, 1);
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("ShardRegistry: beats during a slow write are skipped; stop() is written after it", async () => {
+  const store = await openKvCandleStore(":memory:");
+  const hold = Promise.withResolvers<void>();
+  const written: string[] = [];
+  const slow: Pick<CandleStore, "writeShard" | "readShards" | "readCatalogue"> = {
+    writeShard: async (doc) => {
+      if (written.length === 0) await hold.promise;
+      written.push(doc.status);
+      await store.writeShard(doc);
+    },
+    readShards: () => store.readShards(),
+    readCatalogue: () => store.readCatalogue(),
+  };
+  const r = new ShardRegistry({
+    store: slow,
+    identity: {
+      index: 0,
+      count: 1,
+      version: "test",
+      startedAt: T0,
+      selection: { products: ["A-USD"], quoteCurrencies: ["USD"] },
+    },
+    snapshot: () => snapshot(["A-USD"]),
+    clock: () => T0,
+  });
+  try {
+    const first = r.beat();
+    void r.beat();
+    void r.beat();
+    const stopped = r.stop();
+    hold.resolve();
+    await first;
+    await stopped;
+    assert.deepEqual(written, ["healthy", "stopped"]);
+    assert.equal((await store.readShards())[0]!.status, "stopped");
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("shardSnapshot() sums connections and gaps; unhealthy counts as degraded", () => {
+  const conn = (state: "subscribed" | "reconnecting", reconnects: number, gaps: number) => ({
+    id: `ws-${reconnects}`,
+    products: [],
+    state,
+    connectedSince: null,
+    reconnects,
+    lastMessageAgeS: null,
+    maxGapS: gaps / 2,
+    sequenceGaps: gaps,
+    tradesPerS: 0,
+    unknownProducts: [],
+  });
+  const snap = shardSnapshot({
+    health: () => ({ body: { status: "unhealthy" } }),
+    products: () => [{ productId: "A-USD" }, { productId: "B-USD" }],
+    connections: () => [conn("subscribed", 1, 4), conn("reconnecting", 2, 6)],
+  });
+  assert.deepEqual(snap, {
+    status: "degraded",
+    products: ["A-USD", "B-USD"],
+    connections: { connected: 1, total: 2, reconnects: 3 },
+    gaps: { sequenceGaps: 10, maxGapS: 3 },
+  });
+});
