@@ -118,6 +118,8 @@ export interface SeedingOptions {
    * run, which the tiles must not change); seeding the aggregator does not.
    */
   storeAfter?: Promise<unknown>;
+  /** Wraps the store reads of the plan (retries, as the caller sees fit). @default runs once */
+  attempt?: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
   /** REST requests in flight at once. @default SEED_CONCURRENCY */
   concurrency?: number;
 }
@@ -154,7 +156,11 @@ export async function runSeeding(options: SeedingOptions): Promise<SeedingSummar
     aggregator.seed(product, cutoffSec, tiles);
     options.onSeeded?.(product, ++seeded, products.length);
   };
-  const plans = await planSeeds(options.store, products, cutoffSec);
+  const attempt = options.attempt ?? ((_, fn) => fn());
+  const plans = await attempt(
+    "reading the seed tiles from the store",
+    () => planSeeds(options.store, products, cutoffSec),
+  );
   const queue: { plan: ProductSeedPlan; attempt: number; notBefore: number }[] = [];
   for (const plan of plans) {
     if (plan.requests.length === 0) {

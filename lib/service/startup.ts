@@ -119,6 +119,7 @@ export class Startup {
       sleep: (ms) => this.#o.sleep(ms),
       signal,
       storeAfter: latestRead,
+      attempt: (what, fn) => this.#retry(what, fn),
       onSeeded: (_, n, total) => {
         this.note = `seeding in-progress candles (${n}/${total})`;
         pipeline.flush();
