@@ -78,18 +78,32 @@ export function mountChart(container: HTMLElement, bars: ChartBar[]): ChartHandl
     color: b.close >= b.open ? `${up}80` : `${down}80`,
   });
   let lastStart = -Infinity;
+  /** The bars shown, by start: lightweight-charts can only update an older bar it already has. */
+  let shown = new Map<number, ChartBar>();
+  const draw = (all: ChartBar[]) => {
+    candles.setData(all.map(candle));
+    volume.setData(all.map(bar));
+    shown = new Map(all.map((b) => [b.start, b]));
+    lastStart = all.at(-1)?.start ?? -Infinity;
+  };
 
   const handle: ChartHandle = {
     setAll(all) {
-      candles.setData(all.map(candle));
-      volume.setData(all.map(bar));
-      lastStart = all.at(-1)?.start ?? -Infinity;
+      draw(all);
       chart.timeScale().fitContent();
     },
     update(b) {
+      if (b.start < lastStart && !shown.has(b.start)) {
+        // A correction for a bucket the chart has no bar for (no trades when it loaded): insert
+        // it in time order by redrawing, which the library's update() cannot do.
+        shown.set(b.start, b);
+        draw([...shown.values()].sort((x, y) => x.start - y.start));
+        return;
+      }
       const historical = b.start < lastStart;
       candles.update(candle(b), historical);
       volume.update(bar(b), historical);
+      shown.set(b.start, b);
       lastStart = Math.max(lastStart, b.start);
     },
     remove() {
