@@ -52,13 +52,23 @@ export const GRANULARITIES: readonly Granularity[] = Object.freeze(
 /** The base granularity every coarser one is rolled up from. */
 export const ONE_MINUTE: Granularity = GRANULARITIES[0]!;
 
+/**
+ * The seed Python service's plural spellings of five ids (`FIVE_MINUTES`, `TWO_HOURS`, …): accepted
+ * as input, never written (its leftover documents under them are what
+ * `ingest --delete-plural-documents` removes).
+ */
+export const PLURAL_GRANULARITY_IDS: readonly string[] = Object.freeze(
+  GRANULARITIES.filter((g) => ![60, 3600, 86400].includes(g.seconds)).map((g) => `${g.id}S`),
+);
+
 const byName = new Map<string, Granularity>();
+for (const id of PLURAL_GRANULARITY_IDS) {
+  byName.set(id, granularityById(id.slice(0, -1) as GranularityId));
+}
 for (const g of GRANULARITIES) {
   byName.set(g.id, g);
   byName.set(g.short, g);
   byName.set(g.rest, g);
-  // The seed service's plural spellings (`FIVE_MINUTES`, `TWO_HOURS`, …), accepted as input.
-  if (g.seconds !== 60 && g.seconds !== 3600 && g.seconds !== 86400) byName.set(`${g.id}S`, g);
 }
 
 /** The accepted spellings, for error messages. */

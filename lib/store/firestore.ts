@@ -41,11 +41,11 @@ import {
   type LiveFields,
   liveFields,
   livePath,
-  PLURAL_GRANULARITY_IDS,
   productPath,
   PRODUCTS_COLLECTION,
   SHARDS_PATH,
 } from "./paths.ts";
+import { PLURAL_GRANULARITY_IDS } from "../candles/granularity.ts";
 import { eachConcurrently } from "./concurrency.ts";
 import {
   byShard,

@@ -37,11 +37,11 @@ import {
   GRANULARITY_COLLECTIONS,
   type LiveFields,
   liveFields,
-  PLURAL_GRANULARITY_IDS,
   productPath,
   PRODUCTS_COLLECTION,
   SHARDS_PATH,
 } from "./paths.ts";
+import { PLURAL_GRANULARITY_IDS } from "../candles/granularity.ts";
 import { eachConcurrently } from "./concurrency.ts";
 import {
   byShard,

@@ -47,19 +47,6 @@ export interface CompletedFields {
 
 const PRODUCTS = ["exchanges", "coinbase", "products"] as const;
 
-/**
- * The seed Python service's plural granularity ids. It wrote `intervals/{id}`, `history/{id}/…`
- * and ingest checkpoints under them; this service writes only the singular ids, and
- * `ingest --delete-plural-documents` removes those leftovers.
- */
-export const PLURAL_GRANULARITY_IDS: readonly string[] = [
-  "FIVE_MINUTES",
-  "FIFTEEN_MINUTES",
-  "THIRTY_MINUTES",
-  "TWO_HOURS",
-  "SIX_HOURS",
-];
-
 /** The sub-collections of a product document that are keyed by granularity id. */
 export const GRANULARITY_COLLECTIONS: readonly string[] = ["intervals", "history", "ingest"];
 

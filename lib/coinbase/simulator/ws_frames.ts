@@ -28,7 +28,7 @@ function candleJson(c: Candle, product: string): string {
 export const CANDLE_SNAPSHOT_SIZE = 100;
 
 const FIVE = granularityById("FIVE_MINUTE");
-const FIVE_MINUTES_SECONDS = FIVE.seconds;
+const FIVE_MINUTE_SECONDS = FIVE.seconds;
 
 /**
  * The open 5-minute candle of a product as the `candles` channel states it at `nowMs`: the bucket
@@ -41,7 +41,7 @@ export function openCandle(
   nowMs: number,
   lagMs: number,
 ): Candle | undefined {
-  const start = Math.floor(nowMs / 1000 / FIVE_MINUTES_SECONDS) * FIVE_MINUTES_SECONDS;
+  const start = Math.floor(nowMs / 1000 / FIVE_MINUTE_SECONDS) * FIVE_MINUTE_SECONDS;
   if (lagMs <= 0) return market.candles(product, FIVE, start, start)[0];
   const trades = market.trades(product, start * 1000, nowMs - lagMs + 1);
   if (trades.length === 0) return undefined;
@@ -89,8 +89,8 @@ export function candleSnapshotEvents(
   nowMs: number,
   lagMs = 0,
 ): string | undefined {
-  const start = Math.floor(nowMs / 1000 / FIVE_MINUTES_SECONDS) * FIVE_MINUTES_SECONDS;
-  const list = market.candles(product, FIVE, start - 86_400, start - FIVE_MINUTES_SECONDS);
+  const start = Math.floor(nowMs / 1000 / FIVE_MINUTE_SECONDS) * FIVE_MINUTE_SECONDS;
+  const list = market.candles(product, FIVE, start - 86_400, start - FIVE_MINUTE_SECONDS);
   const open = openCandle(market, product, nowMs, lagMs);
   if (open) list.push(open);
   if (list.length === 0) return undefined;
