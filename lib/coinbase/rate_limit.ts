@@ -1,8 +1,8 @@
 /**
  * @module
- * Client-side request pacing for Coinbase REST: a sliding-window limiter under which the server
- * never sees more than `ratePerSecond` requests in any one-second window (so its per-IP token
- * bucket never empties), while requests run concurrently. Time and waiting are injected so tests
+ * Client-side request pacing for Coinbase REST: a sliding-window limiter under which the client
+ * never sends more than `ratePerSecond` requests in any one-second window (so the server's per-IP
+ * token bucket never empties), while requests run concurrently. Time and waiting are injected so tests
  * never sleep for real. Retries and backoff live in `rest_transport.ts`.
  */
 import { abortableSleep, type Clock, type Sleep } from "../clock.ts";
@@ -17,18 +17,16 @@ export interface RateLimiterOptions {
   sleep?: Sleep;
 }
 
-/** Marks a request acquired from a {@linkcode RateLimiter} as finished (idempotent). */
-export type Release = () => void;
-
 /**
- * A sliding-window limiter robust to network delay: a request holds its slot while in flight and
- * for one window after it finishes, and a new one starts only while fewer than `capacity =
- * max(1, floor(ratePerSecond))` slots are held. The window is one second (or `1 / rate` seconds
- * for rates under one), so whatever the latency the server sees at most `capacity ≤
- * ratePerSecond` requests in ANY sliding one-second window, the first second included: of any
- * `capacity + 1` requests, one had finished a whole window before the last one started. A
- * fractional rate above one is rounded down (9.5/s runs at 9/s) rather than allowing a burst of
- * two capacities within one second. Shared by all calls of a client; requests run concurrently.
+ * A sliding-window limiter on send times: a request may start only while fewer than `capacity =
+ * max(1, floor(ratePerSecond))` requests started within the last window, which is one second (or
+ * `1 / rate` seconds for rates under one). So the requests leave at most `capacity ≤
+ * ratePerSecond` in ANY sliding one-second window, the first second included, and a slow answer
+ * costs no throughput: requests run concurrently, however long each takes. What the server sees
+ * is the send times shifted by network delay; the service's default rate (8/s against
+ * Coinbase's 10/s) leaves that jitter its margin. A fractional rate above one is rounded down
+ * (9.5/s runs at 9/s) rather than allowing a burst of two capacities within one second. Shared by
+ * all calls of a client.
  */
 export class RateLimiter {
   readonly ratePerSecond: number;
@@ -36,10 +34,8 @@ export class RateLimiter {
   readonly #windowMs: number;
   readonly #clock: Clock;
   readonly #sleep: Sleep;
-  #inFlight = 0;
-  /** Finish times (epoch ms) of the requests still holding a slot, oldest first. */
-  readonly #ends: number[] = [];
-  #waiters: (() => void)[] = [];
+  /** Send times (epoch ms) within the last window, oldest first. */
+  readonly #starts: number[] = [];
 
   constructor(options: RateLimiterOptions) {
     const rate = options.ratePerSecond;
@@ -55,39 +51,19 @@ export class RateLimiter {
     this.#sleep = options.sleep ?? abortableSleep;
   }
 
-  /** Resolves when one more request may start now; call the returned function when it ends. */
-  async acquire(signal?: AbortSignal): Promise<Release> {
+  /** Resolves when one more request may be sent now (and counts it as sent). */
+  async acquire(signal?: AbortSignal): Promise<void> {
     for (;;) {
       signal?.throwIfAborted();
       const now = this.#clock();
-      while (this.#ends.length > 0 && this.#ends[0]! <= now - this.#windowMs) this.#ends.shift();
-      if (this.#inFlight + this.#ends.length < this.#capacity) {
-        this.#inFlight++;
-        let released = false;
-        return () => {
-          if (released) return;
-          released = true;
-          this.#inFlight--;
-          this.#ends.push(this.#clock());
-          const waiters = this.#waiters;
-          this.#waiters = [];
-          for (const wake of waiters) wake();
-        };
+      const starts = this.#starts;
+      while (starts.length > 0 && starts[0]! <= now - this.#windowMs) starts.shift();
+      if (starts.length < this.#capacity) {
+        starts.push(now);
+        return;
       }
-      if (this.#ends.length > 0) {
-        // +1 ms: the oldest finish must be strictly more than a window ago.
-        await this.#sleep(this.#ends[0]! + this.#windowMs - now + 1, signal);
-      } else {
-        // Every slot is in flight: wait for one to finish (its window starts then).
-        await new Promise<void>((resolve, reject) => {
-          const onAbort = () => reject(signal!.reason);
-          signal?.addEventListener("abort", onAbort, { once: true });
-          this.#waiters.push(() => {
-            signal?.removeEventListener("abort", onAbort);
-            resolve();
-          });
-        });
-      }
+      // +1 ms: the oldest send must be strictly more than a window ago.
+      await this.#sleep(starts[0]! + this.#windowMs - now + 1, signal);
     }
   }
 }

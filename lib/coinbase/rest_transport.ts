@@ -111,17 +111,10 @@ export class RestTransport {
     let retry = 0;
     let reauthorized = false;
     for (;;) {
-      const release = await this.#limiter.acquire(signal);
+      await this.#limiter.acquire(signal);
       this.stats.requests++;
       const headers: Record<string, string> = { accept: "application/json" };
-      if (auth) {
-        try {
-          headers.authorization = `Bearer ${await this.#authorize!("GET", url)}`;
-        } catch (e) {
-          release();
-          throw e;
-        }
-      }
+      if (auth) headers.authorization = `Bearer ${await this.#authorize!("GET", url)}`;
       const timeout = AbortSignal.timeout(this.#timeoutMs);
       let problem: string;
       let status = 0;
@@ -169,8 +162,6 @@ export class RestTransport {
         if (e instanceof RestError) throw e;
         if (signal?.aborted) throw signal.reason;
         problem = `network error: ${e instanceof Error ? e.message : String(e)}`;
-      } finally {
-        release();
       }
       if (retry >= this.#maxRetries) {
         throw new RestError(

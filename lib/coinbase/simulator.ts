@@ -27,6 +27,11 @@ export interface SimulatorOptions {
   historyMs?: number;
   /** Trade rate per product during history. @default 0.1 */
   historyTradesPerSecond?: number;
+  /**
+   * Recent trades kept per product (for the `ticker` endpoint, snapshots and replays); older ones
+   * are forgotten, the 1-minute truth is kept. @default 20,000
+   */
+  maxTradesPerProduct?: number;
   /** WebSocket side: intervals, deadlines, `client_id`, … */
   ws?: Omit<WsSimulatorOptions, "market" | "clock">;
   /** REST side: rate limits, key verification, … */
@@ -77,6 +82,7 @@ export function startSimulator(options: SimulatorOptions = {}): Promise<Simulato
     startMs: clock(),
     historyMs: options.historyMs,
     historyTradesPerSecond: options.historyTradesPerSecond,
+    maxTradesPerProduct: options.maxTradesPerProduct,
   });
   const ws = new WsSimulator({ ...options.ws, market, clock });
   const rest = createRestHandler(market, { ...options.rest, clock });
