@@ -41,12 +41,21 @@ interface RunSpec {
   products: number;
 }
 
-const RUNS: RunSpec[] = [
+const ALL_RUNS: RunSpec[] = [
   { name: "KV", store: "kv", layout: "compat", windowS: 120, products: 1000 },
   // 200 products: a shorter part (part 4 starts 1,000 on the emulator).
   { name: "Firestore compat", store: "firestore", layout: "compat", windowS: 60, products: 200 },
   { name: "Firestore compact", store: "firestore", layout: "compact", windowS: 60, products: 200 },
 ];
+/** `BENCH_E2E_STORES=kv` runs only the KV run (a quicker trial or a profile). */
+const RUNS = ALL_RUNS.filter((r) =>
+  (Deno.env.get("BENCH_E2E_STORES") ?? "kv,firestore").split(",").includes(r.store)
+);
+/**
+ * `BENCH_CPU_PROF=<dir>` runs the service with `--cpu-prof` and writes its V8 CPU profile there
+ * (open it in Chrome DevTools' Performance panel); the CPU figures then include the profiler.
+ */
+const CPU_PROF_DIR = Deno.env.get("BENCH_CPU_PROF");
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -163,6 +172,7 @@ async function serviceRun(
       "run",
       // As deployed (Dockerfile): a small young generation, old space capped for 512 MiB.
       "--v8-flags=--max-semi-space-size=2,--max-old-space-size=384",
+      ...(CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF_DIR}`] : []),
       "--allow-net",
       "--allow-read",
       "--allow-write",
@@ -207,6 +217,7 @@ async function serviceRun(
     await report("latency warm-up report");
     const m1 = await scrape(base);
     const simCpu1 = await cpuMicros(sim.child.pid);
+    const clientsCpu1 = await cpuMicros(clients.pid);
     const t1 = performance.now();
     // Samples are matched every 5 s, while the simulator still holds their trades.
     for (let left = run.windowS - 10; left > 0; left -= 5) {
@@ -219,7 +230,9 @@ async function serviceRun(
     }
     const latency = await report("latency report");
     const m2 = await scrape(base);
-    const simShare = (await cpuMicros(sim.child.pid) - simCpu1) / 1000 / (performance.now() - t1);
+    const windowMs = performance.now() - t1;
+    const simShare = (await cpuMicros(sim.child.pid) - simCpu1) / 1000 / windowMs;
+    const clientsShare = (await cpuMicros(clients.pid) - clientsCpu1) / 1000 / windowMs;
     const cpu2 = await cpuMicros(child.pid);
     const rss2 = await rssBytes(child.pid);
     const elapsedS = (performance.now() - t0) / 1000;
@@ -236,6 +249,7 @@ async function serviceRun(
       products: products.length,
       sampled: sample.length,
       simShare,
+      clientsShare,
     });
   } finally {
     await clients?.stop();
@@ -267,6 +281,8 @@ interface Measured {
   sampled: number;
   /** CPU of the simulator process over the window, in cores. */
   simShare: number;
+  /** CPU of the SSE clients' process over the window, in cores. */
+  clientsShare: number;
 }
 
 function rowsOf(run: RunSpec, m: Measured): Row[] {
@@ -294,7 +310,8 @@ function rowsOf(run: RunSpec, m: Measured): Row[] {
       part: P,
       measure: `trade frame → SSE receipt p50 (bench-measured on ${m.sampled} products: ` +
         `${num(l.matched)} updates, ${num(l.unmatched)} unmatched; ${l.openClients} clients ` +
-        `open; simulator process at ${(100 * m.simShare).toFixed(0)} % of a core)`,
+        `open; simulator process at ${(100 * m.simShare).toFixed(0)} % of a core, clients ` +
+        `process at ${(100 * m.clientsShare).toFixed(0)} %)`,
       value: `${l.p50Ms.toFixed(1)} ms`,
     },
     {
