@@ -1,8 +1,8 @@
 /**
  * @module
  * The bench's Coinbase: the simulator in its own process (so the service's RSS and CPU are its
- * own), plus the SSE clients of the end-to-end run, which live here because the latency is
- * measured against this process's send times.
+ * own), plus the latency log of the end-to-end run, which lives here because the latency is
+ * measured against this process's send times (the SSE clients are `sse_clients_process.ts`).
  *
  * Usage: `bench/simulator_process.ts <products> <tradesPerSecond> <historyTradesPerSecond>
  * <historyHours> <publicRestRatePerSecond> <publicRestBurst> [sliding]` (`sliding` = 1: the
@@ -10,20 +10,20 @@
  * `{"wsUrl","restUrl","products"}` when listening, then reads JSON commands, one per line, on
  * stdin and answers each with one JSON line on stdout:
  *
- * - `{"cmd":"sse","url":…,"clients":20,"sample":[ids]}` starts the SSE clients, measuring the
- *   updates of the sampled products (all are received);
- * - `{"cmd":"report"}` answers latency quantiles and event counts since the last report;
  * - `{"cmd":"match","samples":[[product, start, volume, receiptMs], …]}` measures updates
- *   received by SSE clients in another process (`sse_clients_process.ts`) the same way;
+ *   received by the SSE clients (`sse_clients_process.ts`);
+ * - `{"cmd":"report"}` answers latency quantiles and counts since the last report;
  * - `{"cmd":"rest"}` answers the REST requests served since the last `rest` command
  *   (`{requests, rateLimited, maxPerSecond}`);
  * - stdin closing stops everything.
  *
  * Latency: the simulator sends a trade in the first `market_trades` flush at or after its
  * time, so this process records every flush time (the `to` of the market's `trades(…)` call
- * the flush makes) and, for the sampled products, each trade's cumulative 1-minute volume.
- * An SSE `ONE_MINUTE` live update whose volume changed is matched to the trade that brought
- * the candle to that volume; latency = SSE receipt − that trade's flush.
+ * the flush makes), when that flush had handed all its frames to the sockets (a microtask
+ * after the flush's timer callback), and each trade's cumulative 1-minute volume. An SSE
+ * `ONE_MINUTE` live update whose volume changed is matched to the trade that brought the
+ * candle to that volume; latency = SSE receipt − when that trade's flush was sent (the
+ * simulator's own generating and serialising is the harness's, reported apart).
  */
 import { demoProducts, startSimulator } from "../lib/coinbase/simulator.ts";
 import type { SimTrade } from "../lib/coinbase/simulator/market.ts";
@@ -59,7 +59,11 @@ const market = sim.market;
 const trades = market.trades.bind(market);
 let lastFlush = NaN;
 market.trades = (product: string, fromMs: number, toMs: number): SimTrade[] => {
-  if (toMs !== lastFlush) latency.flushed(lastFlush = toMs);
+  if (toMs !== lastFlush) {
+    latency.flushed(lastFlush = toMs);
+    // Runs once the simulator's flush (a timer callback) has handed every frame to its socket.
+    queueMicrotask(() => latency.sent(toMs, performance.timeOrigin + performance.now()));
+  }
   return trades(product, fromMs, toMs);
 };
 const advance = market.advance.bind(market);
@@ -86,10 +90,7 @@ for await (const chunk of Deno.stdin.readable) {
     buffered = buffered.slice(nl + 1);
     if (!line) continue;
     const cmd = JSON.parse(line);
-    if (cmd.cmd === "sse") {
-      latency.connect(cmd.url, cmd.clients, cmd.sample);
-      reply({ ok: true });
-    } else if (cmd.cmd === "report") {
+    if (cmd.cmd === "report") {
       reply(latency.report());
     } else if (cmd.cmd === "match") {
       for (const [product, start, volume, receiptMs] of cmd.samples) {
@@ -109,5 +110,4 @@ for await (const chunk of Deno.stdin.readable) {
     }
   }
 }
-await latency.close();
 await sim.close();

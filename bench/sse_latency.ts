@@ -1,9 +1,11 @@
 /**
  * @module
  * Trade-frame-to-SSE latency for the end-to-end bench (used by `simulator_process.ts`): the
- * simulator's flush times, every product's recent cumulative 1-minute volumes by trade, and SSE
- * clients whose `ONE_MINUTE` live updates are matched back to the flush that carried the trade
- * which brought the candle to that volume. Quantiles come from a 0.1 ms histogram.
+ * simulator's flushes (when each started, which fixes the trades it carried, and when its
+ * frames had all been handed to the sockets), every product's recent cumulative 1-minute
+ * volumes by trade, and the SSE clients' receipts (from `sse_clients_process.ts`), each matched
+ * back to the flush that carried the trade which brought the candle to that volume. Quantiles
+ * come from a 0.1 ms histogram.
  */
 import { addUnits, type Units, unitsToNumber } from "../lib/candles/decimal.ts";
 
@@ -19,40 +21,47 @@ interface MinuteLog {
 
 /** Latency quantiles and counters since the previous report. */
 export interface LatencyReport {
-  /** SSE `candle` events received, all clients. */
-  events: number;
-  /** Changed live 1-minute updates matched to a flush. */
+  /** Changed live 1-minute updates received and matched to a flush. */
   matched: number;
   /** Changed live 1-minute updates no trade's cumulative volume explained. */
   unmatched: number;
+  /** From the flush's frames handed to the sockets to the SSE receipt. */
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
-  /** Clients whose stream is still open. */
-  openClients: number;
-  /** Clients whose stream ended or failed (e.g. dropped as slow). */
-  endedClients: number;
+  /** The simulator's own work per flush (generating, serialising): not counted above. */
+  flushWorkP50Ms: number;
 }
 
-/** Flush and trade log plus the SSE clients. */
+/** Flush and trade log, matching the SSE clients' receipts. */
 export class SseLatency {
+  /** Flush times (epoch ms; a trade at or before one went out with the first such flush). */
   readonly #flushes: number[] = [];
+  /** When each flush's frames had all been handed to the sockets (epoch ms; NaN until then). */
+  readonly #sent: number[] = [];
   readonly #minutes = new Map<string, Map<number, MinuteLog>>();
   readonly #bins = new Uint32Array(BINS + 1);
-  readonly #abort = new AbortController();
-  #sample = new Set<string>();
-  readonly #clients: Promise<void>[] = [];
+  #work: number[] = [];
   #maxMs = 0;
-  #events = 0;
   #matched = 0;
   #unmatched = 0;
-  #open = 0;
-  #ended = 0;
 
-  /** A `market_trades` flush at `ms` sent every trade with a time up to `ms`. */
+  /** A `market_trades` flush at `ms` sends every trade with a time up to `ms`. */
   flushed(ms: number): void {
     this.#flushes.push(ms);
-    if (this.#flushes.length > 4096) this.#flushes.splice(0, 2048);
+    this.#sent.push(NaN);
+    if (this.#flushes.length > 4096) {
+      this.#flushes.splice(0, 2048);
+      this.#sent.splice(0, 2048);
+    }
+  }
+
+  /** The flush at `ms` handed its last frame to a socket at `atMs` (epoch ms). */
+  sent(ms: number, atMs: number): void {
+    const i = this.#flushes.lastIndexOf(ms);
+    if (i < 0) return;
+    this.#sent[i] = atMs;
+    this.#work.push(atMs - ms);
   }
 
   /** A trade the market generated (recent ones only are kept). */
@@ -71,97 +80,28 @@ export class SseLatency {
     log.timesMs.push(timeMs);
   }
 
-  /** Opens `clients` SSE streams on `url`, measuring the updates of `sample`. */
-  connect(url: string, clients: number, sample: string[]): void {
-    this.#sample = new Set(sample);
-    for (let i = 0; i < clients; i++) this.#clients.push(this.#client(url));
-  }
-
-  async #client(url: string): Promise<void> {
-    const lastVolume = new Map<string, number>();
-    let res: Response;
-    try {
-      res = await fetch(url, { signal: this.#abort.signal });
-    } catch {
-      this.#ended++;
-      return;
-    }
-    if (!res.ok || !res.body) {
-      this.#ended++;
-      await res.body?.cancel();
-      return;
-    }
-    this.#open++;
-    const since = Date.now();
-    const decoder = new TextDecoder();
-    let text = "";
-    try {
-      for await (const chunk of res.body) {
-        const now = performance.timeOrigin + performance.now();
-        text += decoder.decode(chunk, { stream: true });
-        let end;
-        let from = 0;
-        while ((end = text.indexOf("\n\n", from)) >= 0) {
-          this.#event(text.slice(from, end), now, now - since > 2000, lastVolume);
-          from = end + 2;
-        }
-        text = text.slice(from);
-      }
-    } catch {
-      // Aborted at close, or the server dropped the stream: counted below.
-    }
-    this.#open--;
-    this.#ended++;
-  }
-
-  #event(block: string, now: number, measure: boolean, lastVolume: Map<string, number>): void {
-    const at = block.indexOf("data: ");
-    if (at < 0 || !block.startsWith("event: candle")) return;
-    this.#events++;
-    // Parse only the sampled products' updates, so the clients stay cheap next to the service.
-    const id = block.indexOf('"product_id":"', at);
-    if (id < 0) return;
-    const product = block.slice(id + 14, block.indexOf('"', id + 14));
-    if (!this.#sample.has(product)) return;
-    const u = JSON.parse(block.slice(at + 6));
-    if (u.complete || u.granularity !== "ONE_MINUTE") return;
-    const key = `${u.product_id}|${u.start}`;
-    if (lastVolume.get(key) === u.volume) return;
-    lastVolume.set(key, u.volume);
-    if (!measure) return;
-    const log = this.#minutes.get(u.product_id)?.get(u.start);
-    const i = log ? log.volumes.lastIndexOf(u.volume) : -1;
-    const flush = i >= 0 ? this.#flushAtOrAfter(log!.timesMs[i]!) : undefined;
-    if (flush === undefined) {
-      this.#unmatched++;
-      return;
-    }
-    const ms = now - flush;
-    this.#matched++;
-    if (ms > this.#maxMs) this.#maxMs = ms;
-    this.#bins[Math.min(BINS, Math.max(0, Math.floor(ms / BIN_MS)))]!++;
-  }
-
   /**
    * A changed live `ONE_MINUTE` update received by a client in another process at `receiptMs`
-   * (epoch ms, same machine clock): matched like the in-process clients' updates.
+   * (epoch ms, same machine clock): matched to the flush that carried the trade which brought
+   * the candle to `volume`, and counted from when that flush's frames were sent.
    */
   received(product: string, start: number, volume: number, receiptMs: number): void {
-    this.#events++;
     const log = this.#minutes.get(product)?.get(start);
     const i = log ? log.volumes.lastIndexOf(volume) : -1;
-    const flush = i >= 0 ? this.#flushAtOrAfter(log!.timesMs[i]!) : undefined;
-    if (flush === undefined) {
+    const f = i >= 0 ? this.#flushAtOrAfter(log!.timesMs[i]!) : -1;
+    const sentAt = f >= 0 ? this.#sent[f]! : NaN;
+    if (Number.isNaN(sentAt)) {
       this.#unmatched++;
       return;
     }
-    const ms = receiptMs - flush;
+    const ms = receiptMs - sentAt;
     this.#matched++;
     if (ms > this.#maxMs) this.#maxMs = ms;
     this.#bins[Math.min(BINS, Math.max(0, Math.floor(ms / BIN_MS)))]!++;
   }
 
-  #flushAtOrAfter(ms: number): number | undefined {
+  /** Index of the first flush at or after `ms`, or -1. */
+  #flushAtOrAfter(ms: number): number {
     const f = this.#flushes;
     let lo = 0;
     let hi = f.length;
@@ -170,27 +110,23 @@ export class SseLatency {
       if (f[mid]! < ms) lo = mid + 1;
       else hi = mid;
     }
-    return f[lo];
+    return lo < f.length ? lo : -1;
   }
 
   /** Quantiles and counters since the previous report (then resets them). */
   report(): LatencyReport {
+    const work = this.#work.sort((a, b) => a - b);
     const r: LatencyReport = {
-      events: this.#events,
       matched: this.#matched,
       unmatched: this.#unmatched,
       p50Ms: this.#quantile(0.5),
       p99Ms: this.#quantile(0.99),
       maxMs: this.#maxMs,
-      openClients: this.#open,
-      endedClients: this.#ended,
+      flushWorkP50Ms: work.length ? work[Math.floor(work.length / 2)]! : NaN,
     };
     this.#bins.fill(0);
-    this.#events =
-      this.#matched =
-      this.#unmatched =
-      this.#maxMs =
-        0;
+    this.#work = [];
+    this.#matched = this.#unmatched = this.#maxMs = 0;
     return r;
   }
 
@@ -203,11 +139,5 @@ export class SseLatency {
       if (n >= target) return (i + 1) * BIN_MS;
     }
     return NaN;
-  }
-
-  /** Closes the SSE streams. */
-  async close(): Promise<void> {
-    this.#abort.abort();
-    await Promise.all(this.#clients);
   }
 }

@@ -51,6 +51,7 @@ export const GRANULARITIES: readonly Granularity[] = Object.freeze(
 
 /** The base granularity every coarser one is rolled up from. */
 export const ONE_MINUTE: Granularity = GRANULARITIES[0]!;
+const byId = new Map<string, Granularity>(GRANULARITIES.map((g) => [g.id, g]));
 
 /**
  * The seed Python service's plural spellings of five ids (`FIVE_MINUTES`, `TWO_HOURS`, …): accepted
@@ -88,7 +89,7 @@ export function parseGranularity(name: string): Granularity {
 
 /** The granularity with this stored id. */
 export function granularityById(id: GranularityId): Granularity {
-  const g = GRANULARITIES.find((x) => x.id === id);
+  const g = byId.get(id);
   if (!g) throw new RangeError(`Unknown granularity id "${id}"`);
   return g;
 }

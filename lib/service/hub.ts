@@ -8,7 +8,7 @@
  * one filtered array per publish, so what they do with it (SSE serialisation) can be cached by it.
  */
 import type { CandleUpdate } from "../candles/candle.ts";
-import { GRANULARITIES, type GranularityId } from "../candles/granularity.ts";
+import { GRANULARITIES, granularityById, type GranularityId } from "../candles/granularity.ts";
 
 /** Which updates a subscriber wants; `products: undefined` means every product. */
 export interface HubFilter {
@@ -46,8 +46,8 @@ export class Hub {
   readonly #subs = new Set<Subscription>();
   readonly #groups = new Map<string, FilterGroup>();
   #granularityBits = 0;
-  /** Latest live candle per `product|granularity`, for a new subscriber's first frame. */
-  readonly #live = new Map<string, CandleUpdate>();
+  /** Latest live candle per product and granularity index, for a new subscriber's first frame. */
+  readonly #live = new Map<string, (CandleUpdate | undefined)[]>();
   #published = 0;
 
   /**
@@ -82,11 +82,13 @@ export class Hub {
     if (updates.length === 0) return;
     this.#published += updates.length;
     for (const u of updates) {
-      const key = `${u.product}|${u.granularity}`;
-      if (!u.complete) this.#live.set(key, u);
+      let byG = this.#live.get(u.product);
+      if (!byG) this.#live.set(u.product, byG = new Array(GRANULARITIES.length).fill(undefined));
+      const g = granularityById(u.granularity).index;
+      if (!u.complete) byG[g] = u;
       else {
-        const live = this.#live.get(key);
-        if (live && live.candle.start <= u.candle.start) this.#live.delete(key);
+        const live = byG[g];
+        if (live && live.candle.start <= u.candle.start) byG[g] = undefined;
       }
     }
     for (const group of this.#groups.values()) {
@@ -107,17 +109,21 @@ export class Hub {
 
   /** The current live candles matching `filter`. */
   live(filter: HubFilter): CandleUpdate[] {
-    return [...this.#live.values()].filter((u) => matches(filter, u));
+    const out: CandleUpdate[] = [];
+    for (const byG of this.#live.values()) {
+      for (const u of byG) if (u && matches(filter, u)) out.push(u);
+    }
+    return out;
   }
 
   /** The live candle of one product and granularity, if any. */
   liveCandle(product: string, granularity: GranularityId): CandleUpdate | undefined {
-    return this.#live.get(`${product}|${granularity}`);
+    return this.#live.get(product)?.[granularityById(granularity).index];
   }
 
   /** Forgets the live candles of `product` (no longer served). */
   forget(product: string): void {
-    for (const [key, u] of this.#live) if (u.product === product) this.#live.delete(key);
+    this.#live.delete(product);
   }
 
   /** Ends every subscription (at shutdown, so streaming responses finish). */

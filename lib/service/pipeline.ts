@@ -6,6 +6,7 @@
  * feed nor seeds (that is `startup.ts`), and answers no HTTP.
  */
 import { Aggregator } from "../candles/aggregator.ts";
+import { GRANULARITIES } from "../candles/granularity.ts";
 import type { CandleUpdate } from "../candles/candle.ts";
 import type { Trade } from "../candles/trade.ts";
 import type { Clock } from "../clock.ts";
@@ -17,6 +18,8 @@ import { CandleWriter } from "../store/writer.ts";
 import { TradeActivity } from "./activity.ts";
 import { Hub } from "./hub.ts";
 import { ServiceMetrics } from "./metrics.ts";
+
+const ALL_GRANULARITIES = (1 << GRANULARITIES.length) - 1;
 
 /** Options for {@linkcode Pipeline}. */
 export interface PipelineOptions {
@@ -47,6 +50,11 @@ export class Pipeline {
   readonly #failed = new Set<string>();
   readonly #lastFrameAt = new Map<string, number>();
   #lastTickAt?: number;
+  /** Receipt times of the frames whose trades wait for the end of this turn's drain. */
+  #turnFrames: number[] = [];
+  /** Granularities (bit mask) whose live candles the end of this turn drains. */
+  #turnMask = 0;
+  #turnScheduled = false;
 
   constructor(options: PipelineOptions) {
     this.#clock = options.clock;
@@ -57,7 +65,9 @@ export class Pipeline {
       rest: options.rest,
       aggregator: this.aggregator,
       clock: options.clock,
-      onRepaired: () => this.dispatch(this.aggregator.drain()),
+      // Corrections are drained whatever the mask; repaired coarse live candles nobody
+      // subscribes to go out with the next tick's full drain.
+      onRepaired: () => this.#drainSoon(this.hub.granularityMask),
     });
     this.activity = new TradeActivity(options.clock);
     const { aggregator, repairer, writer, hub } = this;
@@ -95,9 +105,33 @@ export class Pipeline {
       }
     }
     this.metrics.trades.inc(counted);
+    // Frames that arrive together (the event loop hands over every socket's ready frame in one
+    // turn) are drained and published once, at the end of the turn: nothing goes out to a
+    // socket before the turn ends anyway, and one publish means one SSE write per client
+    // instead of one per frame.
     // Live candles nobody subscribes to wait for the tick's full drain (the writer writes each
     // live document at most once per flush interval anyway): 1 update per trade, not 8.
-    this.dispatch(this.aggregator.drain(this.hub.granularityMask), receivedAt);
+    this.#turnFrames.push(receivedAt);
+    this.#drainSoon(this.hub.granularityMask);
+  }
+
+  /** Drains `mask`'s live candles (and every completion and correction) at the end of the turn. */
+  #drainSoon(mask: number): void {
+    this.#turnMask |= mask;
+    if (this.#turnScheduled) return;
+    this.#turnScheduled = true;
+    queueMicrotask(() => this.#endOfTurn());
+  }
+
+  #endOfTurn(): void {
+    const frames = this.#turnFrames;
+    const mask = this.#turnMask;
+    this.#turnFrames = [];
+    this.#turnMask = 0;
+    this.#turnScheduled = false;
+    this.dispatch(this.aggregator.drain(mask));
+    const now = this.#clock();
+    for (const receivedAt of frames) this.metrics.tradeToSse.observe((now - receivedAt) / 1000);
   }
 
   /** Takes a gap the feed reported: counted, and queued for REST repair. */
@@ -107,7 +141,7 @@ export class Pipeline {
   }
 
   /** Sends candle updates to the writer and the hub. */
-  dispatch(updates: CandleUpdate[], receivedAt?: number): void {
+  dispatch(updates: CandleUpdate[]): void {
     if (updates.length === 0) return;
     for (const u of updates) {
       this.writer.push(u);
@@ -119,14 +153,19 @@ export class Pipeline {
       }
     }
     this.hub.publish(updates);
-    if (receivedAt !== undefined) {
-      this.metrics.tradeToSse.observe((this.#clock() - receivedAt) / 1000);
-    }
   }
 
-  /** Drains whatever the aggregator has pending (after a seed, at shutdown). */
+  /** Drains whatever the aggregator has pending, now (at the tick, at shutdown). */
   flush(): void {
     this.dispatch(this.aggregator.drain());
+  }
+
+  /**
+   * Drains whatever the aggregator has pending at the end of this turn (after a seed: many
+   * products seeded in one turn cost one drain).
+   */
+  flushSoon(): void {
+    this.#drainSoon(ALL_GRANULARITIES);
   }
 
   /**

@@ -122,7 +122,7 @@ export class Startup {
       attempt: (what, fn) => this.#retry(what, fn),
       onSeeded: (_, n, total) => {
         this.note = `seeding in-progress candles (${n}/${total})`;
-        pipeline.flush();
+        pipeline.flushSoon();
       },
       onFailed: (product, e) => {
         // A final answer for this product: report it, drop its trades, carry on with the others.

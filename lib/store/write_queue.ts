@@ -5,33 +5,47 @@
  * id, oldest first, and are never dropped. It remembers the last value written per live
  * document so an unchanged value is not written again. Timing, retries and the store are the
  * writer's (`writer.ts`).
+ *
+ * `push` runs for every candle update the service emits (thousands a second at a full shard), so
+ * it allocates nothing for a live value: the update itself is kept (updates are never mutated
+ * once emitted), in a per-product array indexed by granularity, and "unchanged" is a comparison
+ * of numbers when the cycle takes it.
  */
-import type { CandleUpdate } from "../candles/candle.ts";
+import type { Candle, CandleUpdate } from "../candles/candle.ts";
+import { GRANULARITIES, granularityById } from "../candles/granularity.ts";
 import type { CandleDoc } from "./store.ts";
-
-/** One pending write. */
-export interface QueueEntry {
-  key: string;
-  doc: CandleDoc;
-  fingerprint: string;
-}
 
 /** What one write cycle takes out of the queue. */
 export interface QueueBatch {
-  completed: QueueEntry[];
-  live: QueueEntry[];
+  completed: CandleDoc[];
+  live: CandleDoc[];
 }
 
-const liveKey = (d: CandleDoc) => `${d.product}|${d.granularity}`;
+const N = GRANULARITIES.length;
+
+/** One product's live documents: the value pending and the value last written, by granularity. */
+interface LiveSlots {
+  pending: (CandleDoc | undefined)[];
+  written: (Candle | undefined)[];
+}
+
 const completedKey = (d: CandleDoc) => `${d.product}|${d.granularity}|${d.candle.start}`;
-const fingerprintOf = ({ candle: c }: CandleDoc) =>
-  `${c.start}|${c.open}|${c.high}|${c.low}|${c.close}|${c.volume}`;
+
+function sameCandle(a: Candle, b: Candle): boolean {
+  return a.start === b.start && a.open === b.open && a.high === b.high && a.low === b.low &&
+    a.close === b.close && a.volume === b.volume;
+}
+
+/** The stored fields of an update (an update is a document plus flags the stores ignore). */
+function docOf(u: CandleUpdate): CandleDoc {
+  return { product: u.product, granularity: u.granularity, candle: u.candle };
+}
 
 /** Pending live and completed candle writes; see the module comment. */
 export class WriteQueue {
-  #live = new Map<string, QueueEntry>();
-  #completed = new Map<string, QueueEntry>();
-  #written = new Map<string, { fingerprint: string; start: number }>();
+  readonly #live = new Map<string, LiveSlots>();
+  #livePending = 0;
+  #completed = new Map<string, CandleDoc>();
   /** Live values replaced by a newer one before being written. */
   superseded = 0;
   /** Live values not written because equal to the last written one. */
@@ -39,7 +53,7 @@ export class WriteQueue {
 
   /** Queued live documents. */
   get liveSize(): number {
-    return this.#live.size;
+    return this.#livePending;
   }
 
   /** Queued completed candles. */
@@ -47,48 +61,66 @@ export class WriteQueue {
     return this.#completed.size;
   }
 
+  #slots(product: string): LiveSlots {
+    let slots = this.#live.get(product);
+    if (!slots) {
+      slots = { pending: new Array(N).fill(undefined), written: new Array(N).fill(undefined) };
+      this.#live.set(product, slots);
+    }
+    return slots;
+  }
+
   /**
    * Queues an update: a completed one by id; any update not older than its live document's
    * current value (pending or written) as that document's new value.
    */
   push(update: CandleUpdate): void {
-    const doc: CandleDoc = {
-      product: update.product,
-      granularity: update.granularity,
-      candle: { ...update.candle },
-    };
-    const fingerprint = fingerprintOf(doc);
     if (update.complete) {
-      const key = completedKey(doc);
-      this.#completed.set(key, { key, doc, fingerprint });
+      const doc = docOf(update);
+      this.#completed.set(completedKey(doc), doc);
     }
-    const key = liveKey(doc);
-    const current = this.#live.get(key)?.doc.candle.start ?? this.#written.get(key)?.start;
-    if (current !== undefined && doc.candle.start < current) return; // never regress live
-    if (this.#live.has(key)) this.superseded++;
-    this.#live.set(key, { key, doc, fingerprint });
+    const slots = this.#slots(update.product);
+    const g = granularityById(update.granularity).index;
+    const pending = slots.pending[g];
+    const current = pending?.candle.start ?? slots.written[g]?.start;
+    if (current !== undefined && update.candle.start < current) return; // never regress live
+    if (pending) this.superseded++;
+    else this.#livePending++;
+    // A live update is stored as it is: its extra fields (`complete`, …) are not read.
+    slots.pending[g] = update;
   }
 
   /** Takes up to `max` completed (oldest first) and `max` changed live documents. */
   take(max: number): QueueBatch {
-    const completed = [...this.#completed.values()].slice(0, max);
-    for (const e of completed) this.#completed.delete(e.key);
-    const live: QueueEntry[] = [];
-    for (const [key, entry] of this.#live) {
-      if (this.#written.get(key)?.fingerprint === entry.fingerprint) {
-        this.unchanged++;
-      } else if (live.length < max) {
-        live.push(entry);
-      } else continue;
-      this.#live.delete(key);
+    const completed: CandleDoc[] = [];
+    for (const [key, doc] of this.#completed) {
+      if (completed.length >= max) break;
+      completed.push(doc);
+      this.#completed.delete(key);
+    }
+    const live: CandleDoc[] = [];
+    if (this.#livePending === 0) return { completed, live };
+    for (const slots of this.#live.values()) {
+      for (let g = 0; g < N; g++) {
+        const doc = slots.pending[g];
+        if (!doc) continue;
+        const written = slots.written[g];
+        if (written && sameCandle(written, doc.candle)) {
+          this.unchanged++;
+        } else if (live.length < max) {
+          live.push(doc);
+        } else continue;
+        slots.pending[g] = undefined;
+        this.#livePending--;
+      }
     }
     return { completed, live };
   }
 
   /** Records live values as stored. */
-  markWritten(live: QueueEntry[]): void {
-    for (const e of live) {
-      this.#written.set(e.key, { fingerprint: e.fingerprint, start: e.doc.candle.start });
+  markWritten(live: CandleDoc[]): void {
+    for (const d of live) {
+      this.#slots(d.product).written[granularityById(d.granularity).index] = d.candle;
     }
   }
 
@@ -99,11 +131,17 @@ export class WriteQueue {
    */
   requeue(batch: QueueBatch): void {
     if (batch.completed.length > 0) {
-      const back = batch.completed.filter((e) => !this.#completed.has(e.key));
-      this.#completed = new Map([...back.map((e) => [e.key, e] as const), ...this.#completed]);
+      const back = batch.completed
+        .map((d) => [completedKey(d), d] as const)
+        .filter(([key]) => !this.#completed.has(key));
+      this.#completed = new Map([...back, ...this.#completed]);
     }
-    for (const e of batch.live) {
-      if (!this.#live.has(e.key)) this.#live.set(e.key, e);
+    for (const d of batch.live) {
+      const slots = this.#slots(d.product);
+      const g = granularityById(d.granularity).index;
+      if (slots.pending[g]) continue;
+      slots.pending[g] = d;
+      this.#livePending++;
     }
   }
 }

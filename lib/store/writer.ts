@@ -257,7 +257,7 @@ export class CandleWriter {
     let operation = "writeCompleted";
     try {
       if (completed.length > 0) {
-        await this.#store.writeCompleted(completed.map((e) => e.doc));
+        await this.#store.writeCompleted(completed);
         this.#s.completed += completed.length;
         this.#rate.add(completed.length);
         this.#inFlight -= completed.length;
@@ -265,9 +265,9 @@ export class CandleWriter {
       }
       operation = "writeLive";
       if (live.length > 0) {
-        await this.#store.writeLive(live.map((e) => e.doc));
+        await this.#store.writeLive(live);
         this.#queue.markWritten(live);
-        const billed = this.#compact ? new Set(live.map((e) => e.doc.product)).size : live.length;
+        const billed = this.#compact ? new Set(live.map((d) => d.product)).size : live.length;
         this.#s.live += billed;
         this.#rate.add(billed);
       }
