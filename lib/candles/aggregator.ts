@@ -484,11 +484,17 @@ export class Aggregator {
     return m ? { ...toCandle(m), start: p.open[g]! } : undefined;
   }
 
-  /** Every product's open candles, as live updates (what a new subscriber is sent first). */
-  snapshot(): CandleUpdate[] {
+  /**
+   * The open candles of `products` (default: every product) in the granularities of the bit
+   * mask `granularities` (indexes; default: all), as live updates: what a new subscriber is sent
+   * first. Built on demand, so always current, whatever has been drained.
+   */
+  snapshot(products?: ReadonlySet<string>, granularities: number = ALL_DIRTY): CandleUpdate[] {
     const out: CandleUpdate[] = [];
     for (const p of this.#products.values()) {
+      if (products && !products.has(p.id)) continue;
       for (let g = 0; g < N; g++) {
+        if (!(granularities & (1 << g))) continue;
         const candle = this.#liveCandle(p, g);
         if (candle) out.push({ product: p.id, granularity: IDS[g]!, candle, complete: false });
       }

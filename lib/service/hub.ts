@@ -6,9 +6,11 @@
  * without bound). Filtering by product and granularity happens here, once per update and
  * distinct filter: subscribers with equal filters (e.g. 20 dashboards on the same products) share
  * one filtered array per publish, so what they do with it (SSE serialisation) can be cached by it.
+ * It keeps no candles: a new subscriber's first frame comes from the aggregator
+ * (`Aggregator.snapshot`), current whatever has been published.
  */
 import type { CandleUpdate } from "../candles/candle.ts";
-import { GRANULARITIES, granularityById, type GranularityId } from "../candles/granularity.ts";
+import { GRANULARITIES, type GranularityId } from "../candles/granularity.ts";
 
 /** Which updates a subscriber wants; `products: undefined` means every product. */
 export interface HubFilter {
@@ -28,8 +30,8 @@ interface FilterGroup {
   subs: Set<Subscription>;
 }
 
-/** Bit mask of granularity indexes, as `Aggregator.drain` takes. */
-function granularityBits(f: HubFilter): number {
+/** Bit mask of a filter's granularity indexes, as `Aggregator.drain` and `snapshot` take. */
+export function granularityBits(f: HubFilter): number {
   let bits = 0;
   for (const g of GRANULARITIES) if (f.granularities.has(g.id)) bits |= 1 << g.index;
   return bits;
@@ -46,8 +48,6 @@ export class Hub {
   readonly #subs = new Set<Subscription>();
   readonly #groups = new Map<string, FilterGroup>();
   #granularityBits = 0;
-  /** Latest live candle per product and granularity index, for a new subscriber's first frame. */
-  readonly #live = new Map<string, (CandleUpdate | undefined)[]>();
   #published = 0;
 
   /**
@@ -77,20 +77,10 @@ export class Hub {
     };
   }
 
-  /** Publishes updates to every matching subscriber and remembers the live ones. */
+  /** Publishes updates to every matching subscriber (it keeps none of them). */
   publish(updates: CandleUpdate[]): void {
     if (updates.length === 0) return;
     this.#published += updates.length;
-    for (const u of updates) {
-      let byG = this.#live.get(u.product);
-      if (!byG) this.#live.set(u.product, byG = new Array(GRANULARITIES.length).fill(undefined));
-      const g = granularityById(u.granularity).index;
-      if (!u.complete) byG[g] = u;
-      else {
-        const live = byG[g];
-        if (live && live.candle.start <= u.candle.start) byG[g] = undefined;
-      }
-    }
     for (const group of this.#groups.values()) {
       const mine = updates.filter((u) => matches(group.filter, u));
       if (mine.length === 0) continue;
@@ -105,25 +95,6 @@ export class Hub {
    */
   get granularityMask(): number {
     return this.#granularityBits;
-  }
-
-  /** The current live candles matching `filter`. */
-  live(filter: HubFilter): CandleUpdate[] {
-    const out: CandleUpdate[] = [];
-    for (const byG of this.#live.values()) {
-      for (const u of byG) if (u && matches(filter, u)) out.push(u);
-    }
-    return out;
-  }
-
-  /** The live candle of one product and granularity, if any. */
-  liveCandle(product: string, granularity: GranularityId): CandleUpdate | undefined {
-    return this.#live.get(product)?.[granularityById(granularity).index];
-  }
-
-  /** Forgets the live candles of `product` (no longer served). */
-  forget(product: string): void {
-    this.#live.delete(product);
   }
 
   /** Ends every subscription (at shutdown, so streaming responses finish). */
@@ -146,7 +117,8 @@ export class Hub {
   }
 }
 
-function matches(f: HubFilter, u: CandleUpdate): boolean {
+/** Whether `u` is one of the updates `f` asks for. */
+export function matches(f: HubFilter, u: CandleUpdate): boolean {
   return f.granularities.has(u.granularity) &&
     (f.products === undefined || f.products.has(u.product));
 }

@@ -60,7 +60,12 @@ export class Pipeline {
     this.#clock = options.clock;
     this.#tickMs = options.tickMs;
     // The writer's limits are about the store's real-time write rate: wall clock, always.
-    this.writer = new CandleWriter(options.store, { flushIntervalMs: options.flushIntervalMs });
+    this.writer = new CandleWriter(options.store, {
+      flushIntervalMs: options.flushIntervalMs,
+      // Live candles nobody subscribes to are drained for the store only, right before it
+      // writes: once per flush interval, and they die young instead of waiting a second.
+      beforeCycle: () => this.flush(),
+    });
     this.repairer = new Repairer({
       rest: options.rest,
       aggregator: this.aggregator,
@@ -87,7 +92,6 @@ export class Pipeline {
   dropProduct(product: string): void {
     this.#failed.add(product);
     this.aggregator.forget(product);
-    this.hub.forget(product);
     this.activity.forget(product);
   }
 
@@ -155,7 +159,7 @@ export class Pipeline {
     this.hub.publish(updates);
   }
 
-  /** Drains whatever the aggregator has pending, now (at the tick, at shutdown). */
+  /** Drains whatever the aggregator has pending, now (before a write cycle, at shutdown). */
   flush(): void {
     this.dispatch(this.aggregator.drain());
   }
@@ -169,8 +173,8 @@ export class Pipeline {
   }
 
   /**
-   * The clock tick: closes due candles and drains every pending live candle; repairs run unless
-   * `signal` says the service stops.
+   * The clock tick: closes due candles, which go out (with the subscribed live candles) at the
+   * end of the turn; repairs run unless `signal` says the service stops.
    */
   tick(signal: AbortSignal): void {
     const real = performance.now();
@@ -179,7 +183,7 @@ export class Pipeline {
     }
     this.#lastTickAt = real;
     this.aggregator.tick(this.#clock());
-    this.flush();
+    this.#drainSoon(this.hub.granularityMask);
     if (!signal.aborted) void this.repairer.run(signal);
   }
 }

@@ -21,7 +21,7 @@ import { getLogger } from "../log.ts";
 import type { CandleStore } from "../store/store.ts";
 import type { FleetReport } from "./fleet.ts";
 import { health, type HealthBody } from "./health.ts";
-import type { HubFilter } from "./hub.ts";
+import { granularityBits, type HubFilter } from "./hub.ts";
 import { Pipeline } from "./pipeline.ts";
 import { shardIdentity, ShardRegistry, shardSnapshot } from "./registry.ts";
 import { Startup } from "./startup.ts";
@@ -304,7 +304,7 @@ export class Service implements ServiceView {
   }
 
   live(filter: HubFilter): CandleUpdate[] {
-    return this.#pipeline.hub.live(filter);
+    return this.#pipeline.aggregator.snapshot(filter.products, granularityBits(filter));
   }
 
   subscribe(

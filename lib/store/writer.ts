@@ -55,6 +55,11 @@ export interface CandleWriterOptions {
   clock?: Clock;
   /** Timers for the write loop, flush deadlines and shutdown retries. @default {globalThis} */
   timers?: Timers;
+  /**
+   * Called at the start of every write cycle, before it takes its batch: where a caller pushes
+   * what it holds back until a write is due (the pipeline's live candles nobody subscribes to).
+   */
+  beforeCycle?: () => void;
 }
 
 /** What the writer reports (for /health, /api/status and /metrics). */
@@ -109,6 +114,7 @@ export class CandleWriter {
   #stallMs: number;
   #clock: Clock;
   #timers: Timers;
+  #beforeCycle: () => void;
   #compact: boolean;
   #queue = new WriteQueue();
   #cycle: Promise<void> | undefined;
@@ -135,6 +141,7 @@ export class CandleWriter {
     this.#stallMs = options.stallMs ?? 30_000;
     this.#clock = options.clock ?? systemClock;
     this.#timers = options.timers ?? globalThis;
+    this.#beforeCycle = options.beforeCycle ?? (() => {});
     this.#rate = new RateWindow(60_000, this.#clock);
     this.#compact = (store as { layout?: string }).layout === "compact";
   }
@@ -247,6 +254,7 @@ export class CandleWriter {
   }
 
   async #write(): Promise<void> {
+    this.#beforeCycle();
     const batch = this.#queue.take(this.#maxBatch);
     const { completed, live } = batch;
     if (completed.length === 0 && live.length === 0) return;

@@ -11,7 +11,7 @@ import { productFromId } from "../../lib/history/catalogue.ts";
 import type { RepairRecord } from "../../lib/history/repair.ts";
 import type { FleetReport } from "../../lib/service/fleet.ts";
 import type { HealthBody } from "../../lib/service/health.ts";
-import { Hub } from "../../lib/service/hub.ts";
+import { LiveHub } from "./live_hub.ts";
 import {
   type CandleRange,
   type CandleRow,
@@ -28,7 +28,7 @@ export function onlineProduct(id: string): Product {
 
 /** A fake view whose every answer the test sets. */
 export class FakeView implements ServiceView {
-  readonly hub = new Hub();
+  readonly hub = new LiveHub();
   shard = { index: 0, count: 1 };
   served: Product[];
   problemList: ProductProblem[] = [];

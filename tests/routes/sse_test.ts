@@ -1,6 +1,6 @@
 import { equal, match } from "node:assert/strict";
 import type { CandleUpdate } from "../../lib/candles/candle.ts";
-import { Hub } from "../../lib/service/hub.ts";
+import { LiveHub } from "../helpers/live_hub.ts";
 import { sseResponse } from "../../routes/sse.ts";
 
 const update = (start: number, product = "BTC-USD"): CandleUpdate => ({
@@ -13,7 +13,7 @@ const filter = { products: new Set(["BTC-USD"]), granularities: new Set(["ONE_MI
 const json = (u: CandleUpdate) => ({ product_id: u.product, ...u.candle });
 
 Deno.test("sseResponse() sends the live candles first, then matching updates only", async () => {
-  const hub = new Hub();
+  const hub = new LiveHub();
   hub.publish([update(60), update(60, "ETH-USD")]);
   const res = sseResponse(hub, filter, json);
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
@@ -30,7 +30,7 @@ Deno.test("sseResponse() sends the live candles first, then matching updates onl
 });
 
 Deno.test("sseResponse() drops a client that does not read instead of buffering without bound", async () => {
-  const hub = new Hub();
+  const hub = new LiveHub();
   const res = sseResponse(hub, filter, json, 5);
   for (let i = 0; i < 20; i++) hub.publish([update(60 * i)]);
   equal(hub.subscribers, 0, "the slow client was dropped");
@@ -40,7 +40,7 @@ Deno.test("sseResponse() drops a client that does not read instead of buffering 
 });
 
 Deno.test("Hub.closeAll() ends open streams (shutdown does not wait on them)", async () => {
-  const hub = new Hub();
+  const hub = new LiveHub();
   const res = sseResponse(hub, filter, json);
   hub.closeAll();
   equal(hub.subscribers, 0);
