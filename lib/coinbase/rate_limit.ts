@@ -1,8 +1,8 @@
 /**
  * @module
- * Client-side request pacing for Coinbase REST: a sliding-window limiter under which the client
- * never sends more than `ratePerSecond` requests in any one-second window (so the server's per-IP
- * token bucket never empties), while requests run concurrently. Time and waiting are injected so tests
+ * Client-side request pacing for Coinbase REST: requests evenly spaced so that the client never
+ * sends more than `ratePerSecond` in any one-second window (and the server's per-IP limit is
+ * never reached), while requests run concurrently. Time and waiting are injected so tests
  * never sleep for real. Retries and backoff live in `rest_transport.ts`.
  */
 import { abortableSleep, type Clock, type Sleep } from "../clock.ts";
@@ -18,24 +18,31 @@ export interface RateLimiterOptions {
 }
 
 /**
- * A sliding-window limiter on send times: a request may start only while fewer than `capacity =
- * max(1, floor(ratePerSecond))` requests started within the last window, which is one second (or
- * `1 / rate` seconds for rates under one). So the requests leave at most `capacity ≤
- * ratePerSecond` in ANY sliding one-second window, the first second included, and a slow answer
- * costs no throughput: requests run concurrently, however long each takes. What the server sees
- * is the send times shifted by network delay; the service's default rate (8/s against
- * Coinbase's 10/s) leaves that jitter its margin. A fractional rate above one is rounded down
- * (9.5/s runs at 9/s) rather than allowing a burst of two capacities within one second. Shared by
- * all calls of a client.
+ * Even pacing: requests start at least `spacing = window / capacity` apart, where `capacity =
+ * max(1, floor(ratePerSecond))` and the window is one second (or `1 / rate` seconds for rates
+ * under one). So at most `capacity ≤ ratePerSecond` requests start in ANY sliding window, the
+ * first second included, and a slow answer costs no throughput: requests run concurrently,
+ * however long each takes.
+ *
+ * Why evenly spaced rather than `capacity` at once per window: the server counts arrivals, and
+ * a request reaches the wire a little after it is sent (more while the event loop is busy). Two
+ * back-to-back bursts of `capacity` that are delayed differently land in one server window with
+ * twice the rate; evenly spaced requests need delays differing by a whole spacing per extra
+ * request to do that, and the service's default rate (8/s against Coinbase's 10/s) leaves two
+ * spacings of margin. A late waker is spaced from when it actually starts, so a stalled event
+ * loop never releases a burst. Waiters are served in order. A fractional rate above one is
+ * rounded down (9.5/s runs at 9/s). Shared by all calls of a client.
  */
 export class RateLimiter {
   readonly ratePerSecond: number;
-  readonly #capacity: number;
-  readonly #windowMs: number;
+  /** Least time between two starts, whole milliseconds (rounded up: never faster). */
+  readonly spacingMs: number;
   readonly #clock: Clock;
   readonly #sleep: Sleep;
-  /** Send times (epoch ms) within the last window, oldest first. */
-  readonly #starts: number[] = [];
+  /** Earliest time (epoch ms) the next request may start. */
+  #next = -Infinity;
+  /** Settles when every earlier caller has started (or given up). */
+  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: RateLimiterOptions) {
     const rate = options.ratePerSecond;
@@ -45,25 +52,29 @@ export class RateLimiter {
       );
     }
     this.ratePerSecond = rate;
-    this.#capacity = Math.max(1, Math.floor(rate));
-    this.#windowMs = Math.max(1000, (this.#capacity / rate) * 1000);
+    const capacity = Math.max(1, Math.floor(rate));
+    const windowMs = Math.max(1000, (capacity / rate) * 1000);
+    this.spacingMs = Math.ceil(windowMs / capacity);
     this.#clock = options.clock ?? Date.now;
     this.#sleep = options.sleep ?? abortableSleep;
   }
 
   /** Resolves when one more request may be sent now (and counts it as sent). */
-  async acquire(signal?: AbortSignal): Promise<void> {
+  acquire(signal?: AbortSignal): Promise<void> {
+    const turn = this.#queue.then(() => this.#wait(signal));
+    this.#queue = turn.catch(() => {});
+    return turn;
+  }
+
+  async #wait(signal?: AbortSignal): Promise<void> {
     for (;;) {
       signal?.throwIfAborted();
       const now = this.#clock();
-      const starts = this.#starts;
-      while (starts.length > 0 && starts[0]! <= now - this.#windowMs) starts.shift();
-      if (starts.length < this.#capacity) {
-        starts.push(now);
+      if (now >= this.#next) {
+        this.#next = now + this.spacingMs;
         return;
       }
-      // +1 ms: the oldest send must be strictly more than a window ago.
-      await this.#sleep(starts[0]! + this.#windowMs - now + 1, signal);
+      await this.#sleep(this.#next - now, signal);
     }
   }
 }

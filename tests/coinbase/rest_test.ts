@@ -258,9 +258,39 @@ Deno.test("RateLimiter never lets more than the rate start in any one second", a
   await Promise.all(all);
   const sorted = starts.sort((a, b) => a - b);
   for (let i = 8; i < sorted.length; i++) assert.ok(sorted[i]! - sorted[i - 8]! >= 1000);
-  // Five windows of 8, each starting 1 ms after the previous one's first send left it.
-  assert.equal(sorted.at(-1), 4 * 1001, "40 requests at 8/s, whatever their latency");
+  // Evenly spaced, 125 ms apart, whatever their latency.
+  assert.deepEqual(sorted, Array.from({ length: 40 }, (_, i) => i * 125));
   assert.throws(() => new RateLimiter({ ratePerSecond: 0 }), RangeError);
+});
+
+Deno.test("RateLimiter spaces requests after a stalled event loop instead of releasing a burst", async () => {
+  let now = 0;
+  const timers: { due: number; wake: () => void }[] = [];
+  const limiter = new RateLimiter({
+    ratePerSecond: 8,
+    clock: () => now,
+    sleep: (ms) => new Promise((wake) => timers.push({ due: now + ms, wake })),
+  });
+  const starts: number[] = [];
+  const all = Array.from({ length: 20 }, async () => {
+    await limiter.acquire();
+    starts.push(now);
+  });
+  let wakes = 0;
+  while (starts.length < 20) {
+    await new Promise((r) => setTimeout(r, 0));
+    timers.sort((a, b) => a.due - b.due);
+    const next = timers.shift();
+    if (!next) continue;
+    // The 4th wake-up comes 600 ms late, as after a long garbage collection.
+    now = Math.max(now, next.due) + (++wakes === 4 ? 600 : 0);
+    next.wake();
+  }
+  await Promise.all(all);
+  for (let i = 1; i < starts.length; i++) {
+    assert.ok(starts[i]! - starts[i - 1]! >= 125, `starts ${starts.join(", ")}`);
+  }
+  assert.ok(starts.includes(4 * 125 + 600), "the late request starts when the loop is back");
 });
 
 Deno.test("RateLimiter at a fractional rate keeps every sliding second under it, the first included", async () => {
