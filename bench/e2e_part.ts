@@ -56,6 +56,8 @@ const RUNS = ALL_RUNS.filter((r) =>
  * (open it in Chrome DevTools' Performance panel); the CPU figures then include the profiler.
  */
 const CPU_PROF_DIR = Deno.env.get("BENCH_CPU_PROF");
+const V8_FLAGS = Deno.env.get("BENCH_V8_FLAGS") ??
+  "--max-semi-space-size=2,--max-old-space-size=384";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -172,7 +174,8 @@ async function serviceRun(
     args: [
       "run",
       // As deployed (Dockerfile): a small young generation, old space capped for 512 MiB.
-      "--v8-flags=--max-semi-space-size=2,--max-old-space-size=384",
+      // `BENCH_V8_FLAGS` replaces them, for trying other settings.
+      `--v8-flags=${V8_FLAGS}`,
       ...(CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF_DIR}`] : []),
       "--allow-net",
       "--allow-read",

@@ -16,11 +16,11 @@ const HEARTBEAT_MS = 15_000;
 
 type ToJson = (u: CandleUpdate) => unknown;
 
-/** Each update is serialised once per wire shape, however many clients it goes to. */
-const serialised = new WeakMap<ToJson, WeakMap<CandleUpdate, string>>();
 /**
- * Each batch the hub hands to a group of clients with equal filters is encoded once per wire
- * shape: the other clients of the group enqueue the same bytes.
+ * Each batch the hub hands to a group of clients with equal filters is serialised and encoded
+ * once per wire shape: the other clients of the group enqueue the same bytes. (An update that
+ * goes to two groups is serialised once per group: a per-update cache costs the garbage
+ * collector more than the few distinct filters cost.)
  */
 const encodedBatches = new WeakMap<ToJson, WeakMap<CandleUpdate[], Uint8Array>>();
 const encoder = new TextEncoder();
@@ -31,22 +31,11 @@ function batchBytes(updates: CandleUpdate[], toJson: ToJson): Uint8Array {
   let bytes = cache.get(updates);
   if (bytes === undefined) {
     let text = "";
-    for (const u of updates) text += eventText(u, toJson);
+    for (const u of updates) text += `event: candle\ndata: ${JSON.stringify(toJson(u))}\n\n`;
     bytes = encoder.encode(text);
     cache.set(updates, bytes);
   }
   return bytes;
-}
-
-function eventText(u: CandleUpdate, toJson: ToJson): string {
-  let cache = serialised.get(toJson);
-  if (!cache) serialised.set(toJson, cache = new WeakMap());
-  let text = cache.get(u);
-  if (text === undefined) {
-    text = `event: candle\ndata: ${JSON.stringify(toJson(u))}\n\n`;
-    cache.set(u, text);
-  }
-  return text;
 }
 
 /** Streams updates matching `filter` until the client goes away or the service stops. */
