@@ -36,6 +36,8 @@ export interface CatalogueRefresherOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** Called with served products that a refresh found newly delisted. */
   onDelisted?: (productIds: string[]) => void;
+  /** Called after a refresh wrote changed catalogue rows (readers of it may reread). */
+  onCatalogueWritten?: () => void;
 }
 
 /** What one refresh did. */
@@ -153,6 +155,7 @@ export class CatalogueRefresher {
     }
 
     await this.#o.store.writeCatalogue(rows);
+    if (rows.length > 0) this.#o.onCatalogueWritten?.();
     await this.#o.store.writeProducts(docs);
     for (const { last_updated: _, ...row } of rows) this.#rows.set(row.product_id, row);
     for (const doc of docs) this.#docs.set(doc.product_id, doc);

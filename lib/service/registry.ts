@@ -12,7 +12,7 @@ import type { Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import type { ConnectionStatus } from "../coinbase/feed_types.ts";
 import { getLogger } from "../log.ts";
-import type { CandleStore, ShardDoc } from "../store/store.ts";
+import type { CandleStore, CatalogueEntry, ShardDoc } from "../store/store.ts";
 import { shardId } from "../store/store.ts";
 import { checkFleet, FLEET_STATUSES, type FleetReport, PROBLEM_KINDS } from "./fleet.ts";
 import { Gauge, type Registry } from "./prometheus.ts";
@@ -81,6 +81,12 @@ export interface ShardRegistryOptions {
   silentAfterS?: number;
   /** A fleet report younger than this is served again instead of read anew. @default 5000 */
   reportMaxAgeMs?: number;
+  /**
+   * The catalogue (what the fleet should serve; it changes when Coinbase lists or delists, and
+   * is refreshed hourly) is read again after this long, not at every heartbeat: reading ~1,000
+   * entries holds the event loop for tens of milliseconds. @default 300000
+   */
+  catalogueMaxAgeMs?: number;
 }
 
 /** This shard's registry entry and the fleet report. */
@@ -94,6 +100,7 @@ export class ShardRegistry {
   #busy = false;
   #report?: { atMs: number; report: FleetReport };
   #reading?: Promise<FleetReport>;
+  #catalogue?: { atMs: number; entries: Promise<CatalogueEntry[]> };
 
   constructor(options: ShardRegistryOptions) {
     this.#o = options;
@@ -189,12 +196,31 @@ export class ShardRegistry {
   async #read(): Promise<FleetReport> {
     const [shards, catalogue] = await Promise.all([
       this.#o.store.readShards(),
-      this.#o.store.readCatalogue(),
+      this.#readCatalogue(),
     ]);
     const nowMs = this.#clock();
     const report = checkFleet({ shards, catalogue, nowMs, silentAfterS: this.#o.silentAfterS });
     this.#report = { atMs: nowMs, report };
     return report;
+  }
+
+  /** Makes the next fleet report read the catalogue again (it was just written). */
+  forgetCatalogue(): void {
+    this.#catalogue = undefined;
+  }
+
+  #readCatalogue(): Promise<CatalogueEntry[]> {
+    const cached = this.#catalogue;
+    if (cached && this.#clock() - cached.atMs < (this.#o.catalogueMaxAgeMs ?? 300_000)) {
+      return cached.entries;
+    }
+    const entries = this.#o.store.readCatalogue();
+    this.#catalogue = { atMs: this.#clock(), entries };
+    // A failed read is not kept: the next report reads again.
+    entries.catch(() => {
+      if (this.#catalogue?.entries === entries) this.#catalogue = undefined;
+    });
+    return entries;
   }
 
   #write(snapshot: ShardSnapshot): Promise<void> {

@@ -123,6 +123,7 @@ export class Service implements ServiceView {
       served: () => this.#startup.products.map((p) => p.productId),
       clock: this.#clock,
       intervalMs: options.catalogueRefreshMs,
+      onCatalogueWritten: () => this.#registry.forgetCatalogue(),
     });
     this.#registry = new ShardRegistry({
       store: options.store,

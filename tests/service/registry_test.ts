@@ -222,3 +222,44 @@ Deno.test("shardSnapshot() sums connections and gaps; unhealthy counts as degrad
     gaps: { sequenceGaps: 10, maxGapS: 3 },
   });
 });
+
+Deno.test("ShardRegistry reads the catalogue at most every catalogueMaxAgeMs, again once it is written", async () => {
+  let reads = 0;
+  let fail = false;
+  const store = {
+    writeShard: () => Promise.resolve(),
+    readShards: () => Promise.resolve([]),
+    readCatalogue: () => {
+      reads++;
+      return fail ? Promise.reject(new Error("store down")) : Promise.resolve([]);
+    },
+  };
+  let now = T0;
+  const r = new ShardRegistry({
+    store,
+    identity: {
+      index: 0,
+      count: 1,
+      version: "test",
+      startedAt: T0,
+      selection: { products: ["A-USD"], quoteCurrencies: ["USD"] },
+    },
+    snapshot: () => snapshot(["A-USD"]),
+    clock: () => now,
+    reportMaxAgeMs: 0,
+    catalogueMaxAgeMs: 60_000,
+  });
+  await r.fleet();
+  now += 30_000;
+  await r.fleet();
+  assert.equal(reads, 1, "a report within a minute reuses the catalogue");
+  r.forgetCatalogue();
+  await r.fleet();
+  assert.equal(reads, 2, "a written catalogue is read again");
+  now += 60_000;
+  fail = true;
+  await assert.rejects(r.fleet(), /store down/);
+  fail = false;
+  await r.fleet();
+  assert.equal(reads, 4, "an old catalogue is read again, and a failed read is not kept");
+});
