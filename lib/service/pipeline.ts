@@ -65,6 +65,7 @@ export class Pipeline {
       // Live candles nobody subscribes to are drained for the store only, right before it
       // writes: once per flush interval, and they die young instead of waiting a second.
       beforeCycle: () => this.flush(),
+      liveSource: (product, g) => this.aggregator.live(product, GRANULARITIES[g]!),
     });
     this.repairer = new Repairer({
       rest: options.rest,

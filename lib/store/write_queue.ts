@@ -6,10 +6,13 @@
  * document so an unchanged value is not written again. Timing, retries and the store are the
  * writer's (`writer.ts`).
  *
- * `push` runs for every candle update the service emits (thousands a second at a full shard), so
- * it allocates nothing for a live value: the update itself is kept (updates are never mutated
- * once emitted), in a per-product array indexed by granularity, and "unchanged" is a comparison
- * of numbers when the cycle takes it.
+ * `push` runs for every candle update the service emits (thousands a second at a full shard),
+ * and anything the queue holds until the next write (up to a flush interval) outlives the
+ * garbage collector's young generation: promoted, it costs full collections that stall the
+ * event loop. So with a `liveSource` (the aggregator's current candles) a live update only
+ * marks its document dirty, and the value is read from the source when a cycle takes it; the
+ * last written values are kept as numbers in one array per product. Completed candles (about
+ * one per product-minute) are held as they are.
  */
 import type { Candle, CandleUpdate } from "../candles/candle.ts";
 import { GRANULARITIES, granularityById } from "../candles/granularity.ts";
@@ -21,20 +24,26 @@ export interface QueueBatch {
   live: CandleDoc[];
 }
 
-const N = GRANULARITIES.length;
+/** The current live candle of a product and granularity index, if it has one to write. */
+export type LiveSource = (product: string, granularity: number) => Candle | undefined;
 
-/** One product's live documents: the value pending and the value last written, by granularity. */
+const N = GRANULARITIES.length;
+/** Numbers kept per written live value: start, open, high, low, close, volume. */
+const W = 6;
+/** A live document whose value is to be read from the live source. */
+const DIRTY = 1;
+
+/** One product's live documents, by granularity index. */
 interface LiveSlots {
-  pending: (CandleDoc | undefined)[];
-  written: (Candle | undefined)[];
+  /** `DIRTY`, a value to write as it is (a completion, or without a source), or nothing. */
+  pending: (CandleDoc | typeof DIRTY | undefined)[];
+  /** Bucket start of each pending value (epoch s), NaN when none. */
+  pendingStart: Float64Array;
+  /** The last written values, `W` numbers per granularity; start NaN when none. */
+  written: Float64Array;
 }
 
 const completedKey = (d: CandleDoc) => `${d.product}|${d.granularity}|${d.candle.start}`;
-
-function sameCandle(a: Candle, b: Candle): boolean {
-  return a.start === b.start && a.open === b.open && a.high === b.high && a.low === b.low &&
-    a.close === b.close && a.volume === b.volume;
-}
 
 /** The stored fields of an update (an update is a document plus flags the stores ignore). */
 function docOf(u: CandleUpdate): CandleDoc {
@@ -43,6 +52,7 @@ function docOf(u: CandleUpdate): CandleDoc {
 
 /** Pending live and completed candle writes; see the module comment. */
 export class WriteQueue {
+  readonly #source?: LiveSource;
   readonly #live = new Map<string, LiveSlots>();
   #livePending = 0;
   #completed = new Map<string, CandleDoc>();
@@ -50,6 +60,11 @@ export class WriteQueue {
   superseded = 0;
   /** Live values not written because equal to the last written one. */
   unchanged = 0;
+
+  /** With `liveSource`, live values are read from it when taken (see the module comment). */
+  constructor(liveSource?: LiveSource) {
+    this.#source = liveSource;
+  }
 
   /** Queued live documents. */
   get liveSize(): number {
@@ -64,7 +79,13 @@ export class WriteQueue {
   #slots(product: string): LiveSlots {
     let slots = this.#live.get(product);
     if (!slots) {
-      slots = { pending: new Array(N).fill(undefined), written: new Array(N).fill(undefined) };
+      const written = new Float64Array(N * W);
+      for (let g = 0; g < N; g++) written[g * W] = NaN;
+      slots = {
+        pending: new Array(N).fill(undefined),
+        pendingStart: new Float64Array(N).fill(NaN),
+        written,
+      };
       this.#live.set(product, slots);
     }
     return slots;
@@ -81,13 +102,16 @@ export class WriteQueue {
     }
     const slots = this.#slots(update.product);
     const g = granularityById(update.granularity).index;
+    const start = update.candle.start;
     const pending = slots.pending[g];
-    const current = pending?.candle.start ?? slots.written[g]?.start;
-    if (current !== undefined && update.candle.start < current) return; // never regress live
-    if (pending) this.superseded++;
+    const current = pending !== undefined ? slots.pendingStart[g]! : slots.written[g * W]!;
+    if (start < current) return; // never regress live (NaN: nothing yet)
+    if (pending !== undefined) this.superseded++;
     else this.#livePending++;
-    // A live update is stored as it is: its extra fields (`complete`, …) are not read.
-    slots.pending[g] = update;
+    // A completion is the document's value until a later bucket opens; the open candle is the
+    // source's, read when taken.
+    slots.pending[g] = update.complete || !this.#source ? update : DIRTY;
+    slots.pendingStart[g] = start;
   }
 
   /** Takes up to `max` completed (oldest first) and `max` changed live documents. */
@@ -100,27 +124,47 @@ export class WriteQueue {
     }
     const live: CandleDoc[] = [];
     if (this.#livePending === 0) return { completed, live };
-    for (const slots of this.#live.values()) {
+    for (const [product, slots] of this.#live) {
       for (let g = 0; g < N; g++) {
-        const doc = slots.pending[g];
-        if (!doc) continue;
-        const written = slots.written[g];
-        if (written && sameCandle(written, doc.candle)) {
+        const pending = slots.pending[g];
+        if (pending === undefined) continue;
+        if (live.length >= max) continue;
+        const doc: CandleDoc | undefined = pending === DIRTY
+          ? this.#fromSource(product, g)
+          : pending;
+        if (doc === undefined) {
+          // The source has nothing to write now (its candle is withheld until seeded, or the
+          // product was dropped): a later update marks it again.
+        } else if (sameAsWritten(slots.written, g, doc.candle)) {
           this.unchanged++;
-        } else if (live.length < max) {
+        } else {
           live.push(doc);
-        } else continue;
+        }
         slots.pending[g] = undefined;
+        slots.pendingStart[g] = NaN;
         this.#livePending--;
       }
     }
     return { completed, live };
   }
 
+  #fromSource(product: string, g: number): CandleDoc | undefined {
+    const candle = this.#source!(product, g);
+    return candle && { product, granularity: GRANULARITIES[g]!.id, candle };
+  }
+
   /** Records live values as stored. */
   markWritten(live: CandleDoc[]): void {
     for (const d of live) {
-      this.#slots(d.product).written[granularityById(d.granularity).index] = d.candle;
+      const w = this.#slots(d.product).written;
+      const i = granularityById(d.granularity).index * W;
+      const c = d.candle;
+      w[i] = c.start;
+      w[i + 1] = c.open;
+      w[i + 2] = c.high;
+      w[i + 3] = c.low;
+      w[i + 4] = c.close;
+      w[i + 5] = c.volume;
     }
   }
 
@@ -139,9 +183,16 @@ export class WriteQueue {
     for (const d of batch.live) {
       const slots = this.#slots(d.product);
       const g = granularityById(d.granularity).index;
-      if (slots.pending[g]) continue;
+      if (slots.pending[g] !== undefined) continue;
       slots.pending[g] = d;
+      slots.pendingStart[g] = d.candle.start;
       this.#livePending++;
     }
   }
+}
+
+function sameAsWritten(w: Float64Array, g: number, c: Candle): boolean {
+  const i = g * W;
+  return w[i] === c.start && w[i + 1] === c.open && w[i + 2] === c.high && w[i + 3] === c.low &&
+    w[i + 4] === c.close && w[i + 5] === c.volume;
 }

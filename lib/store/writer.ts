@@ -25,7 +25,7 @@ import { getLogger } from "../log.ts";
 import { writeCostPerDayUsd } from "./cost.ts";
 import type { CandleStore } from "./store.ts";
 import { RateWindow } from "./rate_window.ts";
-import { WriteQueue } from "./write_queue.ts";
+import { type LiveSource, WriteQueue } from "./write_queue.ts";
 
 const log = getLogger(["spot", "store", "writer"]);
 
@@ -60,6 +60,11 @@ export interface CandleWriterOptions {
    * what it holds back until a write is due (the pipeline's live candles nobody subscribes to).
    */
   beforeCycle?: () => void;
+  /**
+   * The current live candle of a product and granularity index: with it, the writer holds no
+   * live value between cycles, only marks (see `write_queue.ts`).
+   */
+  liveSource?: LiveSource;
 }
 
 /** What the writer reports (for /health, /api/status and /metrics). */
@@ -116,7 +121,7 @@ export class CandleWriter {
   #timers: Timers;
   #beforeCycle: () => void;
   #compact: boolean;
-  #queue = new WriteQueue();
+  #queue: WriteQueue;
   #cycle: Promise<void> | undefined;
   #cycleStartedAt: number | null = null;
   #inFlight = 0;
@@ -142,6 +147,7 @@ export class CandleWriter {
     this.#clock = options.clock ?? systemClock;
     this.#timers = options.timers ?? globalThis;
     this.#beforeCycle = options.beforeCycle ?? (() => {});
+    this.#queue = new WriteQueue(options.liveSource);
     this.#rate = new RateWindow(60_000, this.#clock);
     this.#compact = (store as { layout?: string }).layout === "compact";
   }

@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import type { Candle, CandleUpdate } from "../../lib/candles/candle.ts";
+import { WriteQueue } from "../../lib/store/write_queue.ts";
+
+const candle = (start: number, close: number, volume = 1): Candle => ({
+  start,
+  open: 1,
+  high: Math.max(1, close),
+  low: Math.min(1, close),
+  close,
+  volume,
+});
+const update = (c: Candle, complete = false): CandleUpdate => ({
+  product: "BTC-USD",
+  granularity: "ONE_MINUTE",
+  candle: c,
+  complete,
+});
+
+Deno.test("WriteQueue with a live source writes the source's current candle, holding only marks", () => {
+  let current: Candle | undefined = candle(60, 5);
+  const asked: [string, number][] = [];
+  const q = new WriteQueue((product, g) => {
+    asked.push([product, g]);
+    return current;
+  });
+  q.push(update(candle(60, 2)));
+  q.push(update(candle(60, 3)));
+  assert.equal(q.liveSize, 1);
+  assert.equal(q.superseded, 1);
+  let batch = q.take(10);
+  assert.deepEqual(batch.live, [{
+    product: "BTC-USD",
+    granularity: "ONE_MINUTE",
+    candle: current,
+  }]);
+  assert.deepEqual(asked, [["BTC-USD", 0]], "read once, when taken");
+  q.markWritten(batch.live);
+
+  // Marked again but unchanged at the source: not written again.
+  q.push(update(candle(60, 5)));
+  batch = q.take(10);
+  assert.deepEqual(batch.live, []);
+  assert.equal(q.unchanged, 1);
+
+  // A completion is written as it is (the source has no open candle after it).
+  const done = candle(60, 6, 2);
+  current = undefined;
+  q.push(update(done, true));
+  batch = q.take(10);
+  assert.deepEqual(batch.completed.map((d) => d.candle), [done]);
+  assert.deepEqual(batch.live.map((d) => d.candle), [done]);
+  q.markWritten(batch.live);
+
+  // Nothing at the source (withheld until seeded, or dropped): nothing written, mark cleared.
+  q.push(update(candle(120, 7)));
+  assert.deepEqual(q.take(10).live, []);
+  assert.equal(q.liveSize, 0);
+
+  // Never back to an older bucket than written.
+  q.push(update(candle(0, 9)));
+  assert.equal(q.liveSize, 0);
+});
+
+Deno.test("WriteQueue puts a failed live value back unless a newer one is pending", () => {
+  let current = candle(60, 2);
+  const q = new WriteQueue(() => current);
+  q.push(update(candle(60, 2)));
+  const failed = q.take(10);
+  q.requeue(failed);
+  assert.deepEqual(q.take(10).live, failed.live, "put back");
+  q.push(update(candle(60, 2)));
+  const again = q.take(10);
+  current = candle(60, 3);
+  q.push(update(current));
+  q.requeue(again);
+  assert.deepEqual(q.take(10).live.map((d) => d.candle), [current], "the newer value wins");
+});
