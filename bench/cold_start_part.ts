@@ -28,6 +28,12 @@ export const COLD = {
   historyTradesPerSecond: 0.5,
   /** Coinbase's public limit, enforced over any sliding second. */
   restLimit: 10,
+  /**
+   * Which stores' runs (cold, then warm) to make, in this order: `BENCH_COLD_STORES`, a comma
+   * list of `kv` and `firestore` (`kv` alone for a quicker trial, `firestore` alone to look at
+   * the emulator's runs without the KV runs before them).
+   */
+  stores: (Deno.env.get("BENCH_COLD_STORES") ?? "kv,firestore").split(",").map((s) => s.trim()),
   /** A run gives up waiting after this long. */
   limitS: 480,
   /** How long a run goes on after both marks (the writer stores the live state meanwhile). */
@@ -76,15 +82,14 @@ export async function coldStartPart(
   let emulator: Emulator | undefined;
   try {
     const kvPath = `${dir}/cold.kv`;
-    for (const phase of ["cold", "warm"] as const) {
-      rows.push(
-        ...await launch(`KV ${phase}`, phase, { STORE: "kv", KV_PATH: kvPath }, sim, progress),
-      );
+    if (COLD.stores.includes("kv")) {
+      for (const phase of ["cold", "warm"] as const) {
+        rows.push(
+          ...await launch(`KV ${phase}`, phase, { STORE: "kv", KV_PATH: kvPath }, sim, progress),
+        );
+      }
     }
-    // `BENCH_COLD_STORES=kv` leaves the Firestore runs out (for a quicker trial of the part).
-    if (!(Deno.env.get("BENCH_COLD_STORES") ?? "kv,firestore").includes("firestore")) {
-      return { rows, notes: [] };
-    }
+    if (!COLD.stores.includes("firestore")) return { rows, notes: [] };
     progress("cold: starting the Firestore emulator …");
     emulator = await startEmulator({ projectId: "demo-spot-bench-cold" });
     await emulator.clear();
@@ -223,6 +228,7 @@ async function launch(
       { cmd: "firstTimes" },
       "SSE first times",
     );
+    const missing = await describeMissing(products, times, subscribedAt, base, clients);
     const delays = products.flatMap((p) => {
       const sub = subscribedAt.get(p);
       const got = times[p];
@@ -253,7 +259,7 @@ async function launch(
           mb(peak)
         }, REST ${(restAtHealthy?.requests ?? 0)} + ${restAfter.requests}`,
     );
-    return [
+    const rows: Row[] = [
       {
         part: P,
         measure: `first ONE_MINUTE candle at an SSE client after the product's subscription, ` +
@@ -308,6 +314,15 @@ async function launch(
         value: `${num(restAfter.requests)} (${restAfter.rateLimited}; ${restAfter.maxPerSecond})`,
       },
     ];
+    if (missing) {
+      rows.push({
+        part: P,
+        measure: "products without a first ONE_MINUTE at client 0 when the run stopped waiting " +
+          "(how many were seen subscribed; their connections at that moment; the SSE clients)",
+        value: missing,
+      });
+    }
+    return rows;
   } finally {
     await clients.stop();
     try {
@@ -322,4 +337,45 @@ async function launch(
     clearTimeout(timer);
     await logTail.done;
   }
+}
+
+/**
+ * When some products never reached client 0: which (the first 10), how many of them were seen
+ * subscribed, the service's connections serving them (state, reconnects, last error) and how
+ * many SSE clients are open or ended, so that a stalled run says where it stalled. Undefined
+ * when every product arrived.
+ */
+async function describeMissing(
+  products: string[],
+  times: Record<string, number>,
+  subscribedAt: Map<string, number>,
+  base: string,
+  clients: JsonChild,
+): Promise<string | undefined> {
+  const missing = products.filter((p) => times[p] === undefined);
+  if (missing.length === 0) return undefined;
+  const subscribed = missing.filter((p) => subscribedAt.has(p)).length;
+  const status = await fetch(`${base}/api/status`).then((r) => r.json()).catch(() => ({}));
+  const connections = ((status.connections ?? []) as {
+    id: string;
+    products: string[];
+    state: string;
+    reconnects: number;
+    lastError?: string;
+  }[]).filter((c) => c.products.some((p) => missing.includes(p)))
+    .map((c) =>
+      `${c.id} ${c.state}, ${c.reconnects} reconnects${
+        c.lastError ? `, last error: ${c.lastError}` : ""
+      }`
+    );
+  const stats = await clients.ask<{ openClients: number; endedClients: number }>(
+    { cmd: "stats" },
+    "SSE stats",
+  );
+  const text =
+    `${missing.length}: ${missing.slice(0, 10).join(", ")}${
+      missing.length > 10 ? ", …" : ""
+    } (${subscribed} seen subscribed; ${connections.join("; ") || "no connection found"}; ` +
+    `SSE clients ${stats.openClients} open, ${stats.endedClients} ended)`;
+  return text.replaceAll("|", "/");
 }

@@ -16,9 +16,11 @@
  * write of some granularities merges with the others without reading the entry back (an entry
  * written by an earlier process is read once, in batches of ten, on the first write).
  *
- * Deno KV caps an atomic operation at 1,000 mutations and 800 KiB, so large writes are committed
- * in chunks of {@linkcode KV_CHUNK}: each chunk is all-or-nothing, a whole call is not. Every
- * write is idempotent (latest-wins by key), so a caller retrying a failed call converges.
+ * Large writes are committed in chunks of {@linkcode KV_CHUNK} entries (Deno KV caps an atomic
+ * operation at 1,000 mutations and 800 KiB; the chunk is smaller so that no task of a flush
+ * holds the event loop for more than a few ms), each in a task of its own, a couple in flight
+ * (`chunked_write.ts`): each chunk is all-or-nothing, a whole call is not. Every write is
+ * idempotent (latest-wins by key), so a caller retrying a failed call converges.
  */
 /// <reference lib="deno.unstable" />
 import { dirname } from "node:path";
@@ -43,6 +45,7 @@ import {
 } from "./paths.ts";
 import { PLURAL_GRANULARITY_IDS } from "../candles/granularity.ts";
 import { eachConcurrently } from "./concurrency.ts";
+import { type ChunkOptions, writeInChunks } from "./chunked_write.ts";
 import {
   byShard,
   type CandleDoc,
@@ -56,8 +59,23 @@ import {
   type StoredProductDoc,
 } from "./store.ts";
 
-/** Mutations per atomic commit (Deno KV allows 1,000 and 800 KiB). */
-export const KV_CHUNK = 200;
+/**
+ * Entries per atomic commit of a write. Deno KV allows 1,000 mutations and 800 KiB per atomic
+ * operation; a live entry holding eight candles is ~1 KB. The bound that matters is the main
+ * thread's: building, serialising and committing 100 live entries takes ~2.5 ms (measured on
+ * the 2-core test machine), so a chunk of 100 keeps each task of a flush to a few ms.
+ */
+export const KV_CHUNK = 100;
+/** Atomic commits of one write in flight at once (overlaps each chunk's yield to the loop). */
+export const KV_CONCURRENCY = 2;
+
+/** Options for {@linkcode openKvCandleStore}. */
+export interface KvStoreOptions {
+  /** Entries per atomic commit. @default {KV_CHUNK} */
+  writeChunk?: number;
+  /** Commits of one write in flight at once. @default {KV_CONCURRENCY} */
+  writeConcurrency?: number;
+}
 
 /** Keys per `getMany` (Deno KV's limit). */
 const KV_GET_MANY = 10;
@@ -82,11 +100,14 @@ const GRANULARITY_IDS = new Set<string>(GRANULARITIES.map((g) => g.id));
  * const store = await openKvCandleStore(config.kvPath);
  * ```
  */
-export async function openKvCandleStore(pathOrKv: string | Deno.Kv): Promise<KvCandleStore> {
-  if (typeof pathOrKv !== "string") return new KvCandleStore(pathOrKv, false);
+export async function openKvCandleStore(
+  pathOrKv: string | Deno.Kv,
+  options: KvStoreOptions = {},
+): Promise<KvCandleStore> {
+  if (typeof pathOrKv !== "string") return new KvCandleStore(pathOrKv, false, options);
   if (pathOrKv !== ":memory:") await Deno.mkdir(dirname(pathOrKv), { recursive: true });
   try {
-    return new KvCandleStore(await Deno.openKv(pathOrKv), true);
+    return new KvCandleStore(await Deno.openKv(pathOrKv), true, options);
   } catch (error) {
     throw new Error(`Cannot open Deno KV at "${pathOrKv}": ${(error as Error).message}`, {
       cause: error,
@@ -103,30 +124,40 @@ export class KvCandleStore implements CandleStore {
   #owned: boolean;
   /** The live entry last written (or read) per product. */
   readonly #live = new Map<string, LiveEntry>();
+  #chunks: ChunkOptions;
 
   /** Wraps `kv`; `owned` says whether {@linkcode close} closes it. */
-  constructor(kv: Deno.Kv, owned: boolean) {
+  constructor(kv: Deno.Kv, owned: boolean, options: KvStoreOptions = {}) {
     this.#kv = kv;
     this.#owned = owned;
+    this.#chunks = {
+      size: Math.min(options.writeChunk ?? KV_CHUNK, 1000),
+      concurrency: options.writeConcurrency ?? KV_CONCURRENCY,
+    };
   }
 
   async writeLive(docs: CandleDoc[]): Promise<void> {
     if (docs.length === 0) return;
     const now = Date.now();
-    const products = [...new Set(docs.map((d) => d.product))];
-    await this.#loadLive(products.filter((p) => !this.#live.has(p)));
-    const next = new Map<string, LiveEntry>();
+    const byProduct = new Map<string, CandleDoc[]>();
     for (const d of docs) {
-      let entry = next.get(d.product);
-      if (!entry) next.set(d.product, entry = { ...this.#live.get(d.product) });
-      entry[d.granularity] = { ...liveFields(d.candle), lastUpdate: now };
+      const list = byProduct.get(d.product);
+      if (list) list.push(d);
+      else byProduct.set(d.product, [d]);
     }
+    await this.#loadLive([...byProduct.keys()].filter((p) => !this.#live.has(p)));
     await this.#commit(
-      "live candles",
-      [...next].map(([product, entry]) => [liveEntryKey(product), entry]),
+      "live entries",
+      [...byProduct],
+      ([product, list]) => {
+        const entry: LiveEntry = { ...this.#live.get(product) };
+        for (const d of list) entry[d.granularity] = { ...liveFields(d.candle), lastUpdate: now };
+        return [liveEntryKey(product), entry];
+      },
+      // Only what landed becomes the base of the next merge (a failed call is retried whole).
+      (chunk, sets) =>
+        chunk.forEach(([product], k) => this.#live.set(product, sets[k]![1] as LiveEntry)),
     );
-    // Only what landed becomes the base of the next merge (a failed call is retried whole).
-    for (const [product, entry] of next) this.#live.set(product, entry);
   }
 
   /** Reads the live entries of `products` (written by an earlier process) into the cache. */
@@ -139,13 +170,10 @@ export class KvCandleStore implements CandleStore {
   }
 
   async writeCompleted(docs: CandleDoc[]): Promise<void> {
-    await this.#commit(
-      "completed candles",
-      docs.map((d) => [
-        completedPath(d.product, d.granularity, d.candle.start),
-        completedFields(d.candle, d.granularity),
-      ]),
-    );
+    await this.#commit("completed candles", docs, (d) => [
+      completedPath(d.product, d.granularity, d.candle.start),
+      completedFields(d.candle, d.granularity),
+    ]);
   }
 
   async readCompleted(
@@ -253,21 +281,18 @@ export class KvCandleStore implements CandleStore {
   }
 
   async writeCatalogue(entries: CatalogueEntry[]): Promise<void> {
-    await this.#commit(
-      "catalogue entries",
-      entries.map(({ product_id, ...fields }) => [
-        [...CATALOGUE_PATH, CATALOGUE_FIELD, product_id],
-        fields,
-      ]),
-    );
+    await this.#commit("catalogue entries", entries, ({ product_id, ...fields }) => [
+      [...CATALOGUE_PATH, CATALOGUE_FIELD, product_id],
+      fields,
+    ]);
   }
 
   async writeProducts(docs: ProductDoc[]): Promise<void> {
     const now = Date.now();
-    await this.#commit(
-      "product documents",
-      docs.map((d) => [productPath(d.product_id), { ...d, lastUpdate: now }]),
-    );
+    await this.#commit("product documents", docs, (d) => [
+      productPath(d.product_id),
+      { ...d, lastUpdate: now },
+    ]);
   }
 
   async readProducts(ids: string[]): Promise<StoredProductDoc[]> {
@@ -327,14 +352,12 @@ export class KvCandleStore implements CandleStore {
   }
 
   async writeCheckpoint(product: string, granularity: GranularityId, through: number) {
-    await this.#commit("checkpoint", [[checkpointPath(product, granularity), {
-      through,
-      updated_at: Date.now(),
-    }]]);
+    const entry = { through, updated_at: Date.now() };
+    await this.#commit("checkpoint", [entry], (e) => [checkpointPath(product, granularity), e]);
   }
 
   async writeShard(doc: ShardDoc): Promise<void> {
-    await this.#commit("shard entry", [[[...SHARDS_PATH, shardId(doc)], doc]]);
+    await this.#commit("shard entry", [doc], (d) => [[...SHARDS_PATH, shardId(d)], d]);
   }
 
   async readShards(): Promise<ShardDoc[]> {
@@ -354,26 +377,39 @@ export class KvCandleStore implements CandleStore {
     return Promise.resolve();
   }
 
-  async #commit(what: string, sets: [Deno.KvKey, unknown][]): Promise<void> {
-    for (let i = 0; i < sets.length; i += KV_CHUNK) {
-      const chunk = sets.slice(i, i + KV_CHUNK);
+  /**
+   * Sets `toSet(item)` of every item in atomic commits of at most `writeChunk` entries, one per
+   * task, a couple in flight (`chunked_write.ts`); entries are built chunk by chunk, so that no
+   * task builds them all. `landed` sees each chunk that committed. A failed chunk rejects the
+   * call with its size, range and first key.
+   */
+  async #commit<T>(
+    what: string,
+    items: T[],
+    toSet: (item: T) => [Deno.KvKey, unknown],
+    landed?: (chunk: T[], sets: [Deno.KvKey, unknown][]) => void,
+  ): Promise<void> {
+    await writeInChunks(items, this.#chunks, async (chunk, at) => {
+      const sets = chunk.map(toSet);
+      const range = at.count === 1
+        ? ""
+        : ` (${at.offset + 1}-${at.offset + chunk.length} of ${at.total}, chunk ${
+          at.index + 1
+        } of ${at.count})`;
+      const context = `${chunk.length} ${what}${range} to Deno KV (first key ${
+        JSON.stringify(sets[0]![0])
+      })`;
       const atomic = this.#kv.atomic();
-      for (const [key, value] of chunk) atomic.set(key, value);
+      for (const [key, value] of sets) atomic.set(key, value);
       let result: Deno.KvCommitResult | Deno.KvCommitError;
       try {
         result = await atomic.commit();
       } catch (error) {
-        throw new Error(
-          `Cannot write ${chunk.length} ${what} to Deno KV (first key ${
-            JSON.stringify(chunk[0]![0])
-          }): ${(error as Error).message}`,
-          { cause: error },
-        );
+        throw new Error(`Cannot write ${context}: ${(error as Error).message}`, { cause: error });
       }
-      if (!result.ok) {
-        throw new Error(`Cannot write ${chunk.length} ${what} to Deno KV: the commit was refused`);
-      }
-    }
+      if (!result.ok) throw new Error(`Cannot write ${context}: the commit was refused`);
+      landed?.(chunk, sets);
+    });
   }
 }
 

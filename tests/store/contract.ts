@@ -179,6 +179,33 @@ export async function runContract(
     assert.equal((await store.readLive("P129-USD")).length, 3);
   });
 
+  await step(
+    "writes larger than one chunk land whole: 1,200 live and 1,200 completed",
+    async () => {
+      // More than any store's commit chunk, in documents and in KV entries (400 products).
+      const products = Array.from({ length: 400 }, (_, i) => `C${i}-USD`);
+      const granularities: GranularityId[] = ["ONE_MINUTE", "ONE_HOUR", "ONE_DAY"];
+      const live = products.flatMap((p, i) =>
+        granularities.map((g) => doc(p, g, candle(T0, i + 1)))
+      );
+      const completed = products.slice(0, 4).flatMap((p) =>
+        minutes(300).map((d) => ({ ...d, product: p }))
+      );
+      assert.equal(live.length, 1200);
+      assert.equal(completed.length, 1200);
+      await store.writeLive(live);
+      await store.writeCompleted(completed);
+      const read = await store.readLiveMany(products);
+      const missing = products.filter((p) => read.get(p)?.length !== granularities.length);
+      assert.deepEqual(missing, [], "every product has its three live candles");
+      assert.deepEqual(read.get("C399-USD")?.[0], doc("C399-USD", "ONE_MINUTE", candle(T0, 400)));
+      for (const p of products.slice(0, 4)) {
+        const candles = await store.readCompleted(p, "ONE_MINUTE", { limit: 1000 });
+        assert.deepEqual(candles, minutes(300).map((d) => d.candle), p);
+      }
+    },
+  );
+
   await step("writeCatalogue() merges entries and keeps the others", async () => {
     const entry = (product_id: string, status: "online" | "delisted"): CatalogueEntry => ({
       product_id,

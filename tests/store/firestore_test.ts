@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Timestamp } from "@google-cloud/firestore";
+import { type Firestore, Timestamp } from "@google-cloud/firestore";
 import { FirestoreCandleStore } from "../../lib/store/firestore.ts";
 import { createFirestoreClient } from "../../lib/store/firestore_client.ts";
 import { emulatorTest } from "../helpers/emulator.ts";
@@ -217,6 +217,118 @@ emulatorTest(
   },
   { rules: new URL("../../firestore.rules", import.meta.url).pathname },
 );
+
+/**
+ * Wraps `db.batch()` so that each commit is recorded with its number of writes; `fail(n)` (n
+ * counting commits from 1) makes commit n reject with a retryable-looking error instead.
+ */
+function recordCommits(db: Firestore, fail: (n: number) => boolean = () => false) {
+  const sizes: number[] = [];
+  const batch = db.batch.bind(db);
+  db.batch = () => {
+    const b = batch();
+    let writes = 0;
+    const set = b.set.bind(b) as (...args: unknown[]) => typeof b;
+    (b as { set: unknown }).set = (...args: unknown[]) => {
+      writes++;
+      return set(...args);
+    };
+    const commit = b.commit.bind(b);
+    b.commit = () => {
+      sizes.push(writes);
+      if (fail(sizes.length)) {
+        return Promise.reject(Object.assign(new Error("injected outage"), { code: 14 }));
+      }
+      return commit();
+    };
+    return b;
+  };
+  return sizes;
+}
+
+emulatorTest("FirestoreCandleStore writes candles in chunks (emulator)", async (t, emulator) => {
+  const options = { emulatorHost: emulator.host, projectId: emulator.projectId };
+  const products = (n: number) => Array.from({ length: n }, (_, i) => `P${i}-USD`);
+
+  await t.step("compat: 95 live and 30 completed in commits of at most 10", async () => {
+    await emulator.clear();
+    const db = createFirestoreClient(options);
+    const sizes = recordCommits(db);
+    const store = new FirestoreCandleStore({ firestore: db, writeChunk: 10, writeConcurrency: 2 });
+    try {
+      await store.writeLive(products(95).map((p, i) => doc(p, "ONE_MINUTE", candle(T0, i))));
+      assert.deepEqual(sizes, [10, 10, 10, 10, 10, 10, 10, 10, 10, 5]);
+      sizes.length = 0;
+      await store.writeCompleted(
+        Array.from({ length: 30 }, (_, i) => doc("BTC-USD", "ONE_MINUTE", candle(T0 + 60 * i))),
+      );
+      assert.deepEqual(sizes, [10, 10, 10]);
+      const live = await store.readLiveMany(products(95));
+      assert.equal([...live.values()].filter((l) => l.length === 1).length, 95);
+      assert.equal((await store.readCompleted("BTC-USD", "ONE_MINUTE", { limit: 99 })).length, 30);
+    } finally {
+      await store.close();
+    }
+  });
+
+  await t.step("compact: a chunk weighs its documents' candles (2 products of 4)", async () => {
+    await emulator.clear();
+    const db = createFirestoreClient(options);
+    const sizes = recordCommits(db);
+    const store = new FirestoreCandleStore({
+      firestore: db,
+      layout: "compact",
+      writeChunk: 10,
+      writeConcurrency: 3,
+    });
+    const granularities = ["ONE_MINUTE", "FIVE_MINUTE", "ONE_HOUR", "ONE_DAY"] as const;
+    try {
+      await store.writeLive(
+        products(12).flatMap((p) => granularities.map((g) => doc(p, g, candle(T0)))),
+      );
+      assert.deepEqual(sizes, [2, 2, 2, 2, 2, 2]);
+      const live = await store.readLiveMany(products(12));
+      assert.equal([...live.values()].filter((l) => l.length === 4).length, 12);
+    } finally {
+      await store.close();
+    }
+  });
+
+  await t.step(
+    "a failed chunk rejects the whole call with its context; a retry lands",
+    async () => {
+      await emulator.clear();
+      const db = createFirestoreClient(options);
+      let outage = true;
+      const sizes = recordCommits(db, (n) => outage && n === 3);
+      const store = new FirestoreCandleStore({
+        firestore: db,
+        writeChunk: 10,
+        writeConcurrency: 2,
+      });
+      const docs = products(95).map((p, i) => doc(p, "ONE_MINUTE", candle(T0, i)));
+      try {
+        await assert.rejects(
+          store.writeLive(docs),
+          (e: Error) => {
+            assert.match(
+              e.message,
+              /^Cannot write 10 live candles \(21-30 of 95, chunk 3 of 10\) in Firestore \(first P20-USD ONE_MINUTE 1773500700\) \[code 14\]: injected outage \(\d+ of 10 chunks landed, 1 failed, \d+ not attempted\)$/,
+            );
+            return true;
+          },
+        );
+        assert.ok(sizes.length < 10, "no chunk starts after the failure");
+        outage = false;
+        await store.writeLive(docs);
+        const live = await store.readLiveMany(products(95));
+        assert.equal([...live.values()].filter((l) => l.length === 1).length, 95);
+      } finally {
+        await store.close();
+      }
+    },
+  );
+});
 
 function ohlcv(c: ReturnType<typeof candle>) {
   const { open, high, low, close, volume } = c;

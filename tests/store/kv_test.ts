@@ -105,3 +105,75 @@ Deno.test("KvCandleStore.deletePluralDocuments(): the seed's plural ids only", a
     kv.close();
   }
 });
+
+/** Wraps `kv.atomic()` so that each commit is recorded with its mutations; `fail(n)` refuses commit n. */
+function recordCommits(kv: Deno.Kv, fail: (n: number) => boolean = () => false) {
+  const sizes: number[] = [];
+  const atomic = kv.atomic.bind(kv);
+  kv.atomic = () => {
+    const op = atomic();
+    let sets = 0;
+    const set = op.set.bind(op);
+    op.set = (key, value, options) => {
+      sets++;
+      return set(key, value, options);
+    };
+    const commit = op.commit.bind(op);
+    op.commit = () => {
+      sizes.push(sets);
+      return fail(sizes.length)
+        ? Promise.reject(new Error("injected: database is locked"))
+        : commit();
+    };
+    return op;
+  };
+  return sizes;
+}
+
+Deno.test("KvCandleStore writes in atomic chunks of writeChunk entries", async (t) => {
+  const kv = await Deno.openKv(":memory:");
+  const products = (n: number) => Array.from({ length: n }, (_, i) => `P${i}-USD`);
+  try {
+    await t.step("live: one entry per product, 25 per commit", async () => {
+      const sizes = recordCommits(kv);
+      const store = await openKvCandleStore(kv, { writeChunk: 25, writeConcurrency: 2 });
+      await store.writeLive(
+        products(60).flatMap((p) =>
+          (["ONE_MINUTE", "ONE_HOUR"] as const).map((g) => doc(p, g, candle(1773500700)))
+        ),
+      );
+      assert.deepEqual(sizes, [25, 25, 10]);
+      const live = await store.readLiveMany(products(60));
+      assert.equal([...live.values()].filter((l) => l.length === 2).length, 60);
+      sizes.length = 0;
+      await store.writeCompleted(
+        Array.from(
+          { length: 51 },
+          (_, i) => doc("BTC-USD", "ONE_MINUTE", candle(1773500700 + 60 * i)),
+        ),
+      );
+      assert.deepEqual(sizes, [25, 25, 1]);
+    });
+
+    await t.step("a failed chunk rejects the call with its context; a retry lands", async () => {
+      let outage = true;
+      const sizes = recordCommits(kv, (n) => outage && n === 2);
+      const store = await openKvCandleStore(kv, { writeChunk: 25, writeConcurrency: 1 });
+      const docs = products(60).map((p) => doc(p, "ONE_DAY", candle(1773446400, 3)));
+      await assert.rejects(store.writeLive(docs), (e: Error) => {
+        assert.match(
+          e.message,
+          /^Cannot write 25 live entries \(26-50 of 60, chunk 2 of 3\) to Deno KV \(first key \["exchanges","coinbase","products","P25-USD","live"\]\): injected: database is locked \(1 of 3 chunks landed, 1 failed, 1 not attempted\)$/,
+        );
+        return true;
+      });
+      assert.deepEqual(sizes, [25, 25], "nothing starts after the failure");
+      outage = false;
+      await store.writeLive(docs);
+      const live = await store.readLiveMany(products(60));
+      assert.equal([...live.values()].filter((l) => l.length === 3).length, 60);
+    });
+  } finally {
+    kv.close();
+  }
+});
