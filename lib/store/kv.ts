@@ -146,18 +146,29 @@ export class KvCandleStore implements CandleStore {
       else byProduct.set(d.product, [d]);
     }
     await this.#loadLive([...byProduct.keys()].filter((p) => !this.#live.has(p)));
-    await this.#commit(
-      "live entries",
-      [...byProduct],
-      ([product, list]) => {
-        const entry: LiveEntry = { ...this.#live.get(product) };
-        for (const d of list) entry[d.granularity] = { ...liveFields(d.candle), lastUpdate: now };
-        return [liveEntryKey(product), entry];
-      },
-      // Only what landed becomes the base of the next merge (a failed call is retried whole).
-      (chunk, sets) =>
-        chunk.forEach(([product], k) => this.#live.set(product, sets[k]![1] as LiveEntry)),
-    );
+    await this.#commit("live entries", [...byProduct], ([product, list]) => {
+      // The cached entry is updated in place (and serialised by the commit as it is now): a
+      // new copy per product per flush would outlive the young generation and be promoted as
+      // garbage. A failed commit leaves the cache ahead of the store, which is harmless: the
+      // writer writes those values (or newer ones) again.
+      let entry = this.#live.get(product);
+      if (!entry) this.#live.set(product, entry = {});
+      for (const d of list) {
+        const c = d.candle;
+        const f = entry[d.granularity];
+        if (!f) entry[d.granularity] = { ...liveFields(c), lastUpdate: now };
+        else {
+          f.timestamp = c.start;
+          f.open = c.open;
+          f.high = c.high;
+          f.low = c.low;
+          f.close = c.close;
+          f.volume = c.volume;
+          f.lastUpdate = now;
+        }
+      }
+      return [liveEntryKey(product), entry];
+    });
   }
 
   /** Reads the live entries of `products` (written by an earlier process) into the cache. */
@@ -380,14 +391,12 @@ export class KvCandleStore implements CandleStore {
   /**
    * Sets `toSet(item)` of every item in atomic commits of at most `writeChunk` entries, one per
    * task, a couple in flight (`chunked_write.ts`); entries are built chunk by chunk, so that no
-   * task builds them all. `landed` sees each chunk that committed. A failed chunk rejects the
-   * call with its size, range and first key.
+   * task builds them all. A failed chunk rejects the call with its size, range and first key.
    */
   async #commit<T>(
     what: string,
     items: T[],
     toSet: (item: T) => [Deno.KvKey, unknown],
-    landed?: (chunk: T[], sets: [Deno.KvKey, unknown][]) => void,
   ): Promise<void> {
     await writeInChunks(items, this.#chunks, async (chunk, at) => {
       const sets = chunk.map(toSet);
@@ -408,7 +417,6 @@ export class KvCandleStore implements CandleStore {
         throw new Error(`Cannot write ${context}: ${(error as Error).message}`, { cause: error });
       }
       if (!result.ok) throw new Error(`Cannot write ${context}: the commit was refused`);
-      landed?.(chunk, sets);
     });
   }
 }
