@@ -76,14 +76,16 @@ const QUERY_CONCURRENCY = 32;
  * granularities). Not a Firestore limit: since 2023-03-29 a Commit takes any number of writes
  * within its 10 MiB request (release notes), and a candle document is ~0.3 KB. It bounds the
  * main thread's work per task: through the client library's REST transport a commit costs about
- * 3 ms plus 0.09 ms per candle (measured on the 2-core test machine), so a chunk of 25 starts in
- * ~4 ms and its answer decodes in ~1.5 ms, against ~0.8 s in one task for a 8,000-document
+ * 3 ms plus 0.09 ms per candle (measured on the 2-core test machine), so a chunk of 50 starts in
+ * ~7.5 ms and its answer decodes in a few ms, against ~0.8 s in one task for a 8,000-document
  * batch. Small commits also stay far from the 10 s call deadline (`firestore_client.ts`), which
  * one 8,000-document commit to a cold emulator exceeded (DEADLINE_EXCEEDED; the library does
- * not retry a Commit on it). The price is CPU: the fixed cost per commit roughly doubles the
- * main thread's time for a full flush (1,000 products: ~1.8 s instead of ~0.9 s here).
+ * not retry a Commit on it). The price is CPU: the fixed cost per commit adds about a third to
+ * the main thread's time for a full flush (1,000 products: ~1.2 s instead of ~0.9 s here; at 25
+ * per commit it doubled, and the emulator's own load then starved a web client's listen stream
+ * in the test suite).
  */
-export const WRITE_CHUNK = 25;
+export const WRITE_CHUNK = 50;
 /** Commits of one candle write in flight at once (their answers may be decoded in one task). */
 export const WRITE_CONCURRENCY = 4;
 

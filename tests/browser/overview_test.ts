@@ -9,6 +9,7 @@ import {
   startDashboard,
   watchProblems,
 } from "../helpers/browser.ts";
+import { until } from "../helpers/service.ts";
 
 const ignored = browserMissing();
 
@@ -32,6 +33,8 @@ Deno.test({
       const problems = watchProblems(page);
 
       await t.step("the overview lists all 1,000 products", async () => {
+        // The list is the service's once it has resolved its products (slower under load).
+        await until(() => d.service.products().length === 1000, 60_000, "1,000 products resolved");
         await page.goto(d.url + "/");
         assert.equal(await page.locator("tbody tr[data-product]").count(), 1000);
         await page.locator('[data-stream="live"]').waitFor();
