@@ -41,9 +41,9 @@ const sim = await startSimulator({
   products: demoProducts(products!, { tradesPerSecond: tps }),
   historyMs: historyHours! * 3600_000,
   historyTradesPerSecond: historyTps,
-  // 2,000 trades (6.7 min at 5/s) cover the ticker endpoint's largest answer and the feed's
+  // 500 trades (100 s at 5/s) cover the ticker endpoint's answers and the feed's
   // snapshots; the default 20,000 held about 4 GB of trades at 1,000 products.
-  maxTradesPerProduct: 2_000,
+  maxTradesPerProduct: 500,
   rest: {
     publicLimit: {
       ratePerSecond: restRate!,

@@ -21,7 +21,7 @@ import type { Clock } from "../clock.ts";
 import { isFinalError } from "../backoff.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { getLogger } from "../log.ts";
-import type { CandleStore } from "../store/store.ts";
+import type { CandleDoc, CandleStore } from "../store/store.ts";
 
 const log = getLogger(["spot", "seed"]);
 
@@ -118,6 +118,12 @@ export interface SeedingOptions {
    * run, which the tiles must not change); seeding the aggregator does not.
    */
   storeAfter?: Promise<unknown>;
+  /**
+   * Where the fetched tiles go to be stored, e.g. the writer's queue (never dropped, retried):
+   * then a slow store does not hold seeding up. Without it each product's tiles are written to
+   * the store before it counts as seeded.
+   */
+  history?: (docs: CandleDoc[]) => void;
   /** Wraps the store reads of the plan (retries, as the caller sees fit). @default runs once */
   attempt?: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
   /** REST requests in flight at once. @default SEED_CONCURRENCY */
@@ -218,10 +224,16 @@ export async function runSeeding(options: SeedingOptions): Promise<SeedingSummar
         }
         // Stored as history too: the next start finds them (see planSeeds' watermark).
         if (fetched.length > 0) {
-          await options.storeAfter?.catch(() => {});
-          await options.store.writeCompleted(
-            fetched.map((t) => ({ product: plan.product, ...t })),
-          );
+          const docs = fetched.map((t) => ({ product: plan.product, ...t }));
+          const history = options.history;
+          if (history) {
+            const give = () => history(docs);
+            if (options.storeAfter) options.storeAfter.then(give, give);
+            else give();
+          } else {
+            await options.storeAfter?.catch(() => {});
+            await options.store.writeCompleted(docs);
+          }
         }
         done(plan.product, [...tiles, ...fetched]);
       } catch (e) {

@@ -119,6 +119,9 @@ export class Startup {
       sleep: (ms) => this.#o.sleep(ms),
       signal,
       storeAfter: latestRead,
+      // The tiles go through the writer: a slow store (Firestore under load) must not hold up
+      // /health, and the writer never drops them.
+      history: (docs) => pipeline.writer.pushHistory(docs),
       attempt: (what, fn) => this.#retry(what, fn),
       onSeeded: (_, n, total) => {
         this.note = `seeding in-progress candles (${n}/${total})`;

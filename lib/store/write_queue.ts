@@ -114,6 +114,11 @@ export class WriteQueue {
     slots.pendingStart[g] = start;
   }
 
+  /** Queues completed candles of the past (seed tiles): written by id, the live documents untouched. */
+  pushHistory(doc: CandleDoc): void {
+    this.#completed.set(completedKey(doc), doc);
+  }
+
   /** Takes up to `max` completed (oldest first) and `max` changed live documents. */
   take(max: number): QueueBatch {
     const completed: CandleDoc[] = [];

@@ -23,7 +23,7 @@ import type { CandleUpdate } from "../candles/candle.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { getLogger } from "../log.ts";
 import { writeCostPerDayUsd } from "./cost.ts";
-import type { CandleStore } from "./store.ts";
+import type { CandleDoc, CandleStore } from "./store.ts";
 import { RateWindow } from "./rate_window.ts";
 import { type LiveSource, WriteQueue } from "./write_queue.ts";
 
@@ -155,6 +155,19 @@ export class CandleWriter {
   /** Queues an update from the aggregator (never blocks, never throws). */
   push(update: CandleUpdate): void {
     this.#queue.push(update);
+    this.#checkCapacity();
+  }
+
+  /**
+   * Queues completed candles of the past (e.g. seed tiles fetched from REST) to be written like
+   * completions, never dropped; live documents are not touched.
+   */
+  pushHistory(docs: CandleDoc[]): void {
+    for (const d of docs) this.#queue.pushHistory(d);
+    this.#checkCapacity();
+  }
+
+  #checkCapacity(): void {
     if (this.#queue.completedSize > this.#maxPending && !this.#warnedCapacity) {
       this.#warnedCapacity = true;
       log.error("Writer over capacity: {pending} completed candles pending; none dropped", {

@@ -89,6 +89,47 @@ Deno.test("runSeeding: two REST requests per product cold, none warm, exact coar
     );
 
     await t.step(
+      "with a history sink, a store whose writes never answer does not hold seeding up",
+      async () => {
+        const stuck = await openKvCandleStore(":memory:");
+        const never = new Promise<void>(() => {});
+        const slow = new Proxy(stuck, {
+          get(target, key) {
+            if (key === "writeCompleted") return () => never;
+            const value = Reflect.get(target, key);
+            return typeof value === "function" ? value.bind(target) : value;
+          },
+        });
+        let release = () => {};
+        const storeAfter = new Promise<void>((r) => release = r);
+        const agg = new Aggregator();
+        for (const p of PRODUCTS) agg.expectSeed(p, CUTOFF);
+        const handed: string[] = [];
+        const seeding = runSeeding({
+          store: slow,
+          rest,
+          aggregator: agg,
+          products: PRODUCTS,
+          cutoffSec: CUTOFF,
+          clock: () => NOW_MS,
+          sleep,
+          storeAfter,
+          history: (docs) => handed.push(...docs.map((d) => `${d.product} ${d.granularity}`)),
+        });
+        await seeding;
+        for (const p of PRODUCTS) ok(agg.isSeeded(p), p);
+        equal(handed.length, 0, "the tiles wait for storeAfter");
+        release();
+        await storeAfter;
+        await new Promise((r) => setTimeout(r, 0));
+        for (const p of PRODUCTS) {
+          ok(handed.some((h) => h.startsWith(p)), `${p}'s tiles handed over`);
+        }
+        stuck.close();
+      },
+    );
+
+    await t.step(
       "warm: the store holds the day's hours and minutes, so no REST at all",
       async () => {
         // What a previous run would have stored: completed hours and minutes up to the cutoff.
