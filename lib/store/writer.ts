@@ -4,8 +4,9 @@
  * coalescing, batching, retries and shutdown flushing; the store owns documents.
  *
  * - Live candles: one pending value per document, latest wins; a write cycle runs at most once
- *   per `flushIntervalMs` (retries back off no faster), so each document is written at most
- *   once per interval, and not at all when its value equals the last one written. All changed
+ *   per `flushIntervalMs` (retries back off no faster; a cycle that took longer than that is
+ *   followed by a pause as long as it took), so each document is written at most once per
+ *   interval, and not at all when its value equals the last one written. All changed
  *   documents of a cycle go in one `writeLive` call.
  * - Completed candles (and corrections): queued by document id, so a completion is written once
  *   (a correction pending for the same id replaces it: the write is idempotent by id); never
@@ -301,6 +302,11 @@ export class CandleWriter {
       this.#streak = 0;
       this.#failingSince = null;
       if (this.#queue.completedSize <= this.#maxPending) this.#warnedCapacity = false;
+      // A cycle that took longer than the interval is followed by a pause as long as it took:
+      // the store's client (Firestore's costs main-thread CPU per commit) gets at most half of
+      // the event loop, and the live path and startup the rest; values coalesce meanwhile.
+      const took = this.#clock() - startedAt;
+      if (took > this.#interval) this.#nextAt = Math.max(this.#nextAt, startedAt + 2 * took);
     } catch (error) {
       this.#inFlight = 0;
       this.#queue.requeue(batch);

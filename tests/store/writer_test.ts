@@ -136,6 +136,24 @@ Deno.test("CandleWriter live documents", async (t) => {
     assert.equal(writer.stats().superseded, 148);
   });
 
+  await t.step("a cycle that took 3 intervals is followed by a 3-interval pause", async () => {
+    const { time, store, writer } = setup();
+    writer.push(update(T0, 101));
+    store.hold = Promise.withResolvers();
+    const cycle = writer.tick();
+    await time.advance(3000);
+    store.hold.resolve();
+    store.hold = undefined;
+    await cycle;
+    writer.push(update(T0, 102));
+    await time.advance(2999);
+    await writer.tick();
+    assert.equal(store.calls.length, 1, "the store's client gets at most half the time");
+    await time.advance(1);
+    await writer.tick();
+    assert.equal(store.calls.length, 2);
+  });
+
   await t.step("one call per cycle carries every changed document", async () => {
     const { store, writer } = setup();
     for (const granularity of ["ONE_MINUTE", "FIVE_MINUTE", "ONE_DAY"] as const) {
