@@ -40,11 +40,19 @@ Deno.test("writeInChunks() keeps at most `concurrency` in flight and starts each
   let tick = 0;
   const interval = setInterval(() => tick++, 0);
   try {
+    // Chunks wait until three are in flight (or half a second for the last ones): no timing
+    // luck is needed to see three at once, and a fourth may never start meanwhile.
+    const parked: (() => void)[] = [];
+    const release = () => parked.splice(0).forEach((wake) => wake());
     await writeInChunks(items(40), { size: 2, concurrency: 3 }, async () => {
       ticks.push(tick);
       inFlight++;
       most = Math.max(most, inFlight);
-      await new Promise((r) => setTimeout(r, 3));
+      await new Promise<void>((wake) => {
+        parked.push(wake);
+        if (parked.length === 3) release();
+        else setTimeout(release, 500);
+      });
       inFlight--;
     });
   } finally {
