@@ -227,35 +227,49 @@ Deno.test("RestClient.products pages until a short page and filters", async () =
   }
 });
 
-Deno.test("RateLimiter never lets more than the rate start in any one second", async () => {
-  // A fake timer queue: sleeping registers a wake-up; the driver jumps time to the next one.
+/**
+ * Runs `count` requests through a limiter on a fake clock: sleeping registers a wake-up and the
+ * driver jumps time to the next one, `late(n)` ms late at the n-th wake-up (a stalled event
+ * loop). The k-th request to start (1-based) then takes `holdMs(k)` ms. Returns the start times,
+ * in start order.
+ */
+async function paced(
+  ratePerSecond: number,
+  count: number,
+  options: { holdMs?: (k: number) => number; late?: (n: number) => number } = {},
+): Promise<number[]> {
   let now = 0;
   const timers: { due: number; wake: () => void }[] = [];
   const limiter = new RateLimiter({
-    ratePerSecond: 8,
+    ratePerSecond,
     clock: () => now,
     sleep: (ms) => new Promise((wake) => timers.push({ due: now + ms, wake })),
   });
   const starts: number[] = [];
   let done = 0;
-  const all = Array.from({ length: 40 }, async () => {
+  const all = Array.from({ length: count }, async () => {
     await limiter.acquire();
     starts.push(now);
-    // Half the requests take 1.5 s: slow answers must cost no throughput.
-    if (starts.length % 2 === 0) {
-      await new Promise((r) => timers.push({ due: now + 1500, wake: () => r(0) }));
-    }
+    const hold = options.holdMs?.(starts.length) ?? 0;
+    if (hold > 0) await new Promise((r) => timers.push({ due: now + hold, wake: () => r(0) }));
     done++;
   });
-  while (done < 40) {
+  let wakes = 0;
+  while (done < count) {
     await new Promise((r) => setTimeout(r, 0));
     timers.sort((a, b) => a.due - b.due);
     const next = timers.shift();
     if (!next) continue;
-    now = Math.max(now, next.due);
+    now = Math.max(now, next.due) + (options.late?.(++wakes) ?? 0);
     next.wake();
   }
   await Promise.all(all);
+  return starts;
+}
+
+Deno.test("RateLimiter never lets more than the rate start in any one second", async () => {
+  // Half the requests take 1.5 s: slow answers must cost no throughput.
+  const starts = await paced(8, 40, { holdMs: (k) => k % 2 === 0 ? 1500 : 0 });
   const sorted = starts.sort((a, b) => a - b);
   for (let i = 8; i < sorted.length; i++) assert.ok(sorted[i]! - sorted[i - 8]! >= 1000);
   // Evenly spaced, 125 ms apart, whatever their latency.
@@ -264,29 +278,8 @@ Deno.test("RateLimiter never lets more than the rate start in any one second", a
 });
 
 Deno.test("RateLimiter spaces requests after a stalled event loop instead of releasing a burst", async () => {
-  let now = 0;
-  const timers: { due: number; wake: () => void }[] = [];
-  const limiter = new RateLimiter({
-    ratePerSecond: 8,
-    clock: () => now,
-    sleep: (ms) => new Promise((wake) => timers.push({ due: now + ms, wake })),
-  });
-  const starts: number[] = [];
-  const all = Array.from({ length: 20 }, async () => {
-    await limiter.acquire();
-    starts.push(now);
-  });
-  let wakes = 0;
-  while (starts.length < 20) {
-    await new Promise((r) => setTimeout(r, 0));
-    timers.sort((a, b) => a.due - b.due);
-    const next = timers.shift();
-    if (!next) continue;
-    // The 4th wake-up comes 600 ms late, as after a long garbage collection.
-    now = Math.max(now, next.due) + (++wakes === 4 ? 600 : 0);
-    next.wake();
-  }
-  await Promise.all(all);
+  // The 4th wake-up comes 600 ms late, as after a long garbage collection.
+  const starts = await paced(8, 20, { late: (n) => n === 4 ? 600 : 0 });
   for (let i = 1; i < starts.length; i++) {
     assert.ok(starts[i]! - starts[i - 1]! >= 125, `starts ${starts.join(", ")}`);
   }
@@ -294,30 +287,7 @@ Deno.test("RateLimiter spaces requests after a stalled event loop instead of rel
 });
 
 Deno.test("RateLimiter at a fractional rate keeps every sliding second under it, the first included", async () => {
-  let now = 0;
-  const timers: { due: number; wake: () => void }[] = [];
-  const limiter = new RateLimiter({
-    ratePerSecond: 9.5,
-    clock: () => now,
-    sleep: (ms) => new Promise((wake) => timers.push({ due: now + ms, wake })),
-  });
-  const starts: number[] = [];
-  let done = 0;
-  const all = Array.from({ length: 60 }, async () => {
-    await limiter.acquire();
-    starts.push(now);
-    done++;
-  });
-  while (done < 60) {
-    await new Promise((r) => setTimeout(r, 0));
-    timers.sort((a, b) => a.due - b.due);
-    const next = timers.shift();
-    if (!next) continue;
-    now = Math.max(now, next.due);
-    next.wake();
-  }
-  await Promise.all(all);
-  const sorted = starts.sort((a, b) => a - b);
+  const sorted = (await paced(9.5, 60)).sort((a, b) => a - b);
   let most = 0;
   for (let i = 0, lo = 0; i < sorted.length; i++) {
     while (sorted[i]! - sorted[lo]! >= 1000) lo++;
