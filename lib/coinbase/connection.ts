@@ -171,9 +171,27 @@ export class Connection {
         if (this.#session === session) this.#session = undefined;
         resolve(session.acked);
       };
+      const tickMs = Math.max(10, Math.floor(this.#o.staleAfterMs / 4));
+      let lastTick = performance.now();
+      let heldBack = false;
       const watchdog = setInterval(() => {
-        const silentMs = performance.now() - lastActivity;
-        if (silentMs <= this.#o.staleAfterMs) return;
+        const now = performance.now();
+        const late = now - lastTick - tickMs;
+        lastTick = now;
+        const silentMs = now - lastActivity;
+        if (silentMs <= this.#o.staleAfterMs) {
+          heldBack = false;
+          return;
+        }
+        // A tick that comes a whole tick late means this process's event loop was held (a long
+        // task, a garbage collection): the server's messages may be waiting unread in the
+        // socket. Judge at the next tick, once they have had a turn; one tick only, so a loop
+        // held all the time still detects a silent server.
+        if (late > tickMs && !heldBack) {
+          heldBack = true;
+          return;
+        }
+        heldBack = false;
         this.#lastError = `No message for ${Math.round(silentMs)} ms`;
         log.warning("Connection {connectionId} is stale: {error}", {
           connectionId: this.#o.id,
@@ -182,7 +200,7 @@ export class Connection {
         this.#setState("stale");
         this.#closeSocket(ws, 4000, "stale");
         finish();
-      }, Math.max(10, Math.floor(this.#o.staleAfterMs / 4)));
+      }, tickMs);
       ws.onopen = () => {
         lastActivity = performance.now();
         this.#connectedSince = this.#o.clock();

@@ -360,3 +360,20 @@ Deno.test("Feed backs off exponentially with jitter while the endpoint is down",
   assert.ok(feed.status()[0]!.reconnects >= 5);
   assert.deepEqual(rec.gaps, [], "a connection that never subscribed has no gap to report");
 });
+
+Deno.test("Feed does not call a connection stale for silence its own held event loop caused", async () => {
+  const products = specs(2);
+  const ids = products.map((p) => p.id);
+  await scenario(products, ids, async ({ sim, rec, feed, t0 }) => {
+    await sleep(300);
+    // Hold this process's event loop (the simulator's too) for over three stale periods: on
+    // waking, the watchdog's tick is late and the server's messages are still unread.
+    const until = performance.now() + 1000;
+    while (performance.now() < until) { /* a long task */ }
+    await sleep(700);
+    assert.deepEqual(rec.statuses.filter((s) => s.state === "stale").map((s) => s.id), []);
+    assert.equal(feed.status()[0]!.reconnects, 0);
+    assert.deepEqual(rec.gaps, []);
+    assertMatchesLog(sim, rec, ids, t0);
+  });
+});
