@@ -42,16 +42,22 @@ export type StoredLatest = Map<string, number>[];
 
 /**
  * What the store held before this run wrote anything: the newest completed candle per product
- * and granularity starting before the cutoff, in batched reads. Read it before seeding (which
- * stores its tiles) so that the catch-up is not misled by candles this run wrote.
+ * and granularity starting before the cutoff, in batched reads, among those the catch-up can
+ * use (a candle older than the bucket holding the bound `catchupHours` back changes nothing: the
+ * catch-up starts at the bound then). Read it before this run stores its seed tiles, so that the
+ * catch-up is not misled by candles this run wrote.
  */
 export function readStoredLatest(
   store: CandleStore,
   products: readonly string[],
   cutoffSec: number,
+  catchupHours: number,
 ): Promise<StoredLatest> {
+  const boundSec = cutoffSec - catchupHours * 3600;
   return Promise.all(
-    GRANULARITIES.map((g) => store.latestCompletedStarts([...products], g.id, cutoffSec - 1)),
+    GRANULARITIES.map((g) =>
+      store.latestCompletedStarts([...products], g.id, cutoffSec - 1, boundSec - g.seconds + 1)
+    ),
   );
 }
 
@@ -116,7 +122,8 @@ export async function catchUp(o: CatchUpOptions): Promise<CatchUpSummary> {
   const attempt: Attempt = o.attempt ?? ((_, fn) => fn());
   const boundSec = o.cutoffSec - o.catchupHours * 3600;
   const products = [...o.products];
-  const latest = o.latest ?? await readStoredLatest(o.store, products, o.cutoffSec);
+  const latest = o.latest ??
+    await readStoredLatest(o.store, products, o.cutoffSec, o.catchupHours);
   // Per product and granularity: the first bucket missing, and the last one to fill.
   const plans = products.map((product) => {
     const from = GRANULARITIES.map((g, k) => {

@@ -109,6 +109,8 @@ export interface SeedingOptions {
   /** Waits (real ms), resolving early when the signal aborts. */
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   signal?: AbortSignal;
+  /** Called once the plan is read from the store (before any REST request). */
+  onPlanned?: () => void;
   /** Called after each product is seeded (the caller drains the aggregator). */
   onSeeded?: (product: string, seeded: number, total: number) => void;
   /** Called when a product's REST answer is final (e.g. Coinbase does not know it): not seeded. */
@@ -167,6 +169,7 @@ export async function runSeeding(options: SeedingOptions): Promise<SeedingSummar
     "reading the seed tiles from the store",
     () => planSeeds(options.store, products, cutoffSec),
   );
+  options.onPlanned?.();
   const queue: { plan: ProductSeedPlan; attempt: number; notBefore: number }[] = [];
   for (const plan of plans) {
     if (plan.requests.length === 0) {

@@ -102,11 +102,18 @@ export class Startup {
     for (const id of ids) pipeline.aggregator.expectSeed(id, cutoffSec);
     this.#o.startFeed(ids);
 
-    // What an earlier run left, for the catch-up: read alongside the seeding, whose tile writes
-    // wait for it (they would look like history this run had already caught up).
-    const latestRead = config.catchupHours === 0
-      ? Promise.resolve(undefined)
-      : this.#retry("reading the store", () => readStoredLatest(this.#o.store, ids, cutoffSec));
+    // What an earlier run left, for the catch-up: read alongside the seeding's REST requests,
+    // after its own store reads (which /health waits for: they go first), and before this run
+    // stores its seed tiles (they would look like history this run had already caught up).
+    let planned = () => {};
+    const plannedRead = new Promise<void>((resolve) => planned = resolve);
+    const latestRead = config.catchupHours === 0 ? Promise.resolve(undefined) : plannedRead.then(
+      () =>
+        this.#retry(
+          "reading the store",
+          () => readStoredLatest(this.#o.store, ids, cutoffSec, config.catchupHours),
+        ),
+    );
     latestRead.catch(() => {}); // awaited (and its error raised) after seeding
     this.note = "seeding in-progress candles (store, then REST)";
     const summary = await runSeeding({
@@ -123,6 +130,7 @@ export class Startup {
       // /health, and the writer never drops them.
       history: (docs) => pipeline.writer.pushHistory(docs),
       attempt: (what, fn) => this.#retry(what, fn),
+      onPlanned: planned,
       onSeeded: (_, n, total) => {
         this.note = `seeding in-progress candles (${n}/${total})`;
         pipeline.flushSoon();

@@ -69,6 +69,10 @@ import {
 const GET_ALL_CHUNK = 500;
 /** `getAll` calls in flight at once. */
 const GET_ALL_CONCURRENCY = 4;
+/** Buckets per product in the first round of a bounded `latestCompletedStarts` (×4 a round). */
+const PROBE_FIRST = 4;
+/** The widest window `latestCompletedStarts` reads by batched gets (a day of minutes). */
+const PROBE_MAX_BUCKETS = 1440;
 /** Single-product queries in flight at once (for reads no document id can address). */
 const QUERY_CONCURRENCY = 32;
 /**
@@ -294,12 +298,49 @@ export class FirestoreCandleStore implements CandleStore {
     return out;
   }
 
+  /**
+   * With a window of at most {@linkcode PROBE_MAX_BUCKETS} buckets, batched gets of the
+   * window's documents (their ids are the bucket starts), newest first in widening rounds, each
+   * round only for the products not yet found: a restart after a short stop finds most in the
+   * first round. Without one, one query per product. (On the emulator a query costs time in
+   * proportion to the whole database: 1,600 of them took 28 s with 7,400 documents stored and
+   * 140 s with 32,800, against 2.6 s for getting 12,000 documents.)
+   */
   async latestCompletedStarts(
     products: string[],
     granularity: GranularityId,
     endSec?: number,
+    fromSec?: number,
   ): Promise<Map<string, number>> {
     const out = new Map<string, number>();
+    const g = GRANULARITIES.find((x) => x.id === granularity)!;
+    if (endSec !== undefined && fromSec !== undefined) {
+      const first = Math.ceil(fromSec / g.seconds) * g.seconds;
+      let hi = Math.floor(endSec / g.seconds) * g.seconds;
+      if ((hi - first) / g.seconds < PROBE_MAX_BUCKETS) {
+        let pending = products;
+        for (let width = PROBE_FIRST; pending.length > 0 && hi >= first; width *= 4) {
+          const lo = Math.max(first, hi - (width - 1) * g.seconds);
+          const refs = pending.flatMap((product) => {
+            const list = [];
+            for (let s = hi; s >= lo; s -= g.seconds) {
+              list.push({
+                product,
+                start: s,
+                path: joinPath(completedPath(product, granularity, s)),
+              });
+            }
+            return list;
+          });
+          await this.#getAll(refs, (ref) => {
+            if (ref.start > (out.get(ref.product) ?? -Infinity)) out.set(ref.product, ref.start);
+          });
+          pending = pending.filter((p) => !out.has(p));
+          hi = lo - g.seconds;
+        }
+        return out;
+      }
+    }
     await eachConcurrently(products, QUERY_CONCURRENCY, async (product) => {
       const [latest] = await this.readCompleted(product, granularity, { end: endSec, limit: 1 });
       if (latest !== undefined) out.set(product, latest.start);

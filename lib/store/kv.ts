@@ -273,10 +273,12 @@ export class KvCandleStore implements CandleStore {
     products: string[],
     granularity: GranularityId,
     endSec?: number,
+    fromSec?: number,
   ): Promise<Map<string, number>> {
     const out = new Map<string, number>();
     await eachConcurrently(products, 16, async (product) => {
       const [latest] = await this.readCompleted(product, granularity, { end: endSec, limit: 1 });
+      if (latest !== undefined && fromSec !== undefined && latest.start < fromSec) return;
       if (latest !== undefined) out.set(product, latest.start);
     });
     return out;

@@ -137,12 +137,15 @@ export interface CandleStore {
   ): Promise<Map<string, Candle[]>>;
   /**
    * Start (epoch s) of the newest completed candle stored per product (absent: none), only
-   * among those starting at or before `endSec` when given.
+   * among those starting at or before `endSec` and at or after `fromSec` when given. A bounded
+   * window lets a store answer with batched reads of the documents it can name (Firestore)
+   * instead of one query per product.
    */
   latestCompletedStarts(
     products: string[],
     granularity: GranularityId,
     endSec?: number,
+    fromSec?: number,
   ): Promise<Map<string, number>>;
   /** The catalogue entries stored for Coinbase. */
   readCatalogue(): Promise<CatalogueEntry[]>;

@@ -168,6 +168,19 @@ export async function runContract(
     assert.equal(latest.get("BTC-USD"), T0 + 600);
     assert.equal(latest.get("ETH-USD"), T0 - 60);
     assert.equal(latest.has("SOL-USD"), false);
+    // Bounded on both sides (Firestore reads the window's documents by id, newest first, in
+    // widening rounds): ADA's only candle lies 50 minutes back, past the first rounds.
+    await store.writeCompleted([doc("ADA-USD", "ONE_MINUTE", candle(T0 - 3000, 10))]);
+    const all = ["BTC-USD", "ETH-USD", "SOL-USD", "ADA-USD"];
+    const bounded = await store.latestCompletedStarts(all, "ONE_MINUTE", T0 + 60, T0 - 3600);
+    assert.deepEqual(
+      [...bounded].sort(),
+      [["ADA-USD", T0 - 3000], ["BTC-USD", T0 - 60], ["ETH-USD", T0 - 60]],
+    );
+    const later = await store.latestCompletedStarts(all, "ONE_MINUTE", T0 + 59, T0 - 90);
+    assert.deepEqual([...later].sort(), [["BTC-USD", T0 - 60], ["ETH-USD", T0 - 60]]);
+    const five = await store.latestCompletedStarts(all, "FIVE_MINUTE", T0, T0 - 3600);
+    assert.deepEqual([...five], [["ETH-USD", T0 - 300]]);
   });
 
   await step("writeLive() writes many documents in one call", async () => {
