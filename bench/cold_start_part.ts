@@ -12,8 +12,9 @@
  */
 import { type Emulator, startEmulator } from "../tests/helpers/emulator.ts";
 import { startSimulatorProcess } from "./backfill_part.ts";
-import { freePort, keepTail } from "./e2e_part.ts";
+import { CPU_PROF_DIR, freePort, keepTail, V8_FLAGS } from "./e2e_part.ts";
 import { readProc, rssBytes } from "./proc.ts";
+import { type Scrape, scrape } from "./prometheus.ts";
 import { num, type Row } from "./report.ts";
 import { DENO, JsonChild } from "./subprocess.ts";
 
@@ -34,6 +35,11 @@ export const COLD = {
    * the emulator's runs without the KV runs before them).
    */
   stores: (Deno.env.get("BENCH_COLD_STORES") ?? "kv,firestore").split(",").map((s) => s.trim()),
+  /**
+   * `BENCH_SERVICE_LOG`: a file each run's service log is appended to, at `info` (else the
+   * service logs at `warning` and only the tail is kept, for errors).
+   */
+  serviceLog: Deno.env.get("BENCH_SERVICE_LOG") || undefined,
   /** A run gives up waiting after this long. */
   limitS: 480,
   /** How long a run goes on after both marks (the writer stores the live state meanwhile). */
@@ -147,7 +153,8 @@ async function launch(
   const child = new Deno.Command(DENO, {
     args: [
       "run",
-      "--v8-flags=--max-semi-space-size=2,--max-old-space-size=384",
+      `--v8-flags=${V8_FLAGS}`,
+      ...(CPU_PROF_DIR ? ["--cpu-prof", `--cpu-prof-dir=${CPU_PROF_DIR}`] : []),
       "--allow-net",
       "--allow-read",
       "--allow-write",
@@ -160,14 +167,14 @@ async function launch(
       COINBASE_REST_URL: sim.restUrl,
       PRODUCTS: products.join(","),
       PORT: String(port),
-      LOG_LEVEL: "warning",
+      LOG_LEVEL: COLD.serviceLog ? "info" : "warning",
       ...storeEnv,
     },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const logTail = keepTail(child);
+  const logTail = keepTail(child, COLD.serviceLog);
   let exited = false;
   child.status.then(() => exited = true);
   try {
@@ -244,6 +251,7 @@ async function launch(
     const rssEnd = await rssBytes(child.pid);
     const status = await (await fetch(`${base}/api/status`)).json().catch(() => ({}));
     const restAfter = await sim.child.ask<RestCount>({ cmd: "rest" }, "REST count");
+    const metrics = await scrape(base).catch(() => new Map() as Scrape);
     const stats = await clients.ask<{ openClients: number; endedClients: number }>(
       { cmd: "stats" },
       "SSE stats",
@@ -314,6 +322,15 @@ async function launch(
         value: `${num(restAfter.requests)} (${restAfter.rateLimited}; ${restAfter.maxPerSecond})`,
       },
     ];
+    const late = (le: string) =>
+      (metrics.get('spot_event_loop_lag_seconds_bucket{le="+Inf"}') ?? NaN) -
+      (metrics.get(`spot_event_loop_lag_seconds_bucket{le="${le}"}`) ?? NaN);
+    rows.push({
+      part: P,
+      measure: "event loop held: the service's 1-s ticks late by > 0.1 s / > 1 s, from launch " +
+        "(`spot_event_loop_lag_seconds`)",
+      value: `${late("0.1")} / ${late("1")}`,
+    });
     if (missing) {
       rows.push({
         part: P,

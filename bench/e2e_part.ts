@@ -55,8 +55,8 @@ const RUNS = ALL_RUNS.filter((r) =>
  * `BENCH_CPU_PROF=<dir>` runs the service with `--cpu-prof` and writes its V8 CPU profile there
  * (open it in Chrome DevTools' Performance panel); the CPU figures then include the profiler.
  */
-const CPU_PROF_DIR = Deno.env.get("BENCH_CPU_PROF");
-const V8_FLAGS = Deno.env.get("BENCH_V8_FLAGS") ??
+export const CPU_PROF_DIR = Deno.env.get("BENCH_CPU_PROF");
+export const V8_FLAGS = Deno.env.get("BENCH_V8_FLAGS") ??
   "--max-semi-space-size=2,--max-old-space-size=384";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -398,15 +398,20 @@ async function waitHealthy(
   }
 }
 
-export function keepTail(child: Deno.ChildProcess): { text(): string; done: Promise<void> } {
+export function keepTail(
+  child: Deno.ChildProcess,
+  copyTo?: string,
+): { text(): string; done: Promise<void> } {
   let tail = "";
+  const file = copyTo ? Deno.openSync(copyTo, { create: true, append: true }) : undefined;
   const keep = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder();
     for await (const chunk of stream) {
+      file?.writeSync(chunk);
       tail = (tail + decoder.decode(chunk, { stream: true })).slice(-3000);
     }
   };
-  const done = Promise.all([keep(child.stdout), keep(child.stderr)]).then(() => {});
+  const done = Promise.all([keep(child.stdout), keep(child.stderr)]).then(() => file?.close());
   return { text: () => tail.trim().split("\n").slice(-8).join(" | "), done };
 }
 

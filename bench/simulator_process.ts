@@ -78,6 +78,10 @@ function reply(value: unknown): void {
   console.log(JSON.stringify(value));
 }
 
+// The market generates its trades lazily, so the first flush would generate the whole history
+// (hours × 1,000 products: tens of seconds with the process's event loop held, the service's
+// first requests timing out). Coinbase has its history ready: generate it before saying so.
+market.advance(Date.now());
 reply({ wsUrl: sim.wsUrl, restUrl: sim.restUrl, products: market.products.map((p) => p.id) });
 
 const decoder = new TextDecoder();
