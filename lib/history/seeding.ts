@@ -17,6 +17,8 @@
 import { type Aggregator, seedPlan, type SeedTile } from "../candles/aggregator.ts";
 import type { Candle } from "../candles/candle.ts";
 import { granularityById } from "../candles/granularity.ts";
+import { MAX_CANDLES_PER_REQUEST } from "../coinbase/rest.ts";
+import { rollUp } from "./catch_up.ts";
 import type { Clock } from "../clock.ts";
 import { isFinalError } from "../backoff.ts";
 import type { RestClient } from "../coinbase/rest.ts";
@@ -24,6 +26,7 @@ import { getLogger } from "../log.ts";
 import type { CandleDoc, CandleStore } from "../store/store.ts";
 
 const log = getLogger(["spot", "seed"]);
+const ONE_HOUR = granularityById("ONE_HOUR");
 
 /** Seconds into a minute before its previous minute is trusted complete in REST (cache lag). */
 export const REST_SETTLE_S = 5;
@@ -93,8 +96,53 @@ export async function planSeeds(
       }
       if (from <= r.endSec) requests.push({ granularity: id, startSec: from, endSec: r.endSec });
     });
-    return { product, tiles, requests };
+    return mergeRequests({ product, tiles, requests });
   });
+}
+
+/**
+ * One request instead of two when the hours still needed and the current hour's minutes fit in
+ * one page of `ONE_MINUTE` candles (in the first five hours of the UTC day on an empty store):
+ * the minutes of those hours are rolled up into their `ONE_HOUR` tiles once fetched
+ * ({@linkcode seedTilesFrom}), exactly as REST's own hours. Stored minutes inside the span are
+ * fetched again rather than counted twice.
+ */
+function mergeRequests(plan: ProductSeedPlan): ProductSeedPlan {
+  const [hours, minutes] = plan.requests;
+  if (hours?.granularity !== "ONE_HOUR" || minutes?.granularity !== "ONE_MINUTE") return plan;
+  if ((minutes.endSec - hours.startSec) / 60 + 1 > MAX_CANDLES_PER_REQUEST) return plan;
+  return {
+    product: plan.product,
+    tiles: plan.tiles.filter((t) => t.candle.start < hours.startSec),
+    requests: [{ granularity: "ONE_MINUTE", startSec: hours.startSec, endSec: minutes.endSec }],
+  };
+}
+
+/**
+ * The seed tiles of the candles a request fetched: as they are, except that minutes before the
+ * cutoff's hour (a merged request) become the `ONE_HOUR` tiles of their hours, so that seeding
+ * stores what a two-request seed would (the next start's plan reads hours there).
+ */
+export function seedTilesFrom(
+  request: SeedRequest,
+  candles: Candle[],
+  cutoffSec: number,
+): SeedTile[] {
+  const inRange = candles.filter((c) => c.start >= request.startSec && c.start <= request.endSec);
+  const hour = Math.floor(cutoffSec / 3600) * 3600;
+  if (request.granularity !== "ONE_MINUTE" || request.startSec >= hour) {
+    return inRange.map((candle) => ({ granularity: request.granularity, candle }));
+  }
+  return [
+    ...rollUp(inRange, ONE_HOUR, request.startSec, hour).map((candle) => ({
+      granularity: "ONE_HOUR" as const,
+      candle,
+    })),
+    ...inRange.filter((c) => c.start >= hour).map((candle) => ({
+      granularity: "ONE_MINUTE" as const,
+      candle,
+    })),
+  ];
 }
 
 /** Options for {@linkcode runSeeding}. */
@@ -219,11 +267,7 @@ export async function runSeeding(options: SeedingOptions): Promise<SeedingSummar
             r.endSec,
             { signal: options.signal },
           );
-          for (const candle of candles) {
-            if (candle.start >= r.startSec && candle.start <= r.endSec) {
-              fetched.push({ granularity: r.granularity, candle });
-            }
-          }
+          fetched.push(...seedTilesFrom(r, candles, cutoffSec));
         }
         // Stored as history too: the next start finds them (see planSeeds' watermark).
         if (fetched.length > 0) {

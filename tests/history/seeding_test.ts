@@ -202,6 +202,68 @@ Deno.test("runSeeding: two REST requests per product cold, none warm, exact coar
         }
       },
     );
+
+    await t.step(
+      "hours still needed and the hour's minutes fit one page: one ONE_MINUTE request, its " +
+        "earlier minutes rolled up into the hours REST itself answers",
+      async () => {
+        const partial = await openKvCandleStore(":memory:");
+        const noon = DAY + 12 * 3600;
+        const hour = Math.floor(CUTOFF / 3600) * 3600;
+        const restHours = new Map<string, Candle[]>();
+        try {
+          for (const p of PRODUCTS) {
+            const hours = await rest.candles(p, GRANULARITIES[4]!, DAY, hour - 3600);
+            restHours.set(p, hours);
+            await partial.writeCompleted(
+              hours.filter((c) => c.start < noon).map((candle) => ({
+                product: p,
+                granularity: "ONE_HOUR" as const,
+                candle,
+              })),
+            );
+          }
+          const plans = await planSeeds(partial, PRODUCTS, CUTOFF);
+          for (const plan of plans) {
+            deepStrictEqual(plan.requests, [{
+              granularity: "ONE_MINUTE",
+              startSec: noon,
+              endSec: CUTOFF - 60,
+            }], plan.product);
+          }
+          const agg = new Aggregator();
+          for (const p of PRODUCTS) agg.expectSeed(p, CUTOFF);
+          const handed: { product: string; granularity: string; candle: Candle }[] = [];
+          const requestsBefore = sim.handler.requests.length;
+          await runSeeding({
+            store: partial,
+            rest,
+            aggregator: agg,
+            products: PRODUCTS,
+            cutoffSec: CUTOFF,
+            clock: () => NOW_MS,
+            sleep,
+            history: (docs) => handed.push(...docs),
+          });
+          equal(sim.handler.requests.length - requestsBefore, PRODUCTS.length);
+          for (const p of PRODUCTS) {
+            deepStrictEqual(liveCoarse(agg, p), expectedCoarse(truth.get(p)!), p);
+            const rolled = handed.filter((d) => d.product === p && d.granularity === "ONE_HOUR");
+            deepStrictEqual(
+              rolled.map((d) => d.candle),
+              restHours.get(p)!.filter((c) => c.start >= noon),
+              `${p}: the hours stored are REST's`,
+            );
+            ok(
+              handed.every((d) => d.granularity === "ONE_HOUR" || d.candle.start >= hour),
+              "only the current hour's minutes are stored as minutes",
+            );
+          }
+        } finally {
+          await partial.close();
+        }
+      },
+    );
   } finally {
     await store.close();
     await sim.close();
