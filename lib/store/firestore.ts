@@ -11,24 +11,23 @@
  *
  * Completed candles, product documents, the catalogue and checkpoints are the same in both
  * layouts (in `compact` the product document also carries the `intervals` map). Candle writes
- * are committed in `WriteBatch`es of at most {@linkcode WRITE_CHUNK} candles, a few in flight,
+ * are committed in commits of at most {@linkcode WRITE_CHUNK} candles, a few in flight,
  * each built in a task of its own so that a flush of thousands of documents never holds the
  * event loop for long (`chunked_write.ts`); each chunk is atomic, a whole call is not (every
  * write is an idempotent set, and a failed call rejects whole, to be retried whole).
  * Range reads order by `first_timestamp` (the bucket start in ms), which keeps its automatic
- * single-field index; see `firestore.indexes.json`. The transport lives in `firestore_client.ts`.
+ * single-field index; see `firestore.indexes.json`. Every call is a plain REST request
+ * (`firestore_rest.ts`); the client library (`firestore_client.ts`) is loaded only for the
+ * maintenance call `deletePluralDocuments` (listing, counting and recursive deletes).
  */
-import {
-  type DocumentReference,
-  FieldPath,
-  FieldValue,
-  type Firestore,
-  type Query,
-  type WriteBatch,
-} from "@google-cloud/firestore";
 import type { Candle } from "../candles/candle.ts";
 import { GRANULARITIES, type GranularityId } from "../candles/granularity.ts";
-import { createFirestoreClient, type FirestoreClientOptions } from "./firestore_client.ts";
+import {
+  createFirestoreClient,
+  DEFAULT_EMULATOR_PROJECT,
+  type FirestoreClientOptions,
+} from "./firestore_client.ts";
+import { type DocData, FirestoreRest, type RestFilter, type RestWrite } from "./firestore_rest.ts";
 import {
   candleFromCompleted,
   candleFromLive,
@@ -50,6 +49,7 @@ import {
   SHARDS_PATH,
 } from "./paths.ts";
 import { PLURAL_GRANULARITY_IDS } from "../candles/granularity.ts";
+import type { DocumentReference, Firestore } from "@google-cloud/firestore";
 import { eachConcurrently } from "./concurrency.ts";
 import { type ChunkOptions, writeInChunks } from "./chunked_write.ts";
 import {
@@ -79,15 +79,11 @@ const QUERY_CONCURRENCY = 32;
  * Candles per commit of `writeLive`/`writeCompleted` (a compact product document counts its
  * granularities). Not a Firestore limit: since 2023-03-29 a Commit takes any number of writes
  * within its 10 MiB request (release notes), and a candle document is ~0.3 KB. It bounds the
- * main thread's work per task: through the client library's REST transport a commit costs about
- * 3 ms plus 0.09 ms per candle (measured on the 2-core test machine), so a chunk of 50 starts in
- * ~7.5 ms and its answer decodes in a few ms, against ~0.8 s in one task for a 8,000-document
- * batch. Small commits also stay far from the 10 s call deadline (`firestore_client.ts`), which
- * one 8,000-document commit to a cold emulator exceeded (DEADLINE_EXCEEDED; the library does
- * not retry a Commit on it). The price is CPU: the fixed cost per commit adds about a third to
- * the main thread's time for a full flush (1,000 products: ~1.2 s instead of ~0.9 s here; at 25
- * per commit it doubled, and the emulator's own load then starved a web client's listen stream
- * in the test suite).
+ * main thread's work per task (a commit of 50 costs about 2.3 ms of the process's CPU through
+ * `firestore_rest.ts`, against 6.9 ms through the client library; measured on the 2-core test
+ * machine, 5 × 8,000 live documents) and keeps commits far from the 10 s call deadline, which
+ * one 8,000-document commit to a cold emulator exceeded. At 25 per commit the emulator's own
+ * load starved a web client's listen stream in the test suite.
  */
 export const WRITE_CHUNK = 50;
 /** Commits of one candle write in flight at once (their answers may be decoded in one task). */
@@ -100,8 +96,8 @@ export type FirestoreLayout = "compat" | "compact";
 export interface FirestoreStoreOptions extends FirestoreClientOptions {
   /** @default {"compat"} */
   layout?: FirestoreLayout;
-  /** A client to use instead of creating one (the store then still terminates it on close). */
-  firestore?: Firestore;
+  /** The transport of the REST calls (tests wrap it). @default globalThis.fetch */
+  fetch?: typeof fetch;
   /** Candles per commit of a candle write. @default {WRITE_CHUNK} */
   writeChunk?: number;
   /** Commits of one candle write in flight at once. @default {WRITE_CONCURRENCY} */
@@ -115,12 +111,17 @@ export class FirestoreCandleStore implements CandleStore {
   readonly kind = "firestore" as const;
   /** The live-document layout in use. */
   readonly layout: FirestoreLayout;
-  #db: Firestore;
+  #rest: FirestoreRest;
+  #options: FirestoreStoreOptions;
   #chunks: ChunkOptions;
 
   constructor(options: FirestoreStoreOptions = {}) {
     this.layout = options.layout ?? "compat";
-    this.#db = options.firestore ?? createFirestoreClient(options);
+    this.#options = options;
+    const emulatorHost = options.emulatorHost ?? envVar("FIRESTORE_EMULATOR_HOST");
+    // Against an emulator a demo project; in production the given one or the credentials'.
+    const projectId = options.projectId ?? (emulatorHost ? DEFAULT_EMULATOR_PROJECT : undefined);
+    this.#rest = new FirestoreRest({ projectId, emulatorHost, fetch: options.fetch });
     this.#chunks = {
       size: options.writeChunk ?? WRITE_CHUNK,
       concurrency: options.writeConcurrency ?? WRITE_CONCURRENCY,
@@ -131,10 +132,12 @@ export class FirestoreCandleStore implements CandleStore {
     if (docs.length === 0) return;
     if (this.layout === "compat") {
       const latest = lastPerKey(docs, (d) => `${d.product}/${d.granularity}`);
-      await this.#writeChunks("live candles", latest, (batch, d) => {
-        const ref = this.#db.doc(joinPath(livePath(d.product, d.granularity)));
-        batch.set(ref, this.#liveValue(d.candle), { merge: true });
-      });
+      await this.#writeChunks("live candles", latest, (d) => ({
+        path: joinPath(livePath(d.product, d.granularity)),
+        data: { ...liveFields(d.candle) },
+        merge: true,
+        serverTimestamps: [["lastUpdate"]],
+      }));
       return;
     }
     // One document per product; a chunk weighs the candles its documents carry.
@@ -144,37 +147,40 @@ export class FirestoreCandleStore implements CandleStore {
       if (list) list.push(d);
       else byProduct.set(d.product, [d]);
     }
-    await this.#writeChunks("live product documents", [...byProduct.values()], (batch, list) => {
-      const intervals: Record<string, unknown> = {};
-      for (const d of list) intervals[d.granularity] = this.#liveValue(d.candle);
-      const ref = this.#db.doc(joinPath(productPath(list[0]!.product)));
-      batch.set(ref, { intervals }, { merge: true });
+    await this.#writeChunks("live product documents", [...byProduct.values()], (list) => {
+      const intervals: DocData = {};
+      for (const d of list) intervals[d.granularity] = { ...liveFields(d.candle) };
+      return {
+        path: joinPath(productPath(list[0]!.product)),
+        data: { intervals },
+        merge: true,
+        serverTimestamps: list.map((d) => ["intervals", d.granularity, "lastUpdate"]),
+      };
     });
   }
 
   async writeCompleted(docs: CandleDoc[]): Promise<void> {
     if (docs.length === 0) return;
     const latest = lastPerKey(docs, (d) => `${d.product}/${d.granularity}/${d.candle.start}`);
-    await this.#writeChunks("completed candles", latest, (batch, d) => {
-      const ref = this.#db.doc(joinPath(completedPath(d.product, d.granularity, d.candle.start)));
-      batch.set(ref, completedFields(d.candle, d.granularity));
-    });
+    await this.#writeChunks("completed candles", latest, (d) => ({
+      path: joinPath(completedPath(d.product, d.granularity, d.candle.start)),
+      data: { ...completedFields(d.candle, d.granularity) },
+    }));
   }
 
   /**
-   * Writes `items` (one document each: a candle, or a product's live candles) in `WriteBatch`es
-   * of at most {@linkcode WRITE_CHUNK} candles, each built and committed in a task of its own
+   * Writes `items` (one document each: a candle, or a product's live candles) in commits of at
+   * most {@linkcode WRITE_CHUNK} candles, each built and committed in a task of its own
    * (`chunked_write.ts`). A failed chunk rejects the call naming its documents and first candle.
    */
   async #writeChunks<T extends CandleDoc | CandleDoc[]>(
     what: string,
     items: T[],
-    add: (batch: WriteBatch, item: T) => void,
+    write: (item: T) => RestWrite,
   ): Promise<void> {
     const weight = (item: T) => Array.isArray(item) ? item.length : 1;
     await writeInChunks(items, this.#chunks, async (chunk, at) => {
-      const batch = this.#db.batch();
-      for (const item of chunk) add(batch, item);
+      const writes = chunk.map(write);
       const range = at.count === 1
         ? ""
         : ` (${at.offset + 1}-${at.offset + chunk.length} of ${at.total}, chunk ${
@@ -184,7 +190,7 @@ export class FirestoreCandleStore implements CandleStore {
       await this.#run(
         `write ${chunk.length} ${what}${range}`,
         Array.isArray(first) ? first : [first as CandleDoc],
-        () => batch.commit(),
+        () => this.#rest.commit(writes),
       );
     }, weight);
   }
@@ -196,14 +202,23 @@ export class FirestoreCandleStore implements CandleStore {
   ): Promise<Candle[]> {
     if (query.limit <= 0) return [];
     const path = joinPath(completedCollectionPath(product, granularity));
-    let q = this.#db.collection(path) as Query;
-    if (query.start !== undefined) q = q.where("first_timestamp", ">=", query.start * 1000);
-    if (query.end !== undefined) q = q.where("first_timestamp", "<=", query.end * 1000);
+    const where: RestFilter[] = [];
+    if (query.start !== undefined) where.push(["first_timestamp", ">=", query.start * 1000]);
+    if (query.end !== undefined) where.push(["first_timestamp", "<=", query.end * 1000]);
     const latest = query.start === undefined;
-    q = q.orderBy("first_timestamp", latest ? "desc" : "asc").limit(query.limit);
-    const snapshot = await this.#run(`read completed candles of ${path}`, [], () => q.get());
-    const candles = snapshot.docs.map((d) =>
-      candleFromCompleted(Number(d.id), d.data() as CompletedFields)
+    const docs = await this.#run(
+      `read completed candles of ${path}`,
+      [],
+      () =>
+        this.#rest.runQuery({
+          collection: path,
+          where,
+          orderBy: { field: "first_timestamp", direction: latest ? "desc" : "asc" },
+          limit: query.limit,
+        }),
+    );
+    const candles = docs.map((d) =>
+      candleFromCompleted(Number(d.id), d.data as unknown as CompletedFields)
     );
     return latest ? candles.reverse() : candles;
   }
@@ -228,12 +243,16 @@ export class FirestoreCandleStore implements CandleStore {
     };
     if (this.layout === "compat") {
       const path = joinPath(liveCollectionPath(product));
-      const snapshot = await this.#run(`read ${path}`, [], () => this.#db.collection(path).get());
-      for (const d of snapshot.docs) add(d.id, d.data() as LiveFields);
+      const docs = await this.#run(
+        `read ${path}`,
+        [],
+        () => this.#rest.runQuery({ collection: path }),
+      );
+      for (const d of docs) add(d.id, d.data as unknown as LiveFields);
     } else {
       const path = joinPath(productPath(product));
-      const snapshot = await this.#run(`read ${path}`, [], () => this.#db.doc(path).get());
-      const intervals = (snapshot.get("intervals") ?? {}) as Record<string, LiveFields>;
+      const data = await this.#run(`read ${path}`, [], () => this.#rest.get(path));
+      const intervals = (data?.intervals ?? {}) as Record<string, LiveFields>;
       for (const [granularity, fields] of Object.entries(intervals)) add(granularity, fields);
     }
     return docs.sort((a, b) => order(a.granularity) - order(b.granularity));
@@ -358,27 +377,27 @@ export class FirestoreCandleStore implements CandleStore {
       chunks.push(refs.slice(i, i + GET_ALL_CHUNK));
     }
     await eachConcurrently(chunks, GET_ALL_CONCURRENCY, async (chunk) => {
-      const snapshots = await this.#run(
+      const docs = await this.#run(
         `read ${chunk.length} documents (first ${chunk[0]!.path})`,
         [],
-        () => this.#db.getAll(...chunk.map((r) => this.#db.doc(r.path))),
+        () => this.#rest.batchGet(chunk.map((r) => r.path)),
       );
-      snapshots.forEach((snap, k) => {
-        if (snap.exists) found(chunk[k]!, snap.data()!);
+      docs.forEach((data, k) => {
+        if (data) found(chunk[k]!, data);
       });
     });
   }
 
   async readCatalogue(): Promise<CatalogueEntry[]> {
     const path = joinPath(CATALOGUE_PATH);
-    const snapshot = await this.#run(`read ${path}`, [], () => this.#db.doc(path).get());
-    const map = (snapshot.get(CATALOGUE_FIELD) ?? {}) as Record<string, Record<string, unknown>>;
+    const data = await this.#run(`read ${path}`, [], () => this.#rest.get(path));
+    const map = (data?.[CATALOGUE_FIELD] ?? {}) as Record<string, Record<string, unknown>>;
     return Object.entries(map).map(([product_id, fields]) => {
-      const updated = fields.last_updated as number | { toMillis(): number } | undefined;
+      const updated = fields.last_updated as number | Date | undefined;
       return {
         ...fields,
         product_id,
-        last_updated: typeof updated === "object" ? updated.toMillis() : Number(updated ?? 0),
+        last_updated: updated instanceof Date ? updated.getTime() : Number(updated ?? 0),
       } as CatalogueEntry;
     });
   }
@@ -392,57 +411,64 @@ export class FirestoreCandleStore implements CandleStore {
     await this.#run(
       `merge ${entries.length} catalogue entries into ${path}`,
       [],
-      () => this.#db.doc(path).set({ [CATALOGUE_FIELD]: map }, { merge: true }),
+      () => this.#rest.commit([{ path, data: { [CATALOGUE_FIELD]: map }, merge: true }]),
     );
   }
 
   async writeProducts(docs: ProductDoc[]): Promise<void> {
     if (docs.length === 0) return;
-    const batch = this.#db.batch();
-    for (const d of docs) {
-      const ref = this.#db.doc(joinPath(productPath(d.product_id)));
-      batch.set(ref, { ...d, lastUpdate: FieldValue.serverTimestamp() }, { merge: true });
-    }
+    const writes: RestWrite[] = docs.map((d) => ({
+      path: joinPath(productPath(d.product_id)),
+      data: { ...d },
+      merge: true,
+      serverTimestamps: [["lastUpdate"]],
+    }));
     await this.#run(
       `merge ${docs.length} product documents (first ${docs[0]!.product_id})`,
       [],
-      () => batch.commit(),
+      () => this.#rest.commit(writes),
     );
   }
 
   async readProducts(ids: string[]): Promise<StoredProductDoc[]> {
     if (ids.length === 0) return [];
-    const refs = ids.map((id) => this.#db.doc(joinPath(productPath(id))));
-    const snapshots = await this.#run(
+    const found = await this.#run(
       `read ${ids.length} product documents (first ${ids[0]})`,
       [],
-      () => this.#db.getAll(...refs),
+      () => this.#rest.batchGet(ids.map((id) => joinPath(productPath(id)))),
     );
     const docs: StoredProductDoc[] = [];
-    for (const s of snapshots) {
-      const data = s.data();
+    for (const data of found) {
       // In the compact layout a product's document may hold only its live candles.
       if (typeof data?.product_id !== "string") continue;
-      const { product_id, base_currency, quote_currency, status } = data;
-      const lastUpdate = data.lastUpdate as { toMillis(): number } | undefined;
+      const { base_currency, quote_currency, status, lastUpdate } = data as
+        & Omit<StoredProductDoc, "lastUpdate">
+        & { lastUpdate?: unknown };
       docs.push({
-        product_id,
+        product_id: data.product_id,
         base_currency,
         quote_currency,
         status,
-        lastUpdate: lastUpdate?.toMillis() ?? 0,
+        lastUpdate: lastUpdate instanceof Date ? lastUpdate.getTime() : 0,
       });
     }
     return docs;
   }
 
+  /** The official client, for the maintenance calls below only (loaded on first use). */
+  #library?: Firestore;
+
   async deletePluralDocuments({ dryRun }: { dryRun: boolean }): Promise<PluralCleanup> {
+    const db = this.#library ??= createFirestoreClient({
+      ...this.#options,
+      projectId: await this.#rest.projectId(),
+    });
     const collection = joinPath(PRODUCTS_COLLECTION);
     // listDocuments() includes products that have sub-collections but no document of their own.
     const productRefs = await this.#run(
       `list ${collection}`,
       [],
-      () => this.#db.collection(collection).listDocuments(),
+      () => db.collection(collection).listDocuments(),
     );
     let documents = 0;
     const products = new Set<string>();
@@ -472,7 +498,7 @@ export class FirestoreCandleStore implements CandleStore {
             await this.#run(
               `delete ${ref.path} recursively`,
               [],
-              () => this.#db.recursiveDelete(ref),
+              () => db.recursiveDelete(ref),
             );
           }
         }
@@ -487,8 +513,8 @@ export class FirestoreCandleStore implements CandleStore {
 
   async readCheckpoint(product: string, granularity: GranularityId): Promise<number | undefined> {
     const path = joinPath(checkpointPath(product, granularity));
-    const snapshot = await this.#run(`read ${path}`, [], () => this.#db.doc(path).get());
-    const through = snapshot.get("through");
+    const data = await this.#run(`read ${path}`, [], () => this.#rest.get(path));
+    const through = data?.through;
     return typeof through === "number" ? through : undefined;
   }
 
@@ -497,39 +523,37 @@ export class FirestoreCandleStore implements CandleStore {
     await this.#run(
       `write ${path}`,
       [],
-      () => this.#db.doc(path).set({ through, updated_at: FieldValue.serverTimestamp() }),
+      () => this.#rest.commit([{ path, data: { through }, serverTimestamps: [["updated_at"]] }]),
     );
   }
 
   async writeShard(doc: ShardDoc): Promise<void> {
     const path = joinPath(SHARDS_PATH);
     const id = shardId(doc);
-    // mergeFields replaces this shard's whole field and leaves the other shards' fields alone.
+    // Masked to this shard's field: replaced whole, the other shards' fields left alone.
     await this.#run(
       `write shard ${id} into ${path}`,
       [],
-      () => this.#db.doc(path).set({ [id]: doc }, { mergeFields: [new FieldPath(id)] }),
+      () => this.#rest.commit([{ path, data: { [id]: { ...doc } }, merge: [[id]] }]),
     );
   }
 
   async readShards(): Promise<ShardDoc[]> {
     const path = joinPath(SHARDS_PATH);
-    const snapshot = await this.#run(`read ${path}`, [], () => this.#db.doc(path).get());
-    const data = (snapshot.data() ?? {}) as Record<string, ShardDoc>;
+    const data = (await this.#run(`read ${path}`, [], () => this.#rest.get(path)) ?? {}) as Record<
+      string,
+      ShardDoc
+    >;
     return Object.values(data).sort(byShard);
   }
 
   async ping(): Promise<void> {
     const path = joinPath(CATALOGUE_PATH);
-    await this.#run(`ping Firestore by reading ${path}`, [], () => this.#db.doc(path).get());
+    await this.#run(`ping Firestore by reading ${path}`, [], () => this.#rest.get(path));
   }
 
   async close(): Promise<void> {
-    await this.#db.terminate();
-  }
-
-  #liveValue(candle: Candle) {
-    return { ...liveFields(candle), lastUpdate: FieldValue.serverTimestamp() };
+    await this.#library?.terminate();
   }
 
   /** Runs one Firestore call; a failure names the call, the first document and the code. */
@@ -558,6 +582,14 @@ function lastPerKey(docs: CandleDoc[], key: (d: CandleDoc) => string): CandleDoc
   const byKey = new Map<string, CandleDoc>();
   for (const d of docs) byKey.set(key(d), d);
   return byKey.size === docs.length ? docs : [...byKey.values()];
+}
+
+function envVar(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function order(id: string): number {

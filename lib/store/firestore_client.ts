@@ -1,6 +1,9 @@
 /**
  * @module
- * Builds the `@google-cloud/firestore` client with the transport chosen for Deno: REST
+ * Builds the official `@google-cloud/firestore` client, which the store uses only for its
+ * maintenance call (`deletePluralDocuments`: listing, counting, recursive deletes) and the
+ * tests use as an independent reader; the store's own calls are `firestore_rest.ts`. The
+ * client gets the transport chosen for Deno: REST
  * (`preferRest: true`) carried by Deno's own `fetch`, never gRPC.
  *
  * Why: gRPC in Deno runs on the `node:http2` compatibility layer, the weak point of
@@ -38,8 +41,7 @@ export interface FirestoreClientOptions {
 /** The project used against an emulator when none is given. */
 export const DEFAULT_EMULATOR_PROJECT = "demo-spot";
 
-/** Per-attempt deadline of Firestore calls (the library's default is 60 s). */
-export const CALL_DEADLINE_MS = 10_000;
+import { CALL_DEADLINE_MS } from "./firestore_rest.ts";
 
 let deadlinesShortened = false;
 

@@ -219,31 +219,26 @@ emulatorTest(
 );
 
 /**
- * Wraps `db.batch()` so that each commit is recorded with its number of writes; `fail(n)` (n
- * counting commits from 1) makes commit n reject with a retryable-looking error instead.
+ * A `fetch` for the store that records each commit's number of writes; `fail(n)` (n counting
+ * commits from 1) makes commit n answer 503 UNAVAILABLE instead, without reaching Firestore.
  */
-function recordCommits(db: Firestore, fail: (n: number) => boolean = () => false) {
+function recordCommits(fail: (n: number) => boolean = () => false) {
   const sizes: number[] = [];
-  const batch = db.batch.bind(db);
-  db.batch = () => {
-    const b = batch();
-    let writes = 0;
-    const set = b.set.bind(b) as (...args: unknown[]) => typeof b;
-    (b as { set: unknown }).set = (...args: unknown[]) => {
-      writes++;
-      return set(...args);
-    };
-    const commit = b.commit.bind(b);
-    b.commit = () => {
-      sizes.push(writes);
+  const wrapped: typeof fetch = (input, init) => {
+    if (String(input).endsWith(":commit")) {
+      sizes.push((JSON.parse(String(init?.body)) as { writes: unknown[] }).writes.length);
       if (fail(sizes.length)) {
-        return Promise.reject(Object.assign(new Error("injected outage"), { code: 14 }));
+        return Promise.resolve(
+          Response.json(
+            { error: { code: 503, status: "UNAVAILABLE", message: "injected outage" } },
+            { status: 503 },
+          ),
+        );
       }
-      return commit();
-    };
-    return b;
+    }
+    return fetch(input, init);
   };
-  return sizes;
+  return { sizes, fetch: wrapped };
 }
 
 emulatorTest("FirestoreCandleStore writes candles in chunks (emulator)", async (t, emulator) => {
@@ -252,9 +247,13 @@ emulatorTest("FirestoreCandleStore writes candles in chunks (emulator)", async (
 
   await t.step("compat: 95 live and 30 completed in commits of at most 10", async () => {
     await emulator.clear();
-    const db = createFirestoreClient(options);
-    const sizes = recordCommits(db);
-    const store = new FirestoreCandleStore({ firestore: db, writeChunk: 10, writeConcurrency: 2 });
+    const { sizes, fetch } = recordCommits();
+    const store = new FirestoreCandleStore({
+      ...options,
+      fetch,
+      writeChunk: 10,
+      writeConcurrency: 2,
+    });
     try {
       await store.writeLive(products(95).map((p, i) => doc(p, "ONE_MINUTE", candle(T0, i))));
       assert.deepEqual(sizes, [10, 10, 10, 10, 10, 10, 10, 10, 10, 5]);
@@ -273,10 +272,10 @@ emulatorTest("FirestoreCandleStore writes candles in chunks (emulator)", async (
 
   await t.step("compact: a chunk weighs its documents' candles (2 products of 4)", async () => {
     await emulator.clear();
-    const db = createFirestoreClient(options);
-    const sizes = recordCommits(db);
+    const { sizes, fetch } = recordCommits();
     const store = new FirestoreCandleStore({
-      firestore: db,
+      ...options,
+      fetch,
       layout: "compact",
       writeChunk: 10,
       writeConcurrency: 3,
@@ -298,11 +297,11 @@ emulatorTest("FirestoreCandleStore writes candles in chunks (emulator)", async (
     "a failed chunk rejects the whole call with its context; a retry lands",
     async () => {
       await emulator.clear();
-      const db = createFirestoreClient(options);
       let outage = true;
-      const sizes = recordCommits(db, (n) => outage && n === 3);
+      const { sizes, fetch } = recordCommits((n) => outage && n === 3);
       const store = new FirestoreCandleStore({
-        firestore: db,
+        ...options,
+        fetch,
         writeChunk: 10,
         writeConcurrency: 2,
       });
@@ -313,7 +312,7 @@ emulatorTest("FirestoreCandleStore writes candles in chunks (emulator)", async (
           (e: Error) => {
             assert.match(
               e.message,
-              /^Cannot write 10 live candles \(21-30 of 95, chunk 3 of 10\) in Firestore \(first P20-USD ONE_MINUTE 1773500700\) \[code 14\]: injected outage \(\d+ of 10 chunks landed, 1 failed, \d+ not attempted\)$/,
+              /^Cannot write 10 live candles \(21-30 of 95, chunk 3 of 10\) in Firestore \(first P20-USD ONE_MINUTE 1773500700\) \[code 14\]: UNAVAILABLE: injected outage \(\d+ of 10 chunks landed, 1 failed, \d+ not attempted\)$/,
             );
             return true;
           },

@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import {
+  decodeValue,
+  encodeValue,
+  fieldPath,
+  fieldSegment,
+  FirestoreRest,
+} from "../../lib/store/firestore_rest.ts";
+
+Deno.test("encodeValue encodes as the official client: safe integers as integerValue", () => {
+  assert.deepEqual(encodeValue(1773500700000), { integerValue: "1773500700000" });
+  assert.deepEqual(encodeValue(0.1), { doubleValue: 0.1 });
+  assert.deepEqual(encodeValue(-0), { doubleValue: -0 });
+  assert.deepEqual(encodeValue(2 ** 53), { doubleValue: 2 ** 53 });
+  assert.deepEqual(encodeValue(NaN), { doubleValue: "NaN" });
+  assert.deepEqual(encodeValue("BTC"), { stringValue: "BTC" });
+  assert.deepEqual(encodeValue(false), { booleanValue: false });
+  assert.deepEqual(encodeValue(null), { nullValue: null });
+  assert.deepEqual(encodeValue(new Date(Date.UTC(2026, 2, 14))), {
+    timestampValue: "2026-03-14T00:00:00.000Z",
+  });
+  assert.deepEqual(encodeValue({ a: 1, skip: undefined, b: ["x"] }), {
+    mapValue: {
+      fields: { a: { integerValue: "1" }, b: { arrayValue: { values: [{ stringValue: "x" }] } } },
+    },
+  });
+  assert.throws(() => encodeValue(() => 1), /Cannot store a function in Firestore/);
+});
+
+Deno.test("decodeValue inverts encodeValue (timestamps as Date)", () => {
+  const value = {
+    open: 1.5,
+    volume: 12.34567891,
+    first_timestamp: 1773500700000,
+    status: "online",
+    flags: [true, null],
+    at: new Date(Date.UTC(2026, 2, 14, 15, 5)),
+    nested: { deep: { x: -3 } },
+  };
+  assert.deepEqual(decodeValue(encodeValue(value)), value);
+  assert.equal(decodeValue({ doubleValue: "Infinity" }), Infinity);
+});
+
+Deno.test("field paths backquote segments that are not plain identifiers", () => {
+  assert.equal(fieldSegment("lastUpdate"), "lastUpdate");
+  assert.equal(fieldSegment("BTC-USD"), "`BTC-USD`");
+  assert.equal(fieldSegment("0-of-3"), "`0-of-3`");
+  assert.equal(fieldSegment("a`b\\c"), "`a\\`b\\\\c`");
+  assert.equal(fieldPath(["coinbase", "BTC-USD", "status"]), "coinbase.`BTC-USD`.status");
+});
+
+Deno.test("FirestoreRest: merge masks, transforms and errors as sent and read", async () => {
+  const sent: { url: string; body: unknown }[] = [];
+  const rest = new FirestoreRest({
+    projectId: "demo-x",
+    emulatorHost: "127.0.0.1:1",
+    fetch: (input, init) => {
+      sent.push({ url: String(input), body: JSON.parse(String(init?.body ?? "null")) });
+      assert.equal(new Headers(init?.headers).get("authorization"), "Bearer owner");
+      if (String(input).endsWith(":batchGet")) {
+        return Promise.resolve(Response.json([
+          { missing: "projects/demo-x/databases/(default)/documents/a/2", readTime: "t" },
+          {
+            found: {
+              name: "projects/demo-x/databases/(default)/documents/a/1",
+              fields: { v: { integerValue: "7" } },
+            },
+          },
+        ]));
+      }
+      return Promise.resolve(
+        Response.json({ error: { code: 400, status: "INVALID_ARGUMENT", message: "bad mask" } }, {
+          status: 400,
+        }),
+      );
+    },
+  });
+  assert.deepEqual(await rest.batchGet(["a/1", "a/2"]), [{ v: 7 }, undefined]);
+  await assert.rejects(
+    rest.commit([{
+      path: "p/BTC-USD",
+      data: { intervals: { ONE_MINUTE: { open: 1 } }, status: "online" },
+      merge: true,
+      serverTimestamps: [["intervals", "ONE_MINUTE", "lastUpdate"]],
+    }]),
+    (e: Error & { code?: number }) => {
+      assert.equal(e.message, "INVALID_ARGUMENT: bad mask");
+      assert.equal(e.code, 3);
+      return true;
+    },
+  );
+  const commit = sent.at(-1)!;
+  assert.equal(
+    commit.url,
+    "http://127.0.0.1:1/v1/projects/demo-x/databases/(default)/documents:commit",
+  );
+  assert.deepEqual(commit.body, {
+    writes: [{
+      update: {
+        name: "projects/demo-x/databases/(default)/documents/p/BTC-USD",
+        fields: {
+          intervals: {
+            mapValue: {
+              fields: { ONE_MINUTE: { mapValue: { fields: { open: { integerValue: "1" } } } } },
+            },
+          },
+          status: { stringValue: "online" },
+        },
+      },
+      updateMask: { fieldPaths: ["intervals.ONE_MINUTE.open", "status"] },
+      updateTransforms: [{
+        fieldPath: "intervals.ONE_MINUTE.lastUpdate",
+        setToServerValue: "REQUEST_TIME",
+      }],
+    }],
+  });
+});
