@@ -23,11 +23,13 @@
 import type { Candle } from "../candles/candle.ts";
 import { GRANULARITIES, type GranularityId } from "../candles/granularity.ts";
 import {
-  createFirestoreClient,
   DEFAULT_EMULATOR_PROJECT,
+  type DocData,
   type FirestoreClientOptions,
-} from "./firestore_client.ts";
-import { type DocData, FirestoreRest, type RestFilter, type RestWrite } from "./firestore_rest.ts";
+  FirestoreRest,
+  type RestFilter,
+  type RestWrite,
+} from "./firestore_rest.ts";
 import {
   candleFromCompleted,
   candleFromLive,
@@ -459,6 +461,8 @@ export class FirestoreCandleStore implements CandleStore {
   #library?: Firestore;
 
   async deletePluralDocuments({ dryRun }: { dryRun: boolean }): Promise<PluralCleanup> {
+    // Loaded here only: the library costs ~50 MB of memory and is not needed otherwise.
+    const { createFirestoreClient } = await import("./firestore_client.ts");
     const db = this.#library ??= createFirestoreClient({
       ...this.#options,
       projectId: await this.#rest.projectId(),

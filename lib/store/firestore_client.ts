@@ -30,18 +30,13 @@
 import { Firestore, type Settings } from "@google-cloud/firestore";
 import { createRequire } from "node:module";
 
-/** Options for {@linkcode createFirestoreClient}. */
-export interface FirestoreClientOptions {
-  /** Project id; required with an emulator (use a `demo-` id), else found by ADC. */
-  projectId?: string;
-  /** `host:port` of a Firestore emulator; also read from `FIRESTORE_EMULATOR_HOST`. */
-  emulatorHost?: string;
-}
+export type { FirestoreClientOptions } from "./firestore_rest.ts";
 
-/** The project used against an emulator when none is given. */
-export const DEFAULT_EMULATOR_PROJECT = "demo-spot";
-
-import { CALL_DEADLINE_MS } from "./firestore_rest.ts";
+import {
+  CALL_DEADLINE_MS,
+  DEFAULT_EMULATOR_PROJECT,
+  type FirestoreClientOptions,
+} from "./firestore_rest.ts";
 
 let deadlinesShortened = false;
 

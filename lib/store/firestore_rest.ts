@@ -18,6 +18,17 @@
  * google-auth-library, loaded on first use.
  */
 
+/** Where a Firestore client connects (the store's and the official client's options). */
+export interface FirestoreClientOptions {
+  /** Project id; required with an emulator (use a `demo-` id), else found by ADC. */
+  projectId?: string;
+  /** `host:port` of a Firestore emulator; also read from `FIRESTORE_EMULATOR_HOST`. */
+  emulatorHost?: string;
+}
+
+/** The project used against an emulator when none is given. */
+export const DEFAULT_EMULATOR_PROJECT = "demo-spot";
+
 /** Per-attempt deadline of a call (the writer and startup retry failed calls themselves). */
 export const CALL_DEADLINE_MS = 10_000;
 
