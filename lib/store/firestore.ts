@@ -303,14 +303,7 @@ export class FirestoreCandleStore implements CandleStore {
     const g = GRANULARITIES.find((x) => x.id === granularity)!;
     const first = Math.ceil(fromSec / g.seconds) * g.seconds;
     // The ids are known (bucket starts): one batched get instead of one query per product.
-    const refs = products.flatMap((product) => {
-      const list = [];
-      for (let s = first; s <= toSec; s += g.seconds) {
-        list.push({ product, start: s, path: joinPath(completedPath(product, granularity, s)) });
-      }
-      return list;
-    });
-    await this.#getAll(refs, (ref, data) => {
+    await this.#getAll(bucketRefs(products, granularity, first, toSec, g.seconds), (ref, data) => {
       out.get(ref.product)!.push(
         candleFromCompleted(ref.start * 1000, data as unknown as CompletedFields),
       );
@@ -342,17 +335,7 @@ export class FirestoreCandleStore implements CandleStore {
         let pending = products;
         for (let width = PROBE_FIRST; pending.length > 0 && hi >= first; width *= 4) {
           const lo = Math.max(first, hi - (width - 1) * g.seconds);
-          const refs = pending.flatMap((product) => {
-            const list = [];
-            for (let s = hi; s >= lo; s -= g.seconds) {
-              list.push({
-                product,
-                start: s,
-                path: joinPath(completedPath(product, granularity, s)),
-              });
-            }
-            return list;
-          });
+          const refs = bucketRefs(pending, granularity, lo, hi, g.seconds);
           await this.#getAll(refs, (ref) => {
             if (ref.start > (out.get(ref.product) ?? -Infinity)) out.set(ref.product, ref.start);
           });
@@ -369,25 +352,37 @@ export class FirestoreCandleStore implements CandleStore {
     return out;
   }
 
-  /** Batched `getAll` of `refs`' paths; `found` gets the data of each document that exists. */
+  /**
+   * Batched gets of `refs`' paths, {@linkcode GET_ALL_CHUNK} a call, a few in flight; `found`
+   * gets the data of each document that exists. `refs` is pulled a chunk at a time, so a
+   * generator never holds more than the chunks in flight (a catch-up window of a day's minutes
+   * for 1,000 products names 1.4 million documents).
+   */
   async #getAll<R extends { path: string }>(
-    refs: R[],
+    refs: Iterable<R>,
     found: (ref: R, data: Record<string, unknown>) => void,
   ): Promise<void> {
-    const chunks: R[][] = [];
-    for (let i = 0; i < refs.length; i += GET_ALL_CHUNK) {
-      chunks.push(refs.slice(i, i + GET_ALL_CHUNK));
-    }
-    await eachConcurrently(chunks, GET_ALL_CONCURRENCY, async (chunk) => {
-      const docs = await this.#run(
-        `read ${chunk.length} documents (first ${chunk[0]!.path})`,
-        [],
-        () => this.#rest.batchGet(chunk.map((r) => r.path)),
-      );
-      docs.forEach((data, k) => {
-        if (data) found(chunk[k]!, data);
-      });
-    });
+    const it = refs[Symbol.iterator]();
+    const next = (): R[] => {
+      const chunk: R[] = [];
+      for (let r = it.next(); !r.done; r = it.next()) {
+        chunk.push(r.value);
+        if (chunk.length === GET_ALL_CHUNK) break;
+      }
+      return chunk;
+    };
+    await Promise.all(Array.from({ length: GET_ALL_CONCURRENCY }, async () => {
+      for (let chunk = next(); chunk.length > 0; chunk = next()) {
+        const docs = await this.#run(
+          `read ${chunk.length} documents (first ${chunk[0]!.path})`,
+          [],
+          () => this.#rest.batchGet(chunk.map((r) => r.path)),
+        );
+        docs.forEach((data, k) => {
+          if (data) found(chunk[k]!, data);
+        });
+      }
+    }));
   }
 
   async readCatalogue(): Promise<CatalogueEntry[]> {
@@ -586,6 +581,21 @@ function lastPerKey(docs: CandleDoc[], key: (d: CandleDoc) => string): CandleDoc
   const byKey = new Map<string, CandleDoc>();
   for (const d of docs) byKey.set(key(d), d);
   return byKey.size === docs.length ? docs : [...byKey.values()];
+}
+
+/** The completed documents of `products` at bucket starts `from`..`to` (step `seconds`). */
+function* bucketRefs(
+  products: readonly string[],
+  granularity: GranularityId,
+  from: number,
+  to: number,
+  seconds: number,
+): Generator<{ product: string; start: number; path: string }> {
+  for (const product of products) {
+    for (let start = from; start <= to; start += seconds) {
+      yield { product, start, path: joinPath(completedPath(product, granularity, start)) };
+    }
+  }
 }
 
 function envVar(name: string): string | undefined {
