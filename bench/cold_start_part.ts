@@ -126,7 +126,12 @@ export async function coldStartPart(
     "when every product's live candles are seeded. 'warm' restarts on the store the cold run " +
     "left (stopped with SIGTERM " + `${COLD.afterS} s after both marks). Peak RSS is VmHWM of ` +
     "the service process. REST requests are those the simulator served while the service ran " +
-    "(seeding, then catch-up and the startup repair in the background).",
+    "(seeding, then catch-up and the startup repair in the background). A cold seed needs two " +
+    "requests per product (the day's hours, the hour's minutes), or one when both fit in one " +
+    "300-minute page of minutes, i.e. before 05:00 UTC: at 8 requests/s that is ~125 s more " +
+    "for a cold start later in the day. The simulator counts a request when its own event " +
+    "loop handles it, so its stalls can bunch requests the service sent 125 ms apart (the " +
+    "429s and 'most in a second' above 8).",
   ];
   return { rows, notes };
 }
