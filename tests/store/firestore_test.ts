@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Firestore, Timestamp } from "@google-cloud/firestore";
+import { Timestamp } from "@google-cloud/firestore";
 import { FirestoreCandleStore } from "../../lib/store/firestore.ts";
 import { createFirestoreClient } from "../../lib/store/firestore_client.ts";
 import { emulatorTest } from "../helpers/emulator.ts";
