@@ -264,6 +264,46 @@ Deno.test("runSeeding: two REST requests per product cold, none warm, exact coar
         }
       },
     );
+
+    await t.step("onPlanned: once, after the store reads, before any REST request", async () => {
+      const empty = await openKvCandleStore(":memory:");
+      const events: string[] = [];
+      const reads = new Proxy(empty, {
+        get(target, key) {
+          const value = Reflect.get(target, key);
+          if (typeof value !== "function") return value;
+          return (...args: unknown[]) => {
+            if (String(key).startsWith("read")) events.push(`store ${String(key)}`);
+            return value.apply(target, args);
+          };
+        },
+      });
+      const requestsBefore = sim.handler.requests.length;
+      const agg = new Aggregator();
+      for (const p of PRODUCTS) agg.expectSeed(p, CUTOFF);
+      try {
+        await runSeeding({
+          store: reads,
+          rest,
+          aggregator: agg,
+          products: PRODUCTS,
+          cutoffSec: CUTOFF,
+          clock: () => NOW_MS,
+          sleep,
+          onPlanned: () =>
+            events.push(`planned after ${sim.handler.requests.length - requestsBefore} requests`),
+        });
+        const planned = events.filter((e) => e.startsWith("planned"));
+        deepStrictEqual(planned, ["planned after 0 requests"]);
+        ok(
+          events.indexOf(planned[0]!) > 0 && events[0]!.startsWith("store read"),
+          events.join(", "),
+        );
+        ok(sim.handler.requests.length > requestsBefore, "REST was asked after the plan");
+      } finally {
+        await empty.close();
+      }
+    });
   } finally {
     await store.close();
     await sim.close();
