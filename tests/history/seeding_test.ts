@@ -4,7 +4,13 @@ import type { Candle } from "../../lib/candles/candle.ts";
 import { parseUnits, unitsToNumber } from "../../lib/candles/decimal.ts";
 import { GRANULARITIES, ONE_MINUTE } from "../../lib/candles/granularity.ts";
 import { RestClient } from "../../lib/coinbase/rest.ts";
-import { planSeeds, runSeeding, seedCutoffAt } from "../../lib/history/seeding.ts";
+import {
+  planSeeds,
+  runSeeding,
+  seedCutoffAt,
+  type SeedingOptions,
+} from "../../lib/history/seeding.ts";
+import type { CandleStore } from "../../lib/store/store.ts";
 import { openKvCandleStore } from "../../lib/store/kv.ts";
 import { NOW_MS, startRestSim } from "../coinbase/_rest_server.ts";
 
@@ -51,6 +57,22 @@ Deno.test("runSeeding: two REST requests per product cold, none warm, exact coar
   const store = await openKvCandleStore(":memory:");
   const rest = new RestClient({ baseUrl: sim.baseUrl, ratePerSecond: 10 });
   const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.min(ms, 5)));
+  /** Seeds PRODUCTS at CUTOFF from `store` and the simulator (the options every step shares). */
+  const seed = (
+    store: CandleStore,
+    aggregator: Aggregator,
+    options: Partial<SeedingOptions> = {},
+  ) =>
+    runSeeding({
+      store,
+      rest,
+      aggregator,
+      products: PRODUCTS,
+      cutoffSec: CUTOFF,
+      clock: () => NOW_MS,
+      sleep,
+      ...options,
+    });
   try {
     const truth = new Map<string, Candle[]>();
     for (const p of PRODUCTS) {
@@ -64,14 +86,7 @@ Deno.test("runSeeding: two REST requests per product cold, none warm, exact coar
         const agg = new Aggregator();
         for (const p of PRODUCTS) agg.expectSeed(p, CUTOFF);
         const order: string[] = [];
-        const summary = await runSeeding({
-          store,
-          rest,
-          aggregator: agg,
-          products: PRODUCTS,
-          cutoffSec: CUTOFF,
-          clock: () => NOW_MS,
-          sleep,
+        const summary = await seed(store, agg, {
           onSeeded: (p) => order.push(p),
         });
         const used = sim.handler.requests.slice(before);
@@ -105,14 +120,7 @@ Deno.test("runSeeding: two REST requests per product cold, none warm, exact coar
         const agg = new Aggregator();
         for (const p of PRODUCTS) agg.expectSeed(p, CUTOFF);
         const handed: string[] = [];
-        const seeding = runSeeding({
-          store: slow,
-          rest,
-          aggregator: agg,
-          products: PRODUCTS,
-          cutoffSec: CUTOFF,
-          clock: () => NOW_MS,
-          sleep,
+        const seeding = seed(slow, agg, {
           storeAfter,
           history: (docs) => handed.push(...docs.map((d) => `${d.product} ${d.granularity}`)),
         });
@@ -154,15 +162,7 @@ Deno.test("runSeeding: two REST requests per product cold, none warm, exact coar
         const requestsBefore = sim.handler.requests.length;
         const agg = new Aggregator();
         for (const p of PRODUCTS) agg.expectSeed(p, CUTOFF);
-        const summary = await runSeeding({
-          store,
-          rest,
-          aggregator: agg,
-          products: PRODUCTS,
-          cutoffSec: CUTOFF,
-          clock: () => NOW_MS,
-          sleep,
-        });
+        const summary = await seed(store, agg);
         equal(sim.handler.requests.length, requestsBefore, "no REST request");
         equal(summary.fromStore, PRODUCTS.length);
         for (const p of PRODUCTS) {
@@ -235,14 +235,7 @@ Deno.test("runSeeding: two REST requests per product cold, none warm, exact coar
           for (const p of PRODUCTS) agg.expectSeed(p, CUTOFF);
           const handed: { product: string; granularity: string; candle: Candle }[] = [];
           const requestsBefore = sim.handler.requests.length;
-          await runSeeding({
-            store: partial,
-            rest,
-            aggregator: agg,
-            products: PRODUCTS,
-            cutoffSec: CUTOFF,
-            clock: () => NOW_MS,
-            sleep,
+          await seed(partial, agg, {
             history: (docs) => handed.push(...docs),
           });
           equal(sim.handler.requests.length - requestsBefore, PRODUCTS.length);
@@ -282,14 +275,7 @@ Deno.test("runSeeding: two REST requests per product cold, none warm, exact coar
       const agg = new Aggregator();
       for (const p of PRODUCTS) agg.expectSeed(p, CUTOFF);
       try {
-        await runSeeding({
-          store: reads,
-          rest,
-          aggregator: agg,
-          products: PRODUCTS,
-          cutoffSec: CUTOFF,
-          clock: () => NOW_MS,
-          sleep,
+        await seed(reads, agg, {
           onPlanned: () =>
             events.push(`planned after ${sim.handler.requests.length - requestsBefore} requests`),
         });
