@@ -17,6 +17,11 @@
  * in production, Application Default Credentials (the Cloud Run service identity) through
  * google-auth-library, loaded on first use.
  */
+import { backoffDelay } from "../backoff.ts";
+
+/** Attempts of a read (`batchGet`, `get`, `runQuery`) before its error is raised. */
+export const READ_ATTEMPTS = 3;
+const READ_BACKOFF = { initialMs: 200, maxMs: 2000 };
 
 /** Where a Firestore client connects (the store's and the official client's options). */
 export interface FirestoreClientOptions {
@@ -66,6 +71,9 @@ export interface RestQuery {
   orderBy?: { field: string; direction: "asc" | "desc" };
   limit?: number;
 }
+
+/** Canonical codes worth another try of a read. */
+const RETRYABLE_READ = new Set([4, 8, 10, 13, 14]); // deadline, exhausted, aborted, internal, unavailable
 
 /** An error answered by Firestore, with its canonical code (e.g. 14 UNAVAILABLE). */
 export class FirestoreRestError extends Error {
@@ -267,7 +275,7 @@ export class FirestoreRest {
     if (paths.length === 0) return [];
     const root = await this.#root();
     const names = paths.map((p) => `${root}/${p}`);
-    const answer = await this.#call("POST", `${root}:batchGet`, { documents: names }) as {
+    const answer = await this.#read("POST", `${root}:batchGet`, { documents: names }) as {
       found?: { name: string; fields?: Record<string, Value> };
       missing?: string;
     }[];
@@ -279,7 +287,7 @@ export class FirestoreRest {
   /** The document at `path` (`undefined`: missing). */
   async get(path: string): Promise<DocData | undefined> {
     try {
-      const doc = await this.#call("GET", `${await this.#root()}/${path}`) as {
+      const doc = await this.#read("GET", `${await this.#root()}/${path}`) as {
         fields?: Record<string, Value>;
       };
       return decodeFields(doc.fields);
@@ -315,7 +323,7 @@ export class FirestoreRest {
       }];
     }
     if (q.limit !== undefined) structuredQuery.limit = q.limit;
-    const answer = await this.#call("POST", `${parent}:runQuery`, { structuredQuery }) as {
+    const answer = await this.#read("POST", `${parent}:runQuery`, { structuredQuery }) as {
       document?: { name: string; fields?: Record<string, Value> };
     }[];
     return answer.flatMap((r) =>
@@ -337,6 +345,23 @@ export class FirestoreRest {
     const auth = await (await this.#googleAuth()).getRequestHeaders();
     new Headers(auth as HeadersInit).forEach((v, k) => headers.set(k, v));
     return headers;
+  }
+
+  /**
+   * A read, retried on an answer that a retry can help (unavailable, deadline, aborted,
+   * exhausted, internal) up to {@linkcode READ_ATTEMPTS} times with short jittered backoff, as
+   * the official client retries its reads; a commit is retried by its caller (the writer), whole.
+   */
+  async #read(method: "GET" | "POST", resource: string, body?: unknown): Promise<unknown> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await this.#call(method, resource, body);
+      } catch (e) {
+        const retryable = e instanceof FirestoreRestError && RETRYABLE_READ.has(e.code);
+        if (!retryable || attempt >= READ_ATTEMPTS) throw e;
+        await new Promise((r) => setTimeout(r, backoffDelay(attempt, READ_BACKOFF)));
+      }
+    }
   }
 
   #googleAuth(): Promise<GoogleAuthLike> {

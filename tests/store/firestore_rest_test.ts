@@ -115,3 +115,31 @@ Deno.test("FirestoreRest: merge masks, transforms and errors as sent and read", 
     }],
   });
 });
+
+Deno.test("FirestoreRest retries a read a retry can help, not a bad request nor a commit", async () => {
+  const calls: string[] = [];
+  let unavailable = 2;
+  const rest = new FirestoreRest({
+    projectId: "demo-x",
+    emulatorHost: "127.0.0.1:1",
+    fetch: (input) => {
+      const url = String(input);
+      calls.push(url.slice(url.lastIndexOf(":")));
+      const error = (status: number, code: string) =>
+        Promise.resolve(Response.json({ error: { status: code, message: code } }, { status }));
+      if (url.endsWith(":batchGet")) {
+        return unavailable-- > 0 ? error(503, "UNAVAILABLE") : Promise.resolve(Response.json([]));
+      }
+      if (url.endsWith(":runQuery")) return error(400, "INVALID_ARGUMENT");
+      return error(503, "UNAVAILABLE");
+    },
+  });
+  assert.deepEqual(await rest.batchGet(["a/1"]), [undefined]);
+  assert.deepEqual(calls, [":batchGet", ":batchGet", ":batchGet"]);
+  calls.length = 0;
+  await assert.rejects(rest.runQuery({ collection: "a" }), /INVALID_ARGUMENT/);
+  assert.deepEqual(calls, [":runQuery"]);
+  calls.length = 0;
+  await assert.rejects(rest.commit([{ path: "a/1", data: { v: 1 } }]), /UNAVAILABLE/);
+  assert.deepEqual(calls, [":commit"]);
+});
