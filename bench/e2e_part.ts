@@ -19,7 +19,8 @@ import { DENO, JsonChild } from "./subprocess.ts";
 export const E2E = {
   products: 1000,
   tradesPerSecond: 5,
-  sseClients: 20,
+  /** `BENCH_E2E_CLIENTS` overrides it (to see what the fan-out costs; the goal is with 20). */
+  sseClients: Number(Deno.env.get("BENCH_E2E_CLIENTS") ?? 20),
   /** Simulated history before the start (what seeding reads), at this trade rate. */
   historyHours: 0.25,
   historyTradesPerSecond: 2,
