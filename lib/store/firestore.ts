@@ -42,7 +42,6 @@ import {
   completedPath,
   GRANULARITY_COLLECTIONS,
   joinPath,
-  liveCollectionPath,
   type LiveFields,
   liveFields,
   livePath,
@@ -234,30 +233,8 @@ export class FirestoreCandleStore implements CandleStore {
   }
 
   async readLive(product: string): Promise<CandleDoc[]> {
-    const docs: CandleDoc[] = [];
-    const add = (granularity: string, fields: LiveFields | undefined) => {
-      if (!GRANULARITY_IDS.has(granularity) || typeof fields?.timestamp !== "number") return;
-      docs.push({
-        product,
-        granularity: granularity as GranularityId,
-        candle: candleFromLive(fields),
-      });
-    };
-    if (this.layout === "compat") {
-      const path = joinPath(liveCollectionPath(product));
-      const docs = await this.#run(
-        `read ${path}`,
-        [],
-        () => this.#rest.runQuery({ collection: path }),
-      );
-      for (const d of docs) add(d.id, d.data as unknown as LiveFields);
-    } else {
-      const path = joinPath(productPath(product));
-      const data = await this.#run(`read ${path}`, [], () => this.#rest.get(path));
-      const intervals = (data?.intervals ?? {}) as Record<string, LiveFields>;
-      for (const [granularity, fields] of Object.entries(intervals)) add(granularity, fields);
-    }
-    return docs.sort((a, b) => order(a.granularity) - order(b.granularity));
+    // The documents are known by id (one per granularity, or the product's): a batched get.
+    return (await this.readLiveMany([product])).get(product) ?? [];
   }
 
   async readLiveMany(products: string[]): Promise<Map<string, CandleDoc[]>> {

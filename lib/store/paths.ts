@@ -85,11 +85,6 @@ export function livePath(product: string, granularity: GranularityId): string[] 
   return [...productPath(product), "intervals", granularity];
 }
 
-/** `exchanges/coinbase/products/{product}/intervals` (the collection of live documents). */
-export function liveCollectionPath(product: string): string[] {
-  return [...productPath(product), "intervals"];
-}
-
 /** `exchanges/coinbase/products/{product}/history/{granularity}/candles`. */
 export function completedCollectionPath(product: string, granularity: GranularityId): string[] {
   return [...productPath(product), "history", granularity, "candles"];
