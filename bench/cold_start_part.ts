@@ -16,7 +16,7 @@ import { CPU_PROF_DIR, freePort, keepTail, V8_FLAGS } from "./e2e_part.ts";
 import { readProc, rssBytes } from "./proc.ts";
 import { type Scrape, scrape } from "./prometheus.ts";
 import { num, type Row } from "./report.ts";
-import { DENO, JsonChild } from "./subprocess.ts";
+import { childEnv, DENO, JsonChild } from "./subprocess.ts";
 
 /** The load of part 4. */
 export const COLD = {
@@ -167,14 +167,15 @@ async function launch(
       "--allow-sys",
       new URL("../main.ts", import.meta.url).pathname,
     ],
-    env: {
+    env: childEnv({
       COINBASE_WS_URL: sim.wsUrl,
       COINBASE_REST_URL: sim.restUrl,
       PRODUCTS: products.join(","),
       PORT: String(port),
       LOG_LEVEL: COLD.serviceLog ? "info" : "warning",
       ...storeEnv,
-    },
+    }),
+    clearEnv: true,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

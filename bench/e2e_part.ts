@@ -13,7 +13,7 @@ import { cpuMicros, loadClockTicks, rssBytes } from "./proc.ts";
 import { histogramQuantile, type Scrape, scrape, total } from "./prometheus.ts";
 import { num, type Row } from "./report.ts";
 import type { LatencyReport } from "./sse_latency.ts";
-import { DENO, JsonChild } from "./subprocess.ts";
+import { childEnv, DENO, JsonChild } from "./subprocess.ts";
 
 /** The load of part 2. */
 export const E2E = {
@@ -185,7 +185,8 @@ async function serviceRun(
       "--allow-sys",
       new URL("../main.ts", import.meta.url).pathname,
     ],
-    env,
+    env: childEnv(env),
+    clearEnv: true,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

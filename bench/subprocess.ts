@@ -17,7 +17,8 @@ export class JsonChild {
   ) {
     const cmd = new Deno.Command(args[0]!, {
       args: args.slice(1),
-      env: options.env,
+      env: childEnv(options.env ?? {}),
+      clearEnv: true,
       stdin: options.stdin ? "piped" : "null",
       stdout: "piped",
       stderr: options.stderr ?? "inherit",
@@ -74,6 +75,23 @@ async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string
     }
   }
   if (buf.trim().startsWith("{")) yield buf.trim();
+}
+
+/** What a child process keeps of the bench's own environment: where Deno and its cache are. */
+const KEPT_ENV = ["PATH", "HOME", "DENO_DIR", "TMPDIR", "XDG_CACHE_HOME", "LANG", "TZ"];
+
+/**
+ * The environment of a child the bench launches: `own` and nothing of the caller's settings
+ * beyond {@linkcode KEPT_ENV}, so a service run "with its defaults" has them even when the shell
+ * that started the bench exports `COINBASE_REST_RATE`, `FLUSH_INTERVAL_MS` or the like.
+ */
+export function childEnv(own: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of KEPT_ENV) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return { ...env, ...own };
 }
 
 /** The `deno` executable running this bench. */
