@@ -93,6 +93,10 @@ interface ProductState {
   done: Map<number, Acc>[];
   /** Bit g set: the open candle of granularity g changed since the last drain. */
   dirty: number;
+  /** In the aggregator's list of dirty products (`dirty` may have been cleared since). */
+  inDirty: boolean;
+  /** In the aggregator's list of products marked dirty since the last drain. */
+  recent: boolean;
   /**
    * Bit g set: the bucket of granularity g starting at `seedBucket[g]` began before the cutoff
    * and waits for its seed; until then it is neither published nor completed (never partial).
@@ -119,7 +123,16 @@ export class Aggregator {
   readonly #dedupeWindow: number;
   readonly #products = new Map<string, ProductState>();
   readonly #out: CandleUpdate[] = [];
+  /** Products with dirty bits (and, until the next full pass, some whose bits were cleared). */
   readonly #dirty: ProductState[] = [];
+  /** Products marked dirty since the last drain. */
+  #recent: ProductState[] = [];
+  /**
+   * The last drain's mask. Every product not in `#recent` has none of these bits dirty, so a
+   * drain of a subset of them only needs `#recent` (a shard's per-turn drains of the subscribed
+   * granularities would otherwise walk every product that traded since the last full drain).
+   */
+  #lastMask = ALL_DIRTY;
   readonly #corrected = new Map<Acc, [ProductState, number]>();
   #nowMs = 0;
   /** Minutes before this start (epoch s) are complete by the clock; NaN before the first tick. */
@@ -142,6 +155,8 @@ export class Aggregator {
         cur: new Array(N).fill(undefined),
         done: Array.from({ length: N }, () => new Map()),
         dirty: 0,
+        inDirty: false,
+        recent: false,
         unseeded: 0,
         seedBucket: new Array(N).fill(NaN),
         seedPending: false,
@@ -208,7 +223,14 @@ export class Aggregator {
   }
 
   #markDirty(p: ProductState, bits: number): void {
-    if (p.dirty === 0) this.#dirty.push(p);
+    if (!p.inDirty) {
+      p.inDirty = true;
+      this.#dirty.push(p);
+    }
+    if (!p.recent) {
+      p.recent = true;
+      this.#recent.push(p);
+    }
     p.dirty |= bits;
   }
 
@@ -343,6 +365,7 @@ export class Aggregator {
     const dirty = this.#dirty.filter((d) => d !== p);
     this.#dirty.length = 0;
     this.#dirty.push(...dirty);
+    this.#recent = this.#recent.filter((d) => d !== p);
     const out = this.#out.filter((u) => u.product !== product);
     this.#out.length = 0;
     this.#out.push(...out);
@@ -523,21 +546,34 @@ export class Aggregator {
       });
     }
     this.#corrected.clear();
-    let kept = 0;
-    for (const p of this.#dirty) {
-      const due = p.dirty & live;
-      for (let g = 0; g < N; g++) {
-        if (!(due & (1 << g))) continue;
-        const candle = this.#liveCandle(p, g);
-        if (candle) out.push({ product: p.id, granularity: IDS[g]!, candle, complete: false });
-      }
-      p.dirty &= ~live;
+    // Only the products marked since the last drain can be dirty in its granularities.
+    const full = (live & ~this.#lastMask) !== 0;
+    for (const p of full ? this.#dirty : this.#recent) this.#drainProduct(p, live, out);
+    if (full) {
       // Still dirty in granularities not drained now: the next drain that includes them emits
       // their latest value.
-      if (p.dirty !== 0) this.#dirty[kept++] = p;
+      let kept = 0;
+      for (const p of this.#dirty) {
+        if (p.dirty !== 0) this.#dirty[kept++] = p;
+        else p.inDirty = false;
+      }
+      this.#dirty.length = kept;
     }
-    this.#dirty.length = kept;
+    for (const p of this.#recent) p.recent = false;
+    this.#recent = [];
+    this.#lastMask = live;
     return out;
+  }
+
+  #drainProduct(p: ProductState, live: number, out: CandleUpdate[]): void {
+    const due = p.dirty & live;
+    if (due === 0) return;
+    for (let g = 0; g < N; g++) {
+      if (!(due & (1 << g))) continue;
+      const candle = this.#liveCandle(p, g);
+      if (candle) out.push({ product: p.id, granularity: IDS[g]!, candle, complete: false });
+    }
+    p.dirty &= ~live;
   }
 }
 
