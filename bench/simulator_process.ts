@@ -17,10 +17,11 @@
  *   (`{requests, rateLimited, maxPerSecond}`);
  * - stdin closing stops everything.
  *
- * Latency: the simulator sends a trade in the first `market_trades` flush at or after its
- * time, so this process records every flush time (the `to` of the market's `trades(…)` call
- * the flush makes), when that flush had handed all its frames to the sockets (a microtask
- * after the flush's timer callback), and each trade's cumulative 1-minute volume. An SSE
+ * Latency: the simulator sends a trade in the first `market_trades` flush of its product's
+ * phase at or after its time, so this process records every flush time per phase (the `to` of
+ * the market's `trades(…)` calls the flush makes), when that flush had handed all its frames to
+ * the sockets (a microtask after the flush's timer callback), and each trade's cumulative
+ * 1-minute volume. An SSE
  * `ONE_MINUTE` live update whose volume changed is matched to the trade that brought the
  * candle to that volume; latency = SSE receipt − when that trade's flush was sent (the
  * simulator's own generating and serialising is the harness's, reported apart).
@@ -54,15 +55,19 @@ const sim = await startSimulator({
 });
 let restSeen = 0;
 
-const latency = new SseLatency();
+const latency = new SseLatency((product) => sim.ws.phaseOf(product));
 const market = sim.market;
 const trades = market.trades.bind(market);
 let lastFlush = NaN;
+let lastPhase = NaN;
 market.trades = (product: string, fromMs: number, toMs: number): SimTrade[] => {
-  if (toMs !== lastFlush) {
-    latency.flushed(lastFlush = toMs);
+  // One timer callback flushes one phase (two late ones may run within the same millisecond).
+  const phase = sim.ws.phaseOf(product);
+  if (toMs !== lastFlush || phase !== lastPhase) {
+    lastPhase = phase;
+    latency.flushed(phase, lastFlush = toMs);
     // Runs once the simulator's flush (a timer callback) has handed every frame to its socket.
-    queueMicrotask(() => latency.sent(toMs, performance.timeOrigin + performance.now()));
+    queueMicrotask(() => latency.sent(phase, toMs, performance.timeOrigin + performance.now()));
   }
   return trades(product, fromMs, toMs);
 };

@@ -1,8 +1,9 @@
 /**
  * @module
  * Trade-frame-to-SSE latency for the end-to-end bench (used by `simulator_process.ts`): the
- * simulator's flushes (when each started, which fixes the trades it carried, and when its
- * frames had all been handed to the sockets), every product's recent cumulative 1-minute
+ * simulator's flushes, per flush phase (each product's trades go out on its own phase: when
+ * each flush started, which fixes the trades it carried, and when its frames had all been
+ * handed to the sockets), every product's recent cumulative 1-minute
  * volumes by trade, and the SSE clients' receipts (from `sse_clients_process.ts`), each matched
  * back to the flush that carried the trade which brought the candle to that volume. Quantiles
  * come from a 0.1 ms histogram.
@@ -33,12 +34,19 @@ export interface LatencyReport {
   flushWorkP50Ms: number;
 }
 
+/** One flush phase's log. */
+interface PhaseLog {
+  /** Flush times (epoch ms; a trade at or before one went out with the first such flush). */
+  flushes: number[];
+  /** When each flush's frames had all been handed to the sockets (epoch ms; NaN until then). */
+  sent: number[];
+}
+
 /** Flush and trade log, matching the SSE clients' receipts. */
 export class SseLatency {
-  /** Flush times (epoch ms; a trade at or before one went out with the first such flush). */
-  readonly #flushes: number[] = [];
-  /** When each flush's frames had all been handed to the sockets (epoch ms; NaN until then). */
-  readonly #sent: number[] = [];
+  /** The flush phase of a product (the simulator's `phaseOf`). */
+  readonly #phaseOf: (product: string) => number;
+  readonly #phases = new Map<number, PhaseLog>();
   readonly #minutes = new Map<string, Map<number, MinuteLog>>();
   readonly #bins = new Uint32Array(BINS + 1);
   #work: number[] = [];
@@ -46,21 +54,36 @@ export class SseLatency {
   #matched = 0;
   #unmatched = 0;
 
-  /** A `market_trades` flush at `ms` sends every trade with a time up to `ms`. */
-  flushed(ms: number): void {
-    this.#flushes.push(ms);
-    this.#sent.push(NaN);
-    if (this.#flushes.length > 4096) {
-      this.#flushes.splice(0, 2048);
-      this.#sent.splice(0, 2048);
+  constructor(phaseOf: (product: string) => number) {
+    this.#phaseOf = phaseOf;
+  }
+
+  #phase(phase: number): PhaseLog {
+    let log = this.#phases.get(phase);
+    if (!log) this.#phases.set(phase, log = { flushes: [], sent: [] });
+    return log;
+  }
+
+  /**
+   * A `market_trades` flush of `phase` at `ms` sends every trade of that phase's products with a
+   * time up to `ms`.
+   */
+  flushed(phase: number, ms: number): void {
+    const log = this.#phase(phase);
+    log.flushes.push(ms);
+    log.sent.push(NaN);
+    if (log.flushes.length > 4096) {
+      log.flushes.splice(0, 2048);
+      log.sent.splice(0, 2048);
     }
   }
 
-  /** The flush at `ms` handed its last frame to a socket at `atMs` (epoch ms). */
-  sent(ms: number, atMs: number): void {
-    const i = this.#flushes.lastIndexOf(ms);
+  /** The flush of `phase` at `ms` handed its last frame to a socket at `atMs` (epoch ms). */
+  sent(phase: number, ms: number, atMs: number): void {
+    const log = this.#phase(phase);
+    const i = log.flushes.lastIndexOf(ms);
     if (i < 0) return;
-    this.#sent[i] = atMs;
+    log.sent[i] = atMs;
     this.#work.push(atMs - ms);
   }
 
@@ -88,8 +111,9 @@ export class SseLatency {
   received(product: string, start: number, volume: number, receiptMs: number): void {
     const log = this.#minutes.get(product)?.get(start);
     const i = log ? log.volumes.lastIndexOf(volume) : -1;
-    const f = i >= 0 ? this.#flushAtOrAfter(log!.timesMs[i]!) : -1;
-    const sentAt = f >= 0 ? this.#sent[f]! : NaN;
+    const phase = this.#phase(this.#phaseOf(product));
+    const f = i >= 0 ? flushAtOrAfter(phase.flushes, log!.timesMs[i]!) : -1;
+    const sentAt = f >= 0 ? phase.sent[f]! : NaN;
     if (Number.isNaN(sentAt)) {
       this.#unmatched++;
       return;
@@ -98,19 +122,6 @@ export class SseLatency {
     this.#matched++;
     if (ms > this.#maxMs) this.#maxMs = ms;
     this.#bins[Math.min(BINS, Math.max(0, Math.floor(ms / BIN_MS)))]!++;
-  }
-
-  /** Index of the first flush at or after `ms`, or -1. */
-  #flushAtOrAfter(ms: number): number {
-    const f = this.#flushes;
-    let lo = 0;
-    let hi = f.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (f[mid]! < ms) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo < f.length ? lo : -1;
   }
 
   /** Quantiles and counters since the previous report (then resets them). */
@@ -140,4 +151,16 @@ export class SseLatency {
     }
     return NaN;
   }
+}
+
+/** Index of the first flush time in `f` (ascending) at or after `ms`, or -1. */
+function flushAtOrAfter(f: number[], ms: number): number {
+  let lo = 0;
+  let hi = f.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (f[mid]! < ms) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < f.length ? lo : -1;
 }

@@ -32,7 +32,7 @@ export interface ConnectionOptions {
   clock: Clock;
   staleAfterMs: number;
   backoff: BackoffPolicy;
-  /** Margin subtracted from a gap's start (Coinbase batches 250 ms of trades per update). */
+  /** Margin subtracted from a gap's start (Coinbase batches each product's trades per update). */
   gapMarginMs: number;
   random: () => number;
   sleep: (ms: number, signal: AbortSignal) => Promise<void>;

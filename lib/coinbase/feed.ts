@@ -37,7 +37,10 @@ export interface FeedOptions {
   staleAfterMs?: number;
   /** Reconnect backoff: `initialMs · 2^n`, capped at `maxMs`, with equal jitter. @default {initialMs: 500, maxMs: 30000} */
   backoff?: { initialMs: number; maxMs: number };
-  /** Subtracted from every gap's start, covering Coinbase's 250 ms batching. @default 1000 */
+  /**
+   * Subtracted from every gap's start: a frame may carry trades older than the frame before it
+   * (Coinbase batches each product's trades, 100 ms recorded, 250 ms documented). @default 1000
+   */
   gapMarginMs?: number;
   /** Jitter source. @default Math.random */
   random?: () => number;

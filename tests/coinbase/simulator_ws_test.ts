@@ -414,3 +414,70 @@ Deno.test("WsSimulator candles trail the trades they cover, as Coinbase's record
     }
   });
 });
+
+/** Frame time in fractional ms from a `timestamp` with up to nanoseconds. */
+function frameMs(timestamp: string): number {
+  const m = /^(.{19})(?:\.(\d+))?Z$/.exec(timestamp);
+  assert.ok(m, `timestamp ${timestamp}`);
+  return Date.parse(`${m[1]}Z`) + Number(`0.${m[2] ?? "0"}`) * 1000;
+}
+
+/**
+ * The cadence of `market_trades` updates: the products of each frame, and per product the
+ * intervals (ms) between its consecutive frames.
+ */
+function updateCadence(frames: Raw[]): { productsPerFrame: number[]; gaps: number[] } {
+  const productsPerFrame: number[] = [];
+  const last = new Map<string, number>();
+  const gaps: number[] = [];
+  for (const f of frames) {
+    const events = f.events as { type: string; trades?: { product_id: string }[] }[];
+    if (events[0]?.type !== "update") continue;
+    const products = new Set(events.flatMap((e) => e.trades ?? []).map((x) => x.product_id));
+    productsPerFrame.push(products.size);
+    const ms = frameMs(String(f.timestamp));
+    for (const p of products) {
+      const before = last.get(p);
+      if (before !== undefined) gaps.push(ms - before);
+      last.set(p, ms);
+    }
+  }
+  return { productsPerFrame, gaps };
+}
+
+Deno.test("WsSimulator sends trade updates with Coinbase's recorded cadence", async (t) => {
+  // The recording (fixtures/coinbase-real): one product per update; each product's updates on
+  // a 100 ms grid of its own (BTC-USD at …x52 ms, ETH-USD at …x78 ms), never closer together.
+  const recorded = (await Deno.readTextFile(
+    new URL("../fixtures/coinbase-real/ws-2026-08-09-btc-eth.jsonl", import.meta.url),
+  )).split("\n").filter(Boolean).map((l) => JSON.parse(l) as { t: string; data?: string })
+    .filter((l) => l.t === "recv").map((l) => JSON.parse(l.data!) as Raw)
+    .filter((f) => f.channel === "market_trades");
+  const real = updateCadence(recorded);
+  await t.step("the recording: one product per frame, a product's frames ≥ 95 ms apart", () => {
+    assert.ok(real.productsPerFrame.length > 50);
+    assert.ok(real.productsPerFrame.every((n) => n === 1));
+    assert.ok(Math.min(...real.gaps) >= 95, `closest ${Math.min(...real.gaps)} ms`);
+    // Whole multiples of 100 ms, give or take a few.
+    assert.ok(real.gaps.every((g) => Math.abs(g - Math.round(g / 100) * 100) < 10));
+  });
+  await withSim({ flushIntervalMs: 100 }, async (sim) => {
+    const c = await Client.open(sim);
+    c.send({
+      type: "subscribe",
+      channel: "market_trades",
+      product_ids: ["BTC-USD", "ETH-USD", "ADA-USD"],
+    });
+    await sleep(1500);
+    await c.close();
+    const ours = updateCadence(c.of("market_trades"));
+    await t.step("the simulator: the same shape", () => {
+      assert.ok(ours.productsPerFrame.length > 20, `${ours.productsPerFrame.length} updates`);
+      assert.ok(ours.productsPerFrame.every((n) => n === 1));
+      // Timers may fire late (never early by more than a tick of the 10 ms phase timer).
+      assert.ok(Math.min(...ours.gaps) >= 85, `closest ${Math.min(...ours.gaps)} ms`);
+      const phases = new Set(["BTC-USD", "ETH-USD", "ADA-USD"].map((p) => sim.ws.phaseOf(p)));
+      assert.equal(phases.size, 3, "the three products flush on different phases");
+    });
+  });
+});

@@ -4,8 +4,9 @@
  * (coinbase-protocol.md §2–3, checklist §8) over sockets handed to {@linkcode WsSimulator.handle},
  * streaming the trades of a {@linkcode Market}. Per-connection `sequence_num` from 0, Go-style
  * timestamps, one channel per message, `authentication failure` for bad requests, snapshots on
- * every (re)subscribe, heartbeats, 250 ms trade flushes and 5-minute candles, plus fault
- * injection. The HTTP server and REST side live in `../simulator.ts` and `rest.ts`.
+ * every (re)subscribe, heartbeats, trade updates of one product each, every 100 ms on that
+ * product's own phase (as recorded from Coinbase: `fixtures/coinbase-real`), and 5-minute
+ * candles, plus fault injection. The HTTP server and REST side live in `../simulator.ts` and `rest.ts`.
  */
 import type { Clock } from "../../clock.ts";
 import { systemClock } from "../../clock.ts";
@@ -20,8 +21,17 @@ export interface WsSimulatorOptions {
   clock?: Clock;
   /** @default 1000 */
   heartbeatIntervalMs?: number;
-  /** `market_trades` update cadence. @default 250 */
+  /**
+   * `market_trades` update cadence of each product. Coinbase's documents say 250 ms; its frames
+   * (`fixtures/coinbase-real`) come on a 100 ms grid per product, each product on its own phase
+   * (BTC-USD at …x52 ms, ETH-USD at …x78 ms), one product per frame. @default 100
+   */
   flushIntervalMs?: number;
+  /**
+   * Phases the products are spread over: a timer every `flushIntervalMs / flushPhases` flushes
+   * the products of one phase (a product's phase is a hash of its id). @default 10
+   */
+  flushPhases?: number;
   /** `candles` update cadence. @default 1000 */
   candleIntervalMs?: number;
   /**
@@ -55,7 +65,11 @@ export class WsSimulator {
   readonly #opts: Required<Omit<WsSimulatorOptions, "market" | "clock">>;
   readonly #clients = new Set<SimClient>();
   #timers: ReturnType<typeof setInterval>[] = [];
-  #lastFlushMs: number;
+  /** Up to when each phase's products were flushed (clock ms). */
+  readonly #lastFlushMs: number[];
+  /** The phase whose products the next flush timer sends. */
+  #nextPhase = 0;
+  readonly #phaseOf = new Map<string, number>();
   #heartbeatCounter: number;
   #lastCandle = new Map<string, string>();
   #nextId = 0;
@@ -67,7 +81,8 @@ export class WsSimulator {
     this.#clock = options.clock ?? systemClock;
     this.#opts = {
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
-      flushIntervalMs: options.flushIntervalMs ?? 250,
+      flushIntervalMs: options.flushIntervalMs ?? 100,
+      flushPhases: Math.max(1, Math.floor(options.flushPhases ?? 10)),
       candleIntervalMs: options.candleIntervalMs ?? 1000,
       candleLagMs: options.candleLagMs ?? 6000,
       subscribeDeadlineMs: options.subscribeDeadlineMs ?? 5000,
@@ -78,7 +93,17 @@ export class WsSimulator {
       jwtClock: options.jwtClock ?? systemClock,
     };
     this.#heartbeatCounter = this.#opts.heartbeatCounterStart;
-    this.#lastFlushMs = this.#clock();
+    this.#lastFlushMs = new Array(this.#opts.flushPhases).fill(this.#clock());
+  }
+
+  /** The flush phase of `product` (0 … `flushPhases` − 1). */
+  phaseOf(product: string): number {
+    let phase = this.#phaseOf.get(product);
+    if (phase === undefined) {
+      phase = flushPhase(product, this.#opts.flushPhases);
+      this.#phaseOf.set(product, phase);
+    }
+    return phase;
   }
 
   /** Switches `client_id` emission on or off for every later frame. */
@@ -169,49 +194,53 @@ export class WsSimulator {
 
   #startTimers(): void {
     if (this.#timers.length) return;
-    this.#lastFlushMs = Math.min(this.#lastFlushMs, this.#clock());
+    const now = this.#clock();
+    for (let i = 0; i < this.#lastFlushMs.length; i++) {
+      this.#lastFlushMs[i] = Math.min(this.#lastFlushMs[i]!, now);
+    }
     this.#timers.push(
-      setInterval(() => this.#flush(), this.#opts.flushIntervalMs),
+      setInterval(() => this.#flush(), this.#opts.flushIntervalMs / this.#opts.flushPhases),
       setInterval(() => this.#heartbeat(), this.#opts.heartbeatIntervalMs),
       setInterval(() => this.#candles(), this.#opts.candleIntervalMs),
     );
   }
 
-  /** Sends each connection the trades of the last flush interval, newest first. */
+  /**
+   * Sends each connection, for each product of this timer's phase it subscribes to, one frame
+   * with that product's trades since the phase's last flush, newest first (none if it had none).
+   */
   #flush(): void {
     this.#enforceDeadlines();
+    const phase = this.#nextPhase;
+    this.#nextPhase = (phase + 1) % this.#opts.flushPhases;
     const now = this.#clock();
-    const from = this.#lastFlushMs;
+    const from = this.#lastFlushMs[phase]!;
     if (now <= from) return;
     this.#market.advance(now);
-    this.#lastFlushMs = now;
-    const byProduct = new Map<string, SimTrade[]>();
-    const json = new Map<SimTrade, string>();
+    this.#lastFlushMs[phase] = now;
+    /** Each product's update frame of this flush ("" without trades), built once. */
+    const frames = new Map<string, { trades: SimTrade[]; events: string }>();
     for (const c of this.#clients) {
-      const mine: SimTrade[] = [];
-      let sources = 0;
       for (const p of c.tradeProducts) {
-        let ts = byProduct.get(p);
-        if (!ts) byProduct.set(p, ts = this.#market.trades(p, from, now));
-        if (ts.length) sources++;
-        for (const t of ts) mine.push(t);
+        if (this.phaseOf(p) !== phase) continue;
+        let frame = frames.get(p);
+        if (!frame) {
+          const trades = this.#market.trades(p, from, now).slice().reverse();
+          const events = trades.length
+            ? `[{"type":"update","trades":[${trades.map(tradeJson).join(",")}]}]`
+            : "";
+          frames.set(p, frame = { trades, events });
+        }
+        if (!frame.events) continue;
+        if (c.withhold > 0) {
+          c.withhold--;
+          c.skipSequence(1);
+          for (const t of frame.trades) this.withheldTrades.push(t);
+          continue;
+        }
+        const text = c.send("market_trades", frame.events);
+        if (c.stalledUntil <= performance.now()) c.lastUpdate = text;
       }
-      if (!mine.length) continue;
-      if (sources > 1) mine.sort((a, b) => b.timeUs - a.timeUs || b.parsed.id - a.parsed.id);
-      else mine.reverse();
-      if (c.withhold > 0) {
-        c.withhold--;
-        c.skipSequence(1);
-        for (const t of mine) this.withheldTrades.push(t);
-        continue;
-      }
-      const parts = mine.map((t) => {
-        let s = json.get(t);
-        if (s === undefined) json.set(t, s = tradeJson(t));
-        return s;
-      });
-      const text = c.send("market_trades", `[{"type":"update","trades":[${parts.join(",")}]}]`);
-      if (c.stalledUntil <= performance.now()) c.lastUpdate = text;
     }
   }
 
@@ -315,9 +344,10 @@ export class WsSimulator {
   /** Fault: sends a new update frame replaying each product's `count` latest (already sent) trades. */
   replayTrades(count: number, target?: FaultTarget): number {
     const hit = this.#targets(target);
-    const upTo = this.#lastFlushMs;
     for (const c of hit) {
-      const old = [...c.tradeProducts].flatMap((p) => this.#market.latestTrades(p, count, upTo));
+      const old = [...c.tradeProducts].flatMap((p) =>
+        this.#market.latestTrades(p, count, this.#lastFlushMs[this.phaseOf(p)]!)
+      );
       old.sort((a, b) => b.timeUs - a.timeUs);
       c.send("market_trades", `[{"type":"update","trades":[${old.map(tradeJson).join(",")}]}]`);
     }
@@ -352,3 +382,13 @@ const KNOWN_CHANNELS = new Set([
   "futures_balance_summary",
 ]);
 const AUTH_CHANNELS = new Set(["user", "futures_balance_summary"]);
+
+/** A product's flush phase: FNV-1a of its id, modulo `phases`. */
+export function flushPhase(product: string, phases: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < product.length; i++) {
+    h ^= product.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % phases;
+}
