@@ -87,6 +87,7 @@ export async function e2ePart(
   const rows: Row[] = [];
   const skipped: string[] = [];
   try {
+    if (RUNS.length) rows.push(...await floorRuns(sim, progress));
     for (const run of RUNS) {
       if (run.store === "firestore" && !emulator) {
         progress("e2e: starting the Firestore emulator …");
@@ -108,7 +109,8 @@ export async function e2ePart(
   if (skipped.length) throw new Error(`end-to-end runs not done: ${skipped.join("; ")}`);
   const notes = [
     `End to end: the simulator (${E2E.products} products × ${E2E.tradesPerSecond} trades/s, ` +
-    `\`market_trades\` flushed every 250 ms) and the service each in their own process; ` +
+    "`market_trades` sent as Coinbase sends it: one frame per product every 100 ms on the " +
+    "product's own phase) and the service each in their own process; " +
     `${E2E.sseClients} SSE clients (in a third process of their own) on ` +
     "`/api/stream?products=<all 1,000>&granularities=ONE_MINUTE`. The service is " +
     "`main.ts` itself with `COINBASE_REST_RATE` raised to " +
@@ -129,6 +131,11 @@ export async function e2ePart(
     "the WebSocket hop, parsing, aggregation, the hub, SSE framing and the HTTP hop. The " +
     "service's `spot_trade_to_sse_seconds` (frame received → update published to the hub) is " +
     "shown alongside, interpolated in its buckets.",
+    "The floor rows: before the service starts, `bench/ws_floor_process.ts` opens the " +
+    "service's connections to the same simulator (20 products each, `heartbeats` and " +
+    `\`market_trades\`) and does nothing with a frame but count it, or \`JSON.parse\` it; its ` +
+    `CPU over ${FLOOR_WINDOW_S} s per trade received is what Deno's WebSocket receive path ` +
+    "costs before any of the service's own work.",
     "RSS is VmRSS of the service process (`/proc/<pid>/status`) when startup is done and at the " +
     "end of the window; CPU is utime+stime (`/proc/<pid>/stat`) over the window divided by the " +
     "window's `spot_trades_total` (it includes serving the SSE clients and the store writes). " +
@@ -140,6 +147,60 @@ export async function e2ePart(
     "storage and deletes are not included.",
   ];
   return { rows, notes };
+}
+
+/** Seconds each floor mode is measured. */
+const FLOOR_WINDOW_S = 30;
+
+/**
+ * The floor under the service's CPU per trade: `ws_floor_process.ts` on the service's
+ * connections (the default 20 products each), counting frames (`bare`) or also parsing them.
+ */
+async function floorRuns(
+  sim: { wsUrl: string; products: string[] },
+  progress: (line: string) => void,
+): Promise<Row[]> {
+  const rows: Row[] = [];
+  const products = sim.products.slice(0, E2E.products);
+  for (const mode of ["bare", "parse"] as const) {
+    progress(`e2e floor: a ${mode} WebSocket client on ${products.length / 20} connections …`);
+    const child = new JsonChild([
+      DENO,
+      "run",
+      "--allow-net=127.0.0.1",
+      new URL("./ws_floor_process.ts", import.meta.url).pathname,
+      sim.wsUrl,
+      mode,
+      "20",
+      products.join(","),
+    ], { stdin: true });
+    try {
+      await child.next("floor client ready");
+      await sleep(3000); // past the snapshots
+      const c0 = await cpuMicros(child.pid);
+      const n0 = await child.ask<{ frames: number; trades: number }>({}, "floor counts");
+      await sleep(FLOOR_WINDOW_S * 1000);
+      const c1 = await cpuMicros(child.pid);
+      const n1 = await child.ask<{ frames: number; trades: number }>({}, "floor counts");
+      const frames = n1.frames - n0.frames;
+      const trades = n1.trades - n0.trades;
+      const cpu = c1 - c0;
+      rows.push({
+        part: `2 e2e floor (${products.length} products)`,
+        measure: `a bare Deno WebSocket client on the service's ${
+          products.length / 20
+        } connections, ${
+          mode === "bare" ? "counting frames" : "`JSON.parse` of every frame"
+        }: CPU per trade (per frame; ${num(frames / FLOOR_WINDOW_S)} frames/s, ${
+          num(trades / FLOOR_WINDOW_S)
+        } trades/s)`,
+        value: `${(cpu / trades).toFixed(1)} µs (${(cpu / frames).toFixed(1)} µs)`,
+      });
+    } finally {
+      await child.stop();
+    }
+  }
+  return rows;
 }
 
 async function serviceRun(
