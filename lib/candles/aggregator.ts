@@ -108,6 +108,14 @@ interface ProductState {
   seedPending: boolean;
 }
 
+/** Changed open candles to name instead of building (see {@linkcode Aggregator.drain}). */
+export interface LiveMarks {
+  /** Granularity indexes (bit mask) to name. */
+  bits: number;
+  /** Called once per changed open candle: product, granularity index, bucket start (epoch s). */
+  mark: (product: string, g: number, start: number) => void;
+}
+
 /** Builds exact candles at every granularity from a stream of trades. */
 export class Aggregator {
   readonly stats: AggregatorStats = {
@@ -530,9 +538,11 @@ export class Aggregator {
    * corrections, then the latest value of every open candle that changed. With `live` (a bit
    * mask of granularity indexes) only those granularities' open candles are emitted; the others
    * stay pending, and a later drain including them emits their latest value (so a caller can
-   * drain what someone waits for on every trade, and the rest once per flush).
+   * drain what someone waits for on every trade, and the rest once per flush). The changed open
+   * candles of `marked.bits` are not built but named to `marked.mark` (product, granularity
+   * index, bucket start): what a writer that reads the value when it writes needs.
    */
-  drain(live: number = ALL_DIRTY): CandleUpdate[] {
+  drain(live: number = ALL_DIRTY, marked?: LiveMarks): CandleUpdate[] {
     const out = this.#out.splice(0);
     for (const [c, [p, g]] of this.#corrected) {
       // A correction of a bucket still waiting for its seed is emitted with the seed.
@@ -546,9 +556,12 @@ export class Aggregator {
       });
     }
     this.#corrected.clear();
+    const mask = live | (marked ? marked.bits & ~live : 0);
     // Only the products marked since the last drain can be dirty in its granularities.
-    const full = (live & ~this.#lastMask) !== 0;
-    for (const p of full ? this.#dirty : this.#recent) this.#drainProduct(p, live, out);
+    const full = (mask & ~this.#lastMask) !== 0;
+    for (const p of full ? this.#dirty : this.#recent) {
+      this.#drainProduct(p, live, mask, out, marked);
+    }
     if (full) {
       // Still dirty in granularities not drained now: the next drain that includes them emits
       // their latest value.
@@ -561,19 +574,35 @@ export class Aggregator {
     }
     for (const p of this.#recent) p.recent = false;
     this.#recent = [];
-    this.#lastMask = live;
+    this.#lastMask = mask;
     return out;
   }
 
-  #drainProduct(p: ProductState, live: number, out: CandleUpdate[]): void {
-    const due = p.dirty & live;
+  #drainProduct(
+    p: ProductState,
+    live: number,
+    mask: number,
+    out: CandleUpdate[],
+    marked: LiveMarks | undefined,
+  ): void {
+    const due = p.dirty & mask;
     if (due === 0) return;
     for (let g = 0; g < N; g++) {
-      if (!(due & (1 << g))) continue;
-      const candle = this.#liveCandle(p, g);
-      if (candle) out.push({ product: p.id, granularity: IDS[g]!, candle, complete: false });
+      const bit = 1 << g;
+      if (!(due & bit)) continue;
+      if (live & bit) {
+        const candle = this.#liveCandle(p, g);
+        if (candle) out.push({ product: p.id, granularity: IDS[g]!, candle, complete: false });
+      } else if (this.#hasLive(p, g)) marked!.mark(p.id, g, p.open[g]!);
     }
-    p.dirty &= ~live;
+    p.dirty &= ~mask;
+  }
+
+  /** Whether {@linkcode Aggregator.live} has a candle for `p` at `g` (without building it). */
+  #hasLive(p: ProductState, g: number): boolean {
+    if (g === 0) return p.cur[0] !== undefined;
+    if (this.#withheld(p, g, p.open[g]!)) return false;
+    return p.cur[g] !== undefined || p.cur[0] !== undefined;
   }
 }
 

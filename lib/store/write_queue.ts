@@ -100,17 +100,33 @@ export class WriteQueue {
       const doc = docOf(update);
       this.#completed.set(completedKey(doc), doc);
     }
-    const slots = this.#slots(update.product);
-    const g = granularityById(update.granularity).index;
-    const start = update.candle.start;
+    // A completion is the document's value until a later bucket opens; the open candle is the
+    // source's, read when taken.
+    this.#queueLive(
+      update.product,
+      granularityById(update.granularity).index,
+      update.candle.start,
+      update.complete || !this.#source ? update : DIRTY,
+    );
+  }
+
+  /**
+   * Marks the live document of `product` at granularity index `g` changed, its open bucket
+   * starting at `start`: its value is read from the live source when taken (requires one).
+   */
+  markLive(product: string, g: number, start: number): void {
+    if (!this.#source) throw new Error("WriteQueue.markLive needs a live source");
+    this.#queueLive(product, g, start, DIRTY);
+  }
+
+  #queueLive(product: string, g: number, start: number, value: CandleUpdate | typeof DIRTY): void {
+    const slots = this.#slots(product);
     const pending = slots.pending[g];
     const current = pending !== undefined ? slots.pendingStart[g]! : slots.written[g * W]!;
     if (start < current) return; // never regress live (NaN: nothing yet)
     if (pending !== undefined) this.superseded++;
     else this.#livePending++;
-    // A completion is the document's value until a later bucket opens; the open candle is the
-    // source's, read when taken.
-    slots.pending[g] = update.complete || !this.#source ? update : DIRTY;
+    slots.pending[g] = value;
     slots.pendingStart[g] = start;
   }
 

@@ -160,6 +160,14 @@ export class CandleWriter {
   }
 
   /**
+   * Marks a live document changed (product, granularity index, open bucket start) without its
+   * value, which is read from `liveSource` when written.
+   */
+  markLive(product: string, g: number, start: number): void {
+    this.#queue.markLive(product, g, start);
+  }
+
+  /**
    * Queues completed candles of the past (e.g. seed tiles fetched from REST) to be written like
    * completions, never dropped; live documents are not touched.
    */

@@ -76,3 +76,22 @@ Deno.test("WriteQueue puts a failed live value back unless a newer one is pendin
   q.requeue(again);
   assert.deepEqual(q.take(10).live.map((d) => d.candle), [current], "the newer value wins");
 });
+
+Deno.test("WriteQueue.markLive queues a live document by name, its value read when taken", () => {
+  let current: Candle | undefined = candle(3600, 7);
+  const q = new WriteQueue((product, g) => product === "ETH-USD" && g === 4 ? current : undefined);
+  q.markLive("ETH-USD", 4, 3600);
+  q.markLive("ETH-USD", 4, 3600);
+  assert.equal(q.liveSize, 1);
+  let batch = q.take(10);
+  assert.deepEqual(batch.live, [{ product: "ETH-USD", granularity: "ONE_HOUR", candle: current }]);
+  q.markWritten(batch.live);
+  // An older bucket never regresses the document.
+  q.markLive("ETH-USD", 4, 0);
+  assert.equal(q.liveSize, 0);
+  current = candle(7200, 8);
+  q.markLive("ETH-USD", 4, 7200);
+  batch = q.take(10);
+  assert.deepEqual(batch.live.map((d) => d.candle), [current]);
+  assert.throws(() => new WriteQueue().markLive("ETH-USD", 4, 0), /live source/);
+});
