@@ -181,7 +181,9 @@ async function floorRuns(
       const n0 = await child.ask<{ frames: number; trades: number }>({}, "floor counts");
       await sleep(FLOOR_WINDOW_S * 1000);
       const c1 = await cpuMicros(child.pid);
-      const n1 = await child.ask<{ frames: number; trades: number }>({}, "floor counts");
+      const n1 = await child.ask<
+        { frames: number; trades: number; ageP50Ms: number; ageP99Ms: number }
+      >({}, "floor counts");
       const frames = n1.frames - n0.frames;
       const trades = n1.trades - n0.trades;
       const cpu = c1 - c0;
@@ -195,6 +197,12 @@ async function floorRuns(
           num(trades / FLOOR_WINDOW_S)
         } trades/s)`,
         value: `${(cpu / trades).toFixed(1)} µs (${(cpu / frames).toFixed(1)} µs)`,
+      }, {
+        part: `2 e2e floor (${products.length} products)`,
+        measure: `… the same client (${mode}): \`market_trades\` frame age at receipt p50 / p99 ` +
+          "(receipt − the frame's own timestamp, taken as the simulator queues it: the hop " +
+          "from the simulator, with nothing else in the receiving process)",
+        value: `${n1.ageP50Ms.toFixed(1)} / ${n1.ageP99Ms.toFixed(1)} ms`,
       });
     } finally {
       await child.stop();
@@ -364,6 +372,8 @@ function rowsOf(run: RunSpec, m: Measured): Row[] {
   const usd = perDay * USD_PER_100K_WRITES / 100_000;
   const q = (p: number) => histogramQuantile(m.m1, m.m2, "spot_trade_to_sse_seconds", p) * 1000;
   const lag = (p: number) => histogramQuantile(m.m1, m.m2, "spot_event_loop_lag_seconds", p) * 1000;
+  const age = (p: number) =>
+    histogramQuantile(m.m1, m.m2, "spot_trade_frame_age_seconds", p) * 1000;
   const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
   const l = m.latency;
   return [
@@ -397,6 +407,13 @@ function rowsOf(run: RunSpec, m: Measured): Row[] {
       measure: "`spot_trade_to_sse_seconds` p50 / p99 (service's histogram: frame handed " +
         "to the service → published, the rest of its event-loop turn included)",
       value: `${q(0.5).toFixed(1)} / ${q(0.99).toFixed(1)} ms`,
+    },
+    {
+      part: P,
+      measure: "`spot_trade_frame_age_seconds` p50 / p99 (service's histogram: the simulator's " +
+        "frame timestamp, taken as it queues the frame, → the service handling it: the " +
+        "WebSocket hop, both event loops)",
+      value: `${age(0.5).toFixed(1)} / ${age(0.99).toFixed(1)} ms`,
     },
     {
       part: P,

@@ -8,8 +8,10 @@
  *
  * Usage: `bench/ws_floor_process.ts <wsUrl> <bare|parse> <perConnection> <product,product,…>`.
  * Prints `{"ready":true}` once every socket has its `market_trades` acknowledgement, then
- * answers each line on stdin with `{"frames","trades"}` counted so far (trades: `"trade_id"`
- * occurrences in `bare` mode, parsed trades in `parse` mode). Stdin closing stops it.
+ * answers each line on stdin with `{"frames","trades","ageP50Ms","ageP99Ms"}`: frames and trades
+ * counted so far (trades: `"trade_id"` occurrences in `bare` mode, parsed trades in `parse`
+ * mode), and the quantiles of the `market_trades` frames' age at receipt (receipt − the frame's
+ * own `timestamp`) since the previous answer. Stdin closing stops it.
  */
 
 const [url, mode, perText, list] = Deno.args;
@@ -20,6 +22,7 @@ if (!url || (mode !== "bare" && mode !== "parse") || !(per > 0) || !products.len
 }
 
 let frames = 0;
+let ages: number[] = [];
 let trades = 0;
 let acked = 0;
 const sockets: WebSocket[] = [];
@@ -29,6 +32,20 @@ for (let i = 0; i < products.length; i += per) groups.push(products.slice(i, i +
 function reply(value: unknown): void {
   // deno-lint-ignore no-console
   console.log(JSON.stringify(value));
+}
+
+const TIMESTAMP = '"timestamp":"';
+
+/** Receipt − the frame's `timestamp` (ms; the fraction cut to milliseconds). */
+function ageMs(text: string, receivedMs: number): number {
+  const i = text.indexOf(TIMESTAMP);
+  if (i < 0) return NaN;
+  const from = i + TIMESTAMP.length;
+  return receivedMs - Date.parse(`${text.slice(from, from + 23)}Z`);
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : NaN;
 }
 
 /** Occurrences of `"trade_id"` in a frame: its trades, without parsing it. */
@@ -51,6 +68,7 @@ await Promise.all(groups.map((ids) =>
     ws.onmessage = (e) => {
       const text = typeof e.data === "string" ? e.data : "";
       frames++;
+      if (text.includes('"channel":"market_trades"')) ages.push(ageMs(text, Date.now()));
       if (mode === "parse") {
         const msg = JSON.parse(text);
         if (msg.channel === "market_trades") {
@@ -70,7 +88,9 @@ reply({ ready: true, sockets: sockets.length, acked });
 const decoder = new TextDecoder();
 for await (const chunk of Deno.stdin.readable) {
   for (const _ of decoder.decode(chunk).split("\n").filter((l) => l.trim())) {
-    reply({ frames, trades });
+    const sorted = ages.filter((a) => !Number.isNaN(a)).sort((a, b) => a - b);
+    ages = [];
+    reply({ frames, trades, ageP50Ms: quantile(sorted, 0.5), ageP99Ms: quantile(sorted, 0.99) });
   }
 }
 for (const ws of sockets) ws.close();

@@ -379,6 +379,10 @@ export class Connection {
     if (!trades.length) return;
     stats.trades += trades.length;
     this.#rate.add(trades.length);
-    this.#o.handlers.onTrades(trades, { connectionId: this.#o.id, receivedAt: now });
+    this.#o.handlers.onTrades(trades, {
+      connectionId: this.#o.id,
+      receivedAt: now,
+      sentAt: frame.timestampMs,
+    });
   }
 }

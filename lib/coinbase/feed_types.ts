@@ -42,13 +42,22 @@ export interface FeedGap {
 }
 
 /** Callbacks of a feed. */
+/** Where and when a frame of trades came. */
+export interface TradeFrameInfo {
+  connectionId: string;
+  /** Receipt time (the feed's clock, epoch ms). */
+  receivedAt: number;
+  /** The frame's own `timestamp` (Coinbase's clock, epoch ms), when it had one. */
+  sentAt?: number;
+}
+
 export interface FeedHandlers {
   /**
    * The valid trades of one frame, parsed, oldest first, as Coinbase sent them: a snapshot
    * replay after a reconnect or a repeated frame delivers trades again (the aggregator drops
    * repeated ids).
    */
-  onTrades(trades: Trade[], info: { connectionId: string; receivedAt: number }): void;
+  onTrades(trades: Trade[], info: TradeFrameInfo): void;
   onGap?(gap: FeedGap): void;
   /** On every state change of a connection. */
   onStatus?(status: ConnectionStatus): void;

@@ -29,6 +29,7 @@ export class ServiceMetrics {
   readonly gaps: Counter;
   readonly tradeToSse: Histogram;
   readonly messageGap: Histogram;
+  readonly frameAge: Histogram;
   readonly loopLag: Histogram;
 
   constructor(service: MetricsSources) {
@@ -63,6 +64,13 @@ export class ServiceMetrics {
         "spot_trade_frame_gap_seconds",
         "Interval between trade frames on a connection",
         GAP,
+      ),
+    );
+    this.frameAge = r.add(
+      new Histogram(
+        "spot_trade_frame_age_seconds",
+        "Trade frame received minus the frame's own timestamp (network, Coinbase's sending, clock skew; negative counted as 0)",
+        LATENCY,
       ),
     );
     const feed = () => service.feedStats;

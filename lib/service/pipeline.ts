@@ -10,7 +10,12 @@ import { GRANULARITIES } from "../candles/granularity.ts";
 import type { CandleUpdate } from "../candles/candle.ts";
 import type { Trade } from "../candles/trade.ts";
 import type { Clock } from "../clock.ts";
-import type { ConnectionStatus, FeedGap, FeedStats } from "../coinbase/feed_types.ts";
+import type {
+  ConnectionStatus,
+  FeedGap,
+  FeedStats,
+  TradeFrameInfo,
+} from "../coinbase/feed_types.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { Repairer } from "../history/repair.ts";
 import type { CandleStore } from "../store/store.ts";
@@ -97,7 +102,11 @@ export class Pipeline {
   }
 
   /** Takes one frame's trades from the feed. */
-  onTrades(trades: Trade[], connectionId: string, receivedAt: number): void {
+  onTrades(trades: Trade[], { connectionId, receivedAt, sentAt }: TradeFrameInfo): void {
+    // Coinbase's clock may run ahead of ours: a negative age counts as 0.
+    if (sentAt !== undefined) {
+      this.metrics.frameAge.observe(Math.max(0, receivedAt - sentAt) / 1000);
+    }
     const previous = this.#lastFrameAt.get(connectionId);
     if (previous !== undefined) this.metrics.messageGap.observe((receivedAt - previous) / 1000);
     this.#lastFrameAt.set(connectionId, receivedAt);

@@ -192,7 +192,7 @@ export class Service implements ServiceView {
       key: this.#o.config.coinbaseKey,
       clock: this.#clock,
       handlers: {
-        onTrades: (trades, info) => pipeline.onTrades(trades, info.connectionId, info.receivedAt),
+        onTrades: (trades, info) => pipeline.onTrades(trades, info),
         onGap: (gap) => pipeline.onGap(gap),
         onStatus: (s) => {
           if (s.state !== "subscribed") return;

@@ -110,6 +110,7 @@ const METRIC_NAMES = [
   "spot_trade_to_sse_seconds",
   "spot_event_loop_lag_seconds",
   "spot_trade_frame_gap_seconds",
+  "spot_trade_frame_age_seconds",
   "spot_feed_frames_total",
   "spot_feed_reconnects_total",
   "spot_feed_sequence_gaps_total",
@@ -223,6 +224,7 @@ async function scenario(t: Deno.TestContext, open: () => Promise<CandleStore>) {
       }
       ok(sample(text, "spot_trades_total") > 0, "trades");
       ok(sample(text, "spot_feed_frames_total") > 0, "frames");
+      ok(sample(text, "spot_trade_frame_age_seconds_count") > 0, "frame ages");
       ok(sample(text, "spot_feed_reconnects_total") >= 1, "reconnects");
       ok(sample(text, "spot_feed_sequence_gaps_total") >= 1, "sequence gaps");
       ok(sample(text, "spot_repairs_total") >= 2, "repairs");
