@@ -14,6 +14,7 @@ import { histogramQuantile, type Scrape, scrape, total } from "./prometheus.ts";
 import { num, type Row } from "./report.ts";
 import type { LatencyReport } from "./sse_latency.ts";
 import { childEnv, DENO, JsonChild } from "./subprocess.ts";
+import { loadConfig } from "../lib/config.ts";
 
 /** The load of part 2. */
 export const E2E = {
@@ -132,7 +133,7 @@ export async function e2ePart(
     "service's `spot_trade_to_sse_seconds` (frame received → update published to the hub) is " +
     "shown alongside, interpolated in its buckets.",
     "The floor rows: before the service starts, `bench/ws_floor_process.ts` opens the " +
-    "service's connections to the same simulator (20 products each, `heartbeats` and " +
+    "service's connections to the same simulator (its default `PRODUCTS_PER_CONNECTION` each, `heartbeats` and " +
     `\`market_trades\`) and does nothing with a frame but count it, or \`JSON.parse\` it; its ` +
     `CPU over ${FLOOR_WINDOW_S} s per trade received is what Deno's WebSocket receive path ` +
     "costs before any of the service's own work.",
@@ -154,7 +155,7 @@ const FLOOR_WINDOW_S = 30;
 
 /**
  * The floor under the service's CPU per trade: `ws_floor_process.ts` on the service's
- * connections (the default 20 products each), counting frames (`bare`) or also parsing them.
+ * connections (its default `PRODUCTS_PER_CONNECTION` products each), counting frames (`bare`) or also parsing them.
  */
 async function floorRuns(
   sim: { wsUrl: string; products: string[] },
@@ -162,8 +163,11 @@ async function floorRuns(
 ): Promise<Row[]> {
   const rows: Row[] = [];
   const products = sim.products.slice(0, E2E.products);
+  // The service's default split (PRODUCTS_PER_CONNECTION).
+  const perConnection = loadConfig(() => undefined).productsPerConnection;
+  const connections = Math.ceil(products.length / perConnection);
   for (const mode of ["bare", "parse"] as const) {
-    progress(`e2e floor: a ${mode} WebSocket client on ${products.length / 20} connections …`);
+    progress(`e2e floor: a ${mode} WebSocket client on ${connections} connections …`);
     const child = new JsonChild([
       DENO,
       "run",
@@ -171,7 +175,7 @@ async function floorRuns(
       new URL("./ws_floor_process.ts", import.meta.url).pathname,
       sim.wsUrl,
       mode,
-      "20",
+      String(perConnection),
       products.join(","),
     ], { stdin: true });
     try {
@@ -189,9 +193,7 @@ async function floorRuns(
       const cpu = c1 - c0;
       rows.push({
         part: `2 e2e floor (${products.length} products)`,
-        measure: `a bare Deno WebSocket client on the service's ${
-          products.length / 20
-        } connections, ${
+        measure: `a bare Deno WebSocket client on the service's ${connections} connections, ${
           mode === "bare" ? "counting frames" : "`JSON.parse` of every frame"
         }: CPU per trade (per frame; ${num(frames / FLOOR_WINDOW_S)} frames/s, ${
           num(trades / FLOOR_WINDOW_S)

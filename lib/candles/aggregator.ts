@@ -507,12 +507,12 @@ export class Aggregator {
   }
 
   #liveCandle(p: ProductState, g: number): Candle | undefined {
+    if (!this.#hasLive(p, g)) return undefined;
     const m = p.cur[0];
-    if (g === 0) return m ? toCandle(m) : undefined;
-    if (this.#withheld(p, g, p.open[g]!)) return undefined;
+    if (g === 0) return toCandle(m!);
     const c = p.cur[g];
     if (c) return m ? toCandle(c, m) : toCandle(c);
-    return m ? { ...toCandle(m), start: p.open[g]! } : undefined;
+    return { ...toCandle(m!), start: p.open[g]! };
   }
 
   /**
@@ -556,7 +556,7 @@ export class Aggregator {
       });
     }
     this.#corrected.clear();
-    const mask = live | (marked ? marked.bits & ~live : 0);
+    const mask = live | (marked?.bits ?? 0);
     // Only the products marked since the last drain can be dirty in its granularities.
     const full = (mask & ~this.#lastMask) !== 0;
     for (const p of full ? this.#dirty : this.#recent) {
@@ -598,7 +598,7 @@ export class Aggregator {
     p.dirty &= ~mask;
   }
 
-  /** Whether {@linkcode Aggregator.live} has a candle for `p` at `g` (without building it). */
+  /** Whether `p` has an open candle to show at `g` (what `#liveCandle` builds, unbuilt). */
   #hasLive(p: ProductState, g: number): boolean {
     if (g === 0) return p.cur[0] !== undefined;
     if (this.#withheld(p, g, p.open[g]!)) return false;
