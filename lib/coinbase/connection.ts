@@ -9,6 +9,7 @@
  * Parsing is `messages.ts`; splitting products and pacing connects are `feed.ts`.
  */
 import { backoffDelay, type BackoffPolicy } from "../backoff.ts";
+import type { Trade } from "../candles/trade.ts";
 import type { Clock } from "../clock.ts";
 import { getLogger } from "../log.ts";
 import type { JwtSigner } from "./auth.ts";
@@ -50,6 +51,11 @@ interface Session {
   requested: string[];
   /** Server time up to which this session's trade frames are complete. */
   cutoffMs?: number;
+  /**
+   * While a reconnect gap is pending: per product, the oldest trade time of its subscription
+   * snapshot (Coinbase's latest trades, replayed on every subscribe).
+   */
+  replayedFrom?: Map<string, number>;
 }
 
 /** A self-healing WebSocket for one group of products. */
@@ -299,7 +305,7 @@ export class Connection {
         });
         return;
       case "subscriptions":
-        return this.#onAck(session, frame.subscriptions);
+        return this.#onAck(session, frame.subscriptions, serverMs);
       case "market_trades":
         return this.#onTrades(session, frame, serverMs, now);
       default:
@@ -325,10 +331,66 @@ export class Connection {
 
   #emitGap(reason: "sequence" | "reconnect", fromMs: number, toMs: number): void {
     const products = this.#o.products.filter((p) => !this.#unknown.has(p));
-    this.#o.handlers.onGap?.({ connectionId: this.#o.id, products, fromMs, toMs, reason });
+    this.#o.handlers.onGap?.({
+      connectionId: this.#o.id,
+      products,
+      replayed: [],
+      fromMs,
+      toMs,
+      reason,
+    });
   }
 
-  #onAck(session: Session, subs: Record<string, string[]>): void {
+  /** Keeps, per product, the oldest trade time a subscription snapshot replayed. */
+  #noteReplay(session: Session, trades: readonly Trade[]): void {
+    const from = session.replayedFrom ??= new Map();
+    for (const t of trades) {
+      const oldest = from.get(t.product);
+      if (oldest === undefined || t.timeMs < oldest) from.set(t.product, t.timeMs);
+    }
+  }
+
+  /**
+   * Reports what happened while the connection was away. A product's snapshot is its latest
+   * trades, consecutive up to the subscription: when its oldest trade is older than the gap's
+   * start, every trade of the gap is in it (trade ids and times rise together), so the
+   * aggregator already has them (deduped, late ones correcting their candles) and the product
+   * needs no REST repair: it is reported as replayed. The others are left to repair.
+   */
+  #emitReconnectGap(session: Session, toMs: number): void {
+    const fromMs = this.#pendingGapFrom!;
+    this.#pendingGapFrom = undefined;
+    const replayedFrom = session.replayedFrom;
+    session.replayedFrom = undefined;
+    const products: string[] = [];
+    const replayed: string[] = [];
+    for (const p of this.#o.products) {
+      if (this.#unknown.has(p)) continue;
+      const oldest = replayedFrom?.get(p);
+      (oldest !== undefined && oldest < fromMs ? replayed : products).push(p);
+    }
+    log.info(
+      "Reconnect gap on {connectionId}: {replayed} of {total} products replayed by their snapshot, {repair} left to REST repair",
+      {
+        connectionId: this.#o.id,
+        replayed: replayed.length,
+        total: replayed.length + products.length,
+        repair: products.length,
+        fromMs,
+        toMs,
+      },
+    );
+    this.#o.handlers.onGap?.({
+      connectionId: this.#o.id,
+      products,
+      replayed,
+      fromMs,
+      toMs,
+      reason: "reconnect",
+    });
+  }
+
+  #onAck(session: Session, subs: Record<string, string[]>, serverMs: number): void {
     if (session.acked) return;
     session.acked = true;
     // Unknown ids are silently left out of the ack (§2.4, pitfall 7): don't ask for them again.
@@ -343,6 +405,10 @@ export class Connection {
       this.#o.handlers.onUnknownProducts?.(missing);
     }
     this.#setState("subscribed");
+    // Coinbase sends the snapshots before the ack (recorded): all of them are in by now.
+    if (this.#pendingGapFrom !== undefined && missing.length < session.requested.length) {
+      this.#emitReconnectGap(session, serverMs);
+    }
     if (missing.length === session.requested.length) {
       this.#setState("closed");
       this.#abort.abort();
@@ -370,9 +436,9 @@ export class Connection {
       }
     }
     if (this.#pendingGapFrom !== undefined) {
-      // First trade frame since resubscribing: what happened while we were away is unknown.
-      this.#emitGap("reconnect", this.#pendingGapFrom, serverMs);
-      this.#pendingGapFrom = undefined;
+      // The snapshots come first (one per product, before the ack); the first update ends them.
+      if (frame.snapshot) this.#noteReplay(session, frame.trades);
+      else this.#emitReconnectGap(session, serverMs);
     }
     session.cutoffMs = Math.max(session.cutoffMs ?? -Infinity, serverMs);
     const trades = frame.trades;

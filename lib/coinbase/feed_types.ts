@@ -33,7 +33,13 @@ export interface ConnectionStatus {
 /** A window in which trades of `products` may be missing (repair it from REST). */
 export interface FeedGap {
   connectionId: string;
+  /** Products whose trades in the window may be missing: to repair from REST. */
   products: string[];
+  /**
+   * Products of a reconnect whose subscription snapshot reached back before the window: every
+   * trade of the window was delivered (as replays), so there is nothing to repair.
+   */
+  replayed: string[];
   /** Exchange time, epoch ms (inclusive). */
   fromMs: number;
   /** Exchange time, epoch ms (inclusive). */

@@ -37,6 +37,11 @@ export interface RepairRecord {
   error?: string;
   /** When the window was given up (a final error, or `maxAttempts` failures). */
   gaveUpAt?: number;
+  /**
+   * True when the subscription snapshot after a reconnect replayed every trade of the window:
+   * nothing was asked of REST (`repairedAt` is when that was known).
+   */
+  replayed?: true;
 }
 
 /** Options for {@linkcode Repairer}. */
@@ -65,17 +70,40 @@ export class Repairer {
   repaired = 0;
   /** Windows given up since start. */
   failed = 0;
+  /** Windows the snapshot replayed (no REST) since start. */
+  replayed = 0;
 
   constructor(options: RepairerOptions) {
     this.#o = options;
   }
 
-  /** Queues the minutes of a gap for every product it names. */
+  /**
+   * Queues the minutes of a gap for every product it names, and records the products the
+   * feed reports as `replayed` (nothing to fetch) in their history.
+   */
   schedule(
-    gap: Pick<FeedGap, "products" | "fromMs" | "toMs"> & { reason: RepairRecord["reason"] },
+    gap: Pick<FeedGap, "products" | "fromMs" | "toMs"> & {
+      replayed?: readonly string[];
+      reason: RepairRecord["reason"];
+    },
   ): void {
     const fromSec = Math.floor(gap.fromMs / 60_000) * 60;
     const toSec = Math.floor(gap.toMs / 60_000) * 60 + 60;
+    for (const product of gap.replayed ?? []) {
+      const now = this.#o.clock();
+      this.#remember({
+        product,
+        reason: gap.reason,
+        fromSec,
+        toSec,
+        detectedAt: now,
+        repairedAt: now,
+        minutesReplaced: 0,
+        attempts: 0,
+        replayed: true,
+      });
+      this.replayed++;
+    }
     for (const product of gap.products) {
       const pending = this.#queue.find((r) =>
         r.product === product && r.fromSec <= toSec && fromSec <= r.toSec

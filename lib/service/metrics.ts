@@ -16,7 +16,11 @@ export interface MetricsSources {
   readonly feedStats: FeedStats | undefined;
   connections(): ConnectionStatus[];
   readonly aggregator: { readonly stats: AggregatorStats };
-  readonly repairer: { readonly repaired: number; readonly pending: number };
+  readonly repairer: {
+    readonly repaired: number;
+    readonly pending: number;
+    readonly replayed: number;
+  };
   readonly writer: { stats(): WriterStats };
   readonly hub: { readonly subscribers: number };
 }
@@ -43,7 +47,11 @@ export class ServiceMetrics {
       ),
     );
     this.gaps = r.add(
-      new Counter("spot_feed_gaps_total", "Feed gaps reported for REST repair", ["reason"]),
+      new Counter(
+        "spot_feed_gaps_total",
+        "Feed gaps reported (reconnects, sequence gaps), replayed or left to REST repair",
+        ["reason"],
+      ),
     );
     this.tradeToSse = r.add(
       new Histogram(
@@ -131,6 +139,13 @@ export class ServiceMetrics {
         "spot_repairs_total",
         "Gap windows repaired from REST",
         () => service.repairer.repaired,
+      ),
+    );
+    r.add(
+      new ScrapedCounter(
+        "spot_gaps_replayed_total",
+        "Gap windows the subscription snapshot replayed whole (no REST repair needed)",
+        () => service.repairer.replayed,
       ),
     );
     r.add(

@@ -148,7 +148,7 @@ export class Pipeline {
     for (const receivedAt of frames) this.metrics.tradeToSse.observe((now - receivedAt) / 1000);
   }
 
-  /** Takes a gap the feed reported: counted, and queued for REST repair. */
+  /** Takes a gap the feed reported: counted, and queued for REST repair (what it did not replay). */
   onGap(gap: FeedGap): void {
     this.metrics.gaps.inc(1, { reason: gap.reason });
     this.repairer.schedule(gap);

@@ -285,7 +285,12 @@ export class Service implements ServiceView {
       },
       aggregator: { ...aggregator.stats },
       feed: this.#feed ? { ...this.#feed.stats } : undefined,
-      repairs: { pending: repairer.pending, done: repairer.repaired, failed: repairer.failed },
+      repairs: {
+        pending: repairer.pending,
+        done: repairer.repaired,
+        failed: repairer.failed,
+        replayed: repairer.replayed,
+      },
       sseSubscribers: hub.subscribers,
       memory: memory(),
     };

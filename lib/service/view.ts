@@ -49,7 +49,7 @@ export interface StatusBody {
   };
   aggregator?: AggregatorStats;
   feed?: FeedStats;
-  repairs?: { pending: number; done: number; failed: number };
+  repairs?: { pending: number; done: number; failed: number; replayed: number };
   sseSubscribers?: number;
   memory?: { rssMB: number; heapUsedMB: number; heapTotalMB: number };
 }

@@ -48,6 +48,8 @@ export function ProductPage(props: ProductPageProps): VNode {
 }
 
 function repairState(r: RepairRecord): { label: string; cls: string } {
+  // The subscription snapshot held every trade of the window: nothing to fetch.
+  if (r.replayed) return { label: "replayed", cls: "ok" };
   if (r.repairedAt !== undefined) return { label: "repaired", cls: "ok" };
   // A final error (or too many failures) gives the window up; until then a failure is retried.
   if (r.gaveUpAt !== undefined) return { label: "gave up", cls: "bad" };

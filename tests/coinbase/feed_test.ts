@@ -183,13 +183,38 @@ Deno.test("Feed recovers from a dropped connection and reports the gap", async (
     await sleep(500);
     const [gap] = rec.gaps;
     assert.equal(gap!.reason, "reconnect");
-    assert.deepEqual(gap!.products, ids);
+    // Each product's snapshot (its 100 latest trades, ~12 s at 8 a second) reaches back before
+    // the gap: nothing to repair. The log check below holds the feed to that claim: it excludes
+    // only the windows of `products`, so every trade of the gap must have been delivered.
+    assert.deepEqual(gap!.replayed, ids);
+    assert.deepEqual(gap!.products, []);
     assert.ok(gap!.fromMs < gap!.toMs);
     assert.equal(feed.status()[0]!.reconnects, 1);
     assert.equal(feed.status()[0]!.state, "subscribed");
     assert.ok(rec.deliveredTwice > 0, "the snapshot after the reconnect replayed no trade");
     assert.ok(assertMatchesLog(sim, rec, ids, t0) > 10);
   });
+});
+
+Deno.test("Feed leaves a gap its snapshot does not reach back over to REST repair", async () => {
+  const products = specs(4);
+  const ids = products.map((p) => p.id);
+  // Snapshots of 2 trades (~250 ms at 8 a second) against a 1.5 s stall: they cannot vouch for
+  // the window. The log check fails if the feed claims them replayed (their gap trades are lost).
+  await scenario(products, ids, async ({ sim, rec, feed, t0 }) => {
+    await sleep(300);
+    assert.equal(sim.stall(1500, { product: ids[0] }), 1);
+    await until(
+      "a reconnect",
+      () => feed.status()[0]!.state === "subscribed" && rec.gaps.length > 0,
+    );
+    await sleep(300);
+    const [gap] = rec.gaps;
+    assert.equal(gap!.reason, "reconnect");
+    assert.deepEqual(gap!.products, ids.slice(0, 2));
+    assert.deepEqual(gap!.replayed, []);
+    assertMatchesLog(sim, rec, ids, t0);
+  }, { ws: { snapshotSize: 2 }, feed: { productsPerConnection: 2 } });
 });
 
 Deno.test("Feed reconnects a stalled socket while other connections keep streaming", async () => {
@@ -213,6 +238,8 @@ Deno.test("Feed reconnects a stalled socket while other connections keep streami
     await sleep(300);
     assert.equal(feed.status()[1]!.reconnects, 0);
     assert.deepEqual(rec.gaps.map((g) => [g.connectionId, g.reason]), [["ws-0", "reconnect"]]);
+    // ~2 s away at 8 trades a second: the snapshots replayed the whole window.
+    assert.deepEqual(rec.gaps[0]!.replayed, ids.slice(0, 2));
     assert.match(feed.status()[0]!.lastError!, /No message for/);
     assertMatchesLog(sim, rec, ids, t0);
   }, { feed: { productsPerConnection: 2 } });
@@ -305,7 +332,8 @@ Deno.test("Feed reports products Coinbase left out and keeps streaming the rest"
     await until("resubscribed", () => feed.status()[0]!.reconnects === 1 && rec.gaps.length === 1);
     await sleep(300);
     assert.deepEqual(rec.unknown, ["NOPE-USD"], "the unknown product was asked for again");
-    assert.deepEqual(rec.gaps[0]!.products, ["BTC-USD", "ETH-USD"]);
+    const gap = rec.gaps[0]!;
+    assert.deepEqual([...gap.products, ...gap.replayed].sort(), ["BTC-USD", "ETH-USD"]);
     assertMatchesLog(sim, rec, ["BTC-USD", "ETH-USD"], t0);
   });
 });

@@ -129,6 +129,29 @@ Deno.test("Repairer.schedule merges gap windows per product", async (t) => {
   });
 });
 
+Deno.test("Repairer records replayed products without asking REST", async () => {
+  const { repairer, rest, time } = setup();
+  repairer.schedule({ ...gap(["ETH-USD"], 3, 5, 30), replayed: [PRODUCT] });
+  const [rec] = repairer.history(PRODUCT);
+  assert.deepEqual(rec, {
+    product: PRODUCT,
+    reason: "reconnect",
+    fromSec: min(3),
+    toSec: min(6),
+    detectedAt: time.now,
+    repairedAt: time.now,
+    minutesReplaced: 0,
+    attempts: 0,
+    replayed: true,
+  });
+  assert.equal(repairer.replayed, 1);
+  assert.equal(repairer.pending, 1, "only ETH-USD waits for REST");
+  time.now = (min(6) + REST_SETTLE_S + 1) * 1000;
+  await repairer.run();
+  assert.deepEqual(rest.calls.map((c) => c.product), ["ETH-USD"]);
+  assert.equal(repairer.repaired, 1);
+});
+
 Deno.test("Repairer.run replaces settled windows with REST's minutes", async (t) => {
   const { time, aggregator, rest, repairer, repairedCalls } = setup();
   repairer.schedule(gap([PRODUCT], 5, 7));
