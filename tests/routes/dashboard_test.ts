@@ -62,6 +62,16 @@ function fakeView(): FakeView {
     repairedAt: T0 * 1000 + 5000,
     minutesReplaced: 1,
     attempts: 1,
+  }, {
+    product: "BTC-USD",
+    reason: "reconnect",
+    fromSec: T0,
+    toSec: T0 + 60,
+    detectedAt: T0 * 1000 + 20_000,
+    repairedAt: T0 * 1000 + 20_000,
+    minutesReplaced: 0,
+    attempts: 0,
+    replayed: true,
   }]);
   return view;
 }
@@ -146,6 +156,7 @@ Deno.test("dashboard pages render the view's numbers on the server", async (t) =
     assert.match(html, /<a href="\?g=5m" aria-current="page">5m<\/a>/);
     assert.match(html, /Gaps and repairs/);
     assert.match(html, /<tr data-reason="startup"[^>]*>.*?class="badge ok">repaired</s);
+    assert.match(html, /<tr data-reason="reconnect"[^>]*>.*?class="badge ok">replayed</s);
   });
 
   await t.step("the product page of a product with a problem says what it is", async () => {
