@@ -168,16 +168,7 @@ async function floorRuns(
   const connections = Math.ceil(products.length / perConnection);
   for (const mode of ["bare", "parse"] as const) {
     progress(`e2e floor: a ${mode} WebSocket client on ${connections} connections …`);
-    const child = new JsonChild([
-      DENO,
-      "run",
-      "--allow-net=127.0.0.1",
-      new URL("./ws_floor_process.ts", import.meta.url).pathname,
-      sim.wsUrl,
-      mode,
-      String(perConnection),
-      products.join(","),
-    ], { stdin: true });
+    const child = floorClient(sim.wsUrl, mode, perConnection, products);
     try {
       await child.next("floor client ready");
       await sleep(3000); // past the snapshots
@@ -212,6 +203,27 @@ async function floorRuns(
   }
   return rows;
 }
+
+/** A `ws_floor_process.ts` client on `products`, `perConnection` to a socket. */
+function floorClient(
+  wsUrl: string,
+  mode: "bare" | "parse",
+  perConnection: number,
+  products: string[],
+): JsonChild {
+  return new JsonChild([
+    DENO,
+    "run",
+    "--allow-net=127.0.0.1",
+    new URL("./ws_floor_process.ts", import.meta.url).pathname,
+    wsUrl,
+    mode,
+    String(perConnection),
+    products.join(","),
+  ], { stdin: true });
+}
+
+type FrameAges = { ageP50Ms: number; ageP99Ms: number };
 
 async function serviceRun(
   run: RunSpec,
@@ -264,6 +276,7 @@ async function serviceRun(
   }).spawn();
   const logTail = keepTail(child);
   let clients: JsonChild | undefined;
+  let probe: JsonChild | undefined;
   try {
     const startupS = await waitHealthy(base, child, logTail, progress, run.name);
     const t0 = performance.now();
@@ -289,9 +302,16 @@ async function serviceRun(
       );
       return { ...r, openClients: s.openClients, endedClients: s.endedClients };
     };
+    // The probe: one more connection's worth of the same products (the service's ws-0 group),
+    // received by a client that does nothing else, beside the loaded service: the frames' age
+    // there is what the machine (simulator, scheduler) adds, apart from the service's own wait.
+    const perConnection = loadConfig(() => undefined).productsPerConnection;
+    probe = floorClient(sim.wsUrl, "bare", perConnection, products.slice(0, perConnection));
+    await probe.next("probe client ready");
     progress(`e2e ${run.name}: running with ${E2E.sseClients} SSE clients for ${run.windowS} s …`);
     await sleep(10_000);
     await report("latency warm-up report");
+    await probe.ask({}, "probe reset");
     const m1 = await scrape(base);
     const simCpu1 = await cpuMicros(sim.child.pid);
     const clientsCpu1 = await cpuMicros(clients.pid);
@@ -306,6 +326,7 @@ async function serviceRun(
       }
     }
     const latency = await report("latency report");
+    const probeAges = await probe.ask<FrameAges>({}, "probe frame ages");
     const m2 = await scrape(base);
     const windowMs = performance.now() - t1;
     const simShare = (await cpuMicros(sim.child.pid) - simCpu1) / 1000 / windowMs;
@@ -327,8 +348,10 @@ async function serviceRun(
       sampled: sample.length,
       simShare,
       clientsShare,
+      probeAges,
     });
   } finally {
+    await probe?.stop();
     await clients?.stop();
     try {
       child.kill("SIGTERM");
@@ -360,6 +383,8 @@ interface Measured {
   simShare: number;
   /** CPU of the SSE clients' process over the window, in cores. */
   clientsShare: number;
+  /** Frame ages at the probe client over the window. */
+  probeAges: FrameAges;
 }
 
 function rowsOf(run: RunSpec, m: Measured): Row[] {
@@ -416,6 +441,13 @@ function rowsOf(run: RunSpec, m: Measured): Row[] {
         "frame timestamp, taken as it queues the frame, → the service handling it: the " +
         "WebSocket hop, both event loops)",
       value: `${age(0.5).toFixed(1)} / ${age(0.99).toFixed(1)} ms`,
+    },
+    {
+      part: P,
+      measure: "… the same frames' age at a probe beside the service (a bare client on one " +
+        "more connection with the service's first connection's products, in its own process, " +
+        "over the same window) p50 / p99: what the machine adds, not the service",
+      value: `${m.probeAges.ageP50Ms.toFixed(1)} / ${m.probeAges.ageP99Ms.toFixed(1)} ms`,
     },
     {
       part: P,
