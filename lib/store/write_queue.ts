@@ -137,19 +137,55 @@ export class WriteQueue {
 
   /** Takes up to `max` completed (oldest first) and `max` changed live documents. */
   take(max: number): QueueBatch {
+    const completed = this.#takeCompleted(max);
+    const live: CandleDoc[] = [];
+    for (const _ of this.#takeLive(max, live)) { /* one product at a time */ }
+    return { completed, live };
+  }
+
+  /**
+   * {@linkcode take}, awaiting `pause` after every `perSlice` products with changed live
+   * documents, so that reading a full shard's live values from the source (thousands of
+   * candles) does not hold the event loop in one task. A product is taken once per call even if
+   * it changes during a pause (its newer value stays queued for the next call).
+   */
+  async takeInSlices(
+    max: number,
+    perSlice: number,
+    pause: () => Promise<void>,
+  ): Promise<QueueBatch> {
+    const completed = this.#takeCompleted(max);
+    const live: CandleDoc[] = [];
+    let n = 0;
+    for (const _ of this.#takeLive(max, live)) {
+      if (++n % perSlice === 0) await pause();
+    }
+    return { completed, live };
+  }
+
+  #takeCompleted(max: number): CandleDoc[] {
     const completed: CandleDoc[] = [];
     for (const [key, doc] of this.#completed) {
       if (completed.length >= max) break;
       completed.push(doc);
       this.#completed.delete(key);
     }
-    const live: CandleDoc[] = [];
-    if (this.#livePending === 0) return { completed, live };
+    return completed;
+  }
+
+  /**
+   * Moves changed live documents into `live` (up to `max`), one product per step. The Map's
+   * iterator visits each product once, products added meanwhile included.
+   */
+  *#takeLive(max: number, live: CandleDoc[]): Generator<void> {
+    if (this.#livePending === 0) return;
     for (const [product, slots] of this.#live) {
+      let took = false;
       for (let g = 0; g < N; g++) {
         const pending = slots.pending[g];
         if (pending === undefined) continue;
         if (live.length >= max) continue;
+        took = true;
         const doc: CandleDoc | undefined = pending === DIRTY
           ? this.#fromSource(product, g)
           : pending;
@@ -165,8 +201,8 @@ export class WriteQueue {
         slots.pendingStart[g] = NaN;
         this.#livePending--;
       }
+      if (took) yield;
     }
-    return { completed, live };
   }
 
   #fromSource(product: string, g: number): CandleDoc | undefined {

@@ -95,3 +95,31 @@ Deno.test("WriteQueue.markLive queues a live document by name, its value read wh
   assert.deepEqual(batch.live.map((d) => d.candle), [current]);
   assert.throws(() => new WriteQueue().markLive("ETH-USD", 4, 0), /live source/);
 });
+
+Deno.test("WriteQueue.takeInSlices pauses between slices of products and takes each product once", async () => {
+  const products = Array.from({ length: 400 }, (_, i) => `P${i}-USD`);
+  const value = new Map(products.map((p) => [p, candle(60, 1)]));
+  const q = new WriteQueue((product) => value.get(product));
+  for (const p of products) q.markLive(p, 0, 60);
+  let pauses = 0;
+  const batch = await q.takeInSlices(10_000, 150, () => {
+    pauses++;
+    if (pauses === 1) {
+      // Between slices: a product already taken changes (queued for the next take), and one
+      // not yet taken changes (taken with its newer value).
+      value.set("P0-USD", candle(60, 2));
+      q.markLive("P0-USD", 0, 60);
+      value.set("P399-USD", candle(60, 3));
+      q.markLive("P399-USD", 0, 60);
+    }
+    return Promise.resolve();
+  });
+  assert.equal(pauses, 2, "after 150 and 300 products");
+  assert.equal(batch.live.length, 400);
+  assert.equal(new Set(batch.live.map((d) => d.product)).size, 400, "each product once");
+  assert.equal(batch.live.find((d) => d.product === "P0-USD")!.candle.close, 1);
+  assert.equal(batch.live.find((d) => d.product === "P399-USD")!.candle.close, 3);
+  q.markWritten(batch.live);
+  assert.equal(q.liveSize, 1);
+  assert.deepEqual(q.take(10).live.map((d) => [d.product, d.candle.close]), [["P0-USD", 2]]);
+});
