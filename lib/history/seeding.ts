@@ -8,8 +8,9 @@
  *
  * The seed of a product is `[day start, cutoff)` tiled by {@linkcode seedPlan}: the day's
  * completed hours as `ONE_HOUR` and the current hour's completed minutes as `ONE_MINUTE`.
- * {@linkcode runSeeding} reads those tiles from the store first (two batched reads for all
- * products) and asks REST only for what the store does not hold: the hours after the newest
+ * {@linkcode runSeeding} reads those tiles from the store first (batched reads, a slice of
+ * products at a time: REST starts on the first slice's products while the next slice is read)
+ * and asks REST only for what the store does not hold: the hours after the newest
  * stored hour and the minutes after the newest stored minute — at most two requests per product
  * on an empty store, none on a restart within the minute, one (minutes) on a restart within the
  * hour. A product whose REST calls fail is retried later without holding the others back.
@@ -33,6 +34,9 @@ export const REST_SETTLE_S = 5;
 
 /** REST seed requests in flight at once (the client's rate limiter paces them). */
 export const SEED_CONCURRENCY = 12;
+
+/** Products whose seed plan is read from the store at once (REST starts after the first). */
+export const SEED_PLAN_SLICE = 100;
 
 /** The seed cutoff for a process started at `startMs`: the start of that minute (epoch s). */
 export function seedCutoffAt(startMs: number): number {
@@ -157,7 +161,7 @@ export interface SeedingOptions {
   /** Waits (real ms), resolving early when the signal aborts. */
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   signal?: AbortSignal;
-  /** Called once the plan is read from the store (before any REST request). */
+  /** Called once the whole plan is read from the store (REST may have begun on its first slices). */
   onPlanned?: () => void;
   /** Called after each product is seeded (the caller drains the aggregator). */
   onSeeded?: (product: string, seeded: number, total: number) => void;
@@ -178,6 +182,8 @@ export interface SeedingOptions {
   attempt?: <T>(what: string, fn: () => Promise<T>) => Promise<T>;
   /** REST requests in flight at once. @default SEED_CONCURRENCY */
   concurrency?: number;
+  /** Products whose plan is read from the store at once. @default SEED_PLAN_SLICE */
+  planSlice?: number;
 }
 
 /** What {@linkcode runSeeding} did. */
@@ -213,37 +219,79 @@ export async function runSeeding(options: SeedingOptions): Promise<SeedingSummar
     options.onSeeded?.(product, ++seeded, products.length);
   };
   const attempt = options.attempt ?? ((_, fn) => fn());
-  const plans = await attempt(
-    "reading the seed tiles from the store",
-    () => planSeeds(options.store, products, cutoffSec),
-  );
-  options.onPlanned?.();
   const queue: { plan: ProductSeedPlan; attempt: number; notBefore: number }[] = [];
-  for (const plan of plans) {
-    if (plan.requests.length === 0) {
-      summary.fromStore++;
-      done(plan.product, plan.tiles);
-    } else queue.push({ plan, attempt: 0, notBefore: 0 });
-  }
-  log.info(
-    "Seeding {products} products at {cutoff}: {fromStore} from the store alone, {rest} need REST ({requests} requests)",
-    {
-      products: products.length,
-      cutoff: new Date(cutoffSec * 1000).toISOString(),
-      fromStore: summary.fromStore,
-      rest: queue.length,
-      requests: queue.reduce((n, q) => n + q.plan.requests.length, 0),
-    },
-  );
-  if (queue.length === 0) return summary;
+  // The plan is read a slice of products at a time and REST starts on the first slice's
+  // products while the store reads the next (on a loaded Firestore the reads of a full shard
+  // take seconds that the REST budget would otherwise sit idle).
+  let planning = true;
+  let wake = () => {};
+  let planned = new Promise<void>((resolve) => wake = resolve);
+  const plannedMore = () => {
+    const wakeWorkers = wake;
+    planned = new Promise<void>((resolve) => wake = resolve);
+    wakeWorkers();
+  };
+  let requests = 0;
+  let planFailed = false;
+  const planAll = (async () => {
+    try {
+      const size = options.planSlice ?? SEED_PLAN_SLICE;
+      for (let i = 0; i < products.length && !options.signal?.aborted; i += size) {
+        const slice = products.slice(i, i + size);
+        const plans = await attempt(
+          "reading the seed tiles from the store",
+          () => planSeeds(options.store, slice, cutoffSec),
+        );
+        for (const plan of plans) {
+          if (plan.requests.length === 0) {
+            summary.fromStore++;
+            done(plan.product, plan.tiles);
+          } else {
+            queue.push({ plan, attempt: 0, notBefore: 0 });
+            requests += plan.requests.length;
+          }
+        }
+        plannedMore();
+      }
+    } catch (e) {
+      planFailed = true; // the workers stop: the caller gets the error
+      throw e;
+    } finally {
+      planning = false;
+      plannedMore();
+    }
+    options.onPlanned?.();
+    log.info(
+      "Seeding {products} products at {cutoff}: {fromStore} from the store alone, {rest} need REST ({requests} requests)",
+      {
+        products: products.length,
+        cutoff: new Date(cutoffSec * 1000).toISOString(),
+        fromStore: summary.fromStore,
+        rest: products.length - summary.fromStore,
+        requests,
+      },
+    );
+  })();
+  planAll.catch(() => {}); // awaited below, after the workers stop
   // REST's candle for the minute before the cutoff is complete only some seconds after it.
   const settleAt = (cutoffSec + REST_SETTLE_S) * 1000;
-  while (options.clock() < settleAt && !options.signal?.aborted) {
-    await options.sleep(Math.min(1000, settleAt - options.clock()), options.signal);
-  }
+  let settled: Promise<void> | undefined;
+  const settle = () =>
+    settled ??= (async () => {
+      while (options.clock() < settleAt && !options.signal?.aborted) {
+        await options.sleep(Math.min(1000, settleAt - options.clock()), options.signal);
+      }
+    })();
   let inFlight = 0;
   const worker = async () => {
-    while (queue.length > 0 && !options.signal?.aborted) {
+    while (!options.signal?.aborted && !planFailed) {
+      if (queue.length === 0) {
+        if (!planning) return;
+        await planned;
+        continue;
+      }
+      await settle();
+      if (queue.length === 0 || planFailed) continue;
       // The first entry whose backoff has passed (entries keep their arrival order).
       const now = options.clock();
       const i = queue.findIndex((q) => q.notBefore <= now);
@@ -307,14 +355,12 @@ export async function runSeeding(options: SeedingOptions): Promise<SeedingSummar
   };
   // Workers leave when the queue is empty; one whose product failed puts it back, so loop until
   // nothing is queued or in flight.
-  while ((queue.length > 0 || inFlight > 0) && !options.signal?.aborted) {
-    await Promise.all(
-      Array.from(
-        { length: Math.min(options.concurrency ?? SEED_CONCURRENCY, queue.length) },
-        worker,
-      ),
-    );
+  while (
+    (planning || queue.length > 0 || inFlight > 0) && !options.signal?.aborted && !planFailed
+  ) {
+    await Promise.all(Array.from({ length: options.concurrency ?? SEED_CONCURRENCY }, worker));
   }
+  await planAll; // its error, if the store could not be read
   summary.requests = options.rest.stats.requests - requestsBefore;
   return summary;
 }

@@ -258,6 +258,85 @@ Deno.test("runSeeding: two REST requests per product cold, none warm, exact coar
       },
     );
 
+    await t.step(
+      "the plan is read a slice at a time: REST starts before the last slice is read",
+      async () => {
+        const empty = await openKvCandleStore(":memory:");
+        const last = PRODUCTS.at(-1)!;
+        const gate = Promise.withResolvers<void>();
+        let restBeforeLastRead = -1;
+        const requestsBefore = sim.handler.requests.length;
+        // The last slice's reads wait until REST has answered for the first product.
+        const held = new Proxy(empty, {
+          get(target, key) {
+            const value = Reflect.get(target, key);
+            if (typeof value !== "function") return value;
+            return async (...args: unknown[]) => {
+              if (String(key).startsWith("read") && (args[0] as string[]).includes(last)) {
+                await gate.promise;
+                restBeforeLastRead = sim.handler.requests.length - requestsBefore;
+              }
+              return value.apply(target, args);
+            };
+          },
+        });
+        const agg = new Aggregator();
+        for (const p of PRODUCTS) agg.expectSeed(p, CUTOFF);
+        const seeded: string[] = [];
+        // Were the reads not sliced (REST waiting for the whole plan), open after 3 s: fail, not hang.
+        const timer = setTimeout(gate.resolve, 3000);
+        try {
+          const run = seed(held, agg, {
+            planSlice: 1,
+            onSeeded: (product) => {
+              seeded.push(product);
+              if (product === PRODUCTS[0]) gate.resolve();
+            },
+          });
+          const summary = await run;
+          ok(
+            restBeforeLastRead >= 2,
+            `REST requests before the last slice was read: ${restBeforeLastRead}`,
+          );
+          deepStrictEqual(seeded.sort(), [...PRODUCTS].sort());
+          equal(summary.requests, 2 * PRODUCTS.length);
+          for (const p of PRODUCTS) ok(liveCoarse(agg, p).size > 0, `${p} seeded`);
+        } finally {
+          clearTimeout(timer);
+          gate.resolve();
+          await empty.close();
+        }
+      },
+    );
+
+    await t.step("a store that cannot be read fails seeding with its error", async () => {
+      const empty = await openKvCandleStore(":memory:");
+      const failing = new Proxy(empty, {
+        get(target, key) {
+          const value = Reflect.get(target, key);
+          if (typeof value !== "function") return value;
+          return (...args: unknown[]) => {
+            if (String(key).startsWith("read") && (args[0] as string[]).includes(PRODUCTS[1]!)) {
+              return Promise.reject(new Error("Cannot read the test store: gone"));
+            }
+            return value.apply(target, args);
+          };
+        },
+      });
+      const agg = new Aggregator();
+      for (const p of PRODUCTS) agg.expectSeed(p, CUTOFF);
+      try {
+        let error: unknown;
+        await seed(failing, agg, { planSlice: 1 }).catch((e) => error = e);
+        ok(
+          error instanceof Error && /Cannot read the test store/.test(error.message),
+          String(error),
+        );
+      } finally {
+        await empty.close();
+      }
+    });
+
     await t.step("onPlanned: once, after the store reads, before any REST request", async () => {
       const empty = await openKvCandleStore(":memory:");
       const events: string[] = [];
