@@ -41,16 +41,29 @@ export async function main(env: Env = processEnv): Promise<Running> {
   });
   const service = new Service({ config, store, rest });
   const app = createApp(service, appOptions(config));
-  const server = Deno.serve({
-    port: config.port,
-    hostname: "0.0.0.0",
-    onListen: ({ port }) =>
-      log.info("Listening on http://localhost:{port}/ ({store} store, {products})", {
-        port,
-        store: config.store,
-        products: config.products === "all" ? "all products" : config.products.join(","),
-      }),
-  }, app.fetch);
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      port: config.port,
+      hostname: "0.0.0.0",
+      onListen: ({ port }) =>
+        log.info("Listening on http://localhost:{port}/ ({store} store, {products})", {
+          port,
+          store: config.store,
+          products: config.products === "all" ? "all products" : config.products.join(","),
+        }),
+    }, app.fetch);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.AddrInUse) && !(e instanceof Deno.errors.PermissionDenied)) {
+      throw e;
+    }
+    log.fatal("Cannot listen on port {port}: {error}; set PORT to a free port", {
+      port: config.port,
+      error: (e as Error).message,
+    });
+    await store.close();
+    Deno.exit(1);
+  }
   service.start();
   let stopping: Promise<void> | undefined;
   const shutdown = () =>

@@ -168,3 +168,30 @@ Deno.test("main.ts with PRODUCTS set but empty exits 2 naming PRODUCTS", async (
   equal(out.code, 2, text);
   ok(/PRODUCTS is set but empty/.test(text), text);
 });
+
+Deno.test("main.ts on a port another process holds exits 1 naming the port", async () => {
+  using held = Deno.listen({ port: 0, hostname: "0.0.0.0" });
+  const port = (held.addr as Deno.NetAddr).port;
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", new URL("../main.ts", import.meta.url).pathname],
+      env: {
+        PORT: String(port),
+        KV_PATH: `${dir}/spot.kv`,
+        COINBASE_REST_URL: "http://127.0.0.1:9/",
+        COINBASE_WS_URL: "ws://127.0.0.1:9/",
+        NO_COLOR: "1",
+        LOG_FORMAT: "json",
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+    equal(out.code, 1, text);
+    ok(text.includes(`Cannot listen on port ${port}`), text);
+    ok(!/Uncaught/.test(text), text);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
