@@ -52,8 +52,8 @@ interface Session {
   /** Server time up to which this session's trade frames are complete. */
   cutoffMs?: number;
   /**
-   * While a reconnect gap is pending: per product, the oldest trade time of its subscription
-   * snapshot (Coinbase's latest trades, replayed on every subscribe).
+   * Per product, the oldest trade time of its subscription snapshot (Coinbase's latest trades,
+   * replayed on every subscribe before the ack), until the subscription is reported.
    */
   replayedFrom?: Map<string, number>;
 }
@@ -350,6 +350,12 @@ export class Connection {
     }
   }
 
+  #takeReplayed(session: Session): ReadonlyMap<string, number> {
+    const replayedFrom = session.replayedFrom ?? new Map<string, number>();
+    session.replayedFrom = undefined;
+    return replayedFrom;
+  }
+
   /**
    * Reports what happened while the connection was away. A product's snapshot is its latest
    * trades, consecutive up to the subscription: when its oldest trade is older than the gap's
@@ -357,16 +363,14 @@ export class Connection {
    * aggregator already has them (deduped, late ones correcting their candles) and the product
    * needs no REST repair: it is reported as replayed. The others are left to repair.
    */
-  #emitReconnectGap(session: Session, toMs: number): void {
+  #emitReconnectGap(replayedFrom: ReadonlyMap<string, number>, toMs: number): void {
     const fromMs = this.#pendingGapFrom!;
     this.#pendingGapFrom = undefined;
-    const replayedFrom = session.replayedFrom;
-    session.replayedFrom = undefined;
     const products: string[] = [];
     const replayed: string[] = [];
     for (const p of this.#o.products) {
       if (this.#unknown.has(p)) continue;
-      const oldest = replayedFrom?.get(p);
+      const oldest = replayedFrom.get(p);
       (oldest !== undefined && oldest < fromMs ? replayed : products).push(p);
     }
     log.info(
@@ -406,8 +410,15 @@ export class Connection {
     }
     this.#setState("subscribed");
     // Coinbase sends the snapshots before the ack (recorded): all of them are in by now.
-    if (this.#pendingGapFrom !== undefined && missing.length < session.requested.length) {
-      this.#emitReconnectGap(session, serverMs);
+    const replayedFrom = this.#takeReplayed(session);
+    if (missing.length < session.requested.length) {
+      this.#o.handlers.onSubscribed?.({
+        connectionId: this.#o.id,
+        products: session.requested.filter((p) => listed.has(p)),
+        atMs: this.#o.clock(),
+        replayedFrom,
+      });
+      if (this.#pendingGapFrom !== undefined) this.#emitReconnectGap(replayedFrom, serverMs);
     }
     if (missing.length === session.requested.length) {
       this.#setState("closed");
@@ -435,10 +446,11 @@ export class Connection {
         });
       }
     }
-    if (this.#pendingGapFrom !== undefined) {
-      // The snapshots come first (one per product, before the ack); the first update ends them.
-      if (frame.snapshot) this.#noteReplay(session, frame.trades);
-      else this.#emitReconnectGap(session, serverMs);
+    // The snapshots come first (one per product, before the ack).
+    if (frame.snapshot && !session.acked) this.#noteReplay(session, frame.trades);
+    else if (this.#pendingGapFrom !== undefined) {
+      // An update before the ack (not what Coinbase does): report the gap now.
+      this.#emitReconnectGap(this.#takeReplayed(session), serverMs);
     }
     session.cutoffMs = Math.max(session.cutoffMs ?? -Infinity, serverMs);
     const trades = frame.trades;

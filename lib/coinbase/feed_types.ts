@@ -47,6 +47,21 @@ export interface FeedGap {
   reason: "reconnect" | "sequence";
 }
 
+/** An acknowledged subscription of one connection. */
+export interface FeedSubscription {
+  connectionId: string;
+  /** The products Coinbase knows, subscribed. */
+  products: string[];
+  /** When it was acknowledged (the feed's clock, epoch ms). */
+  atMs: number;
+  /**
+   * Per product, the time of the oldest trade its subscription snapshot replayed (absent when
+   * the snapshot held none). The snapshot is the product's latest trades, consecutive: every
+   * trade after that time up to the subscription was delivered.
+   */
+  replayedFrom: ReadonlyMap<string, number>;
+}
+
 /** Callbacks of a feed. */
 /** Where and when a frame of trades came. */
 export interface TradeFrameInfo {
@@ -65,6 +80,8 @@ export interface FeedHandlers {
    */
   onTrades(trades: Trade[], info: TradeFrameInfo): void;
   onGap?(gap: FeedGap): void;
+  /** When Coinbase acknowledges a subscription (after its snapshots). */
+  onSubscribed?(subscription: FeedSubscription): void;
   /** On every state change of a connection. */
   onStatus?(status: ConnectionStatus): void;
   onUnknownProducts?(products: string[]): void;

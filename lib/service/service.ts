@@ -195,10 +195,9 @@ export class Service implements ServiceView {
         onTrades: (trades, info) => pipeline.onTrades(trades, info),
         onGap: (gap) => pipeline.onGap(gap),
         onStatus: (s) => {
-          if (s.state !== "subscribed") return;
-          this.#everConnected = true;
-          this.#startup.subscribed(s.products, this.#clock());
+          if (s.state === "subscribed") this.#everConnected = true;
         },
+        onSubscribed: (sub) => this.#startup.subscribed(sub.products, sub.atMs, sub.replayedFrom),
         onUnknownProducts: (products) => {
           for (const p of products) {
             this.#reportProblem(p, "Coinbase refused its subscription: it does not know it");

@@ -77,6 +77,8 @@ export class Startup {
   readonly #unseeded = new Set<string>();
   /** When each product's connection first subscribed (service clock, epoch ms). */
   readonly #subscribedAt = new Map<string, number>();
+  /** The oldest trade time the first subscription's snapshot replayed, per product. */
+  readonly #replayedFrom = new Map<string, number>();
   /** The seed cutoff (epoch ms) once seeding is done: startup repairs start there. */
   #seededAtMs?: number;
 
@@ -186,12 +188,21 @@ export class Startup {
   }
 
   /**
-   * Tells startup that a connection subscribed `products` at `atMs` (the service calls it on
-   * every subscription; only a product's first one counts).
+   * Tells startup that a connection subscribed `products` at `atMs`, its snapshots replaying
+   * each product's trades from `replayedFrom` on (the service calls it on every subscription;
+   * only a product's first one counts).
    */
-  subscribed(products: readonly string[], atMs: number): void {
+  subscribed(
+    products: readonly string[],
+    atMs: number,
+    replayedFrom: ReadonlyMap<string, number> = new Map(),
+  ): void {
     const first = products.filter((p) => !this.#subscribedAt.has(p));
-    for (const p of first) this.#subscribedAt.set(p, atMs);
+    for (const p of first) {
+      this.#subscribedAt.set(p, atMs);
+      const oldest = replayedFrom.get(p);
+      if (oldest !== undefined) this.#replayedFrom.set(p, oldest);
+    }
     if (this.#seededAtMs !== undefined) {
       this.#repairStart(first.filter((p) => !this.#unseeded.has(p)));
     }
@@ -199,14 +210,18 @@ export class Startup {
 
   /**
    * Trades between the seed cutoff and a product's first subscription may be missing (the
-   * subscription's snapshot holds only the latest few): repair from the cutoff's minute through
-   * the subscription's, once both are known.
+   * subscription's snapshot holds only the latest 100): repair from the cutoff's minute through
+   * the subscription's, once both are known — unless the snapshot reached back before the
+   * cutoff, so that every trade since it was delivered (then the window is recorded as replayed).
    */
   #repairStart(products: string[]): void {
     const fromMs = this.#seededAtMs!;
     for (const product of products) {
+      const oldest = this.#replayedFrom.get(product);
+      const replayed = oldest !== undefined && oldest < fromMs;
       this.#o.pipeline.repairer.schedule({
-        products: [product],
+        products: replayed ? [] : [product],
+        replayed: replayed ? [product] : [],
         fromMs,
         toMs: Math.max(fromMs, this.#subscribedAt.get(product)!),
         reason: "startup",

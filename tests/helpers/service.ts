@@ -37,6 +37,8 @@ export interface HarnessOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Real ms between catalogue refreshes. @default hourly */
   catalogueRefreshMs?: number;
+  /** Trades per product in the simulator's subscription snapshots. @default 100 (Coinbase's) */
+  snapshotSize?: number;
 }
 
 /** A simulator and a service wired to it. */
@@ -58,7 +60,7 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
     historyMs: o.historyMs ?? 26 * 3600_000,
     historyTradesPerSecond: 0.2,
     rest: { publicLimit: { ratePerSecond: 1000, burst: 1000 } },
-    ws: { heartbeatIntervalMs: 100, flushIntervalMs: 50 },
+    ws: { heartbeatIntervalMs: 100, flushIntervalMs: 50, snapshotSize: o.snapshotSize },
   });
   const ids = products.map((p) => p.id);
   const env: Record<string, string> = {

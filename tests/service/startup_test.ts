@@ -230,17 +230,23 @@ Deno.test("Service: a product Coinbase refuses to subscribe is listed as a probl
   }
 });
 
-Deno.test("Service startup repairs from the seed cutoff through a late first subscription", async () => {
+/**
+ * Three products, one per connection, opened 1.5 s (30 s of market time) apart: the third
+ * (ADA-USD, a trade a second) subscribes about a minute after the first, well past the cutoff's
+ * minute. Its window from the cutoff through its subscription must end equal to the truth,
+ * repaired from REST or, when its snapshot of `snapshotSize` trades reached back before the
+ * cutoff, replayed.
+ */
+async function startupWindow(snapshotSize: number, replayed: boolean): Promise<void> {
   const clock = acceleratedClock(20, Date.UTC(2026, 2, 14, 12, 0, 50));
   const store = await openKvCandleStore(":memory:");
   const h = await startHarness({
     clock,
     store,
     products: 3,
-    // One product per connection, opened 1.5 s (30 s of market time) apart: the third
-    // subscribes about a minute after the first, well past the cutoff's minute.
     env: { PRODUCTS_PER_CONNECTION: "1", CATCHUP_HOURS: "0" },
     feed: { connectIntervalMs: 1500 },
+    snapshotSize,
   });
   try {
     await h.service.ready();
@@ -258,6 +264,10 @@ Deno.test("Service startup repairs from the seed cutoff through a late first sub
     ok(throughSec > cutoffSec, "the subscription came after the cutoff's minute");
     equal(startup!.toSec, throughSec + 60, "the window reaches through the subscription's minute");
     await until(() => startup!.repairedAt !== undefined, 20_000, "the startup repair");
+    equal(startup!.replayed === true, replayed, JSON.stringify(startup));
+    if (!replayed) ok(startup!.attempts >= 1, "asked REST");
+    // A replayed window is settled at once: let its last minute end before taking the truth.
+    await until(() => clock() > (startup!.toSec + 3) * 1000, 10_000, "the window's last minute");
     const truth = h.sim.market.candles(last, ONE_MINUTE, cutoffSec, throughSec);
     await until(
       async () =>
@@ -281,6 +291,16 @@ Deno.test("Service startup repairs from the seed cutoff through a late first sub
   } finally {
     await h.close();
   }
+}
+
+Deno.test("Service startup repairs from the seed cutoff through a late first subscription", async () => {
+  // An empty snapshot cannot vouch for the window: REST repairs it.
+  await startupWindow(0, false);
+});
+
+Deno.test("Service startup needs no repair when the first snapshot reaches back before the cutoff", async () => {
+  // 1,000 trades at a trade a second reach back ~17 minutes: the window's trades were replayed.
+  await startupWindow(1000, true);
 });
 
 Deno.test("Service startup: a PRODUCTS id Coinbase does not know ends it, naming PRODUCTS and it", async () => {
