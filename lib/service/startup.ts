@@ -215,10 +215,13 @@ export class Startup {
    * cutoff, so that every trade since it was delivered (then the window is recorded as replayed).
    */
   #repairStart(products: string[]): void {
+    if (products.length === 0) return;
     const fromMs = this.#seededAtMs!;
+    let replayedCount = 0;
     for (const product of products) {
       const oldest = this.#replayedFrom.get(product);
       const replayed = oldest !== undefined && oldest < fromMs;
+      if (replayed) replayedCount++;
       this.#o.pipeline.repairer.schedule({
         products: replayed ? [] : [product],
         replayed: replayed ? [product] : [],
@@ -227,6 +230,15 @@ export class Startup {
         reason: "startup",
       });
     }
+    log.info(
+      "Startup windows (seed cutoff → first subscription): {replayed} of {total} products replayed by their first snapshot, {repair} left to REST repair",
+      {
+        replayed: replayedCount,
+        total: products.length,
+        repair: products.length - replayedCount,
+        cutoff: new Date(fromMs).toISOString(),
+      },
+    );
   }
 
   /**
