@@ -20,6 +20,7 @@ import {
   type FeedHandlers,
   type FeedStats,
   RateMeter,
+  replayedSince,
 } from "./feed_types.ts";
 
 const log = getLogger(["spot", "feed"]);
@@ -357,11 +358,10 @@ export class Connection {
   }
 
   /**
-   * Reports what happened while the connection was away. A product's snapshot is its latest
-   * trades, consecutive up to the subscription: when its oldest trade is older than the gap's
-   * start, every trade of the gap is in it (trade ids and times rise together), so the
-   * aggregator already has them (deduped, late ones correcting their candles) and the product
-   * needs no REST repair: it is reported as replayed. The others are left to repair.
+   * Reports what happened while the connection was away. A product whose snapshot replayed
+   * every trade since the gap's start ({@linkcode replayedSince}) has them in the aggregator
+   * already (deduped, late ones correcting their candles) and needs no REST repair: it is
+   * reported as replayed. The others are left to repair.
    */
   #emitReconnectGap(replayedFrom: ReadonlyMap<string, number>, toMs: number): void {
     const fromMs = this.#pendingGapFrom!;
@@ -370,8 +370,7 @@ export class Connection {
     const replayed: string[] = [];
     for (const p of this.#o.products) {
       if (this.#unknown.has(p)) continue;
-      const oldest = replayedFrom.get(p);
-      (oldest !== undefined && oldest < fromMs ? replayed : products).push(p);
+      (replayedSince(replayedFrom, p, fromMs) ? replayed : products).push(p);
     }
     log.info(
       "Reconnect gap on {connectionId}: {replayed} of {total} products replayed by their snapshot, {repair} left to REST repair",

@@ -62,6 +62,20 @@ export interface FeedSubscription {
   replayedFrom: ReadonlyMap<string, number>;
 }
 
+/**
+ * Whether `product`'s subscription snapshot replayed every trade from `fromMs` on: its oldest
+ * replayed trade is older than that (the snapshot is the latest trades, consecutive, and trade
+ * ids and times rise together), so a window starting at `fromMs` needs no REST repair.
+ */
+export function replayedSince(
+  replayedFrom: ReadonlyMap<string, number>,
+  product: string,
+  fromMs: number,
+): boolean {
+  const oldest = replayedFrom.get(product);
+  return oldest !== undefined && oldest < fromMs;
+}
+
 /** Callbacks of a feed. */
 /** Where and when a frame of trades came. */
 export interface TradeFrameInfo {

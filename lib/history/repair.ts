@@ -38,8 +38,8 @@ export interface RepairRecord {
   /** When the window was given up (a final error, or `maxAttempts` failures). */
   gaveUpAt?: number;
   /**
-   * True when the subscription snapshot after a reconnect replayed every trade of the window:
-   * nothing was asked of REST (`repairedAt` is when that was known).
+   * True when a subscription snapshot (after a reconnect, or the first one at start) replayed
+   * every trade of the window: nothing was asked of REST (`repairedAt` is when that was known).
    */
   replayed?: true;
 }
@@ -89,8 +89,8 @@ export class Repairer {
   ): void {
     const fromSec = Math.floor(gap.fromMs / 60_000) * 60;
     const toSec = Math.floor(gap.toMs / 60_000) * 60 + 60;
+    const now = this.#o.clock();
     for (const product of gap.replayed ?? []) {
-      const now = this.#o.clock();
       this.#remember({
         product,
         reason: gap.reason,
@@ -118,7 +118,7 @@ export class Repairer {
         reason: gap.reason,
         fromSec,
         toSec,
-        detectedAt: this.#o.clock(),
+        detectedAt: now,
         attempts: 0,
       };
       this.#queue.push(rec);

@@ -17,6 +17,7 @@ import type { Clock } from "../clock.ts";
 import { backoffDelay, type BackoffPolicy, isFinalError } from "../backoff.ts";
 import { ConfigError } from "../config.ts";
 import type { Config } from "../config.ts";
+import { replayedSince } from "../coinbase/feed_types.ts";
 import type { Product } from "../coinbase/product.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { resolveProducts } from "../history/catalogue.ts";
@@ -219,8 +220,7 @@ export class Startup {
     const fromMs = this.#seededAtMs!;
     let replayedCount = 0;
     for (const product of products) {
-      const oldest = this.#replayedFrom.get(product);
-      const replayed = oldest !== undefined && oldest < fromMs;
+      const replayed = replayedSince(this.#replayedFrom, product, fromMs);
       if (replayed) replayedCount++;
       this.#o.pipeline.repairer.schedule({
         products: replayed ? [] : [product],
