@@ -58,6 +58,11 @@ const RUNS = ALL_RUNS.filter((r) =>
  * (open it in Chrome DevTools' Performance panel); the CPU figures then include the profiler.
  */
 export const CPU_PROF_DIR = Deno.env.get("BENCH_CPU_PROF");
+/**
+ * `BENCH_SERVICE_LOG=<file>`: each run's service output (its log at `info`, and whatever V8
+ * prints, e.g. `--trace-gc` given in `BENCH_V8_FLAGS`) is appended to the file.
+ */
+const SERVICE_LOG = Deno.env.get("BENCH_SERVICE_LOG") || undefined;
 export const V8_FLAGS = Deno.env.get("BENCH_V8_FLAGS") ??
   "--max-semi-space-size=2,--max-old-space-size=384";
 
@@ -246,7 +251,7 @@ async function serviceRun(
     CATCHUP_HOURS: "0",
     STORE: run.store,
     FIRESTORE_LAYOUT: run.layout,
-    LOG_LEVEL: "warning",
+    LOG_LEVEL: SERVICE_LOG ? "info" : "warning",
     COINBASE_REST_RATE: String(E2E.restRate),
   };
   if (emulator) {
@@ -274,7 +279,7 @@ async function serviceRun(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const logTail = keepTail(child);
+  const logTail = keepTail(child, SERVICE_LOG);
   let clients: JsonChild | undefined;
   let probe: JsonChild | undefined;
   try {
