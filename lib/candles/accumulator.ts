@@ -113,26 +113,37 @@ export function cloneAcc(a: Acc, start = a.start): Acc {
 
 /** The output candle of an accumulator, optionally with `extra` (a disjoint part) folded in. */
 export function toCandle(a: Acc, extra?: Acc): Candle {
+  return fillCandle(emptyCandle(), a, extra);
+}
+
+/** A candle to fill (its fields doubles from the start, as filled). */
+export function emptyCandle(): Candle {
+  return { start: NaN, open: NaN, high: NaN, low: NaN, close: NaN, volume: NaN };
+}
+
+/**
+ * {@linkcode toCandle} into an existing candle (`target`, returned), for a caller that keeps
+ * one candle object per document instead of a new one per read (the store writer: what it holds
+ * until its commit would otherwise outlive the young generation).
+ */
+export function fillCandle(target: Candle, a: Acc, extra?: Acc): Candle {
+  target.start = a.start;
   if (!extra) {
-    return {
-      start: a.start,
-      open: a.open,
-      high: a.high,
-      low: a.low,
-      close: a.close,
-      volume: unitsToNumber(a.volume),
-    };
+    target.open = a.open;
+    target.high = a.high;
+    target.low = a.low;
+    target.close = a.close;
+    target.volume = unitsToNumber(a.volume);
+    return target;
   }
   // Fold without allocating an intermediate accumulator (this runs for every live update).
   const extraOpens = extra.openT < a.openT || (extra.openT === a.openT && extra.openId < a.openId);
   const extraCloses = extra.closeT > a.closeT ||
     (extra.closeT === a.closeT && extra.closeId > a.closeId);
-  return {
-    start: a.start,
-    open: extraOpens ? extra.open : a.open,
-    high: extra.high > a.high ? extra.high : a.high,
-    low: extra.low < a.low ? extra.low : a.low,
-    close: extraCloses ? extra.close : a.close,
-    volume: unitsToNumber(addUnits(a.volume, extra.volume)),
-  };
+  target.open = extraOpens ? extra.open : a.open;
+  target.high = extra.high > a.high ? extra.high : a.high;
+  target.low = extra.low < a.low ? extra.low : a.low;
+  target.close = extraCloses ? extra.close : a.close;
+  target.volume = unitsToNumber(addUnits(a.volume, extra.volume));
+  return target;
 }

@@ -29,6 +29,8 @@ import {
   accFromTrade,
   addTrade,
   cloneAcc,
+  emptyCandle,
+  fillCandle,
   mergeAcc,
   toCandle,
 } from "./accumulator.ts";
@@ -506,13 +508,31 @@ export class Aggregator {
     return p ? this.#liveCandle(p, granularity.index) : undefined;
   }
 
+  /**
+   * {@linkcode live} written into `into` instead of a new candle (the store writer keeps one
+   * candle per document and refills it); whether there was a live candle (if not, `into` is
+   * untouched).
+   */
+  liveInto(product: string, g: number, into: Candle): boolean {
+    const p = this.#products.get(product);
+    if (!p || !this.#hasLive(p, g)) return false;
+    this.#fillLive(p, g, into);
+    return true;
+  }
+
   #liveCandle(p: ProductState, g: number): Candle | undefined {
-    if (!this.#hasLive(p, g)) return undefined;
+    return this.#hasLive(p, g) ? this.#fillLive(p, g, emptyCandle()) : undefined;
+  }
+
+  /** Writes `p`'s open candle at `g` into `into` (it has one: see `#hasLive`). */
+  #fillLive(p: ProductState, g: number, into: Candle): Candle {
     const m = p.cur[0];
-    if (g === 0) return toCandle(m!);
+    if (g === 0) return fillCandle(into, m!);
     const c = p.cur[g];
-    if (c) return m ? toCandle(c, m) : toCandle(c);
-    return { ...toCandle(m!), start: p.open[g]! };
+    if (c) return fillCandle(into, c, m);
+    fillCandle(into, m!);
+    into.start = p.open[g]!;
+    return into;
   }
 
   /**

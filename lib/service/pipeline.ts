@@ -70,7 +70,7 @@ export class Pipeline {
       // Live candles nobody subscribes to are drained for the store only, right before it
       // writes: once per flush interval, and they die young instead of waiting a second.
       beforeCycle: () => this.flush(),
-      liveSource: (product, g) => this.aggregator.live(product, GRANULARITIES[g]!),
+      liveSource: (product, g, into) => this.aggregator.liveInto(product, g, into),
     });
     this.repairer = new Repairer({
       rest: options.rest,

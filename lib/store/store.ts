@@ -112,7 +112,10 @@ export interface RangeQuery {
 export interface CandleStore {
   /** `kv` or `firestore`, for status pages. */
   readonly kind: "kv" | "firestore";
-  /** Writes live candles (merge; latest wins). One batch; all or nothing per call. */
+  /**
+   * Writes live candles (merge; latest wins). One batch; all or nothing per call. The documents
+   * are the writer's and refilled after the call: a store copies what it keeps.
+   */
   writeLive(docs: CandleDoc[]): Promise<void>;
   /** Writes completed candles, idempotent by document id. One batch per call. */
   writeCompleted(docs: CandleDoc[]): Promise<void>;

@@ -10,22 +10,30 @@
  * and anything the queue holds until the next write (up to a flush interval) outlives the
  * garbage collector's young generation: promoted, it costs full collections that stall the
  * event loop. So with a `liveSource` (the aggregator's current candles) a live update only
- * marks its document dirty, and the value is read from the source when a cycle takes it; the
- * last written values are kept as numbers in one array per product. Completed candles (about
- * one per product-minute) are held as they are.
+ * marks its document dirty, and the value is read from the source when a cycle takes it, into
+ * a document object the queue keeps per live document and refills on every take (a new candle
+ * per read, held until the store's commit, would be promoted: thousands a second); the last
+ * written values are kept as numbers in one array per product. Completed candles (about one per
+ * product-minute) are held as they are.
  */
 import type { Candle, CandleUpdate } from "../candles/candle.ts";
 import { GRANULARITIES, granularityById } from "../candles/granularity.ts";
 import type { CandleDoc } from "./store.ts";
 
-/** What one write cycle takes out of the queue. */
+/**
+ * What one write cycle takes out of the queue. Live documents read from the source are the
+ * queue's own objects, refilled by a later take: use (write) them before taking again.
+ */
 export interface QueueBatch {
   completed: CandleDoc[];
   live: CandleDoc[];
 }
 
-/** The current live candle of a product and granularity index, if it has one to write. */
-export type LiveSource = (product: string, granularity: number) => Candle | undefined;
+/**
+ * Writes the current live candle of a product and granularity index into `into`; false (and
+ * `into` untouched) when it has none to write.
+ */
+export type LiveSource = (product: string, granularity: number, into: Candle) => boolean;
 
 const N = GRANULARITIES.length;
 /** Numbers kept per written live value: start, open, high, low, close, volume. */
@@ -41,6 +49,8 @@ interface LiveSlots {
   pendingStart: Float64Array;
   /** The last written values, `W` numbers per granularity; start NaN when none. */
   written: Float64Array;
+  /** The document each granularity's source reads are filled into (created on first read). */
+  docs: (CandleDoc | undefined)[];
 }
 
 const completedKey = (d: CandleDoc) => `${d.product}|${d.granularity}|${d.candle.start}`;
@@ -85,6 +95,7 @@ export class WriteQueue {
         pending: new Array(N).fill(undefined),
         pendingStart: new Float64Array(N).fill(NaN),
         written,
+        docs: new Array(N).fill(undefined),
       };
       this.#live.set(product, slots);
     }
@@ -187,7 +198,7 @@ export class WriteQueue {
         if (live.length >= max) continue;
         took = true;
         const doc: CandleDoc | undefined = pending === DIRTY
-          ? this.#fromSource(product, g)
+          ? this.#fromSource(product, g, slots)
           : pending;
         if (doc === undefined) {
           // The source has nothing to write now (its candle is withheld until seeded, or the
@@ -205,9 +216,15 @@ export class WriteQueue {
     }
   }
 
-  #fromSource(product: string, g: number): CandleDoc | undefined {
-    const candle = this.#source!(product, g);
-    return candle && { product, granularity: GRANULARITIES[g]!.id, candle };
+  #fromSource(product: string, g: number, slots: LiveSlots): CandleDoc | undefined {
+    let doc = slots.docs[g];
+    if (!doc) {
+      // Its own object literal, not the aggregator's: these live for the process, and V8 would
+      // otherwise learn from them to allocate every (short-lived) drained candle in old space.
+      const candle = { start: NaN, open: NaN, high: NaN, low: NaN, close: NaN, volume: NaN };
+      slots.docs[g] = doc = { product, granularity: GRANULARITIES[g]!.id, candle };
+    }
+    return this.#source!(product, g, doc.candle) ? doc : undefined;
   }
 
   /** Records live values as stored. */

@@ -194,6 +194,12 @@ Deno.test("expectSeed(): ONE_MINUTE flows before the seed; coarser buckets wait 
     deepStrictEqual(out.map((u) => u.granularity), ["ONE_MINUTE"]);
     equal(agg.isSeeded("BTC-USD"), false);
     equal(agg.live("BTC-USD", parseGranularity("ONE_DAY")), undefined);
+    // The store writer's read: nothing to write, its candle untouched.
+    const into = { start: 1, open: 2, high: 3, low: 4, close: 5, volume: 6 };
+    equal(agg.liveInto("BTC-USD", parseGranularity("ONE_DAY").index, into), false);
+    deepStrictEqual(into, { start: 1, open: 2, high: 3, low: 4, close: 5, volume: 6 });
+    equal(agg.liveInto("BTC-USD", 0, into), true);
+    deepStrictEqual(into, agg.live("BTC-USD", parseGranularity("ONE_MINUTE")));
   });
   // The 5-minute bucket that began before the cutoff completes while it waits: withheld.
   const fiveStart = Math.floor(cutoff / 300) * 300;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Candle, CandleUpdate } from "../../lib/candles/candle.ts";
-import { WriteQueue } from "../../lib/store/write_queue.ts";
+import { type LiveSource, WriteQueue } from "../../lib/store/write_queue.ts";
 
 const candle = (start: number, close: number, volume = 1): Candle => ({
   start,
@@ -10,6 +10,13 @@ const candle = (start: number, close: number, volume = 1): Candle => ({
   close,
   volume,
 });
+/** A live source reading `get`'s candles (copied into the queue's document, as the aggregator does). */
+const source =
+  (get: (product: string, g: number) => Candle | undefined): LiveSource => (product, g, into) => {
+    const c = get(product, g);
+    if (c) Object.assign(into, c);
+    return c !== undefined;
+  };
 const update = (c: Candle, complete = false): CandleUpdate => ({
   product: "BTC-USD",
   granularity: "ONE_MINUTE",
@@ -20,10 +27,10 @@ const update = (c: Candle, complete = false): CandleUpdate => ({
 Deno.test("WriteQueue with a live source writes the source's current candle, holding only marks", () => {
   let current: Candle | undefined = candle(60, 5);
   const asked: [string, number][] = [];
-  const q = new WriteQueue((product, g) => {
+  const q = new WriteQueue(source((product, g) => {
     asked.push([product, g]);
     return current;
-  });
+  }));
   q.push(update(candle(60, 2)));
   q.push(update(candle(60, 3)));
   assert.equal(q.liveSize, 1);
@@ -64,7 +71,7 @@ Deno.test("WriteQueue with a live source writes the source's current candle, hol
 
 Deno.test("WriteQueue puts a failed live value back unless a newer one is pending", () => {
   let current = candle(60, 2);
-  const q = new WriteQueue(() => current);
+  const q = new WriteQueue(source(() => current));
   q.push(update(candle(60, 2)));
   const failed = q.take(10);
   q.requeue(failed);
@@ -79,7 +86,9 @@ Deno.test("WriteQueue puts a failed live value back unless a newer one is pendin
 
 Deno.test("WriteQueue.markLive queues a live document by name, its value read when taken", () => {
   let current: Candle | undefined = candle(3600, 7);
-  const q = new WriteQueue((product, g) => product === "ETH-USD" && g === 4 ? current : undefined);
+  const q = new WriteQueue(
+    source((product, g) => product === "ETH-USD" && g === 4 ? current : undefined),
+  );
   q.markLive("ETH-USD", 4, 3600);
   q.markLive("ETH-USD", 4, 3600);
   assert.equal(q.liveSize, 1);
@@ -99,7 +108,7 @@ Deno.test("WriteQueue.markLive queues a live document by name, its value read wh
 Deno.test("WriteQueue.takeInSlices pauses between slices of products and takes each product once", async () => {
   const products = Array.from({ length: 400 }, (_, i) => `P${i}-USD`);
   const value = new Map(products.map((p) => [p, candle(60, 1)]));
-  const q = new WriteQueue((product) => value.get(product));
+  const q = new WriteQueue(source((product) => value.get(product)));
   for (const p of products) q.markLive(p, 0, 60);
   let pauses = 0;
   const batch = await q.takeInSlices(10_000, 150, () => {
@@ -122,4 +131,23 @@ Deno.test("WriteQueue.takeInSlices pauses between slices of products and takes e
   q.markWritten(batch.live);
   assert.equal(q.liveSize, 1);
   assert.deepEqual(q.take(10).live.map((d) => [d.product, d.candle.close]), [["P0-USD", 2]]);
+});
+
+Deno.test("WriteQueue reads a live document's values into one object per document, refilled on each take", () => {
+  let current = candle(60, 2);
+  const q = new WriteQueue(source(() => current));
+  q.markLive("BTC-USD", 0, 60);
+  const first = q.take(10).live;
+  assert.deepEqual(first.map((d) => d.candle), [candle(60, 2)]);
+  q.markWritten(first);
+  current = candle(120, 3);
+  q.markLive("BTC-USD", 0, 120);
+  const second = q.take(10).live;
+  assert.equal(second[0], first[0], "the same document object: nothing allocated per read");
+  assert.deepEqual(second.map((d) => d.candle), [candle(120, 3)]);
+  // What was recorded as written is the first value: an equal later read is still written once.
+  q.markLive("BTC-USD", 0, 120);
+  q.markWritten(second);
+  assert.deepEqual(q.take(10).live, [], "unchanged since written");
+  assert.equal(q.unchanged, 1);
 });

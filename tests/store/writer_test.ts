@@ -39,7 +39,8 @@ class FakeStore implements CandleStore {
 
   async writeLive(docs: CandleDoc[]) {
     await this.#call("live", docs);
-    for (const d of docs) this.live.set(`${d.product}|${d.granularity}`, d.candle);
+    // Copied, as real stores serialise them: the writer refills its live documents later.
+    for (const d of docs) this.live.set(`${d.product}|${d.granularity}`, { ...d.candle });
   }
   async writeCompleted(docs: CandleDoc[]) {
     await this.#call("completed", docs);
