@@ -6,11 +6,23 @@
  */
 import { type Clock, systemClock } from "../clock.ts";
 
-/** Tracks the last trade time of every product. */
+/** A product's last trade: updated in place (see {@linkcode TradeActivity}). */
+interface LastTrade {
+  /** Epoch ms when it was seen. */
+  at: number;
+  /** Its price; NaN when none was given. */
+  price: number;
+}
+
+/**
+ * Tracks the last trade time of every product. It is told about every trade (thousands a
+ * second at a full shard), so each product's record is one object whose number fields are
+ * overwritten: a number set into a Map is a new heap object each time, alive until the
+ * product's next trade, long enough to be promoted.
+ */
 export class TradeActivity {
   readonly #clock: Clock;
-  readonly #tradedAt = new Map<string, number>();
-  readonly #price = new Map<string, number>();
+  readonly #last = new Map<string, LastTrade>();
 
   constructor(clock: Clock = systemClock) {
     this.#clock = clock;
@@ -18,23 +30,29 @@ export class TradeActivity {
 
   /** Notes that `product` traded now, at `price` when given. */
   traded(product: string, price?: number): void {
-    this.#tradedAt.set(product, this.#clock());
-    if (price !== undefined) this.#price.set(product, price);
+    const at = this.#clock();
+    const last = this.#last.get(product);
+    if (!last) this.#last.set(product, { at, price: price ?? NaN });
+    else {
+      last.at = at;
+      if (price !== undefined) last.price = price;
+    }
   }
 
   /** The price of `product`'s last trade seen, if any. */
   lastPrice(product: string): number | undefined {
-    return this.#price.get(product);
+    const price = this.#last.get(product)?.price;
+    return price === undefined || Number.isNaN(price) ? undefined : price;
   }
 
   /** Forgets `product` (no longer served). */
   forget(product: string): void {
-    this.#tradedAt.delete(product);
+    this.#last.delete(product);
   }
 
   /** Seconds since `product` last traded, or undefined when no trade was seen yet. */
   lastTradeAgeS(product: string): number | undefined {
-    const at = this.#tradedAt.get(product);
+    const at = this.#last.get(product)?.at;
     return at === undefined ? undefined : Math.max(0, (this.#clock() - at) / 1000);
   }
 }

@@ -53,7 +53,8 @@ export class Pipeline {
   readonly #tickMs: number;
   /** Products whose seeding failed for good: their trades are dropped, never half-counted. */
   readonly #failed = new Set<string>();
-  readonly #lastFrameAt = new Map<string, number>();
+  /** Receipt time of each connection's last frame, overwritten in place (no new number per frame). */
+  readonly #lastFrame = new Map<string, { at: number }>();
   #lastTickAt?: number;
   /** Receipt times of the frames whose trades wait for the end of this turn's drain. */
   #turnFrames: number[] = [];
@@ -107,9 +108,12 @@ export class Pipeline {
     if (sentAt !== undefined) {
       this.metrics.frameAge.observe(Math.max(0, receivedAt - sentAt) / 1000);
     }
-    const previous = this.#lastFrameAt.get(connectionId);
-    if (previous !== undefined) this.metrics.messageGap.observe((receivedAt - previous) / 1000);
-    this.#lastFrameAt.set(connectionId, receivedAt);
+    const last = this.#lastFrame.get(connectionId);
+    if (last === undefined) this.#lastFrame.set(connectionId, { at: receivedAt });
+    else {
+      this.metrics.messageGap.observe((receivedAt - last.at) / 1000);
+      last.at = receivedAt;
+    }
     let counted = 0;
     for (const t of trades) {
       if (this.#failed.has(t.product)) continue;

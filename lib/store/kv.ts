@@ -83,6 +83,13 @@ const KV_GET_MANY = 10;
 /** Live candles of one product, by granularity (the value of its `live` entry). */
 type LiveEntry = Partial<Record<GranularityId, LiveFields & { lastUpdate: number }>>;
 
+/** A product's live entry as last written (or read), with its key: what a commit sets. */
+interface CachedLive {
+  set: [Deno.KvKey, LiveEntry];
+  /** The live write that last listed it. */
+  listedBy: number;
+}
+
 /** `["exchanges","coinbase","products",product,"live"]`: the product's live entry. */
 export function liveEntryKey(product: string): string[] {
   return [...productPath(product), "live"];
@@ -123,7 +130,9 @@ export class KvCandleStore implements CandleStore {
   #kv: Deno.Kv;
   #owned: boolean;
   /** The live entry last written (or read) per product. */
-  readonly #live = new Map<string, LiveEntry>();
+  readonly #live = new Map<string, CachedLive>();
+  /** Live writes so far: numbers each write, so it lists a product once without a set. */
+  #liveWrites = 0;
   #chunks: ChunkOptions;
 
   /** Wraps `kv`; `owned` says whether {@linkcode close} closes it. */
@@ -138,45 +147,49 @@ export class KvCandleStore implements CandleStore {
 
   async writeLive(docs: CandleDoc[]): Promise<void> {
     if (docs.length === 0) return;
+    let missing: Set<string> | undefined;
+    for (const d of docs) if (!this.#live.has(d.product)) (missing ??= new Set()).add(d.product);
+    if (missing) await this.#loadLive([...missing]);
+    // The cached entries are updated in place, and each chunk's commit serialises them as they
+    // are: a full shard writes ~1,000 entries a second, held until their commits, and new
+    // copies (or a grouping of the documents per product) would be promoted as garbage. A
+    // failed commit leaves the cache ahead of the store, which is harmless: the writer writes
+    // those values (or newer ones) again.
     const now = Date.now();
-    const byProduct = new Map<string, CandleDoc[]>();
+    const write = ++this.#liveWrites;
+    const listed: CachedLive[] = [];
     for (const d of docs) {
-      const list = byProduct.get(d.product);
-      if (list) list.push(d);
-      else byProduct.set(d.product, [d]);
-    }
-    await this.#loadLive([...byProduct.keys()].filter((p) => !this.#live.has(p)));
-    await this.#commit("live entries", [...byProduct], ([product, list]) => {
-      // The cached entry is updated in place (and serialised by the commit as it is now): a
-      // new copy per product per flush would outlive the young generation and be promoted as
-      // garbage. A failed commit leaves the cache ahead of the store, which is harmless: the
-      // writer writes those values (or newer ones) again.
-      let entry = this.#live.get(product);
-      if (!entry) this.#live.set(product, entry = {});
-      for (const d of list) {
-        const c = d.candle;
-        const f = entry[d.granularity];
-        if (!f) entry[d.granularity] = { ...liveFields(c), lastUpdate: now };
-        else {
-          f.timestamp = c.start;
-          f.open = c.open;
-          f.high = c.high;
-          f.low = c.low;
-          f.close = c.close;
-          f.volume = c.volume;
-          f.lastUpdate = now;
-        }
+      const cached = this.#live.get(d.product)!;
+      if (cached.listedBy !== write) {
+        cached.listedBy = write;
+        listed.push(cached);
       }
-      return [liveEntryKey(product), entry];
-    });
+      const entry = cached.set[1];
+      const c = d.candle;
+      const f = entry[d.granularity];
+      if (!f) entry[d.granularity] = { ...liveFields(c), lastUpdate: now };
+      else {
+        f.timestamp = c.start;
+        f.open = c.open;
+        f.high = c.high;
+        f.low = c.low;
+        f.close = c.close;
+        f.volume = c.volume;
+        f.lastUpdate = now;
+      }
+    }
+    await this.#commit("live entries", listed, (cached) => cached.set);
   }
 
   /** Reads the live entries of `products` (written by an earlier process) into the cache. */
   async #loadLive(products: string[]): Promise<void> {
     for (let i = 0; i < products.length; i += KV_GET_MANY) {
       const chunk = products.slice(i, i + KV_GET_MANY);
-      const entries = await this.#kv.getMany<LiveEntry[]>(chunk.map(liveEntryKey));
-      chunk.forEach((p, k) => this.#live.set(p, entries[k]?.value ?? {}));
+      const keys = chunk.map(liveEntryKey);
+      const entries = await this.#kv.getMany<LiveEntry[]>(keys);
+      chunk.forEach((p, k) =>
+        this.#live.set(p, { set: [keys[k]!, entries[k]?.value ?? {}], listedBy: 0 })
+      );
     }
   }
 

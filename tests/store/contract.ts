@@ -183,6 +183,24 @@ export async function runContract(
     assert.deepEqual([...five], [["ETH-USD", T0 - 300]]);
   });
 
+  await step("writeLive() takes a product's documents in any order within a call", async () => {
+    await store.writeLive([
+      doc("ADA-USD", "ONE_MINUTE", candle(T0, 1)),
+      doc("XLM-USD", "ONE_MINUTE", candle(T0, 2)),
+      doc("ADA-USD", "ONE_DAY", candle(T0 - 3600, 3)),
+      doc("XLM-USD", "ONE_HOUR", candle(T0 - 300, 4)),
+    ]);
+    const live = await store.readLiveMany(["ADA-USD", "XLM-USD"]);
+    assert.deepEqual(live.get("ADA-USD"), [
+      doc("ADA-USD", "ONE_MINUTE", candle(T0, 1)),
+      doc("ADA-USD", "ONE_DAY", candle(T0 - 3600, 3)),
+    ]);
+    assert.deepEqual(live.get("XLM-USD"), [
+      doc("XLM-USD", "ONE_MINUTE", candle(T0, 2)),
+      doc("XLM-USD", "ONE_HOUR", candle(T0 - 300, 4)),
+    ]);
+  });
+
   await step("writeLive() writes many documents in one call", async () => {
     const products = Array.from({ length: 130 }, (_, i) => `P${i}-USD`);
     const granularities: GranularityId[] = ["ONE_MINUTE", "FIVE_MINUTE", "ONE_DAY"];
