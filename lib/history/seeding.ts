@@ -38,9 +38,20 @@ export const SEED_CONCURRENCY = 12;
 /** Products whose seed plan is read from the store at once (REST starts after the first). */
 export const SEED_PLAN_SLICE = 100;
 
-/** The seed cutoff for a process started at `startMs`: the start of that minute (epoch s). */
-export function seedCutoffAt(startMs: number): number {
-  return Math.floor(startMs / 60_000) * 60;
+/**
+ * The seed cutoff for a process started at `startMs` (epoch s): the start of that minute, or of
+ * the minute before when the previous run of this shard was last seen alive in it
+ * (`previousAliveMs`). Seeding covers what lies before the cutoff and the startup repair (or the
+ * first snapshot) the window from it, so a restart across a minute boundary then seeds from the
+ * store alone, as one within a minute does: with the start's own minute, the minute the previous
+ * run stopped in would be seeded from REST, one request per product before `/health` leaves
+ * `starting` (~125 s at a full shard), instead of one per product in the background.
+ */
+export function seedCutoffAt(startMs: number, previousAliveMs?: number): number {
+  const minute = Math.floor(startMs / 60_000) * 60;
+  if (previousAliveMs === undefined) return minute;
+  const previous = Math.floor(previousAliveMs / 60_000) * 60;
+  return previous === minute - 60 ? previous : minute;
 }
 
 /** One REST request still needed to seed a product. */

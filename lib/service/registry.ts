@@ -77,6 +77,8 @@ export interface ShardRegistryOptions {
   clock?: Clock;
   /** Real milliseconds between heartbeats. @default 15000 */
   intervalMs?: number;
+  /** Real milliseconds the read of the previous run's entry may take at start. @default 3000 */
+  previousReadMs?: number;
   /** No heartbeat for longer than this makes a shard `silent`. @default 60 */
   silentAfterS?: number;
   /** A fleet report younger than this is served again instead of read anew. @default 5000 */
@@ -112,10 +114,34 @@ export class ShardRegistry {
     return shardId(this.#o.identity);
   }
 
-  /** Writes the first heartbeat now and then one every interval. */
-  start(): void {
-    void this.beat();
-    this.#timer = setInterval(() => void this.beat(), this.#o.intervalMs ?? 15_000);
+  /**
+   * Reads this shard's entry as the previous run left it, then writes the first heartbeat and one
+   * every interval. Resolves with that entry: undefined when there is none, or when the read
+   * failed or took longer than `previousReadMs` (the heartbeats start then anyway).
+   */
+  start(): Promise<ShardDoc | undefined> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const read = this.#o.store.readShards().then(
+      (entries) =>
+        entries.find((e) => shardId(e) === this.id && e.startedAt !== this.#o.identity.startedAt),
+      (error) => {
+        log.warn("Cannot read the previous run's registry entry {shard}: {error}", {
+          shard: this.id,
+          error: error instanceof Error ? error.message : String(error),
+        });
+        return undefined;
+      },
+    );
+    const late = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), this.#o.previousReadMs ?? 3000);
+    });
+    const previous = Promise.race([read, late]).finally(() => clearTimeout(timer));
+    void previous.then(() => {
+      if (this.#stopped) return;
+      void this.beat();
+      this.#timer = setInterval(() => void this.beat(), this.#o.intervalMs ?? 15_000);
+    });
+    return previous;
   }
 
   /**

@@ -129,6 +129,8 @@ export class Service implements ServiceView {
       store: options.store,
       identity: shardIdentity(options.config, this.startedAt),
       snapshot: () => shardSnapshot(this),
+      // The service's clock, as `startedAt`: the next run's seed cutoff compares its minutes.
+      clock: this.#clock,
       intervalMs: options.config.shardHeartbeatMs,
     });
     this.#registry.addMetrics(this.#pipeline.metrics.registry);
@@ -158,8 +160,9 @@ export class Service implements ServiceView {
       () => this.#pipeline.tick(this.#abort.signal),
       this.#o.tickMs ?? 1000,
     );
-    this.#registry.start();
-    const run = this.#startup.run();
+    // The previous run's registry entry says when it was last alive: the seed cutoff needs it.
+    const previous = this.#registry.start();
+    const run = this.#startup.run(previous.then((entry) => entry?.heartbeatAt));
     // Reported here whether or not anyone awaits ready(); ready() still rejects with it.
     run.catch((e) => {
       if (this.#abort.signal.aborted) return;

@@ -87,8 +87,12 @@ export class Startup {
     this.#o = options;
   }
 
-  /** Runs the sequence; rejects with the error that ended it for good. */
-  async run(): Promise<void> {
+  /**
+   * Runs the sequence; rejects with the error that ended it for good. `previousAliveMs`: when
+   * the previous run of this shard was last seen alive (its registry entry's last heartbeat),
+   * for the seed cutoff (`seedCutoffAt`).
+   */
+  async run(previousAliveMs?: Promise<number | undefined>): Promise<void> {
     const { config, rest, pipeline, signal } = this.#o;
     this.products = await this.#retry(
       "listing products from Coinbase",
@@ -100,8 +104,16 @@ export class Startup {
       index: config.shardIndex,
       shards: config.shardCount,
     });
-    // Everything before the start minute comes from the seed; the live path owns the rest.
-    const cutoffSec = seedCutoffAt(this.#o.clock());
+    // Everything before the cutoff comes from the seed; the live path owns the rest.
+    const previousAt = await previousAliveMs;
+    const startMs = this.#o.clock();
+    const cutoffSec = seedCutoffAt(startMs, previousAt);
+    if (cutoffSec < seedCutoffAt(startMs)) {
+      log.info("Seed cutoff {cutoff}: the minute the previous run was last alive in ({at})", {
+        cutoff: new Date(cutoffSec * 1000).toISOString(),
+        at: new Date(previousAt!).toISOString(),
+      });
+    }
     for (const id of ids) pipeline.aggregator.expectSeed(id, cutoffSec);
     this.#o.startFeed(ids);
 

@@ -39,6 +39,11 @@ export interface HarnessOptions {
   catalogueRefreshMs?: number;
   /** Trades per product in the simulator's subscription snapshots. @default 100 (Coinbase's) */
   snapshotSize?: number;
+  /**
+   * The simulator of an earlier harness, to run another service on (a restart): its products
+   * are used, and {@linkcode Harness.close} leaves it running.
+   */
+  sim?: Simulator;
 }
 
 /** A simulator and a service wired to it. */
@@ -54,7 +59,7 @@ export interface Harness {
 /** Starts the simulator and the service (not waiting for startup to finish). */
 export async function startHarness(o: HarnessOptions): Promise<Harness> {
   const products = demoProducts(o.products ?? 5);
-  const sim = await startSimulator({
+  const sim = o.sim ?? await startSimulator({
     products,
     clock: o.clock,
     historyMs: o.historyMs ?? 26 * 3600_000,
@@ -104,7 +109,7 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
     ids,
     close: async () => {
       await service.stop(5000);
-      await sim.close();
+      if (!o.sim) await sim.close();
     },
   };
 }

@@ -374,3 +374,17 @@ Deno.test("runSeeding: two REST requests per product cold, none warm, exact coar
     await sim.close();
   }
 });
+
+Deno.test("seedCutoffAt: the start's minute, or the minute before when the previous run was last alive in it", () => {
+  const start = Date.UTC(2026, 10, 30, 10, 51, 8); // 10:51:08
+  const minute = Date.UTC(2026, 10, 30, 10, 51) / 1000;
+  equal(seedCutoffAt(start), minute, "no previous run");
+  equal(seedCutoffAt(start, Date.UTC(2026, 10, 30, 10, 51, 2)), minute, "stopped this minute");
+  equal(
+    seedCutoffAt(start, Date.UTC(2026, 10, 30, 10, 50, 57)),
+    minute - 60,
+    "stopped in the minute before: its minute, so the store alone seeds up to it",
+  );
+  equal(seedCutoffAt(start, Date.UTC(2026, 10, 30, 10, 49, 59)), minute, "two minutes before");
+  equal(seedCutoffAt(start, Date.UTC(2026, 10, 30, 10, 52, 1)), minute, "a clock ahead");
+});

@@ -263,3 +263,86 @@ Deno.test("ShardRegistry reads the catalogue at most every catalogueMaxAgeMs, ag
   await r.fleet();
   assert.equal(reads, 4, "an old catalogue is read again, and a failed read is not kept");
 });
+
+Deno.test("ShardRegistry.start() reads the previous run's entry before its first heartbeat", async (t) => {
+  const store = await openKvCandleStore(":memory:");
+  let now = T0;
+  const clock = () => now;
+  try {
+    await t.step("no previous run: undefined, then the first heartbeat", async () => {
+      const first = registry(store, 0, 1, clock, ["A-USD"]);
+      assert.equal(await first.r.start(), undefined);
+      await first.r.stop();
+      assert.equal((await store.readShards())[0]?.status, "stopped");
+    });
+    await t.step("a restart gets the stopped entry, as it was, then overwrites it", async () => {
+      const stoppedAt = now;
+      now += 7000;
+      const next = new ShardRegistry({
+        store,
+        identity: {
+          index: 0,
+          count: 1,
+          version: "test",
+          startedAt: now,
+          selection: { products: ["A-USD"], quoteCurrencies: ["USD"] },
+        },
+        snapshot: () => snapshot(["A-USD"], "starting"),
+        clock,
+      });
+      const previous = await next.start();
+      assert.equal(previous?.status, "stopped");
+      assert.equal(previous?.heartbeatAt, stoppedAt);
+      assert.equal(previous?.startedAt, T0);
+      await next.stop();
+      const [entry] = await store.readShards();
+      assert.equal(entry?.startedAt, now, "this run's entry replaced it");
+    });
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("ShardRegistry.start(): a read that fails or hangs gives undefined; heartbeats start anyway", async (t) => {
+  const kv = await openKvCandleStore(":memory:");
+  const written: ShardDoc[] = [];
+  const store = (readShards: () => Promise<ShardDoc[]>) => ({
+    readShards,
+    readCatalogue: () => kv.readCatalogue(),
+    writeShard: (doc: ShardDoc) => {
+      written.push(doc);
+      return Promise.resolve();
+    },
+  });
+  const make = (s: ReturnType<typeof store>) =>
+    new ShardRegistry({
+      store: s,
+      identity: {
+        index: 0,
+        count: 1,
+        version: "test",
+        startedAt: T0,
+        selection: { products: ["A-USD"], quoteCurrencies: ["USD"] },
+      },
+      snapshot: () => snapshot(["A-USD"], "starting"),
+      clock: () => T0,
+      previousReadMs: 50,
+    });
+  try {
+    await t.step("a failing read", async () => {
+      const r = make(store(() => Promise.reject(new Error("store down"))));
+      assert.equal(await r.start(), undefined);
+      await r.stop();
+      assert.deepEqual(written.map((d) => d.status), ["starting", "stopped"]);
+    });
+    await t.step("a read that never answers: undefined after previousReadMs", async () => {
+      written.length = 0;
+      const r = make(store(() => new Promise<ShardDoc[]>(() => {})));
+      assert.equal(await r.start(), undefined);
+      await r.stop();
+      assert.deepEqual(written.map((d) => d.status), ["starting", "stopped"]);
+    });
+  } finally {
+    kv.close();
+  }
+});

@@ -14,7 +14,7 @@ import { productFromId } from "../../lib/history/catalogue.ts";
 import { retryHelps, waitSeconds } from "../../lib/service/startup.ts";
 import { demoProducts, startSimulator } from "../../lib/coinbase/simulator.ts";
 import { openKvCandleStore } from "../../lib/store/kv.ts";
-import { startHarness, until } from "../helpers/service.ts";
+import { type Harness, startHarness, until } from "../helpers/service.ts";
 
 /** The simulator's REST client with faults: `products()` and `candles()` throw as told. */
 class FaultyRest extends RestClient {
@@ -292,6 +292,65 @@ async function startupWindow(snapshotSize: number, replayed: boolean): Promise<v
     await h.close();
   }
 }
+
+Deno.test("Service restart across a minute boundary seeds from the store alone; the startup repair completes the minute it stopped in", async () => {
+  const at = (m: number, sec: number) => Date.UTC(2026, 2, 14, 12, m, sec);
+  const clock = acceleratedClock(20, at(0, 10));
+  // A KV file, as a real restart reopens it (stopping a service closes its store).
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/spot.kv`;
+  const env = { CATCHUP_HOURS: "0" };
+  const first = await startHarness({
+    clock,
+    store: await openKvCandleStore(path),
+    products: 3,
+    env,
+    snapshotSize: 0,
+  });
+  let second: Harness | undefined;
+  try {
+    await first.service.ready();
+    await until(() => clock() >= at(0, 50), 10_000, "12:00:50");
+    await first.service.stop(5000);
+    ok(clock() < at(1, 0), "the first run stopped within 12:00");
+    await until(() => clock() >= at(1, 5), 10_000, "12:01:05");
+    const requests = first.sim.rest.requests;
+    const before = requests.length;
+    const store = await openKvCandleStore(path);
+    second = await startHarness({
+      clock,
+      store,
+      products: 3,
+      env,
+      snapshotSize: 0,
+      sim: first.sim,
+    });
+    const service = second.service;
+    await until(() => service.phase === "running", 10_000, "the restart seeded");
+    const seeding = requests.slice(before).filter((r) => r.path.includes("/candles"));
+    deepStrictEqual(seeding.map((r) => r.path), [], "no REST request before running");
+    // The window from 12:00 (the minute the first run stopped in) is the startup repair's.
+    const id = second.ids[0]!;
+    const [startup] = service.repairHistory(id).filter((r) => r.reason === "startup");
+    equal(startup?.fromSec, at(0, 0) / 1000, JSON.stringify(startup));
+    await until(() => startup!.repairedAt !== undefined, 20_000, "the startup repair");
+    await until(() => clock() > at(2, 3), 10_000, "12:01 complete");
+    const truth = first.sim.market.candles(id, ONE_MINUTE, at(0, 0) / 1000, at(1, 0) / 1000);
+    equal(truth.length, 2, "12:00 and 12:01 traded");
+    const stored = () =>
+      store.readCompleted(id, "ONE_MINUTE", {
+        start: at(0, 0) / 1000,
+        end: at(1, 0) / 1000,
+        limit: 10,
+      });
+    await until(async () => (await stored()).length === 2, 10_000, "both minutes stored");
+    deepStrictEqual(await stored(), truth);
+  } finally {
+    await second?.close();
+    await first.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 Deno.test("Service startup repairs from the seed cutoff through a late first subscription", async () => {
   // An empty snapshot cannot vouch for the window: REST repairs it.
