@@ -25,7 +25,5 @@ EXPOSE 8080
 # --max-semi-space-size=2: a small young generation halves RSS (≈250 → ≈125 MB at 1,000
 # products on KV, measured) for a little more GC work; --max-old-space-size=384 makes V8
 # collect before RSS nears Cloud Run's 512 MiB (bench, 1,000 products: peak RSS 126 MB on KV,
-# 158 MB on Firestore). --heap-growing-percent=50: a full collection when the old generation has
-# grown by half its live size, not by V8's adaptive ~30 %: at a full shard that is one every
-# 20–40 s instead of every ~5 s, each holding the event loop 6–17 ms (+10 MB RSS, measured).
-CMD ["run", "--v8-flags=--max-semi-space-size=2,--max-old-space-size=384,--heap-growing-percent=50", "--cached-only", "--frozen", "--allow-net", "--allow-env", "--allow-sys", "--allow-read", "--allow-write=/app/data,/tmp", "main.ts"]
+# 158 MB on Firestore).
+CMD ["run", "--v8-flags=--max-semi-space-size=2,--max-old-space-size=384", "--cached-only", "--frozen", "--allow-net", "--allow-env", "--allow-sys", "--allow-read", "--allow-write=/app/data,/tmp", "main.ts"]

@@ -64,7 +64,7 @@ export const CPU_PROF_DIR = Deno.env.get("BENCH_CPU_PROF");
  */
 const SERVICE_LOG = Deno.env.get("BENCH_SERVICE_LOG") || undefined;
 export const V8_FLAGS = Deno.env.get("BENCH_V8_FLAGS") ??
-  "--max-semi-space-size=2,--max-old-space-size=384,--heap-growing-percent=50";
+  "--max-semi-space-size=2,--max-old-space-size=384";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
