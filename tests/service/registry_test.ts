@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { ShardRegistry, type ShardSnapshot, shardSnapshot } from "../../lib/service/registry.ts";
+import {
+  ShardRegistry,
+  type ShardRegistryOptions,
+  type ShardSnapshot,
+  shardSnapshot,
+} from "../../lib/service/registry.ts";
 import { Registry } from "../../lib/service/prometheus.ts";
 import { openKvCandleStore } from "../../lib/store/kv.ts";
 import type { CandleStore, ShardDoc } from "../../lib/store/store.ts";
@@ -16,11 +21,12 @@ function snapshot(products: string[], status: ShardSnapshot["status"] = "healthy
 }
 
 function registry(
-  store: CandleStore,
+  store: ShardRegistryOptions["store"],
   index: number,
   count: number,
   clock: () => number,
   products: string[],
+  options: { startedAt?: number; previousReadMs?: number } = {},
 ) {
   let state = snapshot(products, "starting");
   const r = new ShardRegistry({
@@ -29,12 +35,13 @@ function registry(
       index,
       count,
       version: "test",
-      startedAt: T0,
+      startedAt: options.startedAt ?? T0,
       selection: { products: ["A-USD", "B-USD", "C-USD"], quoteCurrencies: ["USD"] },
     },
     snapshot: () => state,
     clock,
     reportMaxAgeMs: 0,
+    previousReadMs: options.previousReadMs,
   });
   return { r, set: (s: ShardSnapshot) => state = s };
 }
@@ -278,18 +285,7 @@ Deno.test("ShardRegistry.start() reads the previous run's entry before its first
     await t.step("a restart gets the stopped entry, as it was, then overwrites it", async () => {
       const stoppedAt = now;
       now += 7000;
-      const next = new ShardRegistry({
-        store,
-        identity: {
-          index: 0,
-          count: 1,
-          version: "test",
-          startedAt: now,
-          selection: { products: ["A-USD"], quoteCurrencies: ["USD"] },
-        },
-        snapshot: () => snapshot(["A-USD"], "starting"),
-        clock,
-      });
+      const next = registry(store, 0, 1, clock, ["A-USD"], { startedAt: now }).r;
       const previous = await next.start();
       assert.equal(previous?.status, "stopped");
       assert.equal(previous?.heartbeatAt, stoppedAt);
@@ -315,19 +311,7 @@ Deno.test("ShardRegistry.start(): a read that fails or hangs gives undefined; he
     },
   });
   const make = (s: ReturnType<typeof store>) =>
-    new ShardRegistry({
-      store: s,
-      identity: {
-        index: 0,
-        count: 1,
-        version: "test",
-        startedAt: T0,
-        selection: { products: ["A-USD"], quoteCurrencies: ["USD"] },
-      },
-      snapshot: () => snapshot(["A-USD"], "starting"),
-      clock: () => T0,
-      previousReadMs: 50,
-    });
+    registry(s, 0, 1, () => T0, ["A-USD"], { previousReadMs: 50 }).r;
   try {
     await t.step("a failing read", async () => {
       const r = make(store(() => Promise.reject(new Error("store down"))));
