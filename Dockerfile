@@ -24,6 +24,6 @@ EXPOSE 8080
 # hard error rather than a fallback. Writes stay limited to the KV directory and /tmp.
 # --max-semi-space-size=2: a small young generation halves RSS (≈250 → ≈125 MB at 1,000
 # products on KV, measured) for a little more GC work; --max-old-space-size=384 makes V8
-# collect before RSS nears Cloud Run's 512 MiB (bench, 1,000 products: peak RSS 126 MB on KV,
-# 158 MB on Firestore).
+# collect before RSS nears Cloud Run's 512 MiB (bench, 1,000 products: peak RSS 128 MB on KV,
+# 159 MB on Firestore).
 CMD ["run", "--v8-flags=--max-semi-space-size=2,--max-old-space-size=384", "--cached-only", "--frozen", "--allow-net", "--allow-env", "--allow-sys", "--allow-read", "--allow-write=/app/data,/tmp", "main.ts"]
