@@ -93,7 +93,13 @@ export async function e2ePart(
   const rows: Row[] = [];
   const skipped: string[] = [];
   try {
-    if (RUNS.length) rows.push(...await floorRuns(sim, progress));
+    // The bare client's CPU per trade: the machine's speed at the time, for the service's ratio.
+    let floorUs: number | undefined;
+    if (RUNS.length) {
+      const floor = await floorRuns(sim, progress);
+      rows.push(...floor.rows);
+      floorUs = floor.bareUsPerTrade;
+    }
     for (const run of RUNS) {
       if (run.store === "firestore" && !emulator) {
         progress("e2e: starting the Firestore emulator …");
@@ -105,7 +111,7 @@ export async function e2ePart(
         }
       }
       await emulator?.clear();
-      rows.push(...await serviceRun(run, sim, dir, emulator, progress));
+      rows.push(...await serviceRun(run, sim, dir, emulator, progress, floorUs));
     }
   } finally {
     await sim.child.stop();
@@ -165,8 +171,9 @@ const FLOOR_WINDOW_S = 30;
 async function floorRuns(
   sim: { wsUrl: string; products: string[] },
   progress: (line: string) => void,
-): Promise<Row[]> {
+): Promise<{ rows: Row[]; bareUsPerTrade: number }> {
   const rows: Row[] = [];
+  let bareUsPerTrade = NaN;
   const products = sim.products.slice(0, E2E.products);
   // The service's default split (PRODUCTS_PER_CONNECTION).
   const perConnection = loadConfig(() => undefined).productsPerConnection;
@@ -187,6 +194,7 @@ async function floorRuns(
       const frames = n1.frames - n0.frames;
       const trades = n1.trades - n0.trades;
       const cpu = c1 - c0;
+      if (mode === "bare") bareUsPerTrade = cpu / trades;
       rows.push({
         part: `2 e2e floor (${products.length} products)`,
         measure: `a bare Deno WebSocket client on the service's ${connections} connections, ${
@@ -206,7 +214,7 @@ async function floorRuns(
       await child.stop();
     }
   }
-  return rows;
+  return { rows, bareUsPerTrade };
 }
 
 /** A `ws_floor_process.ts` client on `products`, `perConnection` to a socket. */
@@ -236,6 +244,7 @@ async function serviceRun(
   dir: string,
   emulator: Emulator | undefined,
   progress: (line: string) => void,
+  floorUs?: number,
 ): Promise<Row[]> {
   const products = sim.products.slice(0, run.products);
   const sample = products.filter((_, i) => i % 10 === 0);
@@ -340,6 +349,7 @@ async function serviceRun(
     const rss2 = await rssBytes(child.pid);
     const elapsedS = (performance.now() - t0) / 1000;
     return rowsOf(run, {
+      floorUs,
       startupS,
       elapsedS,
       rss0,
@@ -373,6 +383,8 @@ async function serviceRun(
 }
 
 interface Measured {
+  /** The bare floor client's CPU per trade in this part (µs). */
+  floorUs?: number;
   startupS: number;
   elapsedS: number;
   rss0: number;
@@ -469,6 +481,12 @@ function rowsOf(run: RunSpec, m: Measured): Row[] {
       met: m.rss2 < 150 * 1024 * 1024,
     },
     { part: P, measure: "service CPU per trade", value: `${(m.cpuUs / trades).toFixed(1)} µs` },
+    ...(m.floorUs === undefined ? [] : [{
+      part: P,
+      measure: "… ÷ the bare client's CPU per trade in the floor row (the machine's speed at " +
+        "the time factored out: compare this across runs, not the µs)",
+      value: `${(m.cpuUs / trades / m.floorUs).toFixed(2)}×`,
+    }]),
     {
       part: P,
       measure: `store writes per product-minute (${run.layout} layout; bound ${bound.toFixed(1)}; ${
