@@ -76,10 +76,14 @@ export class Startup {
   readonly #o: StartupOptions;
   /** Products whose seeding failed for good (their trades are dropped). */
   readonly #unseeded = new Set<string>();
-  /** When each product's connection first subscribed (service clock, epoch ms). */
-  readonly #subscribedAt = new Map<string, number>();
-  /** The oldest trade time the first subscription's snapshot replayed, per product. */
-  readonly #replayedFrom = new Map<string, number>();
+  /**
+   * Each product's first subscription: when (service clock, epoch ms) and how far back its
+   * connection's snapshots replayed (per product, as the feed reported it).
+   */
+  readonly #firstSubscription = new Map<
+    string,
+    { atMs: number; replayedFrom: ReadonlyMap<string, number> }
+  >();
   /** The seed cutoff (epoch ms) once seeding is done: startup repairs start there. */
   #seededAtMs?: number;
 
@@ -162,7 +166,7 @@ export class Startup {
     // window now for the products subscribed, later for the others (see subscribed()).
     const seeded = ids.filter((id) => !this.#unseeded.has(id));
     this.#seededAtMs = cutoffSec * 1000;
-    this.#repairStart(seeded.filter((id) => this.#subscribedAt.has(id)));
+    this.#repairStart(seeded.filter((id) => this.#firstSubscription.has(id)));
     this.seeded = true;
     log.info(
       "Seeded {count} products at {cutoff}: {fromStore} from the store alone, {requests} REST requests",
@@ -210,12 +214,8 @@ export class Startup {
     atMs: number,
     replayedFrom: ReadonlyMap<string, number> = new Map(),
   ): void {
-    const first = products.filter((p) => !this.#subscribedAt.has(p));
-    for (const p of first) {
-      this.#subscribedAt.set(p, atMs);
-      const oldest = replayedFrom.get(p);
-      if (oldest !== undefined) this.#replayedFrom.set(p, oldest);
-    }
+    const first = products.filter((p) => !this.#firstSubscription.has(p));
+    for (const p of first) this.#firstSubscription.set(p, { atMs, replayedFrom });
     if (this.#seededAtMs !== undefined) {
       this.#repairStart(first.filter((p) => !this.#unseeded.has(p)));
     }
@@ -232,13 +232,14 @@ export class Startup {
     const fromMs = this.#seededAtMs!;
     let replayedCount = 0;
     for (const product of products) {
-      const replayed = replayedSince(this.#replayedFrom, product, fromMs);
+      const subscription = this.#firstSubscription.get(product)!;
+      const replayed = replayedSince(subscription.replayedFrom, product, fromMs);
       if (replayed) replayedCount++;
       this.#o.pipeline.repairer.schedule({
         products: replayed ? [] : [product],
         replayed: replayed ? [product] : [],
         fromMs,
-        toMs: Math.max(fromMs, this.#subscribedAt.get(product)!),
+        toMs: Math.max(fromMs, subscription.atMs),
         reason: "startup",
       });
     }
