@@ -136,7 +136,12 @@ export async function e2ePart(
     "records each flush time, when that flush's frames had all been handed to the sockets (its " +
     "own generating and serialising, the harness's work, is reported apart and not counted), " +
     "and every trade's cumulative 1-minute volume; every SSE client " +
-    "receives every update; client 0 records the receipt time (epoch ms, same machine clock) of " +
+    "receives every update (all but one read the bytes off a plain TCP socket and only count " +
+    "events: through `fetch` the 19 cost the clients' process ~45 % of a core, on the two " +
+    "cores the service shares with the harness); client 0 reads through `fetch` and subscribes " +
+    "after the other 19, so it is the last of the 20 in the service's fan-out order (each " +
+    "publish writes to the clients in subscription order), and records the receipt time " +
+    "(epoch ms, same machine clock) of " +
     "each changed live `ONE_MINUTE` update of every tenth product, sent every 5 s to the " +
     "simulator process, which matches it to the trade that brought the candle to " +
     "that volume and takes SSE receipt − when that trade's flush was sent (0.1 ms histogram; the first 2 s after each connect, the snapshot, are skipped). It includes " +
@@ -304,7 +309,10 @@ async function serviceRun(
       "--allow-net=127.0.0.1",
       new URL("./sse_clients_process.ts", import.meta.url).pathname,
     ], { stdin: true });
-    await clients.ask({ cmd: "connect", url, clients: E2E.sseClients, sample }, "SSE clients");
+    await clients.ask(
+      { cmd: "connect", url, clients: E2E.sseClients, sample, measuredLast: true },
+      "SSE clients",
+    );
     const report = async (what: string) => {
       // The clients' receipts are matched against the simulator's send log in its process.
       const { samples } = await clients!.ask<{ samples: unknown[] }>({ cmd: "samples" }, what);

@@ -4,10 +4,12 @@
  * figures include them, and their work does not delay the simulator's sends). Reads JSON
  * commands, one per line, on stdin and answers each with one JSON line on stdout:
  *
- * - `{"cmd":"connect","url":…,"clients":20,"sample":[ids],"expect":1000}` opens the clients,
- *   retrying until the service listens; client 0 records when each product's first
- *   `ONE_MINUTE` candle arrived and the changed live `ONE_MINUTE` updates of the sampled
- *   products (for latency, matched in the simulator's process: `match` there);
+ * - `{"cmd":"connect","url":…,"clients":20,"sample":[ids],"expect":1000,"measuredLast":true}`
+ *   opens the clients, retrying until the service listens; client 0 records when each product's
+ *   first `ONE_MINUTE` candle arrived and the changed live `ONE_MINUTE` updates of the sampled
+ *   products (for latency, matched in the simulator's process: `match` there). With
+ *   `measuredLast`, client 0 connects once the others stream, so it is the last of them in the
+ *   service's fan-out (each publish writes to the clients in the order they subscribed);
  * - `{"cmd":"firsts"}` answers `{connectedAtMs, products, allAtMs, lastFirstMs}` (epoch ms;
  *   `allAtMs` once `expect` products have arrived);
  * - `{"cmd":"firstTimes"}` answers `{times: {product: epoch ms}}`, each product's first arrival;
@@ -31,6 +33,7 @@ const clients: Promise<void>[] = [];
 const now = () => performance.timeOrigin + performance.now();
 
 async function client(url: string, index: number): Promise<void> {
+  if (index !== 0) return await rawClient(url);
   let res: Response | undefined;
   while (!abort.signal.aborted) {
     try {
@@ -51,31 +54,106 @@ async function client(url: string, index: number): Promise<void> {
   const decoder = new TextDecoder();
   let text = "";
   try {
-    if (index !== 0) {
-      // The other clients only read (as fast as a browser would) and count events cheaply, so
-      // that client 0's receipt times do not wait behind 19 clients' parsing in this process.
-      for await (const chunk of res.body) events += countEvents(chunk);
-    } else {
-      for await (const chunk of res.body) {
-        const at = now();
-        text += decoder.decode(chunk, { stream: true });
-        let end;
-        let from = 0;
-        while ((end = text.indexOf("\n\n", from)) >= 0) {
-          const block = text.slice(from, end);
-          from = end + 2;
-          if (!block.startsWith("event: candle")) continue;
-          events++;
-          onEvent(block, at, at - since > 2000, lastVolume);
-        }
-        text = text.slice(from);
+    for await (const chunk of res.body) {
+      const at = now();
+      text += decoder.decode(chunk, { stream: true });
+      let end;
+      let from = 0;
+      while ((end = text.indexOf("\n\n", from)) >= 0) {
+        const block = text.slice(from, end);
+        from = end + 2;
+        if (!block.startsWith("event: candle")) continue;
+        events++;
+        onEvent(block, at, at - since > 2000, lastVolume);
       }
+      text = text.slice(from);
     }
   } catch {
     // Aborted at the end, or dropped by the server.
   }
   open--;
   ended++;
+}
+
+/** Sockets of the raw clients, closed when stdin closes. */
+const rawSockets = new Set<Deno.Conn>();
+abort.signal.addEventListener("abort", () => {
+  for (const conn of rawSockets) {
+    try {
+      conn.close();
+    } catch { /* already closed */ }
+  }
+});
+
+/**
+ * Clients 1…N−1: the same request, read off a plain TCP socket into one reused buffer, counting
+ * events in the raw bytes. They only read (as fast as a browser would, so the service serves 20
+ * real streams), without `fetch`'s per-chunk stream machinery: through `fetch`, reading 19 streams
+ * cost this process ~40 % of a core on the machine the service and the simulator share, noise in
+ * the latency the bench measures rather than anything a remote client costs the service.
+ */
+async function rawClient(url: string): Promise<void> {
+  const u = new URL(url);
+  const request = new TextEncoder().encode(
+    `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nAccept: text/event-stream\r\n\r\n`,
+  );
+  const buf = new Uint8Array(64 * 1024);
+  while (!abort.signal.aborted) {
+    let conn: Deno.Conn | undefined;
+    try {
+      conn = await Deno.connect({ hostname: u.hostname, port: Number(u.port) });
+      rawSockets.add(conn);
+      await writeAll(conn, request);
+      // The status line and headers: keep reading until the blank line.
+      let head = "";
+      let body: Uint8Array | undefined;
+      while (body === undefined) {
+        const n = await conn.read(buf);
+        if (n === null) throw new Error("closed before the headers");
+        const text = new TextDecoder().decode(buf.subarray(0, n));
+        const end = (head + text).indexOf("\r\n\r\n");
+        if (end < 0) {
+          head += text;
+          continue;
+        }
+        const all = head + text;
+        head = all.slice(0, end);
+        body = new TextEncoder().encode(all.slice(end + 4));
+      }
+      if (!/^HTTP\/1\.1 200 /.test(head)) throw new Error(head.split("\r\n")[0]);
+      open++;
+      events += countEvents(body);
+      try {
+        for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+          events += countEvents(buf.subarray(0, n));
+        }
+      } catch {
+        // Closed at the end, or dropped by the server.
+      }
+      open--;
+      ended++;
+      return;
+    } catch {
+      // Not listening yet, or not serving yet: try again.
+    } finally {
+      if (conn) {
+        rawSockets.delete(conn);
+        try {
+          conn.close();
+        } catch { /* already closed */ }
+      }
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Resolves once `n` clients stream (or the process stops). */
+async function untilOpen(n: number): Promise<void> {
+  while (open < n && !abort.signal.aborted) await new Promise((r) => setTimeout(r, 20));
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
 }
 
 /** `event: candle` lines in a chunk (the events of an SSE stream start with that line). */
@@ -129,7 +207,11 @@ for await (const chunk of Deno.stdin.readable) {
     if (cmd.cmd === "connect") {
       sample = new Set(cmd.sample ?? []);
       expect = cmd.expect ?? Infinity;
-      for (let i = 0; i < cmd.clients; i++) clients.push(client(cmd.url, i));
+      if (cmd.measuredLast) {
+        // Client 0 subscribes once the others stream: the last in the service's fan-out order.
+        for (let i = 1; i < cmd.clients; i++) clients.push(client(cmd.url, i));
+        clients.push(untilOpen(cmd.clients - 1).then(() => client(cmd.url, 0)));
+      } else for (let i = 0; i < cmd.clients; i++) clients.push(client(cmd.url, i));
       reply({ ok: true });
     } else if (cmd.cmd === "firsts") {
       reply({
