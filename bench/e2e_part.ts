@@ -2,8 +2,9 @@
  * @module
  * Part 2 of the bench: the simulator (own process) at 1,000 products × 5 trades/s → the service
  * (own process, `main.ts`) on KV, then on the Firestore emulator in the compat and
- * compact layouts, each with 20 SSE clients (in a third process, `sse_clients_process.ts`)
- * subscribed to every product's `ONE_MINUTE` candles.
+ * compact layouts, each with 20 SSE clients (in two processes of their own,
+ * `sse_clients_process.ts`: the measured client alone in one) subscribed to every product's
+ * `ONE_MINUTE` candles.
  * Measures trade-frame-to-SSE latency (see `sse_latency.ts`; the service's own
  * `spot_trade_to_sse_seconds` histogram alongside), RSS, CPU per trade and store writes.
  */
@@ -123,7 +124,7 @@ export async function e2ePart(
     `End to end: the simulator (${E2E.products} products × ${E2E.tradesPerSecond} trades/s, ` +
     "`market_trades` sent as Coinbase sends it: one frame per product every 100 ms on the " +
     "product's own phase) and the service each in their own process; " +
-    `${E2E.sseClients} SSE clients (in a third process of their own) on ` +
+    `${E2E.sseClients} SSE clients (in processes of their own) on ` +
     "`/api/stream?products=<all 1,000>&granularities=ONE_MINUTE`. The service is " +
     "`main.ts` itself with `COINBASE_REST_RATE` raised to " +
     `${E2E.restRate} requests/s (and the simulator's REST limit raised to match) so that ` +
@@ -136,12 +137,13 @@ export async function e2ePart(
     "records each flush time, when that flush's frames had all been handed to the sockets (its " +
     "own generating and serialising, the harness's work, is reported apart and not counted), " +
     "and every trade's cumulative 1-minute volume; every SSE client " +
-    "receives every update (all but one read the bytes off a plain TCP socket and only count " +
-    "events: through `fetch` the 19 cost the clients' process ~45 % of a core, on the two " +
-    "cores the service shares with the harness); client 0 reads through `fetch` and subscribes " +
-    "after the other 19, so it is the last of the 20 in the service's fan-out order (each " +
-    "publish writes to the clients in subscription order), and records the receipt time " +
-    "(epoch ms, same machine clock) of " +
+    "receives every update. 19 of them, in one process, read the bytes off plain TCP sockets " +
+    "and only count events (through `fetch` they cost that process ~45 % of a core, on the two " +
+    "cores the service shares with the harness); the measured client, in a process of its own " +
+    "(nothing else in its event loop, like a real remote client), reads through `fetch` and " +
+    "subscribes after the other 19, so it is the last of the 20 in the service's fan-out order " +
+    "(each publish writes to the clients in subscription order: the worst place), and records " +
+    "the receipt time (epoch ms, same machine clock) of " +
     "each changed live `ONE_MINUTE` update of every tenth product, sent every 5 s to the " +
     "simulator process, which matches it to the trade that brought the candle to " +
     "that volume and takes SSE receipt − when that trade's flush was sent (0.1 ms histogram; the first 2 s after each connect, the snapshot, are skipped). It includes " +
@@ -295,6 +297,7 @@ async function serviceRun(
   }).spawn();
   const logTail = keepTail(child, SERVICE_LOG);
   let clients: JsonChild | undefined;
+  let readers: JsonChild | undefined;
   let probe: JsonChild | undefined;
   try {
     const startupS = await waitHealthy(base, child, logTail, progress, run.name);
@@ -303,26 +306,29 @@ async function serviceRun(
     const cpu0 = await cpuMicros(child.pid);
     const m0 = await scrape(base);
     const url = `${base}/api/stream?products=${products.join(",")}&granularities=ONE_MINUTE`;
-    clients = new JsonChild([
-      DENO,
-      "run",
-      "--allow-net=127.0.0.1",
-      new URL("./sse_clients_process.ts", import.meta.url).pathname,
-    ], { stdin: true });
-    await clients.ask(
-      { cmd: "connect", url, clients: E2E.sseClients, sample, measuredLast: true },
-      "SSE clients",
+    // The 19 readers first, then the measured client in a process of its own: the last of the
+    // 20 in the service's fan-out order (each publish writes to the clients in the order they
+    // subscribed), with nothing else in its event loop when its chunk arrives.
+    readers = sseClientsProcess();
+    await readers.ask(
+      { cmd: "connect", url, clients: E2E.sseClients - 1, countOnly: true },
+      "SSE readers",
     );
+    await untilOpen(readers, E2E.sseClients - 1);
+    clients = sseClientsProcess();
+    await clients.ask({ cmd: "connect", url, clients: 1, sample }, "SSE clients");
     const report = async (what: string) => {
       // The clients' receipts are matched against the simulator's send log in its process.
       const { samples } = await clients!.ask<{ samples: unknown[] }>({ cmd: "samples" }, what);
       await sim.child.ask({ cmd: "match", samples }, what);
       const r = await sim.child.ask<LatencyReport>({ cmd: "report" }, what);
-      const s = await clients!.ask<{ openClients: number; endedClients: number }>(
-        { cmd: "stats" },
-        what,
-      );
-      return { ...r, openClients: s.openClients, endedClients: s.endedClients };
+      const s = await stats(clients!);
+      const t = await stats(readers!);
+      return {
+        ...r,
+        openClients: s.openClients + t.openClients,
+        endedClients: s.endedClients + t.endedClients,
+      };
     };
     // The probe: one more connection's worth of the same products (the service's ws-0 group),
     // received by a client that does nothing else, beside the loaded service: the frames' age
@@ -336,7 +342,7 @@ async function serviceRun(
     await probe.ask({}, "probe reset");
     const m1 = await scrape(base);
     const simCpu1 = await cpuMicros(sim.child.pid);
-    const clientsCpu1 = await cpuMicros(clients.pid);
+    const clientsCpu1 = await cpuMicros(clients.pid) + await cpuMicros(readers.pid);
     const t1 = performance.now();
     // Samples are matched every 5 s, while the simulator still holds their trades.
     for (let left = run.windowS - 10; left > 0; left -= 5) {
@@ -352,7 +358,9 @@ async function serviceRun(
     const m2 = await scrape(base);
     const windowMs = performance.now() - t1;
     const simShare = (await cpuMicros(sim.child.pid) - simCpu1) / 1000 / windowMs;
-    const clientsShare = (await cpuMicros(clients.pid) - clientsCpu1) / 1000 / windowMs;
+    const clientsShare =
+      (await cpuMicros(clients.pid) + await cpuMicros(readers.pid) - clientsCpu1) / 1000 /
+      windowMs;
     const cpu2 = await cpuMicros(child.pid);
     const rss2 = await rssBytes(child.pid);
     const elapsedS = (performance.now() - t0) / 1000;
@@ -376,6 +384,7 @@ async function serviceRun(
   } finally {
     await probe?.stop();
     await clients?.stop();
+    await readers?.stop();
     try {
       child.kill("SIGTERM");
     } catch { /* already gone */ }
@@ -388,6 +397,31 @@ async function serviceRun(
     clearTimeout(timer);
     await logTail.done;
   }
+}
+
+/** A `sse_clients_process.ts` child. */
+function sseClientsProcess(): JsonChild {
+  return new JsonChild([
+    DENO,
+    "run",
+    "--allow-net=127.0.0.1",
+    new URL("./sse_clients_process.ts", import.meta.url).pathname,
+  ], { stdin: true });
+}
+
+type ClientStats = { openClients: number; endedClients: number };
+
+function stats(child: JsonChild): Promise<ClientStats> {
+  return child.ask<ClientStats>({ cmd: "stats" }, "SSE client stats");
+}
+
+/** Waits until `n` of `child`'s clients stream (the service answered their requests). */
+async function untilOpen(child: JsonChild, n: number): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if ((await stats(child)).openClients >= n) return;
+    await sleep(100);
+  }
+  throw new Error(`SSE readers: fewer than ${n} streaming after 30 s`);
 }
 
 interface Measured {
@@ -406,7 +440,7 @@ interface Measured {
   sampled: number;
   /** CPU of the simulator process over the window, in cores. */
   simShare: number;
-  /** CPU of the SSE clients' process over the window, in cores. */
+  /** CPU of the SSE clients' two processes over the window, in cores. */
   clientsShare: number;
   /** Frame ages at the probe client over the window. */
   probeAges: FrameAges;
@@ -442,7 +476,7 @@ function rowsOf(run: RunSpec, m: Measured): Row[] {
         `${num(l.matched)} updates, ${num(l.unmatched)} unmatched; ${l.openClients} clients ` +
         `open; simulator process at ${(100 * m.simShare).toFixed(0)} % of a core, its own ` +
         `work per flush ${l.flushWorkP50Ms.toFixed(0)} ms p50 (not counted); clients ` +
-        `process at ${(100 * m.clientsShare).toFixed(0)} %)`,
+        `processes at ${(100 * m.clientsShare).toFixed(0)} %)`,
       value: `${l.p50Ms.toFixed(1)} ms`,
       goal: "< 5 ms",
       met: l.p50Ms < 5,

@@ -4,12 +4,12 @@
  * figures include them, and their work does not delay the simulator's sends). Reads JSON
  * commands, one per line, on stdin and answers each with one JSON line on stdout:
  *
- * - `{"cmd":"connect","url":…,"clients":20,"sample":[ids],"expect":1000,"measuredLast":true}`
- *   opens the clients, retrying until the service listens; client 0 records when each product's
- *   first `ONE_MINUTE` candle arrived and the changed live `ONE_MINUTE` updates of the sampled
- *   products (for latency, matched in the simulator's process: `match` there). With
- *   `measuredLast`, client 0 connects once the others stream, so it is the last of them in the
- *   service's fan-out (each publish writes to the clients in the order they subscribed);
+ * - `{"cmd":"connect","url":…,"clients":20,"sample":[ids],"expect":1000}` opens the clients,
+ *   retrying until the service listens; client 0 records when each product's first
+ *   `ONE_MINUTE` candle arrived and the changed live `ONE_MINUTE` updates of the sampled
+ *   products (for latency, matched in the simulator's process: `match` there); the others only
+ *   read and count. With `"countOnly":true` every client only reads and counts (the measured
+ *   client can then run alone in a process of its own, nothing else in its event loop);
  * - `{"cmd":"firsts"}` answers `{connectedAtMs, products, allAtMs, lastFirstMs}` (epoch ms;
  *   `allAtMs` once `expect` products have arrived);
  * - `{"cmd":"firstTimes"}` answers `{times: {product: epoch ms}}`, each product's first arrival;
@@ -147,11 +147,6 @@ async function rawClient(url: string): Promise<void> {
   }
 }
 
-/** Resolves once `n` clients stream (or the process stops). */
-async function untilOpen(n: number): Promise<void> {
-  while (open < n && !abort.signal.aborted) await new Promise((r) => setTimeout(r, 20));
-}
-
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
 }
@@ -207,11 +202,8 @@ for await (const chunk of Deno.stdin.readable) {
     if (cmd.cmd === "connect") {
       sample = new Set(cmd.sample ?? []);
       expect = cmd.expect ?? Infinity;
-      if (cmd.measuredLast) {
-        // Client 0 subscribes once the others stream: the last in the service's fan-out order.
-        for (let i = 1; i < cmd.clients; i++) clients.push(client(cmd.url, i));
-        clients.push(untilOpen(cmd.clients - 1).then(() => client(cmd.url, 0)));
-      } else for (let i = 0; i < cmd.clients; i++) clients.push(client(cmd.url, i));
+      const first = cmd.countOnly ? 1 : 0;
+      for (let i = first; i < first + cmd.clients; i++) clients.push(client(cmd.url, i));
       reply({ ok: true });
     } else if (cmd.cmd === "firsts") {
       reply({
