@@ -89,7 +89,7 @@ abort.signal.addEventListener("abort", () => {
  * Clients 1…N−1: the same request, read off a plain TCP socket into one reused buffer, counting
  * events in the raw bytes. They only read (as fast as a browser would, so the service serves 20
  * real streams), without `fetch`'s per-chunk stream machinery: through `fetch`, reading 19 streams
- * cost this process ~40 % of a core on the machine the service and the simulator share, noise in
+ * cost this process ~45 % of a core on the machine the service and the simulator share, noise in
  * the latency the bench measures rather than anything a remote client costs the service.
  */
 async function rawClient(url: string): Promise<void> {
