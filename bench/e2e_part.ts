@@ -137,11 +137,12 @@ export async function e2ePart(
     "records each flush time, when that flush's frames had all been handed to the sockets (its " +
     "own generating and serialising, the harness's work, is reported apart and not counted), " +
     "and every trade's cumulative 1-minute volume; every SSE client " +
-    "receives every update. 19 of them, in one process, read the bytes off plain TCP sockets " +
+    `receives every update. ${E2E.sseClients - 1} of them, in one process, read the bytes off ` +
+    "plain TCP sockets " +
     "and only count events (through `fetch` they cost that process ~45 % of a core, on the two " +
     "cores the service shares with the harness); the measured client, in a process of its own " +
     "(nothing else in its event loop, like a real remote client), reads through `fetch` and " +
-    "subscribes after the other 19, so it is the last of the 20 in the service's fan-out order " +
+    "subscribes after the others, so it is the last in the service's fan-out order " +
     "(each publish writes to the clients in subscription order: the worst place), and records " +
     "the receipt time (epoch ms, same machine clock) of " +
     "each changed live `ONE_MINUTE` update of every tenth product, sent every 5 s to the " +
