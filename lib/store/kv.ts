@@ -36,6 +36,7 @@ import {
   type CompletedFields,
   completedFields,
   completedPath,
+  fillLiveFields,
   GRANULARITY_COLLECTIONS,
   type LiveFields,
   liveFields,
@@ -168,15 +169,7 @@ export class KvCandleStore implements CandleStore {
       const c = d.candle;
       const f = entry[d.granularity];
       if (!f) entry[d.granularity] = { ...liveFields(c), lastUpdate: now };
-      else {
-        f.timestamp = c.start;
-        f.open = c.open;
-        f.high = c.high;
-        f.low = c.low;
-        f.close = c.close;
-        f.volume = c.volume;
-        f.lastUpdate = now;
-      }
+      else fillLiveFields(f, c).lastUpdate = now;
     }
     await this.#commit("live entries", listed, (cached) => cached.set);
   }

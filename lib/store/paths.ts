@@ -111,8 +111,22 @@ export function joinPath(segments: readonly (string | number)[]): string {
 
 /** The live fields of a candle. */
 export function liveFields(candle: Candle): LiveFields {
-  const { start, open, high, low, close, volume } = candle;
-  return { timestamp: start, open, high, low, close, volume };
+  const fields = { timestamp: NaN, open: NaN, high: NaN, low: NaN, close: NaN, volume: NaN };
+  return fillLiveFields(fields, candle);
+}
+
+/**
+ * Overwrites `fields` (returned) with the live fields of `candle`: for a store that keeps its
+ * live values and updates them in place instead of copying them on every write.
+ */
+export function fillLiveFields<F extends LiveFields>(fields: F, candle: Candle): F {
+  fields.timestamp = candle.start;
+  fields.open = candle.open;
+  fields.high = candle.high;
+  fields.low = candle.low;
+  fields.close = candle.close;
+  fields.volume = candle.volume;
+  return fields;
 }
 
 /** A candle from live fields. */
