@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { backoffDelay, isFinalError } from "../lib/backoff.ts";
-import { RestError } from "../lib/coinbase/rest_error.ts";
+import { RestError } from "../lib/exchange/rest_error.ts";
 
 const policy = { initialMs: 1000, maxMs: 30_000 };
 

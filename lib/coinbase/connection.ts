@@ -21,7 +21,7 @@ import {
   type FeedStats,
   RateMeter,
   replayedSince,
-} from "./feed_types.ts";
+} from "../exchange/feed_types.ts";
 
 const log = getLogger(["spot", "feed"]);
 

@@ -14,7 +14,7 @@ import {
   emptyStats,
   type FeedHandlers,
   type FeedStats,
-} from "./feed_types.ts";
+} from "../exchange/feed_types.ts";
 
 /** Options for {@linkcode Feed}. */
 export interface FeedOptions {

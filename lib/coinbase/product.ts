@@ -5,31 +5,9 @@
  * as the exact strings Coinbase sends. Unknown fields are ignored; a row without an id is an
  * error naming what was missing.
  */
+import type { Product } from "../exchange/product.ts";
 
-/** One Coinbase product, camel-cased. Sizes and increments are exact decimal strings. */
-export interface Product {
-  productId: string;
-  baseCurrency: string;
-  quoteCurrency: string;
-  /** `online` or `delisted` (Coinbase may add others; kept verbatim). */
-  status: string;
-  productType: string;
-  baseMinSize: string;
-  baseMaxSize: string;
-  baseIncrement: string;
-  quoteIncrement: string;
-  quoteMinSize: string;
-  quoteMaxSize: string;
-  displayName: string;
-  baseName: string;
-  quoteName: string;
-  /** Last price, or `""` when Coinbase has none. */
-  price: string;
-  tradingDisabled: boolean;
-  isDisabled: boolean;
-  /** The product this one is an alias of (`BTC-USDC` → `BTC-USD`), or `""`. */
-  alias: string;
-}
+export type { Product };
 
 function str(row: Record<string, unknown>, key: string): string {
   const v = row[key];

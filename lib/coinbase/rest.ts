@@ -16,7 +16,7 @@ import {
   MAX_CANDLES_PER_REQUEST,
   parseCandles,
 } from "./rest_candles.ts";
-import { RestError } from "./rest_error.ts";
+import { RestError } from "../exchange/rest_error.ts";
 import {
   type Authorize,
   type RestStats,

@@ -10,8 +10,8 @@
 import { backoffDelay } from "../backoff.ts";
 import { abortableSleep, type Clock, type Sleep, systemClock } from "../clock.ts";
 import { getLogger } from "../log.ts";
-import { RateLimiter } from "./rate_limit.ts";
-import { describeErrorBody, isRetryableStatus, RestError } from "./rest_error.ts";
+import { RateLimiter } from "../exchange/rate_limit.ts";
+import { describeErrorBody, isRetryableStatus, RestError } from "../exchange/rest_error.ts";
 
 const log = getLogger(["spot", "rest"]);
 

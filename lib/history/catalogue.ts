@@ -13,7 +13,7 @@
  *   included).
  */
 import { type Config, ConfigError } from "../config.ts";
-import type { Product } from "../coinbase/product.ts";
+import type { Product } from "../exchange/product.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { getLogger } from "../log.ts";
 import type { Clock } from "../clock.ts";

@@ -12,7 +12,7 @@
  * after `retryMs` (default a minute); it never stops the service.
  */
 import { abortableSleep, type Clock, systemClock } from "../clock.ts";
-import type { Product } from "../coinbase/product.ts";
+import type { Product } from "../exchange/product.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { getLogger } from "../log.ts";
 import type { CandleStore, CatalogueEntry, ProductDoc } from "../store/store.ts";

@@ -13,7 +13,7 @@ import { backoffDelay, type BackoffPolicy, isFinalError } from "../backoff.ts";
 import type { Aggregator } from "../candles/aggregator.ts";
 import { ONE_MINUTE } from "../candles/granularity.ts";
 import type { Clock } from "../clock.ts";
-import type { FeedGap } from "../coinbase/feed_types.ts";
+import type { FeedGap } from "../exchange/feed_types.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { getLogger } from "../log.ts";
 import { REST_SETTLE_S } from "./seeding.ts";

@@ -6,7 +6,7 @@
  * process), or the store has been failing longer than its limit. An exchange outage from the
  * start, or one stalled connection, is reported but stays 200: restarting cannot fix it.
  */
-import type { ConnectionStatus } from "../coinbase/feed_types.ts";
+import type { ConnectionStatus } from "../exchange/feed_types.ts";
 
 /** Inputs of {@linkcode health}. */
 export interface HealthInput {

@@ -4,7 +4,7 @@
  * writer, aggregator and hub at scrape time, and the latency histograms.
  */
 import type { AggregatorStats } from "../candles/aggregator.ts";
-import type { ConnectionStatus, FeedStats } from "../coinbase/feed_types.ts";
+import type { ConnectionStatus, FeedStats } from "../exchange/feed_types.ts";
 import type { WriterStats } from "../store/writer.ts";
 import { Counter, Gauge, Histogram, Registry, ScrapedCounter } from "./prometheus.ts";
 

@@ -15,7 +15,7 @@ import type {
   FeedGap,
   FeedStats,
   TradeFrameInfo,
-} from "../coinbase/feed_types.ts";
+} from "../exchange/feed_types.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { Repairer } from "../history/repair.ts";
 import type { CandleStore } from "../store/store.ts";

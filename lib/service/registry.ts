@@ -10,7 +10,7 @@
  */
 import type { Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
-import type { ConnectionStatus } from "../coinbase/feed_types.ts";
+import type { ConnectionStatus } from "../exchange/feed_types.ts";
 import { getLogger } from "../log.ts";
 import type { CandleStore, CatalogueEntry, ShardDoc } from "../store/store.ts";
 import { shardId } from "../store/store.ts";

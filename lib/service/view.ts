@@ -9,8 +9,8 @@
 import type { Candle, CandleUpdate } from "../candles/candle.ts";
 import type { Granularity } from "../candles/granularity.ts";
 import type { AggregatorStats } from "../candles/aggregator.ts";
-import type { ConnectionStatus, FeedStats } from "../coinbase/feed_types.ts";
-import type { Product } from "../coinbase/product.ts";
+import type { ConnectionStatus, FeedStats } from "../exchange/feed_types.ts";
+import type { Product } from "../exchange/product.ts";
 import type { RepairRecord } from "../history/repair.ts";
 import type { FleetReport } from "./fleet.ts";
 import type { HealthBody } from "./health.ts";

@@ -10,7 +10,7 @@ import { parseUnits, unitsToNumber } from "../../lib/candles/decimal.ts";
 import { GRANULARITIES, granularityById } from "../../lib/candles/granularity.ts";
 import { loadConfig } from "../../lib/config.ts";
 import { Feed } from "../../lib/coinbase/feed.ts";
-import type { FeedGap } from "../../lib/coinbase/feed_types.ts";
+import type { FeedGap } from "../../lib/exchange/feed_types.ts";
 import { parseRfc3339 } from "../../lib/coinbase/wire_values.ts";
 import type { Trade } from "../../lib/candles/trade.ts";
 import { RestClient } from "../../lib/coinbase/rest.ts";

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { parseGranularity } from "../../lib/candles/granularity.ts";
-import { RateLimiter } from "../../lib/coinbase/rate_limit.ts";
+import { RateLimiter } from "../../lib/exchange/rate_limit.ts";
 import { RestClient, RestError } from "../../lib/coinbase/rest.ts";
 import { candleWindows } from "../../lib/coinbase/rest_candles.ts";
-import { describeErrorBody } from "../../lib/coinbase/rest_error.ts";
+import { describeErrorBody } from "../../lib/exchange/rest_error.ts";
 import { maxInWindow } from "../../lib/coinbase/simulator/rest.ts";
 import { RATE_LIMIT_HTML } from "../../lib/coinbase/simulator/rest_limits.ts";
 import { NOW_MS, startRestSim } from "./_rest_server.ts";

@@ -5,8 +5,8 @@
  */
 import type { Candle } from "../../lib/candles/candle.ts";
 import type { Granularity, GranularityId } from "../../lib/candles/granularity.ts";
-import type { ConnectionStatus } from "../../lib/coinbase/feed_types.ts";
-import type { Product } from "../../lib/coinbase/product.ts";
+import type { ConnectionStatus } from "../../lib/exchange/feed_types.ts";
+import type { Product } from "../../lib/exchange/product.ts";
 import { productFromId } from "../../lib/history/catalogue.ts";
 import type { RepairRecord } from "../../lib/history/repair.ts";
 import type { FleetReport } from "../../lib/service/fleet.ts";

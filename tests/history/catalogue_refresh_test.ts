@@ -1,6 +1,6 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { Timestamp } from "@google-cloud/firestore";
-import type { Product } from "../../lib/coinbase/product.ts";
+import type { Product } from "../../lib/exchange/product.ts";
 import type { ProductsQuery } from "../../lib/coinbase/rest.ts";
 import { productFromId } from "../../lib/history/catalogue.ts";
 import { CatalogueRefresher } from "../../lib/history/catalogue_refresh.ts";

@@ -1,6 +1,6 @@
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { ConfigError } from "../../lib/config.ts";
-import type { Product } from "../../lib/coinbase/product.ts";
+import type { Product } from "../../lib/exchange/product.ts";
 import { type ProductsQuery, RestClient, RestError } from "../../lib/coinbase/rest.ts";
 import {
   catalogueEntry,

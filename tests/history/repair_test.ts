@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Aggregator } from "../../lib/candles/aggregator.ts";
 import type { Candle, CandleUpdate } from "../../lib/candles/candle.ts";
 import type { Granularity } from "../../lib/candles/granularity.ts";
-import { RestError } from "../../lib/coinbase/rest_error.ts";
+import { RestError } from "../../lib/exchange/rest_error.ts";
 import { Repairer, type RepairerOptions } from "../../lib/history/repair.ts";
 import { REST_SETTLE_S } from "../../lib/history/seeding.ts";
 

@@ -1,5 +1,5 @@
 import { equal, match } from "node:assert/strict";
-import type { ConnectionStatus } from "../../lib/coinbase/feed_types.ts";
+import type { ConnectionStatus } from "../../lib/exchange/feed_types.ts";
 import { health, type HealthInput } from "../../lib/service/health.ts";
 
 const conn = (state: ConnectionStatus["state"]): ConnectionStatus => ({

@@ -3,7 +3,7 @@ import type { Candle } from "../../lib/candles/candle.ts";
 import { type Granularity, ONE_MINUTE, parseGranularity } from "../../lib/candles/granularity.ts";
 import { acceleratedClock } from "../../lib/clock.ts";
 import { ConfigError } from "../../lib/config.ts";
-import type { Product } from "../../lib/coinbase/product.ts";
+import type { Product } from "../../lib/exchange/product.ts";
 import {
   type CallOptions,
   type ProductsQuery,
