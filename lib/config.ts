@@ -11,6 +11,16 @@ export const COINBASE_WS_URL = "wss://advanced-trade-ws.coinbase.com";
 export const COINBASE_REST_URL = "https://api.coinbase.com/api/v3/brokerage";
 /** Products served when `PRODUCTS` is unset. */
 export const DEFAULT_PRODUCTS = ["BTC-USD", "ETH-USD", "ADA-USD", "DOGE-USD", "SOL-USD"];
+/** Kraken's WebSocket v2 endpoint. */
+export const KRAKEN_WS_URL = "wss://ws.kraken.com/v2";
+/** Kraken's REST base (paths `/0/public/…` below it). */
+export const KRAKEN_REST_URL = "https://api.kraken.com";
+/** Kraken pairs served when `KRAKEN_PRODUCTS` is unset (stored ids: `BTC/USD` → `BTC-USD`). */
+export const DEFAULT_KRAKEN_PRODUCTS = ["BTC-USD", "ETH-USD", "SOL-USD", "DOGE-USD", "ADA-USD"];
+/** The exchanges `EXCHANGES` may list. */
+export const EXCHANGES = ["coinbase", "kraken"] as const;
+/** One of {@linkcode EXCHANGES}. */
+export type ExchangeName = typeof EXCHANGES[number];
 
 /** A bad environment value. The message names the variable. */
 export class ConfigError extends Error {
@@ -36,9 +46,18 @@ export interface PublicRateLimit {
   burst: number;
 }
 
+/** Which products of one exchange the fleet serves. */
+export interface ProductSelection {
+  /** Explicit stored ids (`BTC-USD`), or `"all"` for every online spot product in `quoteCurrencies`. */
+  products: string[] | "all";
+  quoteCurrencies: string[];
+}
+
 /** The service's configuration, all defaults applied. */
 export interface Config {
   port: number;
+  /** `EXCHANGES`: the exchanges served, in order; `coinbase` alone by default. */
+  exchanges: ExchangeName[];
   /** Explicit product ids, or `"all"` for every online spot product in `quoteCurrencies`. */
   products: string[] | "all";
   quoteCurrencies: string[];
@@ -55,6 +74,14 @@ export interface Config {
   /** CDP key; both parts set or neither. */
   coinbaseKey?: { name: string; privateKey: string };
   productsPerConnection: number;
+  /** `KRAKEN_PRODUCTS` / `KRAKEN_QUOTE_CURRENCIES`: Kraken's selection (used when served). */
+  kraken: ProductSelection;
+  krakenWsUrl: string;
+  krakenRestUrl: string;
+  /** `KRAKEN_REST_RATE`: REST requests per second towards Kraken (its public limit is unpublished). */
+  krakenRestRate: number;
+  /** `HISTORY_DAYS`: the background filler completes history this many days back (0 = off). */
+  historyDays: number;
   /** REST requests per second the service allows itself (Coinbase: ~10/s public, 30/s with a key). */
   coinbaseRestRate: number;
   flushIntervalMs: number;
@@ -109,6 +136,78 @@ export function parseProductList(raw: string, variable = "PRODUCTS"): string[] {
     }
   }
   return ids;
+}
+
+/**
+ * Parses `KRAKEN_PRODUCTS`: a comma list of Kraken pairs as v2 symbols (`BTC/USD`) or stored ids
+ * (`BTC-USD`), returned as stored ids (upper-cased, de-duplicated).
+ *
+ * @throws {ConfigError} naming `KRAKEN_PRODUCTS` when a pair is malformed or the list is empty
+ */
+export function parseKrakenProductList(raw: string): string[] {
+  const variable = "KRAKEN_PRODUCTS";
+  const ids = [
+    ...new Set(
+      raw.split(",").map((s) => s.trim().toUpperCase().replace("/", "-")).filter(Boolean),
+    ),
+  ];
+  if (ids.length === 0) {
+    throw new ConfigError(variable, `${variable} is empty: give pairs like BTC/USD,ETH/USD`);
+  }
+  for (const id of ids) {
+    if (!PRODUCT_ID.test(id)) {
+      throw new ConfigError(
+        variable,
+        `${variable} has a malformed pair "${id}": expected BASE/QUOTE such as BTC/USD`,
+      );
+    }
+  }
+  return ids;
+}
+
+/**
+ * Parses `EXCHANGES`: a comma list of `coinbase`, `kraken` (order kept, duplicates dropped).
+ *
+ * @throws {ConfigError} naming `EXCHANGES`
+ */
+export function parseExchanges(raw: string | undefined): ExchangeName[] {
+  if (raw === undefined || raw.trim() === "") return ["coinbase"];
+  const names = [...new Set(raw.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean))];
+  const bad = names.find((n) => !(EXCHANGES as readonly string[]).includes(n));
+  if (bad !== undefined || names.length === 0) {
+    throw new ConfigError(
+      "EXCHANGES",
+      `EXCHANGES must be a comma list of ${EXCHANGES.join(", ")}, got "${raw}"` +
+        (bad !== undefined ? ` ("${bad}" is not an exchange this service speaks)` : ""),
+    );
+  }
+  return names as ExchangeName[];
+}
+
+function quoteList(env: Env, name: string): string[] {
+  const quotes = get(env, name) ?? "USD";
+  const list = [...new Set(quotes.split(",").map((s) => s.trim().toUpperCase()).filter(Boolean))];
+  const bad = list.find((q) => !/^[A-Z0-9]{1,20}$/.test(q));
+  if (list.length === 0 || bad !== undefined) {
+    throw new ConfigError(
+      name,
+      `${name} must be a comma list of currency codes such as USD,USDC, got "${quotes}"`,
+    );
+  }
+  return list;
+}
+
+function rate(env: Env, name: string, fallback: number, max: number): number {
+  const raw = get(env, name);
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || !(v > 0) || v > max) {
+    throw new ConfigError(
+      name,
+      `${name} must be a number of requests per second above 0 and at most ${max} (e.g. 0.5), got "${raw}"`,
+    );
+  }
+  return v;
 }
 
 function get(env: Env, name: string): string | undefined {
@@ -236,17 +335,24 @@ export function loadConfig(env: Env = processEnv): Config {
     ? [...DEFAULT_PRODUCTS]
     : parseProductList(rawProducts);
 
-  const quotes = get(env, "QUOTE_CURRENCIES") ?? "USD";
-  const quoteCurrencies = [
-    ...new Set(quotes.split(",").map((s) => s.trim().toUpperCase()).filter(Boolean)),
-  ];
-  const badQuote = quoteCurrencies.find((q) => !/^[A-Z0-9]{1,20}$/.test(q));
-  if (quoteCurrencies.length === 0 || badQuote !== undefined) {
+  const quoteCurrencies = quoteList(env, "QUOTE_CURRENCIES");
+
+  if (env("KRAKEN_PRODUCTS")?.trim() === "") {
     throw new ConfigError(
-      "QUOTE_CURRENCIES",
-      `QUOTE_CURRENCIES must be a comma list of currency codes such as USD,USDC, got "${quotes}"`,
+      "KRAKEN_PRODUCTS",
+      "KRAKEN_PRODUCTS is set but empty: give pairs like BTC/USD,ETH/USD, or all, or unset it " +
+        `for the defaults (${DEFAULT_KRAKEN_PRODUCTS.join(",")})`,
     );
   }
+  const rawKraken = get(env, "KRAKEN_PRODUCTS");
+  const kraken: ProductSelection = {
+    products: rawKraken?.toLowerCase() === "all"
+      ? "all"
+      : rawKraken === undefined
+      ? [...DEFAULT_KRAKEN_PRODUCTS]
+      : parseKrakenProductList(rawKraken),
+    quoteCurrencies: quoteList(env, "KRAKEN_QUOTE_CURRENCIES"),
+  };
 
   const shardCount = integer(env, "SHARD_COUNT", 1, 1, 1000);
   const shardIndex = integer(env, "SHARD_INDEX", 0, 0, 999);
@@ -270,6 +376,7 @@ export function loadConfig(env: Env = processEnv): Config {
   const cloudRunService = get(env, "K_SERVICE");
   return {
     port: integer(env, "PORT", 8080, 0, 65535),
+    exchanges: parseExchanges(env("EXCHANGES")),
     products,
     quoteCurrencies,
     shardCount,
@@ -284,6 +391,11 @@ export function loadConfig(env: Env = processEnv): Config {
     coinbaseKey: keyName && privateKey ? { name: keyName, privateKey } : undefined,
     productsPerConnection: integer(env, "PRODUCTS_PER_CONNECTION", 20, 1, 100),
     coinbaseRestRate: integer(env, "COINBASE_REST_RATE", 8, 1, 10_000),
+    kraken,
+    krakenWsUrl: url(env, "KRAKEN_WS_URL", KRAKEN_WS_URL, ["ws:", "wss:"]),
+    krakenRestUrl: url(env, "KRAKEN_REST_URL", KRAKEN_REST_URL, ["http:", "https:"]),
+    krakenRestRate: rate(env, "KRAKEN_REST_RATE", 1, 1000),
+    historyDays: integer(env, "HISTORY_DAYS", 30, 0, 3650),
     flushIntervalMs: integer(env, "FLUSH_INTERVAL_MS", 1000, 10, 3_600_000),
     catchupHours: integer(env, "CATCHUP_HOURS", 6, 0, 24 * 30),
     shardHeartbeatMs: integer(env, "SHARD_HEARTBEAT_MS", 15_000, 100, 60_000),
