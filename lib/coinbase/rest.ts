@@ -16,6 +16,7 @@ import {
   MAX_CANDLES_PER_REQUEST,
   parseCandles,
 } from "./rest_candles.ts";
+import type { CallOptions, MarketRest, ProductsQuery } from "../exchange/exchange.ts";
 import { RestError } from "../exchange/rest_error.ts";
 import {
   type Authorize,
@@ -24,7 +25,14 @@ import {
   type TransportOptions,
 } from "./rest_transport.ts";
 
-export { type Authorize, MAX_CANDLES_PER_REQUEST, RestError, type RestStats };
+export {
+  type Authorize,
+  type CallOptions,
+  MAX_CANDLES_PER_REQUEST,
+  type ProductsQuery,
+  RestError,
+  type RestStats,
+};
 
 /** Options for {@linkcode RestClient}. */
 export interface RestClientOptions extends TransportOptions {
@@ -34,23 +42,6 @@ export interface RestClientOptions extends TransportOptions {
   authorize?: Authorize;
 }
 
-/** Options of one call. */
-export interface CallOptions {
-  signal?: AbortSignal;
-}
-
-/** Options for {@linkcode RestClient.products}. */
-export interface ProductsQuery extends CallOptions {
-  /** Keep only these quote currencies (`USD`, `USDC`). */
-  quoteCurrencies?: string[];
-  /** @default "SPOT" */
-  productType?: "SPOT" | "FUTURE";
-  /** Ask only for these ids (unknown ones are simply absent). */
-  productIds?: string[];
-  /** Page size. @default 250 */
-  pageSize?: number;
-}
-
 /** The server's time from `/time`. */
 export interface ServerTime {
   epochMs: number;
@@ -58,7 +49,7 @@ export interface ServerTime {
 }
 
 /** A rate-limited, retrying Coinbase REST client. One instance per process shares the limit. */
-export class RestClient {
+export class RestClient implements MarketRest {
   readonly #http: RestTransport;
 
   constructor(options: RestClientOptions) {

@@ -10,6 +10,7 @@
 import { backoffDelay } from "../backoff.ts";
 import { abortableSleep, type Clock, type Sleep, systemClock } from "../clock.ts";
 import { getLogger } from "../log.ts";
+import type { RestStats } from "../exchange/exchange.ts";
 import { RateLimiter } from "../exchange/rate_limit.ts";
 import { describeErrorBody, isRetryableStatus, RestError } from "../exchange/rest_error.ts";
 
@@ -42,15 +43,7 @@ export interface TransportOptions {
   random?: () => number;
 }
 
-/** Counters since the client was made. */
-export interface RestStats {
-  /** HTTP requests sent (retries included). */
-  requests: number;
-  /** Requests repeated after a 429, 5xx, network error or 401. */
-  retries: number;
-  /** 429 answers received. */
-  rateLimited: number;
-}
+export type { RestStats };
 
 /** Rate-limited, retrying GETs of JSON. */
 export class RestTransport {

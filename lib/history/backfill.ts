@@ -11,7 +11,7 @@
 import type { Candle } from "../candles/candle.ts";
 import { bucketStart, type Granularity, type GranularityId } from "../candles/granularity.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import type { RestClient } from "../coinbase/rest.ts";
+import type { MarketRest } from "../exchange/exchange.ts";
 import { candleWindows } from "../coinbase/rest_candles.ts";
 import { getLogger } from "../log.ts";
 import type { CandleStore } from "../store/store.ts";
@@ -28,7 +28,7 @@ const log = getLogger(["spot", "backfill"]);
 export const INGEST_RATE_PER_SECOND = 9.5;
 
 /** What {@linkcode runBackfill} needs from the REST client. */
-export type BackfillRest = Pick<RestClient, "candlePage" | "stats">;
+export type BackfillRest = Pick<MarketRest, "candlePage" | "stats">;
 
 /** Options for {@linkcode runBackfill}. */
 export interface BackfillOptions {

@@ -13,8 +13,9 @@
  *   included).
  */
 import { type Config, ConfigError } from "../config.ts";
+import { type ExchangeId, marketKey } from "../exchange/market.ts";
 import type { Product } from "../exchange/product.ts";
-import type { RestClient } from "../coinbase/rest.ts";
+import type { MarketRest } from "../exchange/exchange.ts";
 import { getLogger } from "../log.ts";
 import type { Clock } from "../clock.ts";
 import type { CandleStore, CatalogueEntry } from "../store/store.ts";
@@ -82,12 +83,52 @@ export function whyNotServed(p: Product): string | undefined {
 /** Lists above this size are checked against the whole catalogue instead of by id. */
 const BY_ID_LIMIT = 100;
 
+/** Which products of one exchange the fleet serves, and the variable that said so. */
+export interface ExchangeSelection {
+  exchange: ExchangeId;
+  /** For messages: `Coinbase`, `Kraken`. */
+  name: string;
+  /** Stored ids (`BTC-USD`), or `all`. */
+  products: string[] | "all";
+  quoteCurrencies: string[];
+  /** The variable naming the list: `PRODUCTS`, `KRAKEN_PRODUCTS`. */
+  variable: string;
+}
+
+/** Coinbase's selection from `PRODUCTS` / `QUOTE_CURRENCIES`. */
+export function coinbaseSelection(
+  config: Pick<Config, "products" | "quoteCurrencies">,
+): ExchangeSelection {
+  return {
+    exchange: "coinbase",
+    name: "Coinbase",
+    products: config.products,
+    quoteCurrencies: config.quoteCurrencies,
+    variable: "PRODUCTS",
+  };
+}
+
+/** The selection of every exchange in `EXCHANGES`, in order. */
+export function exchangeSelections(
+  config: Pick<Config, "exchanges" | "products" | "quoteCurrencies" | "kraken">,
+): ExchangeSelection[] {
+  return config.exchanges.map((exchange) =>
+    exchange === "coinbase" ? coinbaseSelection(config) : {
+      exchange,
+      name: "Kraken",
+      products: config.kraken.products,
+      quoteCurrencies: config.kraken.quoteCurrencies,
+      variable: "KRAKEN_PRODUCTS",
+    }
+  );
+}
+
 /**
- * Coinbase's rows for `ids` (absent: ids it does not know). Errors propagate as the REST client
+ * The exchange's rows for `ids` (market keys; absent: ids it does not know). Errors propagate as the REST client
  * classified them (`retryable`).
  */
 async function lookUp(
-  rest: Pick<RestClient, "products">,
+  rest: Pick<MarketRest, "products">,
   ids: readonly string[],
   signal?: AbortSignal,
 ): Promise<Map<string, Product>> {
@@ -106,10 +147,11 @@ async function lookUp(
  * @throws {ConfigError} naming `variable` when Coinbase does not know some ids
  */
 export async function checkProductList(
-  rest: Pick<RestClient, "products">,
+  rest: Pick<MarketRest, "products">,
   ids: readonly string[],
   variable = "PRODUCTS",
   signal?: AbortSignal,
+  exchangeName = "Coinbase",
 ): Promise<Product[]> {
   const found = await lookUp(rest, ids, signal);
   const unknown = ids.filter((id) => !found.has(id));
@@ -118,7 +160,7 @@ export async function checkProductList(
       variable,
       `${variable} lists ${
         unknown.length === 1 ? "a product" : "products"
-      } Coinbase does not know: ${unknown.join(", ")}`,
+      } ${exchangeName} does not know: ${unknown.join(", ")}`,
     );
   }
   const served: Product[] = [];
@@ -143,17 +185,21 @@ export async function checkProductList(
  */
 export async function resolveProducts(
   config: Pick<Config, "products" | "quoteCurrencies" | "shardCount" | "shardIndex">,
-  rest: Pick<RestClient, "products">,
+  rest: Pick<MarketRest, "products">,
   signal?: AbortSignal,
+  selection: ExchangeSelection = coinbaseSelection(config),
 ): Promise<Product[]> {
-  const servable = config.products === "all"
-    ? (await rest.products({
-      quoteCurrencies: config.quoteCurrencies,
-      productType: "SPOT",
+  const { exchange, quoteCurrencies } = selection;
+  const servable = selection.products === "all"
+    ? (await rest.products({ quoteCurrencies, productType: "SPOT", signal }))
+      .filter((p) => isServedByAll(p, quoteCurrencies))
+    : await checkProductList(
+      rest,
+      selection.products.map((id) => marketKey(exchange, id)),
+      selection.variable,
       signal,
-    }))
-      .filter((p) => isServedByAll(p, config.quoteCurrencies))
-    : await checkProductList(rest, config.products, "PRODUCTS", signal);
+      selection.name,
+    );
   const mine = new Set(
     productsForShard(servable.map((p) => p.productId), config.shardCount, config.shardIndex),
   );
@@ -181,7 +227,7 @@ export interface CatalogueSummary {
 
 /** Fetches every spot product and merges them into the store's catalogue. */
 export async function syncCatalogue(
-  deps: { rest: Pick<RestClient, "products">; store: CandleStore; clock?: Clock },
+  deps: { rest: Pick<MarketRest, "products">; store: CandleStore; clock?: Clock },
   signal?: AbortSignal,
 ): Promise<CatalogueSummary> {
   const products = await deps.rest.products({ productType: "SPOT", signal });

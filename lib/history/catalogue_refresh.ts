@@ -13,7 +13,7 @@
  */
 import { abortableSleep, type Clock, systemClock } from "../clock.ts";
 import type { Product } from "../exchange/product.ts";
-import type { RestClient } from "../coinbase/rest.ts";
+import type { MarketRest } from "../exchange/exchange.ts";
 import { getLogger } from "../log.ts";
 import type { CandleStore, CatalogueEntry, ProductDoc } from "../store/store.ts";
 import { catalogueEntry, catalogueStatus } from "./catalogue.ts";
@@ -22,7 +22,7 @@ const log = getLogger(["spot", "catalogue"]);
 
 /** Options for {@linkcode CatalogueRefresher}. */
 export interface CatalogueRefresherOptions {
-  rest: Pick<RestClient, "products">;
+  rest: Pick<MarketRest, "products">;
   store: Pick<CandleStore, "writeCatalogue" | "writeProducts">;
   /** The product ids this shard serves; read at every refresh. */
   served: () => readonly string[];

@@ -20,7 +20,7 @@ import {
   ONE_MINUTE,
 } from "../candles/granularity.ts";
 import type { Clock } from "../clock.ts";
-import type { RestClient } from "../coinbase/rest.ts";
+import type { MarketRest } from "../exchange/exchange.ts";
 import { isFinalError } from "../backoff.ts";
 import { getLogger } from "../log.ts";
 import { eachConcurrently } from "../store/concurrency.ts";
@@ -63,7 +63,7 @@ export function readStoredLatest(
 
 /** Options for {@linkcode catchUp}. */
 export interface CatchUpOptions {
-  rest: Pick<RestClient, "candles" | "stats">;
+  rest: Pick<MarketRest, "candles" | "stats">;
   store: CandleStore;
   products: readonly string[];
   /** The seed cutoff (epoch s): the live path owns everything from it on. */

@@ -14,7 +14,7 @@ import type { Aggregator } from "../candles/aggregator.ts";
 import { ONE_MINUTE } from "../candles/granularity.ts";
 import type { Clock } from "../clock.ts";
 import type { FeedGap } from "../exchange/feed_types.ts";
-import type { RestClient } from "../coinbase/rest.ts";
+import type { MarketRest } from "../exchange/exchange.ts";
 import { getLogger } from "../log.ts";
 import { REST_SETTLE_S } from "./seeding.ts";
 
@@ -46,7 +46,7 @@ export interface RepairRecord {
 
 /** Options for {@linkcode Repairer}. */
 export interface RepairerOptions {
-  rest: Pick<RestClient, "candles">;
+  rest: Pick<MarketRest, "candles">;
   aggregator: Aggregator;
   clock: Clock;
   /** Called after a repair changed candles, so the caller drains the aggregator. */

@@ -22,7 +22,7 @@ import { MAX_CANDLES_PER_REQUEST } from "../coinbase/rest.ts";
 import { rollUp } from "./catch_up.ts";
 import type { Clock } from "../clock.ts";
 import { isFinalError } from "../backoff.ts";
-import type { RestClient } from "../coinbase/rest.ts";
+import type { MarketRest } from "../exchange/exchange.ts";
 import { getLogger } from "../log.ts";
 import type { CandleDoc, CandleStore } from "../store/store.ts";
 
@@ -163,7 +163,7 @@ export function seedTilesFrom(
 /** Options for {@linkcode runSeeding}. */
 export interface SeedingOptions {
   store: CandleStore;
-  rest: RestClient;
+  rest: MarketRest;
   aggregator: Aggregator;
   products: string[];
   /** The cutoff every product was `expectSeed`-ed with. */

@@ -16,7 +16,7 @@ import type {
   FeedStats,
   TradeFrameInfo,
 } from "../exchange/feed_types.ts";
-import type { RestClient } from "../coinbase/rest.ts";
+import type { MarketRest } from "../exchange/exchange.ts";
 import { Repairer } from "../history/repair.ts";
 import type { CandleStore } from "../store/store.ts";
 import { CandleWriter } from "../store/writer.ts";
@@ -29,7 +29,7 @@ const ALL_GRANULARITIES = (1 << GRANULARITIES.length) - 1;
 /** Options for {@linkcode Pipeline}. */
 export interface PipelineOptions {
   store: CandleStore;
-  rest: RestClient;
+  rest: MarketRest;
   clock: Clock;
   /** At most one store write per live document per interval (ms). */
   flushIntervalMs: number;

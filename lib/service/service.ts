@@ -11,10 +11,13 @@ import type { Candle, CandleUpdate } from "../candles/candle.ts";
 import type { Granularity } from "../candles/granularity.ts";
 import { abortableSleep, type Clock, systemClock } from "../clock.ts";
 import type { Config } from "../config.ts";
-import { Feed, type FeedOptions } from "../coinbase/feed.ts";
-import type { ConnectionStatus } from "../exchange/feed_types.ts";
+import { createCoinbaseExchange } from "../coinbase/exchange.ts";
+import type { Exchange, FeedTuning, LiveFeed, MarketRest } from "../exchange/exchange.ts";
+import { type ConnectionStatus, emptyStats, type FeedStats } from "../exchange/feed_types.ts";
+import { Markets } from "../exchange/markets.ts";
 import type { Product } from "../exchange/product.ts";
 import type { RestClient } from "../coinbase/rest.ts";
+import { exchangeSelections } from "../history/catalogue.ts";
 import { CatalogueRefresher } from "../history/catalogue_refresh.ts";
 import type { RepairRecord } from "../history/repair.ts";
 import { getLogger } from "../log.ts";
@@ -43,13 +46,18 @@ const PROBLEMS_IN_REASON = 3;
 export interface ServiceOptions {
   config: Config;
   store: CandleStore;
-  rest: RestClient;
+  /**
+   * The exchanges served, in order. @default Coinbase alone, from `config` and `rest`
+   */
+  exchanges?: Exchange[];
+  /** Coinbase's REST client, when `exchanges` is not given. */
+  rest?: RestClient;
   /** @default systemClock */
   clock?: Clock;
   /** Real milliseconds between clock ticks (candle completion, repairs). @default 1000 */
   tickMs?: number;
-  /** Overrides for the feed (tests shorten its intervals). */
-  feed?: Partial<Omit<FeedOptions, "url" | "products" | "handlers">>;
+  /** Overrides for every exchange's feed (tests shorten its intervals). */
+  feed?: FeedTuning;
   /** Silence on every connection that makes `/health` 503. @default 60 */
   staleLimitS?: number;
   /** Store failure duration that makes `/health` 503. @default 300 */
@@ -70,17 +78,24 @@ function memory(): { rssMB: number; heapUsedMB: number; heapTotalMB: number } {
   return { rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal) };
 }
 
+/** One exchange's part of the service: its startup, catalogue refresher and feed. */
+interface ExchangeRun {
+  exchange: Exchange;
+  startup: Startup;
+  catalogue: CatalogueRefresher;
+  feed?: LiveFeed;
+}
+
 /** The spot-server service. */
 export class Service implements ServiceView {
   readonly startedAt: number;
   readonly #o: ServiceOptions;
   readonly #clock: Clock;
   readonly #abort = new AbortController();
+  readonly #markets: Markets;
   readonly #pipeline: Pipeline;
-  readonly #startup: Startup;
-  readonly #catalogue: CatalogueRefresher;
+  readonly #runs: ExchangeRun[];
   readonly #registry: ShardRegistry;
-  #feed?: Feed;
   #ticker?: ReturnType<typeof setInterval>;
   #everConnected = false;
   /** Served products that are not well: the first problem of each, in the order found. */
@@ -93,37 +108,47 @@ export class Service implements ServiceView {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
     this.startedAt = this.#clock();
+    this.#markets = new Markets(options.exchanges ?? [defaultCoinbase(options)]);
     this.#pipeline = new Pipeline({
       store: options.store,
-      rest: options.rest,
+      rest: this.#markets,
       clock: this.#clock,
       flushIntervalMs: options.config.flushIntervalMs,
       tickMs: options.tickMs ?? 1000,
       connections: () => this.connections(),
-      feedStats: () => this.#feed?.stats,
+      feedStats: () => this.#feedStats(),
     });
-    this.#startup = new Startup({
-      config: options.config,
-      rest: options.rest,
-      store: options.store,
-      clock: this.#clock,
-      pipeline: this.#pipeline,
-      startFeed: (ids) => {
-        this.#startFeed(ids);
-        this.#catalogue.start();
-      },
-      sleep: (ms) => (options.sleep ?? abortableSleep)(ms, this.#abort.signal),
-      signal: this.#abort.signal,
-      reportProblem: (product, message) => this.#reportProblem(product, message),
+    const selections = exchangeSelections({
+      ...options.config,
+      exchanges: this.#markets.exchanges.map((e) => e.id),
     });
-    // Writes trading_pairs/exchanges and the served products' documents at start, then hourly.
-    this.#catalogue = new CatalogueRefresher({
-      rest: options.rest,
-      store: options.store,
-      served: () => this.#startup.products.map((p) => p.productId),
-      clock: this.#clock,
-      intervalMs: options.catalogueRefreshMs,
-      onCatalogueWritten: () => this.#registry.forgetCatalogue(),
+    this.#runs = this.#markets.exchanges.map((exchange, i) => {
+      const run = { exchange } as ExchangeRun;
+      run.startup = new Startup({
+        config: options.config,
+        rest: exchange.rest,
+        selection: selections[i],
+        store: options.store,
+        clock: this.#clock,
+        pipeline: this.#pipeline,
+        startFeed: (ids) => {
+          this.#startFeed(run, ids);
+          run.catalogue.start();
+        },
+        sleep: (ms) => (options.sleep ?? abortableSleep)(ms, this.#abort.signal),
+        signal: this.#abort.signal,
+        reportProblem: (product, message) => this.#reportProblem(product, message),
+      });
+      // Writes trading_pairs/exchanges and the served products' documents at start, then hourly.
+      run.catalogue = new CatalogueRefresher({
+        rest: exchange.rest,
+        store: options.store,
+        served: () => run.startup.products.map((p) => p.productId),
+        clock: this.#clock,
+        intervalMs: options.catalogueRefreshMs,
+        onCatalogueWritten: () => this.#registry.forgetCatalogue(),
+      });
+      return run;
     });
     this.#registry = new ShardRegistry({
       store: options.store,
@@ -136,6 +161,22 @@ export class Service implements ServiceView {
     this.#registry.addMetrics(this.#pipeline.metrics.registry);
   }
 
+  /** The exchanges served, in order. */
+  get exchanges(): readonly Exchange[] {
+    return this.#markets.exchanges;
+  }
+
+  #feedStats(): FeedStats | undefined {
+    const feeds = this.#runs.flatMap((r) => r.feed ? [r.feed] : []);
+    if (feeds.length === 0) return undefined;
+    if (feeds.length === 1) return feeds[0]!.stats;
+    const sum = emptyStats();
+    for (const f of feeds) {
+      for (const k of Object.keys(sum) as (keyof FeedStats)[]) sum[k] += f.stats[k];
+    }
+    return sum;
+  }
+
   #reportProblem(product: string, message: string): void {
     if (this.#problems.has(product)) return;
     this.#problems.set(product, message);
@@ -146,7 +187,7 @@ export class Service implements ServiceView {
   get phase(): Phase {
     if (this.#stopping) return "stopping";
     // Running once every live candle is right (seeded); history catch-up may still go on.
-    return this.#startup.seeded ? "running" : "starting";
+    return this.#runs.every((r) => r.startup.seeded) ? "running" : "starting";
   }
 
   get shard(): { index: number; count: number } {
@@ -161,8 +202,9 @@ export class Service implements ServiceView {
       this.#o.tickMs ?? 1000,
     );
     // The previous run's registry entry says when it was last alive: the seed cutoff needs it.
-    const previous = this.#registry.start();
-    const run = this.#startup.run(previous.then((entry) => entry?.heartbeatAt));
+    const previous = this.#registry.start().then((entry) => entry?.heartbeatAt);
+    // Each exchange starts on its own: one exchange's trouble never holds the other back.
+    const run = Promise.all(this.#runs.map((r) => r.startup.run(previous))).then(() => {});
     // Reported here whether or not anyone awaits ready(); ready() still rejects with it.
     run.catch((e) => {
       if (this.#abort.signal.aborted) return;
@@ -185,51 +227,58 @@ export class Service implements ServiceView {
     }
   }
 
-  #startFeed(ids: string[]): void {
+  #startFeed(run: ExchangeRun, ids: string[]): void {
     const pipeline = this.#pipeline;
-    this.#feed = new Feed({
-      ...this.#o.feed,
-      url: this.#o.config.coinbaseWsUrl,
+    const { exchange, startup } = run;
+    run.feed = exchange.createFeed({
       products: ids,
-      productsPerConnection: this.#o.config.productsPerConnection,
-      key: this.#o.config.coinbaseKey,
       clock: this.#clock,
+      tuning: this.#o.feed,
       handlers: {
         onTrades: (trades, info) => pipeline.onTrades(trades, info),
         onGap: (gap) => pipeline.onGap(gap),
         onStatus: (s) => {
           if (s.state === "subscribed") this.#everConnected = true;
         },
-        onSubscribed: (sub) => this.#startup.subscribed(sub.products, sub.atMs, sub.replayedFrom),
+        onSubscribed: (sub) => startup.subscribed(sub.products, sub.atMs, sub.replayedFrom),
         onUnknownProducts: (products) => {
           for (const p of products) {
-            this.#reportProblem(p, "Coinbase refused its subscription: it does not know it");
+            this.#reportProblem(
+              p,
+              `${exchange.name} refused its subscription: it does not know it`,
+            );
           }
         },
       },
     });
-    this.#feed.start();
+    run.feed.start();
   }
 
   /** Per-connection status of the feed (empty before the feed starts). */
   connections(): ConnectionStatus[] {
-    return this.#feed?.status() ?? [];
+    return this.#runs.flatMap((r) => r.feed?.status() ?? []);
   }
 
   /** What startup is doing, waiting for, or why it failed; empty once running. */
   get startupNote(): string {
-    return this.#failure ?? this.#startup.note;
+    if (this.#failure) return this.#failure;
+    if (this.#runs.length === 1) return this.#runs[0]!.startup.note;
+    return this.#runs.filter((r) => r.startup.note)
+      .map((r) => `${r.exchange.name}: ${r.startup.note}`).join("; ");
   }
 
   products(): Product[] {
-    return this.#startup.products;
+    return this.#runs.flatMap((r) => r.startup.products);
   }
 
   problems(): ProductProblem[] {
     const problems = [...this.#problems].map(([product, message]) => ({ product, message }));
-    for (const product of this.#catalogue.delisted()) {
-      if (this.#problems.has(product)) continue;
-      problems.push({ product, message: "delisted by Coinbase: no more trades will come" });
+    for (const { exchange, catalogue } of this.#runs) {
+      for (const product of catalogue.delisted()) {
+        if (this.#problems.has(product)) continue;
+        const message = `delisted by ${exchange.name}: no more trades will come`;
+        problems.push({ product, message });
+      }
     }
     return problems;
   }
@@ -271,7 +320,7 @@ export class Service implements ServiceView {
       startup: this.startupNote || undefined,
       uptimeS: Math.round((this.#clock() - this.startedAt) / 1000),
       shard: this.shard,
-      products: this.#startup.products.length,
+      products: this.products().length,
       problems: this.problems(),
       connections: this.connections(),
       store: {
@@ -286,7 +335,7 @@ export class Service implements ServiceView {
         projectedCostPerDayUsd: w.projectedCostPerDayUsd,
       },
       aggregator: { ...aggregator.stats },
-      feed: this.#feed ? { ...this.#feed.stats } : undefined,
+      feed: this.#feedStats() ? { ...this.#feedStats()! } : undefined,
       repairs: {
         pending: repairer.pending,
         done: repairer.repaired,
@@ -355,7 +404,7 @@ export class Service implements ServiceView {
     const marked = this.#registry.stop();
     this.#abort.abort();
     clearInterval(this.#ticker);
-    await Promise.all([this.#feed?.stop(), this.#catalogue.stop()]);
+    await Promise.all(this.#runs.flatMap((r) => [r.feed?.stop(), r.catalogue.stop()]));
     this.#pipeline.flush();
     this.#pipeline.hub.closeAll();
     await this.#run?.catch(() => {}); // startup's failure was reported when it happened
@@ -371,4 +420,15 @@ export class Service implements ServiceView {
     clearTimeout(timer);
     await this.#o.store.close();
   }
+}
+
+/** Coinbase alone, from the configuration and the REST client given. */
+function defaultCoinbase(options: ServiceOptions): Exchange {
+  if (!options.rest) throw new TypeError("Service needs exchanges, or Coinbase's REST client");
+  return createCoinbaseExchange({
+    wsUrl: options.config.coinbaseWsUrl,
+    rest: options.rest,
+    productsPerConnection: options.config.productsPerConnection,
+    key: options.config.coinbaseKey,
+  });
 }

@@ -19,8 +19,12 @@ import { ConfigError } from "../config.ts";
 import type { Config } from "../config.ts";
 import { replayedSince } from "../exchange/feed_types.ts";
 import type { Product } from "../exchange/product.ts";
-import type { RestClient } from "../coinbase/rest.ts";
-import { resolveProducts } from "../history/catalogue.ts";
+import type { MarketRest } from "../exchange/exchange.ts";
+import {
+  coinbaseSelection,
+  type ExchangeSelection,
+  resolveProducts,
+} from "../history/catalogue.ts";
 import { catchUp, readStoredLatest } from "../history/catch_up.ts";
 import { runSeeding, seedCutoffAt } from "../history/seeding.ts";
 import { getLogger } from "../log.ts";
@@ -49,7 +53,10 @@ function message(e: unknown): string {
 /** Options for {@linkcode Startup}. */
 export interface StartupOptions {
   config: Config;
-  rest: RestClient;
+  /** The exchange's REST API (the products of this startup are all on one exchange). */
+  rest: MarketRest;
+  /** Which products of which exchange. @default Coinbase's, from `PRODUCTS` */
+  selection?: ExchangeSelection;
   store: CandleStore;
   clock: Clock;
   pipeline: Pipeline;
@@ -98,13 +105,15 @@ export class Startup {
    */
   async run(previousAliveMs?: Promise<number | undefined>): Promise<void> {
     const { config, rest, pipeline, signal } = this.#o;
+    const selection = this.#o.selection ?? coinbaseSelection(config);
     this.products = await this.#retry(
-      "listing products from Coinbase",
-      () => resolveProducts(config, rest, signal),
+      `listing products from ${selection.name}`,
+      () => resolveProducts(config, rest, signal, selection),
     );
     const ids = this.products.map((p) => p.productId);
-    log.info("Serving {count} products (shard {index}/{shards})", {
+    log.info("Serving {count} {exchange} products (shard {index}/{shards})", {
       count: ids.length,
+      exchange: selection.name,
       index: config.shardIndex,
       shards: config.shardCount,
     });

@@ -33,21 +33,24 @@ import {
 import {
   candleFromCompleted,
   candleFromLive,
-  CATALOGUE_FIELD,
   CATALOGUE_PATH,
+  catalogueSlot,
   checkpointPath,
   completedCollectionPath,
   type CompletedFields,
   completedFields,
   completedPath,
+  EXCHANGE_COLLECTIONS,
   GRANULARITY_COLLECTIONS,
   joinPath,
+  keyFromStored,
   type LiveFields,
   liveFields,
   livePath,
   productPath,
   PRODUCTS_COLLECTION,
   SHARDS_PATH,
+  storedId,
 } from "./paths.ts";
 import { PLURAL_GRANULARITY_IDS } from "../candles/granularity.ts";
 import type { DocumentReference, Firestore } from "@google-cloud/firestore";
@@ -365,27 +368,33 @@ export class FirestoreCandleStore implements CandleStore {
   async readCatalogue(): Promise<CatalogueEntry[]> {
     const path = joinPath(CATALOGUE_PATH);
     const data = await this.#run(`read ${path}`, [], () => this.#rest.get(path));
-    const map = (data?.[CATALOGUE_FIELD] ?? {}) as Record<string, Record<string, unknown>>;
-    return Object.entries(map).map(([product_id, fields]) => {
-      const updated = fields.last_updated as number | Date | undefined;
-      return {
-        ...fields,
-        product_id,
-        last_updated: updated instanceof Date ? updated.getTime() : Number(updated ?? 0),
-      } as CatalogueEntry;
-    });
+    const entries: CatalogueEntry[] = [];
+    for (const { exchange } of EXCHANGE_COLLECTIONS) {
+      const map = (data?.[exchange] ?? {}) as Record<string, Record<string, unknown>>;
+      for (const [id, fields] of Object.entries(map)) {
+        const updated = fields.last_updated as number | Date | undefined;
+        entries.push({
+          ...fields,
+          product_id: keyFromStored(exchange, id),
+          last_updated: updated instanceof Date ? updated.getTime() : Number(updated ?? 0),
+        } as CatalogueEntry);
+      }
+    }
+    return entries;
   }
 
   async writeCatalogue(entries: CatalogueEntry[]): Promise<void> {
     if (entries.length === 0) return;
     const path = joinPath(CATALOGUE_PATH);
-    const map = Object.fromEntries(
-      entries.map(({ product_id, ...fields }) => [product_id, fields]),
-    );
+    const data: Record<string, Record<string, Omit<CatalogueEntry, "product_id">>> = {};
+    for (const { product_id, ...fields } of entries) {
+      const { field, id } = catalogueSlot(product_id);
+      (data[field] ??= {})[id] = fields;
+    }
     await this.#run(
       `merge ${entries.length} catalogue entries into ${path}`,
       [],
-      () => this.#rest.commit([{ path, data: { [CATALOGUE_FIELD]: map }, merge: true }]),
+      () => this.#rest.commit([{ path, data, merge: true }]),
     );
   }
 
@@ -393,7 +402,7 @@ export class FirestoreCandleStore implements CandleStore {
     if (docs.length === 0) return;
     const writes: RestWrite[] = docs.map((d) => ({
       path: joinPath(productPath(d.product_id)),
-      data: { ...d },
+      data: { ...d, product_id: storedId(d.product_id) },
       merge: true,
       serverTimestamps: [["lastUpdate"]],
     }));
@@ -412,14 +421,14 @@ export class FirestoreCandleStore implements CandleStore {
       () => this.#rest.batchGet(ids.map((id) => joinPath(productPath(id)))),
     );
     const docs: StoredProductDoc[] = [];
-    for (const data of found) {
+    for (const [i, data] of found.entries()) {
       // In the compact layout a product's document may hold only its live candles.
       if (typeof data?.product_id !== "string") continue;
       const { base_currency, quote_currency, status, lastUpdate } = data as
         & Omit<StoredProductDoc, "lastUpdate">
         & { lastUpdate?: unknown };
       docs.push({
-        product_id: data.product_id,
+        product_id: ids[i]!,
         base_currency,
         quote_currency,
         status,

@@ -29,20 +29,23 @@ import { GRANULARITIES, type GranularityId } from "../candles/granularity.ts";
 import {
   candleFromCompleted,
   candleFromLive,
-  CATALOGUE_FIELD,
   CATALOGUE_PATH,
+  catalogueSlot,
   checkpointPath,
   completedCollectionPath,
   type CompletedFields,
   completedFields,
   completedPath,
+  EXCHANGE_COLLECTIONS,
   fillLiveFields,
   GRANULARITY_COLLECTIONS,
+  keyFromStored,
   type LiveFields,
   liveFields,
   productPath,
   PRODUCTS_COLLECTION,
   SHARDS_PATH,
+  storedId,
 } from "./paths.ts";
 import { PLURAL_GRANULARITY_IDS } from "../candles/granularity.ts";
 import { eachConcurrently } from "./concurrency.ts";
@@ -292,35 +295,41 @@ export class KvCandleStore implements CandleStore {
 
   async readCatalogue(): Promise<CatalogueEntry[]> {
     const entries: CatalogueEntry[] = [];
-    const prefix = [...CATALOGUE_PATH, CATALOGUE_FIELD];
-    for await (const entry of this.#kv.list<Omit<CatalogueEntry, "product_id">>({ prefix })) {
-      entries.push({ ...entry.value, product_id: String(entry.key.at(-1)) });
+    for (const { exchange } of EXCHANGE_COLLECTIONS) {
+      const prefix = [...CATALOGUE_PATH, exchange];
+      for await (const entry of this.#kv.list<Omit<CatalogueEntry, "product_id">>({ prefix })) {
+        entries.push({
+          ...entry.value,
+          product_id: keyFromStored(exchange, String(entry.key.at(-1))),
+        });
+      }
     }
     return entries;
   }
 
   async writeCatalogue(entries: CatalogueEntry[]): Promise<void> {
-    await this.#commit("catalogue entries", entries, ({ product_id, ...fields }) => [
-      [...CATALOGUE_PATH, CATALOGUE_FIELD, product_id],
-      fields,
-    ]);
+    await this.#commit("catalogue entries", entries, ({ product_id, ...fields }) => {
+      const { field, id } = catalogueSlot(product_id);
+      return [[...CATALOGUE_PATH, field, id], fields];
+    });
   }
 
   async writeProducts(docs: ProductDoc[]): Promise<void> {
     const now = Date.now();
     await this.#commit("product documents", docs, (d) => [
       productPath(d.product_id),
-      { ...d, lastUpdate: now },
+      { ...d, product_id: storedId(d.product_id), lastUpdate: now },
     ]);
   }
 
   async readProducts(ids: string[]): Promise<StoredProductDoc[]> {
     const docs: StoredProductDoc[] = [];
     for (let i = 0; i < ids.length; i += 10) { // getMany takes at most 10 keys
-      const entries = await this.#kv.getMany<StoredProductDoc[]>(
-        ids.slice(i, i + 10).map(productPath),
-      );
-      for (const e of entries) if (e.value) docs.push(e.value);
+      const slice = ids.slice(i, i + 10);
+      const entries = await this.#kv.getMany<StoredProductDoc[]>(slice.map(productPath));
+      entries.forEach((e, j) => {
+        if (e.value) docs.push({ ...e.value, product_id: slice[j]! });
+      });
     }
     return docs;
   }

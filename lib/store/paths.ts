@@ -19,10 +19,21 @@
  * - ingest checkpoint (this service's own): `exchanges/coinbase/products/{product}/ingest/{granularity}`
  *   `{through (epoch s bucket start), updated_at}`
  *
+ * `coinbase` stands for the product's exchange: products are market keys (`lib/exchange/market.ts`),
+ * `kraken:BTC-USD` is stored under `exchanges/kraken/products/BTC-USD/…` and in the catalogue's
+ * `kraken` field; documents hold the bare id (`product_id: "BTC-USD"`), as the apps read them.
+ *
  * Reading and writing the documents is left to `kv.ts` and `firestore.ts`.
  */
 import type { Candle } from "../candles/candle.ts";
 import { granularityById, type GranularityId } from "../candles/granularity.ts";
+import {
+  DEFAULT_EXCHANGE,
+  EXCHANGE_IDS,
+  type ExchangeId,
+  marketKey,
+  splitMarketKey,
+} from "../exchange/market.ts";
 
 /** The fields of a live candle document (`lastUpdate` is added by the store). */
 export interface LiveFields {
@@ -45,18 +56,41 @@ export interface CompletedFields {
   last_timestamp: number;
 }
 
-const PRODUCTS = ["exchanges", "coinbase", "products"] as const;
-
 /** The sub-collections of a product document that are keyed by granularity id. */
 export const GRANULARITY_COLLECTIONS: readonly string[] = ["intervals", "history", "ingest"];
 
-/** The collection of product documents, `exchanges/coinbase/products`. */
-export const PRODUCTS_COLLECTION: readonly string[] = PRODUCTS;
+/** The collection of an exchange's product documents, `exchanges/{exchange}/products`. */
+export function productsCollection(exchange: ExchangeId = DEFAULT_EXCHANGE): string[] {
+  return ["exchanges", exchange, "products"];
+}
+
+/** Coinbase's product documents, `exchanges/coinbase/products`. */
+export const PRODUCTS_COLLECTION: readonly string[] = productsCollection();
+
+/** Every exchange's collection of product documents, with the exchange. */
+export const EXCHANGE_COLLECTIONS: readonly { exchange: ExchangeId; path: readonly string[] }[] =
+  EXCHANGE_IDS.map((exchange) => ({ exchange, path: productsCollection(exchange) }));
 
 /** The catalogue document `trading_pairs/exchanges`. */
 export const CATALOGUE_PATH: readonly string[] = ["trading_pairs", "exchanges"];
 /** The map field of the catalogue document holding Coinbase products. */
 export const CATALOGUE_FIELD = "coinbase";
+
+/** The catalogue field of the exchange of a market key, and the stored id. */
+export function catalogueSlot(key: string): { field: ExchangeId; id: string } {
+  const { exchange, product } = splitMarketKey(key);
+  return { field: exchange, id: product };
+}
+
+/** The market key of a catalogue entry or product document read from `exchange`'s part. */
+export function keyFromStored(exchange: ExchangeId, storedId: string): string {
+  return marketKey(exchange, storedId);
+}
+
+/** The stored (bare) id of a market key: what documents carry as `product_id`. */
+export function storedId(key: string): string {
+  return splitMarketKey(key).product;
+}
 /** The shard registry document `spot_server/shards`; each shard is a field `{index}-of-{count}`. */
 export const SHARDS_PATH: readonly string[] = ["spot_server", "shards"];
 
@@ -77,7 +111,8 @@ export function checkSegment(product: string): string {
  * also the live document).
  */
 export function productPath(product: string): string[] {
-  return [...PRODUCTS, checkSegment(product)];
+  const { exchange, product: id } = splitMarketKey(product);
+  return [...productsCollection(exchange), checkSegment(id)];
 }
 
 /** `exchanges/coinbase/products/{product}/intervals/{granularity}`. */
