@@ -53,6 +53,19 @@ export interface MarketOptions {
   historyTradesPerSecond?: number;
   /** Raw trades kept per product (older ones survive only inside the 1-minute truth). @default 20000 */
   maxTradesPerProduct?: number;
+  /**
+   * The `product` of each parsed trade, from its spec id (the Kraken simulator lists `BTC/USD`
+   * and parses to the market key `kraken:BTC-USD`). @default the spec id
+   */
+  tradeProduct?: (id: string) => string;
+  /**
+   * Share of trades that are further fills of the previous trade's taker order: the same
+   * microsecond, the same side, the price at most one tick further in the taker's direction
+   * (Kraken's REST shows such runs; its WebSocket was reported to send only their first trade).
+   * Trades per second stay `tradesPerSecond`. Such markets set {@linkcode SimTrade.fill}.
+   * @default 0 (every trade its own time; no extra random draws, so seeds give the same trades)
+   */
+  multiFillShare?: number;
 }
 
 /** A generated trade: its wire strings (coinbase-protocol.md §3.2) and the same trade parsed. */
@@ -68,6 +81,11 @@ export interface SimTrade {
   timeUs: number;
   /** What `parseFrame` yields for it; the ground truth is folded from these. */
   parsed: Trade;
+  /**
+   * Index of this trade among the fills of one taker order (0 = the first; the others share its
+   * `timeUs`). Present only when the market's `multiFillShare` is above 0.
+   */
+  fill?: number;
 }
 
 interface TruthCandle {
@@ -88,6 +106,12 @@ interface ProductState {
   /** Epoch µs of the next trade to generate. */
   nextUs: number;
   trades: SimTrade[];
+  /** Parsed trades' `product`. */
+  tradeProduct: string;
+  /** Fill index of the next trade (0 = a new taker order); multi-fill markets only. */
+  nextFill: number;
+  /** Side of the last trade (a further fill keeps it). */
+  lastSide: "BUY" | "SELL";
   /** 1-minute ground truth keyed by start (epoch s). */
   minutes: Map<number, TruthCandle>;
   /** Sorted starts of `minutes`. */
@@ -134,6 +158,7 @@ export class Market {
   readonly #products = new Map<string, ProductState>();
   readonly #historyRate: number;
   readonly #maxTrades: number;
+  readonly #multiFill: number;
   #generatedToUs: number;
 
   constructor(options: MarketOptions) {
@@ -141,6 +166,11 @@ export class Market {
     this.startMs = options.startMs;
     this.#historyRate = options.historyTradesPerSecond ?? 0.1;
     this.#maxTrades = options.maxTradesPerProduct ?? 20_000;
+    const multiFill = options.multiFillShare ?? 0;
+    if (!(multiFill >= 0 && multiFill < 1)) {
+      throw new RangeError(`multiFillShare must be in [0, 1), got ${multiFill}`);
+    }
+    this.#multiFill = multiFill;
     const fromUs = (options.startMs - (options.historyMs ?? 6 * 3600_000)) * 1000;
     this.#generatedToUs = fromUs;
     let idBase = 100_000_000;
@@ -155,6 +185,9 @@ export class Market {
         nextId: idBase,
         nextUs: fromUs,
         trades: [],
+        tradeProduct: options.tradeProduct ? options.tradeProduct(spec.id) : spec.id,
+        nextFill: 0,
+        lastSide: "BUY",
         minutes: new Map(),
         minuteStarts: [],
       };
@@ -194,7 +227,8 @@ export class Market {
   }
 
   #gapUs(p: ProductState, atUs: number): number {
-    const rate = this.#rate(p, atUs);
+    // Taker orders arrive at (1 − share) of the trade rate: their further fills make up the rest.
+    const rate = this.#rate(p, atUs) * (1 - this.#multiFill);
     if (rate <= 0) return Number.MAX_SAFE_INTEGER / 4;
     const u = 1 - this.#rand();
     return Math.max(1, Math.round((-Math.log(u) / rate) * 1_000_000));
@@ -214,6 +248,11 @@ export class Market {
       while (p.nextUs <= toUs) {
         const at = p.nextUs;
         out.push(this.#trade(p, at));
+        if (this.#multiFill > 0 && this.#rand() < this.#multiFill) {
+          p.nextFill++; // the same taker order fills again, at the same microsecond
+          continue;
+        }
+        if (this.#multiFill > 0) p.nextFill = 0;
         p.nextUs = at + this.#gapUs(p, at);
         // Crossing from sparse history into live trading: redraw the wait at the live rate
         // (arrivals are memoryless, so restarting the draw at the boundary is exact).
@@ -231,12 +270,21 @@ export class Market {
     const k = rate > 0 ? p.spec.tradesPerSecond / rate : 1;
     // Random walk in ticks with a soft pull back toward the starting price; k live steps have
     // √k times the spread of one (uniform steps add in variance) and k times the pull.
-    const start = Math.round(p.spec.price / p.tickValue);
-    const scale = Math.max(2, p.priceTicks * 0.0004);
-    const noise = (this.#rand() - 0.5) * Math.sqrt(k);
-    const pull = (start - p.priceTicks) / (start * 20) * k;
-    const step = Math.round((noise + pull) * scale);
-    p.priceTicks = Math.max(1, p.priceTicks + step);
+    const fill = p.nextFill;
+    if (fill > 0) {
+      // A further fill of the same taker order walks the book in the taker's direction: the
+      // maker side SELL means a taker buying, up.
+      const up = p.lastSide === "SELL";
+      const step = this.#rand() < 0.5 ? 0 : 1;
+      p.priceTicks = Math.max(1, p.priceTicks + (up ? step : -step));
+    } else {
+      const start = Math.round(p.spec.price / p.tickValue);
+      const scale = Math.max(2, p.priceTicks * 0.0004);
+      const noise = (this.#rand() - 0.5) * Math.sqrt(k);
+      const pull = (start - p.priceTicks) / (start * 20) * k;
+      const step = Math.round((noise + pull) * scale);
+      p.priceTicks = Math.max(1, p.priceTicks + step);
+    }
     // k draws of the live size (a fractional k adds one more draw with that probability).
     const frac = k % 1;
     const draws = Math.floor(k) + (frac > 0 && this.#rand() < frac ? 1 : 0);
@@ -244,11 +292,12 @@ export class Market {
     for (let i = 0; i < Math.max(1, draws); i++) {
       sizeUnits += 1 + Math.floor(this.#rand() ** 3 * MAX_TRADE_SIZE * 1e8); // 0.00000001 .. 5
     }
-    const side = this.#rand() < 0.5 ? "BUY" : "SELL";
+    const side = fill > 0 ? p.lastSide : this.#rand() < 0.5 ? "BUY" : "SELL";
+    p.lastSide = side;
     const id = p.nextId++;
     const price = trimDecimal((p.priceTicks * p.tickValue).toFixed(p.decimals));
     const parsed: Trade = {
-      product: p.spec.id,
+      product: p.tradeProduct,
       id,
       price: Number(price),
       size: sizeUnits,
@@ -264,6 +313,7 @@ export class Market {
       timeUs,
       parsed,
     };
+    if (this.#multiFill > 0) trade.fill = fill;
     p.trades.push(trade);
     if (p.trades.length > this.#maxTrades * 1.25) {
       p.trades.splice(0, p.trades.length - this.#maxTrades);
@@ -304,6 +354,16 @@ export class Market {
       while (end > 0 && trades[end - 1]!.timeUs > us) end--;
     }
     return trades.slice(Math.max(0, end - limit), end).reverse();
+  }
+
+  /**
+   * At most `limit` trades of a product from epoch microsecond `fromUs` on (inclusive), oldest
+   * first (only those still kept): paging without copying the rest of the log.
+   */
+  tradesFrom(productId: string, fromUs: number, limit: number): SimTrade[] {
+    const trades = this.#state(productId).trades;
+    const lo = lowerBound(trades, fromUs, (t) => t.timeUs);
+    return trades.slice(lo, lo + Math.max(0, limit));
   }
 
   /** Trades of a product with `fromMs <= time < toMs`, oldest first (only those still kept). */
