@@ -11,6 +11,8 @@ import {
   parseGranularity,
 } from "../lib/candles/granularity.ts";
 import type { ServiceView } from "../lib/service/view.ts";
+import { requestedKey } from "../lib/exchange/market.ts";
+import { lookUpCandles } from "./candle_lookup.ts";
 import { BadRequest } from "./errors.ts";
 import { sseResponse } from "./sse.ts";
 
@@ -70,8 +72,13 @@ export function apiRoutes(view: ServiceView): Hono {
     }));
 
   app.get("/candles/:product/:granularity", async (c) => {
-    const product = c.req.param("product").toUpperCase();
-    served([product], "product");
+    const raw = c.req.param("product");
+    let product: string;
+    try {
+      product = requestedKey(raw, c.req.query("exchange"));
+    } catch (e) {
+      throw new BadRequest((e as Error).message);
+    }
     const g = granularity(c.req.param("granularity"));
     const start = epochSeconds("start", c.req.query("start"));
     const end = epochSeconds("end", c.req.query("end"));
@@ -86,7 +93,9 @@ export function apiRoutes(view: ServiceView): Hono {
       }
       limit = Number(rawLimit);
     }
-    return c.json({ candles: await view.candles(product, g, { start, end, limit }) });
+    const found = await lookUpCandles(view, product, g, { start, end, limit });
+    if ("notServed" in found) throw new BadRequest(`product ${found.notServed}`);
+    return c.json({ candles: found.rows });
   });
 
   app.get("/stream", (c) => {

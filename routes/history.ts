@@ -17,14 +17,16 @@ import {
   parseGranularity,
 } from "../lib/candles/granularity.ts";
 import { isProductId } from "../lib/config.ts";
+import { EXCHANGE_IDS, type ExchangeId, isExchangeId, marketKey } from "../lib/exchange/market.ts";
 import type { ServiceView } from "../lib/service/view.ts";
+import { lookUpCandles } from "./candle_lookup.ts";
 import { BadRequest } from "./errors.ts";
 
 /** Most candles one `/history` call answers; a wider range is a 400. */
 export const MAX_HISTORY_CANDLES = 5000;
 
-/** The only `exchange` served. */
-export const HISTORY_EXCHANGE = "coinbase";
+/** The `exchange` when the call names none. */
+export const HISTORY_EXCHANGE: ExchangeId = "coinbase";
 
 /** A bucket range: starts (epoch s) from `startSec` to `endSec`, both inclusive. */
 export interface HistoryRange {
@@ -35,10 +37,15 @@ export interface HistoryRange {
 
 /** What `/history` reads. */
 export interface HistorySource {
-  /** Product ids this instance serves. */
-  servedProducts(): string[];
-  /** Completed candles plus the live one whose starts fall in the range, oldest first. */
-  candles(product: string, granularity: GranularityId, range: HistoryRange): Promise<Candle[]>;
+  /**
+   * Completed candles plus the live one whose starts fall in the range, oldest first, of a
+   * product (market key), or why this instance cannot answer for it (a 404's message).
+   */
+  candles(
+    product: string,
+    granularity: GranularityId,
+    range: HistoryRange,
+  ): Promise<Candle[] | { notServed: string }>;
 }
 
 /** One candle as the chart clients read it. */
@@ -66,7 +73,11 @@ function epochMs(name: string, raw: string | undefined): number {
 
 /** The validated parameters of one `/history` call. */
 export interface HistoryQuery {
+  /** The stored id asked for, e.g. `BTC-USD`. */
   symbol: string;
+  exchange: ExchangeId;
+  /** The market key: `BTC-USD` on Coinbase, `kraken:BTC-USD`. */
+  key: string;
   granularity: GranularityId;
   range: HistoryRange;
 }
@@ -77,9 +88,12 @@ export interface HistoryQuery {
  * @throws {BadRequest} naming `symbol`, `granularity`, `start_time`, `end_time` or `exchange`
  */
 export function parseHistoryQuery(q: (name: string) => string | undefined): HistoryQuery {
-  const exchange = q("exchange");
-  if (exchange !== undefined && exchange.toLowerCase() !== HISTORY_EXCHANGE) {
-    throw new BadRequest(`exchange "${exchange}" is not served: only exchange=coinbase`);
+  const rawExchange = q("exchange")?.trim();
+  const exchange = rawExchange ? rawExchange.toLowerCase() : HISTORY_EXCHANGE;
+  if (!isExchangeId(exchange)) {
+    throw new BadRequest(
+      `exchange "${rawExchange}" is not served: one of ${EXCHANGE_IDS.join(", ")}`,
+    );
   }
   const rawSymbol = q("symbol")?.trim();
   if (!rawSymbol) throw new BadRequest("symbol is required, e.g. symbol=BTC-USD");
@@ -114,6 +128,8 @@ export function parseHistoryQuery(q: (name: string) => string | undefined): Hist
   }
   return {
     symbol,
+    exchange,
+    key: marketKey(exchange, symbol),
     granularity: g.id,
     range: { startSec: first, endSec: last, limit: MAX_HISTORY_CANDLES },
   };
@@ -135,14 +151,12 @@ export function historyCandle(c: Candle): HistoryCandle {
 export function installHistory(app: Hono, source: HistorySource): void {
   app.get("/history", async (c) => {
     const query = parseHistoryQuery((name) => c.req.query(name));
-    if (!source.servedProducts().includes(query.symbol)) {
-      return c.json(
-        { error: `symbol "${query.symbol}" is not served by this instance (see /api/products)` },
-        404,
-      );
+    const candles = await source.candles(query.key, query.granularity, query.range);
+    if (!Array.isArray(candles)) {
+      const on = query.exchange === HISTORY_EXCHANGE ? "" : ` on ${query.exchange}`;
+      return c.json({ error: `symbol ${candles.notServed}${on}` }, 404);
     }
     if (query.range.endSec < query.range.startSec) return c.json({ candles: [] });
-    const candles = await source.candles(query.symbol, query.granularity, query.range);
     return c.json({ candles: candles.slice(0, query.range.limit).map(historyCandle) });
   });
 }
@@ -151,10 +165,15 @@ export function installHistory(app: Hono, source: HistorySource): void {
  * A {@linkcode HistorySource} over the service's read-only view: completed candles from the
  * store, then the live one when it falls in the range after them.
  */
-export function viewHistorySource(view: Pick<ServiceView, "products" | "candles">): HistorySource {
+export function viewHistorySource(
+  view: Pick<ServiceView, "products" | "candles" | "storedCandles" | "ownerOf">,
+): HistorySource {
   return {
-    servedProducts: () => view.products().map((p) => p.productId),
-    candles: (product, granularity, { startSec, endSec, limit }) =>
-      view.candles(product, granularityById(granularity), { start: startSec, end: endSec, limit }),
+    candles: async (product, granularity, { startSec, endSec, limit }) => {
+      const range = { start: startSec, end: endSec, limit };
+      const shown = product.slice(product.indexOf(":") + 1);
+      const found = await lookUpCandles(view, product, granularityById(granularity), range, shown);
+      return "rows" in found ? found.rows : found;
+    },
   };
 }

@@ -63,3 +63,38 @@ export function exchangeOf(key: string): ExchangeId {
 export function productOf(key: string): string {
   return splitMarketKey(key).product;
 }
+
+/**
+ * The market key a request names: `exchange` (default Coinbase; a 400-worthy RangeError naming
+ * `exchange` for one the service does not speak) and a stored id (upper-cased), or a key with its
+ * prefix (`kraken:BTC-USD`) in `product` itself.
+ *
+ * @throws {RangeError} naming `exchange` when it is not an exchange the service speaks
+ */
+export function requestedKey(product: string, exchange: string | undefined): string {
+  if (product.includes(":")) {
+    const [prefix = ""] = product.split(":", 1);
+    if (!isExchangeId(prefix.toLowerCase())) {
+      throw new RangeError(
+        `exchange "${prefix}" is not one of ${EXCHANGE_IDS.join(", ")} (in "${product}")`,
+      );
+    }
+    const id = product.slice(prefix.length + 1).toUpperCase();
+    return marketKey(prefix.toLowerCase() as ExchangeId, id);
+  }
+  product = product.toUpperCase();
+  if (exchange === undefined || exchange === "") return product;
+  const id = exchange.trim().toLowerCase();
+  if (!isExchangeId(id)) {
+    throw new RangeError(`exchange "${exchange}" is not one of ${EXCHANGE_IDS.join(", ")}`);
+  }
+  return marketKey(id, product);
+}
+
+/** The dashboard page of a product: `/products/BTC-USD` (Coinbase), `/products/kraken/BTC-USD`. */
+export function productPagePath(key: string): string {
+  const { exchange, product } = splitMarketKey(key);
+  return exchange === DEFAULT_EXCHANGE
+    ? `/products/${encodeURIComponent(product)}`
+    : `/products/${exchange}/${encodeURIComponent(product)}`;
+}

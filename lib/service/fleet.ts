@@ -7,6 +7,7 @@
  * (`count_mismatch`) and `silent` shards — each problem one plain sentence an operator can act
  * on. Reading the registry is left to `registry.ts`, showing it to the routes.
  */
+import { exchangeOf, isExchangeId, marketKey } from "../exchange/market.ts";
 import { shardOf } from "../history/shard.ts";
 import { type CatalogueEntry, type ShardDoc, shardId } from "../store/store.ts";
 
@@ -65,7 +66,14 @@ export interface FleetReport {
   shards: FleetShard[];
   problems: FleetProblem[];
   /** How many products the fleet should serve, and how many of those are served. */
-  products: { expected: number; covered: number; uncovered: number; double: number };
+  products: {
+    expected: number;
+    covered: number;
+    uncovered: number;
+    double: number;
+    /** The same per exchange (`coinbase`, `kraken`). */
+    byExchange: Record<string, ExchangeCoverage>;
+  };
 }
 
 /** Inputs of {@linkcode checkFleet}. */
@@ -174,6 +182,7 @@ export function checkFleet(input: FleetInput): FleetReport {
       covered: [...expected].filter((p) => claimed.has(p)).length,
       uncovered: uncovered.length,
       double: doubles.length,
+      byExchange: coverageByExchange(expected, claimed),
     },
   };
 }
@@ -202,25 +211,55 @@ export function fleetShard(doc: ShardDoc, nowMs: number, silentAfterS = 60): Fle
 }
 
 /**
- * What the fleet should serve: the union of the shards' `PRODUCTS` lists, and with `all` the
- * catalogue's online products in the shards' quote currencies.
+ * What the fleet should serve, as market keys: per exchange, the union of the shards' product
+ * lists, and with `all` the catalogue's online products of that exchange in the shards' quote
+ * currencies. An entry without `exchanges` (a shard from before Kraken) speaks for Coinbase.
  */
 function expectedProducts(docs: ShardDoc[], catalogue: CatalogueEntry[]): Set<string> {
   const expected = new Set<string>();
-  const quotes = new Set<string>();
+  const quotes = new Map<string, Set<string>>();
   for (const d of docs) {
-    if (d.selection.products === "all") {
-      for (const q of d.selection.quoteCurrencies) quotes.add(q);
-    } else {
-      for (const p of d.selection.products) expected.add(p);
+    const selections = d.exchanges ?? { coinbase: d.selection };
+    for (const [exchange, selection] of Object.entries(selections)) {
+      if (!isExchangeId(exchange)) continue;
+      if (selection.products === "all") {
+        const set = quotes.get(exchange) ?? new Set<string>();
+        for (const q of selection.quoteCurrencies) set.add(q);
+        quotes.set(exchange, set);
+      } else {
+        for (const p of selection.products) expected.add(marketKey(exchange, p));
+      }
     }
   }
   if (quotes.size > 0) {
     for (const e of catalogue) {
-      if (e.status === "online" && quotes.has(e.quote_currency)) expected.add(e.product_id);
+      const wanted = quotes.get(exchangeOf(e.product_id));
+      if (e.status === "online" && wanted?.has(e.quote_currency)) expected.add(e.product_id);
     }
   }
   return expected;
+}
+
+/** Coverage counts of one exchange's expected products. */
+export interface ExchangeCoverage {
+  expected: number;
+  covered: number;
+  uncovered: number;
+}
+
+/** {@linkcode ExchangeCoverage} per exchange, for the exchanges that have expected products. */
+function coverageByExchange(
+  expected: Set<string>,
+  claimed: Map<string, string[]>,
+): Record<string, ExchangeCoverage> {
+  const out: Record<string, ExchangeCoverage> = {};
+  for (const p of expected) {
+    const c = out[exchangeOf(p)] ??= { expected: 0, covered: 0, uncovered: 0 };
+    c.expected++;
+    if (claimed.has(p)) c.covered++;
+    else c.uncovered++;
+  }
+  return out;
 }
 
 /**

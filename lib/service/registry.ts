@@ -54,15 +54,24 @@ export function shardSnapshot(service: SnapshotSource): ShardSnapshot {
 
 /** Who a shard is, from its configuration, started at `startedAt`. */
 export function shardIdentity(
-  config: Pick<Config, "shardIndex" | "shardCount" | "version" | "products" | "quoteCurrencies">,
+  config:
+    & Pick<Config, "shardIndex" | "shardCount" | "version" | "products" | "quoteCurrencies">
+    & Partial<Pick<Config, "exchanges" | "kraken">>,
   startedAt: number,
 ): ShardRegistryOptions["identity"] {
+  const exchanges: NonNullable<ShardDoc["exchanges"]> = {};
+  for (const e of config.exchanges ?? ["coinbase"]) {
+    exchanges[e] = e === "kraken" && config.kraken
+      ? { products: config.kraken.products, quoteCurrencies: config.kraken.quoteCurrencies }
+      : { products: config.products, quoteCurrencies: config.quoteCurrencies };
+  }
   return {
     index: config.shardIndex,
     count: config.shardCount,
     version: config.version,
     startedAt,
     selection: { products: config.products, quoteCurrencies: config.quoteCurrencies },
+    exchanges,
   };
 }
 
@@ -70,7 +79,7 @@ export function shardIdentity(
 export interface ShardRegistryOptions {
   store: Pick<CandleStore, "writeShard" | "readShards" | "readCatalogue">;
   /** Who this shard is: never changes while it runs. */
-  identity: Pick<ShardDoc, "index" | "count" | "version" | "selection" | "startedAt">;
+  identity: Pick<ShardDoc, "index" | "count" | "version" | "selection" | "startedAt" | "exchanges">;
   /** This shard's state now. */
   snapshot: () => ShardSnapshot;
   /** @default Date.now */
@@ -233,6 +242,11 @@ export class ShardRegistry {
   /** Makes the next fleet report read the catalogue again (it was just written). */
   forgetCatalogue(): void {
     this.#catalogue = undefined;
+  }
+
+  /** The stored catalogue, every exchange's entries (market keys), cached for a few minutes. */
+  catalogue(): Promise<CatalogueEntry[]> {
+    return this.#readCatalogue();
   }
 
   #readCatalogue(): Promise<CatalogueEntry[]> {

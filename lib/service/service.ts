@@ -360,6 +360,31 @@ export class Service implements ServiceView {
     return withLive(stored, this.liveCandle(product, granularity), range);
   }
 
+  async storedCandles(
+    product: string,
+    granularity: Granularity,
+    range: CandleRange,
+  ): Promise<CandleRow[] | undefined> {
+    const { store } = this.#o;
+    if (store.kind !== "firestore") return undefined;
+    const catalogue = await this.#registry.catalogue();
+    if (!catalogue.some((e) => e.product_id === product)) return undefined;
+    const [stored, live] = await Promise.all([
+      store.readCompleted(product, granularity.id, range),
+      store.readLive(product),
+    ]);
+    const doc = live.find((d) => d.granularity === granularity.id);
+    return withLive(stored, doc?.candle, range);
+  }
+
+  async ownerOf(product: string): Promise<string | undefined> {
+    const report = await this.#registry.fleet();
+    const owner = report.shards.find((s) =>
+      s.status !== "stopped" && s.status !== "silent" && s.products.includes(product)
+    );
+    return owner?.id;
+  }
+
   live(filter: HubFilter): CandleUpdate[] {
     return this.#pipeline.aggregator.snapshot(filter.products, granularityBits(filter));
   }

@@ -106,6 +106,19 @@ export interface ServiceView extends CandleSource {
    * when the store cannot be read.
    */
   fleet(): Promise<FleetReport>;
+  /**
+   * For a product another shard serves: its candles as the owner's answer would be, read from
+   * the store the fleet shares (completed candles, then the live one from its live document),
+   * or `undefined` when the store is this process's own (Deno KV) or the catalogue does not
+   * list the product.
+   */
+  storedCandles(
+    product: string,
+    granularity: Granularity,
+    range: CandleRange,
+  ): Promise<CandleRow[] | undefined>;
+  /** The shard (`{index}-of-{count}`) the registry says serves `product`, if any is live. */
+  ownerOf(product: string): Promise<string | undefined>;
   /** Recent gaps of a product and what their repair did, oldest first. */
   repairHistory(product: string): RepairRecord[];
   /** The Prometheus exposition text. */

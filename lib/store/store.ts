@@ -82,10 +82,15 @@ export interface ShardDoc {
   /** Epoch milliseconds of the last write. */
   heartbeatAt: number;
   status: "starting" | "healthy" | "degraded" | "stopped";
-  /** The product ids this shard serves. */
+  /** The products this shard serves: market keys (`BTC-USD` on Coinbase, `kraken:BTC-USD`). */
   products: string[];
-  /** What the fleet as a whole is configured to serve: `PRODUCTS` (a list, or `all`). */
+  /** What the fleet as a whole is configured to serve of Coinbase: `PRODUCTS` (a list, or `all`). */
   selection: { products: string[] | "all"; quoteCurrencies: string[] };
+  /**
+   * Per exchange served (`EXCHANGES`), what the fleet is configured to serve of it: stored ids
+   * (`BTC-USD`) or `all`. Absent in entries of shards from before Kraken: Coinbase alone.
+   */
+  exchanges?: Record<string, { products: string[] | "all"; quoteCurrencies: string[] }>;
   connections: ShardConnections;
   gaps: ShardGaps;
 }

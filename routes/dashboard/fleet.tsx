@@ -39,7 +39,7 @@ export function FleetPage(props: FleetPageProps): VNode {
 const EMPTY: FleetReport = {
   shards: [],
   problems: [],
-  products: { expected: 0, covered: 0, uncovered: 0, double: 0 },
+  products: { expected: 0, covered: 0, uncovered: 0, double: 0, byExchange: {} },
 };
 
 /** `/fleet` and `/api/fleet`; a registry that cannot be read is a 503 saying why. */

@@ -5,7 +5,8 @@
  * `candles()`), so a page and its island never disagree on a field. Access control is
  * `routes/auth.ts`'s, in front of these.
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
+import { type ExchangeId, isExchangeId, marketKey } from "../../lib/exchange/market.ts";
 import {
   GRANULARITIES,
   type Granularity,
@@ -68,15 +69,14 @@ export function dashboardRoutes(view: ServiceView, options: DashboardOptions): H
     })));
   });
 
-  app.get("/products/:id", async (c) => {
-    const id = c.req.param("id").toUpperCase();
+  const productPage = async (c: Context, key: string, shown: string) => {
     const served = view.products();
-    const product = served.find((p) => p.productId === id);
+    const product = served.find((p) => p.productId === key);
     if (!product) {
       c.header("cache-control", "no-store");
       return c.html(
         renderPage(NotFoundPage({
-          what: `Unknown product "${c.req.param("id")}": this shard does not serve it`,
+          what: `Unknown product "${shown}": this shard does not serve it`,
           served: served.map((p) => p.productId),
           logout,
         })),
@@ -84,17 +84,31 @@ export function dashboardRoutes(view: ServiceView, options: DashboardOptions): H
       );
     }
     const { g, notice } = chosenGranularity(c.req.query("g"));
-    const candles = await view.candles(id, g, { limit: HISTORY_LIMIT });
+    const candles = await view.candles(key, g, { limit: HISTORY_LIMIT });
     c.header("cache-control", "no-store");
     return c.html(renderPage(ProductPage({
       product,
-      chart: { product: id, granularity: g.short, granularities: SHORT_NAMES, candles },
-      repairs: view.repairHistory(id),
-      problem: view.problems().find((p) => p.product === id)?.message,
+      chart: { product: key, granularity: g.short, granularities: SHORT_NAMES, candles },
+      repairs: view.repairHistory(key),
+      problem: view.problems().find((p) => p.product === key)?.message,
       logout,
       notice: notice ?? await bundleNotice(),
       nowMs: Date.now(),
     })));
+  };
+
+  // Coinbase's pages keep their URLs; another exchange's products are under its name.
+  app.get(
+    "/products/:id",
+    (c) => productPage(c, c.req.param("id").toUpperCase(), c.req.param("id")),
+  );
+  app.get("/products/:exchange/:id", (c) => {
+    const { exchange, id } = c.req.param();
+    const shown = `${exchange}/${id}`;
+    if (!isExchangeId(exchange.toLowerCase())) {
+      return productPage(c, `\0${shown}`, shown);
+    }
+    return productPage(c, marketKey(exchange.toLowerCase() as ExchangeId, id.toUpperCase()), shown);
   });
 
   return app;

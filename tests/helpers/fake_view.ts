@@ -55,8 +55,15 @@ export class FakeView implements ServiceView {
   fleetAnswer: FleetReport | Error = {
     shards: [],
     problems: [],
-    products: { expected: 0, covered: 0, uncovered: 0, double: 0 },
+    products: { expected: 0, covered: 0, uncovered: 0, double: 0, byExchange: {} },
   };
+  /**
+   * What `storedCandles()` reads for products this view does not serve (a shared store's
+   * completed and live candles), by `product|granularity`; `undefined`: the store is its own.
+   */
+  sharedStore?: Map<string, Candle[]>;
+  /** What `ownerOf()` answers, by product. */
+  readonly owners = new Map<string, string>();
   /** The ranges `candles()` was asked for, in order. */
   readonly asked: { product: string; granularity: GranularityId; range: CandleRange }[] = [];
 
@@ -105,6 +112,24 @@ export class FakeView implements ServiceView {
       ? inRange.slice(-range.limit)
       : inRange.slice(0, range.limit);
     return Promise.resolve(withLive(page, this.liveCandle(product, granularity), range));
+  }
+
+  storedCandles(
+    product: string,
+    granularity: Granularity,
+    range: CandleRange,
+  ): Promise<CandleRow[] | undefined> {
+    const all = this.sharedStore?.get(`${product}|${granularity.id}`);
+    if (all === undefined) return Promise.resolve(undefined);
+    const rows = all.filter((c) =>
+      (range.start === undefined || c.start >= range.start) &&
+      (range.end === undefined || c.start <= range.end)
+    );
+    return Promise.resolve(withLive(rows, undefined, range));
+  }
+
+  ownerOf(product: string): Promise<string | undefined> {
+    return Promise.resolve(this.owners.get(product));
   }
 
   live: ServiceView["live"] = (filter) => this.hub.live(filter);

@@ -28,9 +28,12 @@ function fakeSource(n: number) {
     close: 105 + i,
     volume: 0.5 + i,
   }));
+  const served = ["BTC-USD", "ETH-USD", "kraken:BTC-USD"];
   const source: HistorySource = {
-    servedProducts: () => ["BTC-USD", "ETH-USD"],
     candles(product, granularity, range) {
+      if (!served.includes(product)) {
+        return Promise.resolve({ notServed: `"${product}" is not served by this instance` });
+      }
       calls.push({ product, granularity, range });
       return Promise.resolve(
         all.filter((c) => c.start >= range.startSec && c.start <= range.endSec).slice(
@@ -145,6 +148,21 @@ Deno.test("GET /history on a fake source", async (t) => {
     equal(calls.length, 0);
   });
 
+  await t.step("exchange=kraken asks for the Kraken pair, not Coinbase's", async () => {
+    const { get, calls } = fakeSource(3);
+    const r = await get(
+      `symbol=btc-usd&granularity=1m&start_time=${ms(T0)}&end_time=${ms(T0 + 60)}&exchange=Kraken`,
+    );
+    equal(r.status, 200);
+    equal(r.body.candles.length, 2);
+    deepStrictEqual(calls.map((c) => c.product), ["kraken:BTC-USD"]);
+    const missing = await get(
+      `symbol=ETH-USD&granularity=1m&start_time=${ms(T0)}&end_time=${ms(T0)}&exchange=kraken`,
+    );
+    equal(missing.status, 404);
+    match(missing.body.error, /on kraken$/);
+  });
+
   await t.step("bad input is a 400 naming the parameter", async () => {
     const { get, calls } = fakeSource(1);
     const ok_ = `start_time=${ms(T0)}&end_time=${ms(T0 + 60)}`;
@@ -183,7 +201,8 @@ Deno.test("GET /history on a fake source", async (t) => {
       `symbol=BTC-USD&granularity=1h&start_time=${ms(T0) + 1}&end_time=${ms(T0 + 600)}`,
     );
     deepStrictEqual([r.status, r.body], [200, { candles: [] }]);
-    equal(calls.length, 0);
+    // The source is asked (it says whether the symbol is served) with the empty range.
+    ok(calls.every((c) => c.range.endSec < c.range.startSec));
   });
 });
 
