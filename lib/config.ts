@@ -4,6 +4,12 @@
  * here and nowhere else; a bad value is a {@linkcode ConfigError} naming the variable, the value
  * and what is accepted. Secrets are kept out of error messages.
  */
+import {
+  GRANULARITIES,
+  GRANULARITY_NAMES,
+  type GranularityId,
+  parseGranularity,
+} from "./candles/granularity.ts";
 
 /** Coinbase Advanced Trade market data WebSocket. */
 export const COINBASE_WS_URL = "wss://advanced-trade-ws.coinbase.com";
@@ -84,7 +90,8 @@ export interface Config {
   historyDays: number;
   /** REST requests per second the service allows itself (Coinbase: ~10/s public, 30/s with a key). */
   coinbaseRestRate: number;
-  flushIntervalMs: number;
+  /** `FLUSH_INTERVAL_MS`: at most one write per live document per interval, per granularity. */
+  flushIntervalMs: FlushIntervals;
   /** Hours of history filled from REST at start when the store is behind (the bound). */
   catchupHours: number;
   /** Milliseconds between this shard's shard-registry heartbeats (`SHARD_HEARTBEAT_MS`). */
@@ -305,6 +312,80 @@ export function parsePublicRateLimit(raw: string | undefined): PublicRateLimit {
   return { ratePerS, burst };
 }
 
+/** Milliseconds between writes of one live document, per granularity id. */
+export type FlushIntervals = Readonly<Record<GranularityId, number>>;
+
+/** `FLUSH_INTERVAL_MS` when unset: every live document at most once a second. */
+export const DEFAULT_FLUSH_INTERVAL_MS = 1000;
+const FLUSH_MIN_MS = 10;
+const FLUSH_MAX_MS = 3_600_000;
+
+/**
+ * Parses `FLUSH_INTERVAL_MS`: one integer for every granularity (`1000`), or a comma list of
+ * `granularity=ms` with `default=ms` for the granularities not named
+ * (`ONE_MINUTE=1000,default=5000`). A granularity is named by its id, the seed service's plural
+ * or its short name (`FIVE_MINUTES`, `5m`), case-insensitively. `default` may be left out only
+ * when all eight are named; each value is an integer from 10 to 3,600,000. Unset or blank: 1000.
+ *
+ * @throws {ConfigError} naming `FLUSH_INTERVAL_MS`
+ */
+export function parseFlushIntervals(raw: string | undefined): FlushIntervals {
+  const name = "FLUSH_INTERVAL_MS";
+  const all = (ms: number) =>
+    Object.freeze(Object.fromEntries(GRANULARITIES.map((g) => [g.id, ms]))) as FlushIntervals;
+  const text = raw?.trim() ?? "";
+  if (text === "") return all(DEFAULT_FLUSH_INTERVAL_MS);
+  const ms = (value: string, what: string): number => {
+    const v = value.trim();
+    if (!/^\d+$/.test(v) || Number(v) < FLUSH_MIN_MS || Number(v) > FLUSH_MAX_MS) {
+      throw new ConfigError(
+        name,
+        `${name} must be an integer from ${FLUSH_MIN_MS} to ${FLUSH_MAX_MS}${what}, got "${value}"`,
+      );
+    }
+    return Number(v);
+  };
+  if (!text.includes("=")) return all(ms(text, " or a list like ONE_MINUTE=1000,default=5000"));
+  const given = new Map<GranularityId, number>();
+  let fallback: number | undefined;
+  for (const part of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const eq = part.indexOf("=");
+    const key = eq < 0 ? part : part.slice(0, eq).trim();
+    if (eq < 0) {
+      throw new ConfigError(name, `${name} entry "${part}" has no "=": write ${key}=MILLISECONDS`);
+    }
+    const value = ms(part.slice(eq + 1), ` for ${key}`);
+    if (key.toLowerCase() === "default") {
+      if (fallback !== undefined) throw new ConfigError(name, `${name} gives default twice`);
+      fallback = value;
+      continue;
+    }
+    let id: GranularityId;
+    try {
+      id = parseGranularity(key).id;
+    } catch {
+      throw new ConfigError(
+        name,
+        `${name} names an unknown granularity "${key}": use default or one of ${GRANULARITY_NAMES}`,
+      );
+    }
+    if (given.has(id)) throw new ConfigError(name, `${name} gives ${id} twice ("${key}")`);
+    given.set(id, value);
+  }
+  const missing = GRANULARITIES.filter((g) => !given.has(g.id)).map((g) => g.id);
+  if (fallback === undefined && missing.length > 0) {
+    throw new ConfigError(
+      name,
+      `${name} needs default=MILLISECONDS for the granularities it does not name (${
+        missing.join(", ")
+      }), e.g. ${text},default=5000`,
+    );
+  }
+  return Object.freeze(
+    Object.fromEntries(GRANULARITIES.map((g) => [g.id, given.get(g.id) ?? fallback!])),
+  ) as FlushIntervals;
+}
+
 function flag(env: Env, name: string, fallback: boolean): boolean {
   const raw = get(env, name);
   if (raw === undefined) return fallback;
@@ -396,7 +477,7 @@ export function loadConfig(env: Env = processEnv): Config {
     krakenRestUrl: url(env, "KRAKEN_REST_URL", KRAKEN_REST_URL, ["http:", "https:"]),
     krakenRestRate: rate(env, "KRAKEN_REST_RATE", 1, 1000),
     historyDays: integer(env, "HISTORY_DAYS", 30, 0, 3650),
-    flushIntervalMs: integer(env, "FLUSH_INTERVAL_MS", 1000, 10, 3_600_000),
+    flushIntervalMs: parseFlushIntervals(env("FLUSH_INTERVAL_MS")),
     catchupHours: integer(env, "CATCHUP_HOURS", 6, 0, 24 * 30),
     shardHeartbeatMs: integer(env, "SHARD_HEARTBEAT_MS", 15_000, 100, 60_000),
     version: get(env, "K_REVISION") ?? "local",

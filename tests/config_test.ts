@@ -1,7 +1,28 @@
 import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
-import { ConfigError, DEFAULT_PRODUCTS, loadConfig } from "../lib/config.ts";
+import {
+  ConfigError,
+  DEFAULT_PRODUCTS,
+  type FlushIntervals,
+  loadConfig,
+  parseFlushIntervals,
+} from "../lib/config.ts";
 
 const env = (vars: Record<string, string>) => (name: string) => vars[name];
+
+/** Every granularity at `ms`, then the overrides. */
+function intervals(ms: number, overrides: Partial<FlushIntervals> = {}): FlushIntervals {
+  return {
+    ONE_MINUTE: ms,
+    FIVE_MINUTE: ms,
+    FIFTEEN_MINUTE: ms,
+    THIRTY_MINUTE: ms,
+    ONE_HOUR: ms,
+    TWO_HOUR: ms,
+    SIX_HOUR: ms,
+    ONE_DAY: ms,
+    ...overrides,
+  };
+}
 
 Deno.test("loadConfig() applies the defaults of DESIGN.md", () => {
   const c = loadConfig(env({}));
@@ -11,7 +32,7 @@ Deno.test("loadConfig() applies the defaults of DESIGN.md", () => {
   equal(c.coinbaseRestRate, 8);
   deepStrictEqual([c.productsPerConnection, c.flushIntervalMs, c.firestoreLayout], [
     20,
-    1000,
+    intervals(1000),
     "compat",
   ]);
   deepStrictEqual([c.logLevel, c.logFormat, c.coinbaseKey, c.dashboardPassword], [
@@ -124,6 +145,14 @@ const bad: [string, Record<string, string>, RegExp][] = [
     /COINBASE_REST_RATE must be an integer from 1/,
   ],
   ["FLUSH_INTERVAL_MS", { FLUSH_INTERVAL_MS: "1.5" }, /FLUSH_INTERVAL_MS must be an integer/],
+  ["FLUSH_INTERVAL_MS", { FLUSH_INTERVAL_MS: "5" }, /from 10 to 3600000/],
+  ["FLUSH_INTERVAL_MS", { FLUSH_INTERVAL_MS: "ONE_MINUTE=1000" }, /needs default=MILLISECONDS/],
+  ["FLUSH_INTERVAL_MS", { FLUSH_INTERVAL_MS: "3m=1000,default=5000" }, /unknown granularity "3m"/],
+  ["FLUSH_INTERVAL_MS", { FLUSH_INTERVAL_MS: "1m=fast,default=5000" }, /integer .* for 1m/],
+  ["FLUSH_INTERVAL_MS", { FLUSH_INTERVAL_MS: "1m=1000,default=1" }, /for default, got "1"/],
+  ["FLUSH_INTERVAL_MS", { FLUSH_INTERVAL_MS: "1m=1000,ONE_MINUTE=2000,default=5000" }, /twice/],
+  ["FLUSH_INTERVAL_MS", { FLUSH_INTERVAL_MS: "default=1000,default=5000" }, /default twice/],
+  ["FLUSH_INTERVAL_MS", { FLUSH_INTERVAL_MS: "1m,default=5000" }, /"1m" has no "="/],
   ["CATCHUP_HOURS", { CATCHUP_HOURS: "-3" }, /CATCHUP_HOURS/],
   [
     "LOG_LEVEL",
@@ -194,4 +223,48 @@ Deno.test("main.ts on a port another process holds exits 1 naming the port", asy
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("parseFlushIntervals() reads one interval or one per granularity", async (t) => {
+  await t.step("unset, blank or a plain number applies to every granularity", () => {
+    deepStrictEqual(parseFlushIntervals(undefined), intervals(1000));
+    deepStrictEqual(parseFlushIntervals("  "), intervals(1000));
+    deepStrictEqual(parseFlushIntervals("250"), intervals(250));
+    deepStrictEqual(loadConfig(env({ FLUSH_INTERVAL_MS: "250" })).flushIntervalMs, intervals(250));
+  });
+  await t.step("ids, plural spellings and short names with a default", () => {
+    deepStrictEqual(
+      parseFlushIntervals("ONE_MINUTE=1000,default=5000"),
+      intervals(5000, { ONE_MINUTE: 1000 }),
+    );
+    deepStrictEqual(
+      parseFlushIntervals(" 1m = 500 , FIVE_MINUTES=2000, one_hour=60000, Default=10000 "),
+      intervals(10000, { ONE_MINUTE: 500, FIVE_MINUTE: 2000, ONE_HOUR: 60000 }),
+    );
+  });
+  await t.step("default may be left out when all eight are named", () => {
+    deepStrictEqual(
+      parseFlushIntervals("1m=1000,5m=2000,15m=3000,30m=4000,1h=5000,2h=6000,6h=7000,1d=8000"),
+      {
+        ONE_MINUTE: 1000,
+        FIVE_MINUTE: 2000,
+        FIFTEEN_MINUTE: 3000,
+        THIRTY_MINUTE: 4000,
+        ONE_HOUR: 5000,
+        TWO_HOUR: 6000,
+        SIX_HOUR: 7000,
+        ONE_DAY: 8000,
+      },
+    );
+  });
+  await t.step("the error names what is missing", () => {
+    throws(
+      () => parseFlushIntervals("1m=1000,1h=2000"),
+      (e) =>
+        e instanceof ConfigError && e.variable === "FLUSH_INTERVAL_MS" &&
+        e.message.includes(
+          "FIVE_MINUTE, FIFTEEN_MINUTE, THIRTY_MINUTE, TWO_HOUR, SIX_HOUR, ONE_DAY",
+        ),
+    );
+  });
 });

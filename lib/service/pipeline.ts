@@ -10,6 +10,7 @@ import { GRANULARITIES } from "../candles/granularity.ts";
 import type { CandleUpdate } from "../candles/candle.ts";
 import type { Trade } from "../candles/trade.ts";
 import type { Clock } from "../clock.ts";
+import type { FlushIntervals } from "../config.ts";
 import type {
   ConnectionStatus,
   FeedGap,
@@ -31,8 +32,8 @@ export interface PipelineOptions {
   store: CandleStore;
   rest: MarketRest;
   clock: Clock;
-  /** At most one store write per live document per interval (ms). */
-  flushIntervalMs: number;
+  /** At most one store write per live document per interval (ms): one, or per granularity. */
+  flushIntervalMs: number | FlushIntervals;
   /** Real milliseconds between clock ticks, for the event-loop lag metric. */
   tickMs: number;
   /** The feed's connections (empty before it starts), for the metrics. */
