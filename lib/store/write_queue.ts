@@ -2,9 +2,11 @@
  * @module
  * {@linkcode WriteQueue}: the writer's pending writes. Live candles coalesce to one value per
  * document (latest wins, never back to an older bucket); completed candles queue by document
- * id, oldest first, and are never dropped. It remembers the last value written per live
- * document so an unchanged value is not written again. Timing, retries and the store are the
- * writer's (`writer.ts`).
+ * id, oldest first, and leave only when taken or when the writer drops the oldest past its cap
+ * ({@linkcode WriteQueue.dropOldestCompleted}). It remembers the last value written per live
+ * document so an unchanged value is not written again. A take may be limited to some
+ * granularities (a bit mask): the others' documents stay queued. Timing, retries, the cap and
+ * the store are the writer's (`writer.ts`).
  *
  * `push` runs for every candle update the service emits (thousands a second at a full shard),
  * and anything the queue holds until the next write (up to a flush interval) outlives the
@@ -36,6 +38,8 @@ export interface QueueBatch {
 export type LiveSource = (product: string, granularity: number, into: Candle) => boolean;
 
 const N = GRANULARITIES.length;
+/** A take's mask naming every granularity. */
+export const ALL_GRANULARITIES: number = (1 << N) - 1;
 /** Numbers kept per written live value: start, open, high, low, close, volume. */
 const W = 6;
 /** A live document whose value is to be read from the live source. */
@@ -79,6 +83,11 @@ export class WriteQueue {
   /** Queued live documents. */
   get liveSize(): number {
     return this.#livePending;
+  }
+
+  /** Products with live documents (queued or written). */
+  get liveProducts(): number {
+    return this.#live.size;
   }
 
   /** Queued completed candles. */
@@ -146,12 +155,29 @@ export class WriteQueue {
     this.#completed.set(completedKey(doc), doc);
   }
 
-  /** Takes up to `max` completed (oldest first) and `max` changed live documents. */
-  take(max: number): QueueBatch {
+  /**
+   * Takes up to `max` completed (oldest first) and `max` changed live documents of the
+   * granularities in `mask` (bit `1 << index`; the others stay queued).
+   */
+  take(max: number, mask: number = ALL_GRANULARITIES): QueueBatch {
     const completed = this.#takeCompleted(max);
     const live: CandleDoc[] = [];
-    for (const _ of this.#takeLive(max, live)) { /* one product at a time */ }
+    for (const _ of this.#takeLive(max, live, mask)) { /* one product at a time */ }
     return { completed, live };
+  }
+
+  /**
+   * Removes the `n` oldest queued completed candles (the first queued) and returns them: what
+   * the writer drops from memory past its cap, to be refilled from REST.
+   */
+  dropOldestCompleted(n: number): CandleDoc[] {
+    const dropped: CandleDoc[] = [];
+    for (const [key, doc] of this.#completed) {
+      if (dropped.length >= n) break;
+      dropped.push(doc);
+      this.#completed.delete(key);
+    }
+    return dropped;
   }
 
   /**
@@ -164,11 +190,12 @@ export class WriteQueue {
     max: number,
     perSlice: number,
     pause: () => Promise<void>,
+    mask: number = ALL_GRANULARITIES,
   ): Promise<QueueBatch> {
     const completed = this.#takeCompleted(max);
     const live: CandleDoc[] = [];
     let n = 0;
-    for (const _ of this.#takeLive(max, live)) {
+    for (const _ of this.#takeLive(max, live, mask)) {
       if (++n % perSlice === 0) await pause();
     }
     return { completed, live };
@@ -185,16 +212,17 @@ export class WriteQueue {
   }
 
   /**
-   * Moves changed live documents into `live` (up to `max`), one product per step. The Map's
-   * iterator visits each product once, products added meanwhile included.
+   * Moves changed live documents of the granularities in `mask` into `live` (up to `max`), one
+   * product per step. The Map's iterator visits each product once, products added meanwhile
+   * included.
    */
-  *#takeLive(max: number, live: CandleDoc[]): Generator<void> {
-    if (this.#livePending === 0) return;
+  *#takeLive(max: number, live: CandleDoc[], mask: number): Generator<void> {
+    if (this.#livePending === 0 || mask === 0) return;
     for (const [product, slots] of this.#live) {
       let took = false;
       for (let g = 0; g < N; g++) {
         const pending = slots.pending[g];
-        if (pending === undefined) continue;
+        if (pending === undefined || (mask & (1 << g)) === 0) continue;
         if (live.length >= max) continue;
         took = true;
         const doc: CandleDoc | undefined = pending === DIRTY

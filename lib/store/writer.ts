@@ -1,33 +1,49 @@
 /**
  * @module
  * {@linkcode CandleWriter}: between the aggregator and the {@linkcode CandleStore}. It owns
- * coalescing, batching, retries and shutdown flushing; the store owns documents.
+ * coalescing, batching, retries, the memory bound and shutdown flushing; the store owns
+ * documents.
  *
- * - Live candles: one pending value per document, latest wins; a write cycle runs at most once
- *   per `flushIntervalMs` (retries back off no faster; a cycle that took longer than that is
- *   followed by a pause as long as it took), so each document is written at most once per
- *   interval, and not at all when its value equals the last one written. All changed
- *   documents of a cycle go in one `writeLive` call.
+ * - Live candles: one pending value per document, latest wins. Each granularity has its own
+ *   flush interval (`FLUSH_INTERVAL_MS`, e.g. `ONE_MINUTE=1000,default=5000`); write cycles run
+ *   at most once per the shortest one (retries back off no faster; a cycle that took longer than
+ *   that is followed by a pause as long as it took), and a cycle takes a granularity's changed
+ *   documents only when its own interval has passed since it last took them. So each document is
+ *   written at most once per its granularity's interval, and not at all when its value equals
+ *   the last one written; coarser granularities are taken in the same cycles as finer ones (one
+ *   product document per cycle in the compact layout). All documents of a cycle go in one
+ *   `writeLive` call.
  * - Completed candles (and corrections): queued by document id, so a completion is written once
- *   (a correction pending for the same id replaces it: the write is idempotent by id); never
- *   dropped, in `writeCompleted` calls of at most `maxBatch`, oldest first. A completed candle
- *   not older than its live document's value also updates the live document.
+ *   (a correction pending for the same id replaces it: the write is idempotent by id), in every
+ *   cycle, in `writeCompleted` calls of at most `maxBatch`, oldest first, before the cycle's live
+ *   documents (seeding's watermark relies on that order). A completed candle not older than its
+ *   live document's value also updates the live document.
  * - Failures: the whole cycle is retried with the process's backoff (`lib/backoff.ts`). One
  *   cycle is in flight at a time and a failed value goes back only if nothing newer arrived for
  *   its document, so a retry of stale data can never land after fresher data.
- * - Bound: live values are bounded by the number of documents (superseded values are
- *   discarded); completed candles are never discarded, so past `maxPending` the writer reports
- *   `overCapacity` (a restart refills history from REST) instead of dropping any.
+ * - Bound (DESIGN.md invariant 5): live values are bounded by the number of documents
+ *   (superseded values are discarded). Completed candles queue up to `maxPending` (default
+ *   100,000: about 30 MB, over an hour of a full shard's completions); past it the oldest are
+ *   dropped *from memory only*: they are handed to the {@linkcode CandleWriter.onDropped}
+ *   listeners (the service's REST refill, `lib/history/refill.ts`, writes them again once the
+ *   store answers) and logged once per episode.
  */
 import { backoffDelay } from "../backoff.ts";
 import type { CandleUpdate } from "../candles/candle.ts";
+import { GRANULARITIES, granularityById, type GranularityId } from "../candles/granularity.ts";
 import { type Clock, systemClock } from "../clock.ts";
+import type { FlushIntervals } from "../config.ts";
 import { getLogger } from "../log.ts";
 import { yieldToEventLoop } from "./chunked_write.ts";
-import { writeCostPerDayUsd } from "./cost.ts";
+import {
+  estimateDailyWrites,
+  FIRESTORE_WRITE_USD_PER_100K,
+  flushIntervals,
+  writeCostPerDayUsd,
+} from "./cost.ts";
 import type { CandleDoc, CandleStore } from "./store.ts";
 import { RateWindow } from "./rate_window.ts";
-import { type LiveSource, WriteQueue } from "./write_queue.ts";
+import { ALL_GRANULARITIES, type LiveSource, WriteQueue } from "./write_queue.ts";
 
 const log = getLogger(["spot", "store", "writer"]);
 
@@ -40,12 +56,32 @@ export interface Timers {
   clearTimeout(id: unknown): void;
 }
 
+/** A completed candle dropped from memory past the cap, to be refilled (`refill.ts`). */
+export interface DroppedCandle {
+  /** Market key (`BTC-USD`, `kraken:BTC-USD`). */
+  product: string;
+  granularity: GranularityId;
+  /** Bucket start, epoch s. */
+  startSec: number;
+}
+
+/** Completed candles queued at most by default: about 30 MB, over an hour of a full shard's completions. */
+export const DEFAULT_MAX_PENDING = 100_000;
+
 /** Options for {@linkcode CandleWriter}. */
 export interface CandleWriterOptions {
-  /** At most one write per live document per interval. @default {1000} */
-  flushIntervalMs?: number;
-  /** Pending completed candles beyond which `overCapacity` is reported. @default {100000} */
+  /**
+   * At most one write per live document per interval: one number for every granularity, or
+   * one per granularity id (`Config.flushIntervalMs`). @default {1000}
+   */
+  flushIntervalMs?: number | FlushIntervals;
+  /**
+   * Completed candles queued at most; past it the oldest are dropped from memory and handed to
+   * `onDropped` (see the module comment). @default {100000}
+   */
   maxPending?: number;
+  /** Called with completed candles dropped past `maxPending` (also: {@linkcode CandleWriter.onDropped}). */
+  onDropped?: (docs: DroppedCandle[]) => void;
   /** Documents per store call. @default {5000} */
   maxBatch?: number;
   /** Cap of the first retry delay (`backoffDelay`), never below the flush interval. @default {1000} */
@@ -82,6 +118,10 @@ export interface WriterStats {
   pendingCompleted: number;
   /** Documents in the store call under way. */
   inFlight: number;
+  /** The cap of queued completed candles (`maxPending`). */
+  maxPendingCompleted: number;
+  /** Completed candles dropped from memory past the cap since start (handed to the refill). */
+  droppedTotal: number;
   /** Billed document writes per second over the last minute. */
   writesPerS: number;
   /** Documents written since start (a compact product document counts once). */
@@ -95,13 +135,28 @@ export interface WriterStats {
   lastError: { message: string; atMs: number } | null;
   /** Start of the first failed (or stalled) attempt not yet followed by a success. */
   failingSinceMs: number | null;
+  /**
+   * How long the store has been failing (`failingSinceMs` to now), in the writer's own clock
+   * (the wall clock): what `/health` compares with its limit, whatever clock the service runs.
+   */
+  failingForMs: number | null;
   /** Live values not written because equal to the last written one. */
   skippedUnchanged: number;
   /** Live values replaced by a newer one before being written. */
   superseded: number;
+  /** The cap was reached and completed candles were dropped since the store last recovered. */
   overCapacity: boolean;
   /** `writesPerS` over a day at Firestore list price, $0.09 per 100k writes (regional). */
   projectedCostPerDayUsd: number;
+  /** The live flush interval of each granularity, ms. */
+  flushIntervalsMs: FlushIntervals;
+  /** Products with live documents. */
+  liveProducts: number;
+  /**
+   * What the flush intervals allow at most per day for these products: every live document
+   * changing every interval, plus every completed candle (`estimateDailyWrites`), at list price.
+   */
+  costCeilingPerDayUsd: number;
 }
 
 /** The outcome of {@linkcode CandleWriter.flush}. */
@@ -115,8 +170,17 @@ export interface FlushResult {
 /** Coalesces, batches and retries candle writes; see the module comment. */
 export class CandleWriter {
   #store: CandleStore;
+  #intervals: FlushIntervals;
+  /** Flush interval per granularity index. */
+  #intervalOf: number[];
+  /** The shortest flush interval: the cycle period. */
   #interval: number;
+  /** Per granularity index: when its live documents may be taken again (epoch ms). */
+  #dueAt: number[];
   #maxPending: number;
+  #dropListeners: ((docs: DroppedCandle[]) => void)[] = [];
+  #dropped: DroppedCandle[] = [];
+  #dropScheduled = false;
   #maxBatch: number;
   #backoffInitial: number;
   #backoffMax: number;
@@ -136,14 +200,18 @@ export class CandleWriter {
   #timer: unknown;
   #running = false;
   #rate: RateWindow;
-  #s = { live: 0, completed: 0, failures: 0 };
+  #s = { live: 0, completed: 0, failures: 0, dropped: 0 };
   #lastError: WriterStats["lastError"] = null;
   #warnedCapacity = false;
 
   constructor(store: CandleStore, options: CandleWriterOptions = {}) {
     this.#store = store;
-    this.#interval = options.flushIntervalMs ?? 1000;
-    this.#maxPending = options.maxPending ?? 100_000;
+    this.#intervals = flushIntervals(options.flushIntervalMs ?? 1000);
+    this.#intervalOf = GRANULARITIES.map((g) => this.#intervals[g.id]);
+    this.#interval = Math.min(...this.#intervalOf);
+    this.#dueAt = GRANULARITIES.map(() => 0);
+    this.#maxPending = Math.max(1, options.maxPending ?? DEFAULT_MAX_PENDING);
+    if (options.onDropped) this.#dropListeners.push(options.onDropped);
     this.#maxBatch = options.maxBatch ?? 5000;
     this.#backoffInitial = options.backoffInitialMs ?? 1000;
     this.#backoffMax = options.backoffMaxMs ?? 30_000;
@@ -180,13 +248,54 @@ export class CandleWriter {
     this.#checkCapacity();
   }
 
+  /**
+   * Adds a listener for completed candles dropped from memory past the cap (called once per
+   * batch of drops, after the push that caused them). Returns the function that removes it.
+   */
+  onDropped(listener: (docs: DroppedCandle[]) => void): () => void {
+    this.#dropListeners.push(listener);
+    return () => {
+      this.#dropListeners = this.#dropListeners.filter((l) => l !== listener);
+    };
+  }
+
   #checkCapacity(): void {
-    if (this.#queue.completedSize > this.#maxPending && !this.#warnedCapacity) {
+    const over = this.#queue.completedSize - this.#maxPending;
+    if (over <= 0) return;
+    const dropped = this.#queue.dropOldestCompleted(over);
+    this.#s.dropped += dropped.length;
+    if (!this.#warnedCapacity) {
       this.#warnedCapacity = true;
-      log.error("Writer over capacity: {pending} completed candles pending; none dropped", {
-        pending: this.#queue.completedSize,
+      log.error(
+        "Writer over capacity: {cap} completed candles pending; dropping the oldest from memory (refilled from REST once the store answers)",
+        {
+          cap: this.#maxPending,
+          pending: this.#pendingCount(),
+          lastError: this.#lastError?.message,
+        },
+      );
+    }
+    for (const d of dropped) {
+      this.#dropped.push({
+        product: d.product,
+        granularity: d.granularity,
+        startSec: d.candle.start,
       });
     }
+    if (this.#dropScheduled) return;
+    this.#dropScheduled = true;
+    queueMicrotask(() => {
+      this.#dropScheduled = false;
+      const docs = this.#dropped;
+      this.#dropped = [];
+      for (const listener of this.#dropListeners) {
+        try {
+          listener(docs);
+        } catch (e) {
+          log.error("A dropped-candles listener failed: {error}", { error: String(e) });
+        }
+      }
+    });
   }
 
   /** Starts the write loop (one cycle per flush interval). */
@@ -229,7 +338,7 @@ export class CandleWriter {
     try {
       while (!timedOut && (this.#cycle || this.#queue.liveSize + this.#queue.completedSize > 0)) {
         const failuresBefore = this.#s.failures;
-        await Promise.race([this.#cycle ?? this.#runCycle(), deadline]);
+        await Promise.race([this.#cycle ?? this.#runCycle(true), deadline]);
         if (this.#s.failures > failuresBefore && !timedOut) await this.#wait(250, deadline);
       }
     } finally {
@@ -243,22 +352,32 @@ export class CandleWriter {
     const now = this.#clock();
     const stalled = this.#cycleStartedAt !== null && now - this.#cycleStartedAt > this.#stallMs;
     const writesPerS = this.#rate.perSecond();
+    const failingSinceMs = this.#failingSince ?? (stalled ? this.#cycleStartedAt : null);
+    const liveProducts = this.#queue.liveProducts;
+    const layout = this.#compact ? "compact" : "compat";
+    const perProduct = estimateDailyWrites(layout, this.#intervals).totalWritesPerDay;
     return {
       pending: this.#pendingCount(),
       pendingLive: this.#queue.liveSize,
       pendingCompleted: this.#queue.completedSize,
       inFlight: this.#inFlight,
+      maxPendingCompleted: this.#maxPending,
+      droppedTotal: this.#s.dropped,
       writesPerS,
       writesTotal: this.#s.live + this.#s.completed,
       liveWritesTotal: this.#s.live,
       completedWritesTotal: this.#s.completed,
       failures: this.#s.failures,
       lastError: this.#lastError,
-      failingSinceMs: this.#failingSince ?? (stalled ? this.#cycleStartedAt : null),
+      failingSinceMs,
+      failingForMs: failingSinceMs === null ? null : Math.max(0, now - failingSinceMs),
       skippedUnchanged: this.#queue.unchanged,
       superseded: this.#queue.superseded,
-      overCapacity: this.#queue.completedSize > this.#maxPending,
+      overCapacity: this.#warnedCapacity,
       projectedCostPerDayUsd: writeCostPerDayUsd(writesPerS),
+      flushIntervalsMs: this.#intervals,
+      liveProducts,
+      costCeilingPerDayUsd: liveProducts * perProduct * FIRESTORE_WRITE_USD_PER_100K / 100_000,
     };
   }
 
@@ -276,8 +395,8 @@ export class CandleWriter {
     this.#timers.clearTimeout(timer);
   }
 
-  #runCycle(): Promise<void> {
-    this.#cycle = this.#write().finally(() => {
+  #runCycle(all = false): Promise<void> {
+    this.#cycle = this.#write(all).finally(() => {
       this.#cycle = undefined;
       this.#cycleStartedAt = null;
       this.#inFlight = 0;
@@ -285,17 +404,37 @@ export class CandleWriter {
     return this.#cycle;
   }
 
-  async #write(): Promise<void> {
+  /** The granularities (bit mask) whose live documents may be taken at `now`. */
+  #dueMask(now: number): number {
+    let mask = 0;
+    for (let g = 0; g < this.#dueAt.length; g++) if (now >= this.#dueAt[g]!) mask |= 1 << g;
+    return mask;
+  }
+
+  /** `all`: every granularity's live documents, due or not (flush). */
+  async #write(all: boolean): Promise<void> {
     const startedAt = this.#clock();
     this.#beforeCycle();
     // Reading a full shard's live values (thousands of candles) is cut into slices with the
     // event loop's turn in between, so frames waiting behind the cycle wait a slice, not it all.
-    const batch = await this.#queue.takeInSlices(this.#maxBatch, TAKE_SLICE, yieldToEventLoop);
+    const mask = all ? ALL_GRANULARITIES : this.#dueMask(startedAt);
+    const batch = await this.#queue.takeInSlices(
+      this.#maxBatch,
+      TAKE_SLICE,
+      yieldToEventLoop,
+      mask,
+    );
     const { completed, live } = batch;
     if (completed.length === 0 && live.length === 0) return;
     this.#cycleStartedAt = startedAt;
     this.#inFlight = completed.length + live.length;
     this.#nextAt = startedAt + this.#interval;
+    // A granularity whose documents this cycle took waits its own interval before the next take.
+    let taken = 0;
+    for (const d of live) taken |= 1 << granularityById(d.granularity).index;
+    for (let g = 0; g < this.#dueAt.length; g++) {
+      if (taken & (1 << g)) this.#dueAt[g] = startedAt + this.#intervalOf[g]!;
+    }
     let operation = "writeCompleted";
     try {
       if (completed.length > 0) {
@@ -313,9 +452,20 @@ export class CandleWriter {
         this.#s.live += billed;
         this.#rate.add(billed);
       }
+      if (this.#warnedCapacity && this.#queue.completedSize < this.#maxPending) {
+        this.#warnedCapacity = false;
+        log.info("Writer back under capacity: {dropped} completed candles dropped since start", {
+          dropped: this.#s.dropped,
+        });
+      }
+      if (this.#streak > 0) {
+        log.info("Store writes recovered after {attempts} failed attempts", {
+          attempts: this.#streak,
+          pending: this.#pendingCount(),
+        });
+      }
       this.#streak = 0;
       this.#failingSince = null;
-      if (this.#queue.completedSize <= this.#maxPending) this.#warnedCapacity = false;
       // A cycle that took longer than the interval is followed by a pause as long as it took:
       // the store's client (Firestore's costs main-thread CPU per commit) gets at most half of
       // the event loop, and the live path and startup the rest; values coalesce meanwhile.
@@ -324,6 +474,7 @@ export class CandleWriter {
     } catch (error) {
       this.#inFlight = 0;
       this.#queue.requeue(batch);
+      this.#checkCapacity();
       this.#streak++;
       this.#s.failures++;
       this.#failingSince ??= startedAt;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { Candle, CandleUpdate } from "../../lib/candles/candle.ts";
 import type { GranularityId } from "../../lib/candles/granularity.ts";
 import type { CandleDoc, CandleStore } from "../../lib/store/store.ts";
-import { CandleWriter, type Timers } from "../../lib/store/writer.ts";
+import { CandleWriter, type DroppedCandle, type Timers } from "../../lib/store/writer.ts";
 
 const T0 = 1773500700;
 
@@ -297,6 +297,7 @@ Deno.test("CandleWriter completed candles and failures", async (t) => {
     let stats = writer.stats();
     assert.equal(stats.failures, 2);
     assert.equal(stats.failingSinceMs, startedAt);
+    assert.equal(stats.failingForMs, time.now - startedAt);
     assert.match(stats.lastError!.message, /^writeCompleted: Cannot write to the fake store/);
     assert.equal(stats.pending, 2);
     await time.advance(2000);
@@ -307,30 +308,75 @@ Deno.test("CandleWriter completed candles and failures", async (t) => {
     assert.equal(stats.writesTotal, 2);
   });
 
-  await t.step("completed candles are never dropped, even over capacity", async () => {
+  await t.step("completed candles are never dropped below the cap", async () => {
+    const { time, store, writer } = setup({ maxPending: 30 });
+    store.failures = 1000;
+    for (let i = 0; i < 30; i++) {
+      writer.push(update(T0 + 60 * i, 100 + i, { complete: true }));
+      await writer.tick();
+      await time.advance(1000);
+    }
+    const stats = writer.stats();
+    assert.deepEqual([stats.pendingCompleted, stats.droppedTotal, stats.overCapacity], [
+      30,
+      0,
+      false,
+    ]);
+    store.failures = 0;
+    assert.deepEqual(await writer.flush(1000), { pending: 0, timedOut: false });
+    assert.equal(store.completed.size, 30);
+  });
+
+  await t.step("past the cap the oldest completed candles are dropped and reported", async () => {
     const { time, store, writer } = setup({ maxPending: 10 });
-    store.failures = 3;
-    for (let i = 0; i < 50; i++) {
+    const reported: DroppedCandle[][] = [];
+    writer.onDropped((docs) => reported.push(docs));
+    store.failures = 1000;
+    for (let i = 0; i < 25; i++) {
       writer.push(update(T0 + 60 * i, 100 + i, { complete: true }));
       writer.push(update(T0 + 60 * (i + 1), 100 + i));
       await writer.tick();
       await time.advance(1000);
     }
-    assert.equal(writer.stats().overCapacity, false, "drained once the store recovered");
-    store.failures = 1000;
-    for (let i = 50; i < 80; i++) {
-      writer.push(update(T0 + 60 * i, 100 + i, { complete: true }));
-      await writer.tick();
-      await time.advance(1000);
-    }
-    assert.equal(writer.stats().overCapacity, true);
-    assert.equal(writer.stats().pendingCompleted, 30);
+    let stats = writer.stats();
+    assert.ok(stats.pendingCompleted <= 10, `${stats.pendingCompleted} queued`);
+    assert.equal(stats.pendingLive, 1, "one live document, coalesced");
+    assert.equal(stats.overCapacity, true);
+    const dropped = reported.flat();
+    assert.equal(dropped.length, stats.droppedTotal);
+    assert.equal(dropped.length, 25 - stats.pendingCompleted);
+    // The oldest ones, in order: a failed batch goes back to the front of the queue.
+    assert.deepEqual(
+      dropped.map((d) => d.startSec),
+      Array.from({ length: dropped.length }, (_, i) => T0 + 60 * i),
+    );
+    assert.deepEqual(dropped[0], { product: "BTC-USD", granularity: "ONE_MINUTE", startSec: T0 });
     store.failures = 0;
     assert.deepEqual(await writer.flush(1000), { pending: 0, timedOut: false });
-    assert.equal(store.completed.size, 80);
-    for (let i = 0; i < 80; i++) {
-      assert.equal(store.completed.get(`ONE_MINUTE|${T0 + 60 * i}`)?.close, 100 + i);
+    stats = writer.stats();
+    assert.equal(stats.overCapacity, false, "back under the cap once written");
+    // Everything not dropped landed; the dropped ones are the refill's to write.
+    for (let i = 0; i < 25; i++) {
+      const landed = store.completed.has(`ONE_MINUTE|${T0 + 60 * i}`);
+      assert.equal(landed, i >= dropped.length, `minute ${i}`);
     }
+  });
+
+  await t.step("pushHistory counts towards the cap too", async () => {
+    const { writer } = setup({ maxPending: 5 });
+    const reported: DroppedCandle[][] = [];
+    writer.onDropped((docs) => reported.push(docs));
+    writer.pushHistory(
+      Array.from({ length: 8 }, (_, i) => ({
+        product: "ETH-USD",
+        granularity: "ONE_HOUR" as const,
+        candle: update(T0 + 3600 * i, 100).candle,
+      })),
+    );
+    await Promise.resolve();
+    assert.deepEqual(reported.flat().map((d) => d.startSec), [T0, T0 + 3600, T0 + 7200]);
+    assert.equal(reported.length, 1, "one report per batch of drops");
+    assert.equal(writer.stats().pendingCompleted, 5);
   });
 });
 
@@ -395,5 +441,112 @@ Deno.test("CandleWriter start, flush and stop", async (t) => {
     const expected = stats.writesPerS * 86400 * 0.09 / 100_000;
     assert.ok(Math.abs(stats.projectedCostPerDayUsd - expected) < 1e-9);
     assert.ok(Math.abs(stats.projectedCostPerDayUsd - 0.1555) < 0.003, "≈ $0.16/day at 2/s");
+  });
+});
+
+Deno.test("CandleWriter per-granularity flush intervals", async (t) => {
+  const intervals = {
+    ONE_MINUTE: 1000,
+    FIVE_MINUTE: 5000,
+    FIFTEEN_MINUTE: 5000,
+    THIRTY_MINUTE: 5000,
+    ONE_HOUR: 5000,
+    TWO_HOUR: 5000,
+    SIX_HOUR: 5000,
+    ONE_DAY: 5000,
+  };
+  const setupIntervals = (layout?: string) => {
+    const time = new FakeTimers();
+    const store = new FakeStore();
+    store.layout = layout;
+    const writer = new CandleWriter(store, {
+      flushIntervalMs: intervals,
+      clock: time.clock,
+      timers: time,
+      random: () => 1,
+    });
+    return { time, store, writer };
+  };
+  /** Pushes a changed value of the 1m and 1h documents every 100 ms for `ms`. */
+  const trade = async (
+    time: FakeTimers,
+    writer: CandleWriter,
+    ms: number,
+    product = "BTC-USD",
+  ) => {
+    for (let i = 0; i < ms / 100; i++) {
+      const close = 100 + (time.now % 100_000) / 100;
+      writer.push(update(T0, close, { product }));
+      writer.push(update(T0 - 1200, close, { granularity: "ONE_HOUR", product }));
+      await writer.tick();
+      await time.advance(100);
+    }
+  };
+  const writesOf = (store: FakeStore, g: GranularityId) =>
+    store.liveCalls().flatMap((c) => c.docs).filter((d) => d.granularity === g).length;
+
+  await t.step("ONE_MINUTE=1000,default=5000: 1m once a second, 1h once per 5 s", async () => {
+    const { time, store, writer } = setupIntervals();
+    await trade(time, writer, 20_000);
+    assert.equal(writesOf(store, "ONE_MINUTE"), 20);
+    assert.equal(writesOf(store, "ONE_HOUR"), 4);
+    // The hour rides along with a minute's cycle: no extra calls.
+    assert.equal(store.liveCalls().length, 20);
+    assert.deepEqual(writer.stats().flushIntervalsMs, intervals);
+  });
+
+  await t.step("a coarse document waits its interval; flush() writes it at once", async () => {
+    const { time, store, writer } = setupIntervals();
+    await trade(time, writer, 1000);
+    assert.equal(writesOf(store, "ONE_HOUR"), 1);
+    writer.push(update(T0 - 1200, 999, { granularity: "ONE_HOUR" }));
+    await time.advance(1000);
+    await writer.tick();
+    assert.equal(writesOf(store, "ONE_HOUR"), 1, "not due yet");
+    assert.equal(writer.stats().pendingLive, 1);
+    await writer.flush(1000);
+    assert.equal(writesOf(store, "ONE_HOUR"), 2);
+    assert.equal(store.live.get("BTC-USD|ONE_HOUR")!.close, 999);
+  });
+
+  await t.step(
+    "completed candles are written every cycle, whatever their granularity",
+    async () => {
+      const { time, store, writer } = setupIntervals();
+      await trade(time, writer, 1000);
+      writer.push(update(T0 - 3600, 120, { granularity: "ONE_HOUR", complete: true }));
+      await time.advance(1000);
+      await writer.tick();
+      assert.equal(store.completed.get(`ONE_HOUR|${T0 - 3600}`)?.close, 120);
+    },
+  );
+
+  await t.step("compact layout: one billed write per product per 1 s cycle", async () => {
+    const { time, writer } = setupIntervals("compact");
+    for (let i = 0; i < 600; i++) {
+      for (const product of ["BTC-USD", "ETH-USD"]) {
+        writer.push(update(T0, 100 + i, { product }));
+        writer.push(update(T0 - 1200, 100 + i, { granularity: "ONE_HOUR", product }));
+      }
+      await writer.tick();
+      await time.advance(100);
+    }
+    // 60 cycles × 2 products; the hours share the cycles (every 5th).
+    assert.equal(writer.stats().liveWritesTotal, 120);
+  });
+
+  await t.step("the cost ceiling follows the intervals", async () => {
+    const { time, writer } = setupIntervals();
+    await trade(time, writer, 1000, "BTC-USD");
+    await trade(time, writer, 1000, "ETH-USD");
+    const stats = writer.stats();
+    assert.equal(stats.liveProducts, 2);
+    // compat: 86,400 (1m) + 7 × 17,280 live writes + 1,913 completed per product per day.
+    const perProduct = 86_400 + 7 * 17_280 + 1913;
+    const expected = 2 * perProduct * 0.09 / 100_000;
+    assert.ok(
+      Math.abs(stats.costCeilingPerDayUsd - expected) < 1e-9,
+      `${stats.costCeilingPerDayUsd} vs ${expected}`,
+    );
   });
 });
