@@ -9,10 +9,10 @@
  * Every mapping throws a `RangeError` naming the input it could not read. Fetching AssetPairs
  * lives in `rest.ts`.
  */
-import { marketKey, splitMarketKey } from "../exchange/market.ts";
+import { type ExchangeId, marketKey, splitMarketKey } from "../exchange/market.ts";
 
 /** The exchange id of Kraken's market keys. */
-export const KRAKEN = "kraken";
+export const KRAKEN: ExchangeId = "kraken";
 
 /** One side of a pair as the service stores it: upper-case letters and digits, 1–20 of them. */
 function isAssetCode(s: string, from: number, to: number): boolean {
@@ -282,8 +282,8 @@ export function pairNames(key: string, row: AssetPairNames): PairNames {
 
 /**
  * Every pair of one AssetPairs answer, looked up by stored id or by any REST name (key or
- * `altname`, case-insensitive). Rows whose names the service cannot store (e.g. `.d` dark-pool
- * pairs) are left out and listed in `skipped`.
+ * `altname`, case-insensitive). Dark-pool rows (`.d`) and rows whose names the service cannot
+ * store are left out and listed in `skipped`.
  */
 export class PairDirectory {
   readonly #byId = new Map<string, PairNames>();
@@ -293,6 +293,11 @@ export class PairDirectory {
 
   constructor(rows: Iterable<[string, AssetPairNames]>) {
     for (const [key, row] of rows) {
+      if (key.endsWith(".d") || (typeof row.altname === "string" && row.altname.endsWith(".d"))) {
+        // Dark-pool books: their trades are not the public market's.
+        this.skipped.push({ key, reason: "a dark-pool pair" });
+        continue;
+      }
       let names: PairNames;
       try {
         names = pairNames(key, row);
