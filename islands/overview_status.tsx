@@ -4,6 +4,7 @@
  * current `/api/status`, then refreshed from it every two seconds; when the server cannot be
  * reached (a restart, a network drop) it says so and keeps trying.
  */
+import { productPagePath } from "../lib/exchange/market.ts";
 import type { ComponentChildren, VNode } from "preact";
 import type { ConnectionStatus, ProductProblem, StatusBody } from "../lib/service/view.ts";
 import { formatDuration, formatNumber, formatTime, formatUsd } from "./format.ts";
@@ -85,7 +86,7 @@ function Problems({ problems }: { problems: ProductProblem[] }): VNode | null {
       <ul>
         {problems.map((p) => (
           <li key={p.product} data-problem={p.product}>
-            <a href={`/products/${p.product}`}>{p.product}</a>
+            <a href={productPagePath(p.product)}>{p.product}</a>
             {`: ${p.message}`}
           </li>
         ))}

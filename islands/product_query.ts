@@ -4,6 +4,7 @@
  * `/?q=eth&sort=change&dir=desc` without any script, so a view can be linked) and the island
  * (which filters as the operator types). Pure: rows in, rows out; the query string is the state.
  */
+import { EXCHANGE_IDS, exchangeOf, isExchangeId } from "../lib/exchange/market.ts";
 
 /** Columns the table sorts by. */
 export const SORT_KEYS = ["product", "close", "change", "volume", "trade"] as const;
@@ -14,8 +15,10 @@ export type SortKey = typeof SORT_KEYS[number];
 /** Sort direction. */
 export type SortDir = "asc" | "desc";
 
-/** The table's view state, as in the query string (`q`, `sort`, `dir`). */
+/** The table's view state, as in the query string (`q`, `sort`, `dir`, `exchange`). */
 export interface TableQuery {
+  /** Only this exchange's products (`coinbase`, `kraken`); empty shows every exchange. */
+  exchange?: string;
   /** Case-insensitive part of a product id, base or quote currency; empty shows everything. */
   q: string;
   sort: SortKey;
@@ -58,13 +61,16 @@ export function parseTableQuery(
     ? rawSort as SortKey
     : DEFAULT_QUERY.sort;
   const dir = rawDir === "asc" || rawDir === "desc" ? rawDir : defaultDir(sort);
+  const rawExchange = (params.get("exchange") ?? "").trim().toLowerCase();
+  const exchange = isExchangeId(rawExchange) ? rawExchange : "";
   const bad = [
+    rawExchange && !exchange ? `exchange "${rawExchange}" (one of ${EXCHANGE_IDS.join(", ")})` : "",
     rawSort && sort !== rawSort ? `sort "${rawSort}" (one of ${SORT_KEYS.join(", ")})` : "",
     rawDir && dir !== rawDir ? `dir "${rawDir}" (asc or desc)` : "",
   ].filter(Boolean);
   return {
-    query: { q, sort, dir },
-    notice: bad.length ? `Unknown ${bad.join(" and ")}: showing the default order` : undefined,
+    query: exchange ? { q, sort, dir, exchange } : { q, sort, dir },
+    notice: bad.length ? `Unknown ${bad.join(" and ")}: showing the default view` : undefined,
   };
 }
 
@@ -72,6 +78,7 @@ export function parseTableQuery(
 export function tableSearch(query: TableQuery, extra: Record<string, string> = {}): string {
   const params = new URLSearchParams(extra);
   if (query.q) params.set("q", query.q);
+  if (query.exchange) params.set("exchange", query.exchange);
   if (query.sort !== DEFAULT_QUERY.sort || query.dir !== defaultDir(query.sort)) {
     params.set("sort", query.sort);
     params.set("dir", query.dir);
@@ -89,7 +96,9 @@ export function matches(row: Pick<QueryRow, "product" | "base" | "quote">, q: st
 
 /** The rows matching `query.q`, sorted; rows without a value for the column go last. */
 export function applyQuery<R extends QueryRow>(rows: R[], query: TableQuery): R[] {
-  const out = rows.filter((r) => matches(r, query.q));
+  const out = rows.filter((r) =>
+    matches(r, query.q) && (!query.exchange || exchangeOf(r.product) === query.exchange)
+  );
   const sign = query.dir === "asc" ? 1 : -1;
   const value = (r: R): number | string | undefined =>
     query.sort === "product" ? r.product : query.sort === "trade" ? r.tradeAgeS : r[query.sort];

@@ -24,6 +24,7 @@ import {
 import { LinkNotice } from "./overview_status.tsx";
 import type { Candle } from "../lib/candles/candle.ts";
 import { GRANULARITIES } from "../lib/candles/granularity.ts";
+import { EXCHANGE_IDS, exchangeOf, productOf, productPagePath } from "../lib/exchange/market.ts";
 import { type CandleEvent, useCandleStream, useTicker } from "./stream.ts";
 import {
   applyQuery,
@@ -211,6 +212,9 @@ export function ProductTable(props: ProductTableProps): VNode {
   };
 
   const shown = applyQuery([...rows.current.values()].map((r) => queryRow(r, now)), query);
+  // The exchange column and filter appear once the products span more than one exchange.
+  const exchanges = EXCHANGE_IDS.filter((x) => props.rows.some((r) => exchangeOf(r.product) === x));
+  const several = exchanges.length > 1;
   const g: Record<string, string> = granularity === props.granularities[0]
     ? {}
     : { g: granularity };
@@ -267,6 +271,23 @@ export function ProductTable(props: ProductTableProps): VNode {
           )}
           {query.sort !== "product" && <input type="hidden" name="sort" value={query.sort} />}
           {query.sort !== "product" && <input type="hidden" name="dir" value={query.dir} />}
+          {several && (
+            <>
+              <label for="exchange-filter">Exchange</label>
+              <select
+                id="exchange-filter"
+                name="exchange"
+                value={query.exchange ?? ""}
+                onChange={(e) => {
+                  const exchange = (e.target as HTMLSelectElement).value;
+                  view(exchange ? { ...query, exchange } : { ...query, exchange: undefined });
+                }}
+              >
+                <option value="">all</option>
+                {exchanges.map((x) => <option key={x} value={x}>{x}</option>)}
+              </select>
+            </>
+          )}
           <noscript>
             <button type="submit">Filter</button>
           </noscript>
@@ -296,8 +317,10 @@ export function ProductTable(props: ProductTableProps): VNode {
         </span>
       </div>
       <p class="table-count" role="status" data-count={shown.length}>
-        {query.q
-          ? `${shown.length} of ${rows.current.size} products match “${query.q}”`
+        {query.q || query.exchange
+          ? `${shown.length} of ${rows.current.size} products match${
+            query.q ? ` “${query.q}”` : ""
+          }${query.exchange ? ` on ${query.exchange}` : ""}`
           : `${rows.current.size} products`}
       </p>
       <LinkNotice state={state} what="prices" />
@@ -306,6 +329,7 @@ export function ProductTable(props: ProductTableProps): VNode {
           <thead>
             <tr>
               {header("product", "Product")}
+              {several && plain("Exchange", "")}
               {plain("Open", "num wide")}
               {plain("High", "num wide")}
               {plain("Low", "num wide")}
@@ -317,7 +341,12 @@ export function ProductTable(props: ProductTableProps): VNode {
           </thead>
           <tbody>
             {shown.map((r) => (
-              <Row key={r.product} row={rows.current.get(r.product)!} age={formatAge(r)} />
+              <Row
+                key={r.product}
+                row={rows.current.get(r.product)!}
+                age={formatAge(r)}
+                exchange={several}
+              />
             ))}
           </tbody>
         </table>
@@ -342,6 +371,8 @@ function replaceUrl(query: TableQuery, granularity: string): void {
 interface RowProps {
   row: RowState;
   age: string;
+  /** Whether the exchange column is shown. */
+  exchange?: boolean;
 }
 
 /**
@@ -350,7 +381,8 @@ interface RowProps {
  */
 class Row extends Component<RowProps> {
   override shouldComponentUpdate(next: RowProps): boolean {
-    return next.row !== this.props.row || next.age !== this.props.age;
+    return next.row !== this.props.row || next.age !== this.props.age ||
+      next.exchange !== this.props.exchange;
   }
 
   override render(): VNode {
@@ -358,15 +390,16 @@ class Row extends Component<RowProps> {
   }
 }
 
-function rowView({ row, age }: RowProps): VNode {
+function rowView({ row, age, exchange }: RowProps): VNode {
   const c = row.candle;
   const pct = c ? changePercent(c.open, c.close) : undefined;
   const close = c?.close ?? row.lastClose;
   return (
     <tr data-product={row.product}>
       <th scope="row" data-label="Product">
-        <a href={`/products/${row.product}`}>{row.product}</a>
+        <a href={productPagePath(row.product)}>{productOf(row.product)}</a>
       </th>
+      {exchange && <td data-label="Exchange" class="exchange">{exchangeOf(row.product)}</td>}
       <td data-label="Open" class="num wide">{formatPrice(c?.open)}</td>
       <td data-label="High" class="num wide">{formatPrice(c?.high)}</td>
       <td data-label="Low" class="num wide">{formatPrice(c?.low)}</td>

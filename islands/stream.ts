@@ -8,12 +8,26 @@
  */
 import type { Candle } from "../lib/candles/candle.ts";
 import { useEffect, useRef, useState } from "preact/hooks";
+import { isExchangeId, marketKey } from "../lib/exchange/market.ts";
 
 /** One `event: candle` of `/api/stream`. */
 export interface CandleEvent extends Candle {
+  /** The market key (`BTC-USD`, `kraken:BTC-USD`) once read by {@linkcode readCandleEvent}. */
   product_id: string;
+  /** The product's exchange, as the stream sends it (absent from older servers: Coinbase). */
+  exchange?: string;
   granularity: string;
   complete: boolean;
+}
+
+/**
+ * Reads one `candle` event: the stream sends the stored id and the exchange; the islands key
+ * rows by market key, as the server does.
+ */
+export function readCandleEvent(data: string): CandleEvent {
+  const e = JSON.parse(data) as CandleEvent;
+  if (e.exchange && isExchangeId(e.exchange)) e.product_id = marketKey(e.exchange, e.product_id);
+  return e;
 }
 
 /** State of a live connection, as shown on the page. */
@@ -52,7 +66,7 @@ export function useCandleStream(
         opened = true;
       };
       es.addEventListener("candle", (e) => {
-        handlers.current.onCandle(JSON.parse((e as MessageEvent<string>).data));
+        handlers.current.onCandle(readCandleEvent((e as MessageEvent<string>).data));
       });
       es.onerror = () => {
         if (stopped) return;

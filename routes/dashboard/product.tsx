@@ -4,6 +4,7 @@
  * product's gap and repair history, rendered on the server from the repairer's records; and
  * the 404 page for a product this shard does not serve.
  */
+import { productPagePath } from "../../lib/exchange/market.ts";
 import type { VNode } from "preact";
 import { ProductChart, type ProductChartProps } from "../../islands/product_chart.tsx";
 import { formatDateTime, formatDuration, formatTime } from "../../islands/format.ts";
@@ -128,7 +129,7 @@ export function NotFoundPage(props: NotFoundPageProps): VNode {
           <ul class="served">
             {props.served.map((p) => (
               <li key={p}>
-                <a href={`/products/${p}`}>{p}</a>
+                <a href={productPagePath(p)}>{p}</a>
               </li>
             ))}
           </ul>
