@@ -1,12 +1,12 @@
 /**
- * Entry point of the service (`deno task start`): config → store → REST client → service
- * (feed, aggregator, hub, writer) → HTTP server. SIGTERM and SIGINT stop intake, flush the
+ * Entry point of the service (`deno task start`): config → store → exchanges (feed + REST
+ * client each) → service (aggregator, hub, writer) → HTTP server. SIGTERM and SIGINT stop intake, flush the
  * writer within Cloud Run's grace and exit 0. Wiring only; the pieces live in `lib/` and
  * `routes/`.
  */
 import { ConfigError, type Env, loadConfig, processEnv } from "./lib/config.ts";
-import { RestClient } from "./lib/coinbase/rest.ts";
 import { getLogger, setupLogging } from "./lib/log.ts";
+import { createExchanges } from "./lib/service/exchanges.ts";
 import { Service } from "./lib/service/service.ts";
 import { openStore } from "./lib/store/open.ts";
 import { appOptions, createApp } from "./routes/app.ts";
@@ -34,12 +34,7 @@ export async function main(env: Env = processEnv): Promise<Running> {
   }
   await setupLogging({ level: config.logLevel, format: config.logFormat });
   const store = await openStore(config);
-  const rest = new RestClient({
-    baseUrl: config.coinbaseRestUrl,
-    key: config.coinbaseKey,
-    ratePerSecond: config.coinbaseRestRate,
-  });
-  const service = new Service({ config, store, rest });
+  const service = new Service({ config, store, exchanges: createExchanges(config) });
   const app = createApp(service, appOptions(config));
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
@@ -50,7 +45,10 @@ export async function main(env: Env = processEnv): Promise<Running> {
         log.info("Listening on http://localhost:{port}/ ({store} store, {products})", {
           port,
           store: config.store,
-          products: config.products === "all" ? "all products" : config.products.join(","),
+          products: config.exchanges.map((e) => {
+            const p = e === "kraken" ? config.kraken.products : config.products;
+            return `${e}: ${p === "all" ? "all products" : p.join(",")}`;
+          }).join("; "),
         }),
     }, app.fetch);
   } catch (e) {
