@@ -3,8 +3,15 @@
  * What `/health` answers, as a pure function of the service's state. `starting` until the
  * startup backfill and seeding are done, then `healthy` or `degraded`; HTTP 503 only when a
  * restart could help: the feed went silent on every connection after having worked (a wedged
- * process), or the store has been failing longer than its limit. An exchange outage from the
- * start, or one stalled connection, is reported but stays 200: restarting cannot fix it.
+ * process), or the store has been failing longer than its limit (default 5 min: a client wedged
+ * that long may need a new process; a store outage shorter than that, refused, hanging or
+ * answering 503, is `degraded` with its reason: a restart would not help, and would lose the
+ * writes queued in memory). An exchange outage from the start, or one stalled connection, is
+ * reported but stays 200: restarting cannot fix it.
+ *
+ * Durations of the store's failure are the writer's (wall clock): the service's clock may be
+ * another (tests and the demo accelerate it), so `storeFailingForS` is compared with the limit,
+ * not `nowMs − storeFailingSinceMs`, whenever it is given.
  */
 import type { ConnectionStatus } from "../exchange/feed_types.ts";
 
@@ -21,6 +28,14 @@ export interface HealthInput {
   storeOk: boolean;
   /** Epoch ms since which store writes have failed without a success, or null. */
   storeFailingSinceMs: number | null;
+  /**
+   * Seconds the store writes have been failing, in the writer's clock (`failingForMs / 1000`),
+   * or null. Preferred to `nowMs − storeFailingSinceMs`, which mixes two clocks when the
+   * service's is not the wall clock.
+   */
+  storeFailingForS?: number | null;
+  /** The writer's last error, for the reason. */
+  storeLastError?: string | null;
   pendingWrites: number;
   /** Silence on every connection after which a restart could help. @default 60 */
   staleLimitS?: number;
@@ -61,18 +76,29 @@ export function health(i: HealthInput): { code: 200 | 503; body: HealthBody } {
     } s (limit ${staleLimit} s)`;
     return { code: 503, body };
   }
-  if (i.storeFailingSinceMs !== null && i.nowMs - i.storeFailingSinceMs > storeLimit * 1000) {
+  const failingS = i.storeFailingForS !== undefined
+    ? i.storeFailingForS
+    : i.storeFailingSinceMs === null
+    ? null
+    : Math.max(0, (i.nowMs - i.storeFailingSinceMs) / 1000);
+  const storeError = i.storeLastError ? `: ${i.storeLastError}` : "";
+  if (failingS !== null && failingS > storeLimit) {
     body.status = "unhealthy";
     body.reason = `Store writes failing for ${
-      Math.round((i.nowMs - i.storeFailingSinceMs) / 1000)
-    } s (limit ${storeLimit} s)`;
+      Math.round(failingS)
+    } s (limit ${storeLimit} s)${storeError}`;
     return { code: 503, body };
   }
   const notes = [...(i.notes ?? [])];
   if (total > 0 && connected < total) {
     notes.push(`${total - connected} of ${total} Coinbase connections not subscribed`);
   }
-  if (!i.storeOk) notes.push("store writes failing, retrying");
+  if (!i.storeOk) {
+    const since = failingS === null ? "" : ` for ${Math.round(failingS)} s`;
+    notes.push(
+      `store writes failing${since}, retrying (${i.pendingWrites} writes pending)${storeError}`,
+    );
+  }
   if (i.phase === "stopping") body.status = "stopping";
   else if (i.phase === "starting") body.status = "starting";
   else if (notes.length > 0) body.status = "degraded";

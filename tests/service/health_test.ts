@@ -69,3 +69,45 @@ Deno.test("health() answers 503 when the store fails longer than its limit", () 
   equal(h.code, 503);
   match(h.body.reason!, /Store writes failing for 301 s/);
 });
+
+Deno.test("health() calls a store outage under its limit degraded (200) with the reason", () => {
+  const h = health({
+    ...base,
+    storeOk: false,
+    storeFailingSinceMs: 1_000_000 - 60_000,
+    storeFailingForS: 60,
+    storeLastError: "writeCompleted: 503: The service is currently unavailable.",
+    pendingWrites: 1234,
+  });
+  equal(h.code, 200);
+  equal(h.body.status, "degraded");
+  match(
+    h.body.reason!,
+    /^store writes failing for 60 s, retrying \(1234 writes pending\): writeCompleted: 503: The service is currently unavailable\.$/,
+  );
+});
+
+Deno.test("health() measures the store failure in the writer's clock, not the service's", () => {
+  // An accelerated service clock: 20 × faster, so its "now" is far past the writer's wall-clock
+  // failing-since; 6 real seconds of failure must stay under a 30 s limit.
+  const h = health({
+    ...base,
+    nowMs: 1_000_000 + 20 * 6000,
+    storeOk: false,
+    storeFailingSinceMs: 1_000_000,
+    storeFailingForS: 6,
+    storeFailLimitS: 30,
+  });
+  equal(h.code, 200);
+  equal(h.body.status, "degraded");
+  match(h.body.reason!, /store writes failing for 6 s/);
+  const over = health({
+    ...base,
+    storeOk: false,
+    storeFailingSinceMs: 0,
+    storeFailingForS: 31,
+    storeFailLimitS: 30,
+  });
+  equal(over.code, 503);
+  match(over.body.reason!, /Store writes failing for 31 s \(limit 30 s\)/);
+});
