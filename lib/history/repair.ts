@@ -51,6 +51,11 @@ export interface RepairerOptions {
   clock: Clock;
   /** Called after a repair changed candles, so the caller drains the aggregator. */
   onRepaired: () => void;
+  /**
+   * Longest window (minutes) a new gap may grow a queued one to; past it the gap is a window
+   * of its own, so that a window's repair is never pushed back by more than this. @default 3
+   */
+  maxMergedMinutes?: number;
   /** Attempts before a window is given up. @default 8 */
   maxAttempts?: number;
   /** Wait between attempts (on the injected clock). @default {initialMs: 2000, maxMs: 60000} */
@@ -104,15 +109,25 @@ export class Repairer {
       });
       this.replayed++;
     }
+    const maxMergedS = (this.#o.maxMergedMinutes ?? 3) * 60;
     for (const product of gap.products) {
+      // A gap touching a queued window joins it, unless that would stretch the window past
+      // `maxMergedMinutes`: a feed that misses trades every minute (Kraken's withheld fills)
+      // would otherwise keep pushing the window's end, and so its repair, into the future.
       const pending = this.#queue.find((r) =>
-        r.product === product && r.fromSec <= toSec && fromSec <= r.toSec
+        r.product === product && r.fromSec <= toSec && fromSec <= r.toSec &&
+        Math.max(r.toSec, toSec) - Math.min(r.fromSec, fromSec) <= maxMergedS
       );
       if (pending) {
         pending.fromSec = Math.min(pending.fromSec, fromSec);
         pending.toSec = Math.max(pending.toSec, toSec);
         continue;
       }
+      // The part of the gap a queued window already covers needs no second request.
+      const covering = this.#queue.find((r) =>
+        r.product === product && r.fromSec <= fromSec && toSec <= r.toSec
+      );
+      if (covering) continue;
       const rec: RepairRecord = {
         product,
         reason: gap.reason,

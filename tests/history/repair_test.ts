@@ -103,7 +103,7 @@ Deno.test("Repairer.schedule merges gap windows per product", async (t) => {
     assert.equal(repairer.pending, 1);
   });
   await t.step("overlapping and touching windows of one product merge into one", () => {
-    const { repairer } = setup();
+    const { repairer } = setup({ maxMergedMinutes: 15 });
     repairer.schedule(gap([PRODUCT], 3, 5));
     repairer.schedule(gap([PRODUCT], 4, 8)); // overlaps
     repairer.schedule(gap([PRODUCT], 9, 10)); // touches [3, 9)
@@ -112,6 +112,18 @@ Deno.test("Repairer.schedule merges gap windows per product", async (t) => {
     const history = repairer.history(PRODUCT);
     assert.equal(history.length, 1);
     assert.deepEqual([history[0]!.fromSec, history[0]!.toSec], [min(1), min(11)]);
+  });
+  await t.step("a window stops growing at maxMergedMinutes: a gap every minute is repaired", () => {
+    const { repairer } = setup(); // the default: 3 minutes
+    // Kraken's withheld fills: a sequence gap in every minute, each touching the one before.
+    for (let m = 1; m <= 9; m++) repairer.schedule(gap([PRODUCT], m, m));
+    assert.deepEqual(
+      repairer.history(PRODUCT).map((r) => [r.fromSec, r.toSec]),
+      [[min(1), min(4)], [min(4), min(7)], [min(7), min(10)]],
+    );
+    // A gap inside a queued window asks nothing more.
+    repairer.schedule(gap([PRODUCT], 5, 5));
+    assert.equal(repairer.pending, 3);
   });
   await t.step("disjoint windows and other products stay separate", () => {
     const { repairer } = setup();
