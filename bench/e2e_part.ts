@@ -10,7 +10,7 @@
  */
 import { type Emulator, startEmulator } from "../tests/helpers/emulator.ts";
 import { startSimulatorProcess } from "./backfill_part.ts";
-import { cpuMicros, loadClockTicks, rssBytes } from "./proc.ts";
+import { cpuMicros, loadClockTicks, rssBytes, threadCpuMicros } from "./proc.ts";
 import { histogramQuantile, type Scrape, scrape, total } from "./prometheus.ts";
 import { num, type Row } from "./report.ts";
 import type { LatencyReport } from "./sse_latency.ts";
@@ -59,6 +59,12 @@ const RUNS = ALL_RUNS.filter((r) =>
  * (open it in Chrome DevTools' Performance panel); the CPU figures then include the profiler.
  */
 export const CPU_PROF_DIR = Deno.env.get("BENCH_CPU_PROF");
+/**
+ * `BENCH_PERF=<dir>`: `perf record -e cpu-clock` of the service over each run's measured window
+ * (`<dir>/<run>.perf.data`; `perf report -i … --sort comm,dso,sym`): the native side (socket
+ * I/O, KV's SQLite, V8's collector threads) that a V8 CPU profile shows as idle.
+ */
+const PERF_DIR = Deno.env.get("BENCH_PERF") || undefined;
 /**
  * `BENCH_SERVICE_LOG=<file>`: each run's service output (its log at `info`, and whatever V8
  * prints, e.g. `--trace-gc` given in `BENCH_V8_FLAGS`) is appended to the file.
@@ -344,6 +350,10 @@ async function serviceRun(
     const m1 = await scrape(base);
     const simCpu1 = await cpuMicros(sim.child.pid);
     const clientsCpu1 = await cpuMicros(clients.pid) + await cpuMicros(readers.pid);
+    const threads1 = await threadCpuMicros(child.pid);
+    const perf = PERF_DIR
+      ? perfRecord(child.pid, `${PERF_DIR}/${run.name.replaceAll(" ", "_")}`)
+      : undefined;
     const t1 = performance.now();
     // Samples are matched every 5 s, while the simulator still holds their trades.
     for (let left = run.windowS - 10; left > 0; left -= 5) {
@@ -354,6 +364,8 @@ async function serviceRun(
         progress(`e2e ${run.name}: ${Math.round(run.windowS - left)} s …`);
       }
     }
+    const threads2 = await threadCpuMicros(child.pid);
+    await perf?.stop();
     const latency = await report("latency report");
     const probeAges = await probe.ask<FrameAges>({}, "probe frame ages");
     const m2 = await scrape(base);
@@ -381,6 +393,8 @@ async function serviceRun(
       simShare,
       clientsShare,
       probeAges,
+      threads: [...threads2].map(([name, us]) => [name, us - (threads1.get(name) ?? 0)]),
+      windowTrades: total(m2, "spot_trades_total") - total(m1, "spot_trades_total"),
     });
   } finally {
     await probe?.stop();
@@ -445,6 +459,38 @@ interface Measured {
   clientsShare: number;
   /** Frame ages at the probe client over the window. */
   probeAges: FrameAges;
+  /** The service's CPU (µs) over the window by thread name. */
+  threads: [string, number][];
+  /** Trades counted over the window (after the warm-up). */
+  windowTrades: number;
+}
+
+/** `perf record` of `pid` into `<base>.perf.data` until `stop()`. */
+function perfRecord(pid: number, base: string): { stop(): Promise<void> } {
+  const child = new Deno.Command("perf", {
+    args: [
+      "record",
+      "-e",
+      "cpu-clock",
+      "-F",
+      "499",
+      "-g",
+      "-p",
+      String(pid),
+      "-o",
+      `${base}.perf.data`,
+    ],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  return {
+    async stop() {
+      try {
+        child.kill("SIGINT");
+      } catch { /* already gone */ }
+      await child.status;
+    },
+  };
 }
 
 function rowsOf(run: RunSpec, m: Measured): Row[] {
@@ -530,6 +576,15 @@ function rowsOf(run: RunSpec, m: Measured): Row[] {
         "the time factored out: compare this across runs, not the µs)",
       value: `${(m.cpuUs / trades / m.floorUs).toFixed(2)}×`,
     }]),
+    {
+      part: P,
+      measure: "… by thread, over the window after the warm-up (main: JavaScript and the ops " +
+        "the event loop runs; tokio: Deno's I/O and blocking-task threads; V8 workers: the " +
+        "collector's helpers), µs per trade",
+      value: m.threads.filter(([, us]) => us / m.windowTrades >= 0.5)
+        .sort((a, b) => b[1] - a[1])
+        .map(([name, us]) => `${name} ${(us / m.windowTrades).toFixed(1)}`).join(", "),
+    },
     {
       part: P,
       measure: `store writes per product-minute (${run.layout} layout; bound ${bound.toFixed(1)}; ${

@@ -46,3 +46,23 @@ export async function loadClockTicks(): Promise<void> {
     // No getconf: keep 100.
   }
 }
+
+/** User + system CPU (µs) of each thread of `pid`, summed by thread name (`comm`). */
+export async function threadCpuMicros(pid: number): Promise<Map<string, number>> {
+  const out = await new Deno.Command("sh", {
+    args: ["-c", `cat /proc/${pid}/task/*/stat 2>/dev/null`],
+    stdout: "piped",
+  }).output();
+  const byName = new Map<string, number>();
+  for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
+    const open = line.indexOf("(");
+    const close = line.lastIndexOf(")");
+    if (open < 0 || close < 0) continue;
+    // Worker threads are numbered (`tokio-runtime-w`, `V8 DefaultWorke`): one name per kind.
+    const name = line.slice(open + 1, close).replace(/[\s-]*\d+$/, "");
+    const rest = line.slice(close + 2).split(" ");
+    const us = (Number(rest[11]) + Number(rest[12])) * 1e6 / clockTicksPerSecond;
+    if (Number.isFinite(us)) byName.set(name, (byName.get(name) ?? 0) + us);
+  }
+  return byName;
+}
