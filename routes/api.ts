@@ -4,7 +4,6 @@
  * and `/api/stream` (Server-Sent Events). Every bad parameter is a 400 whose `error` names it.
  */
 import { Hono } from "hono";
-import type { CandleUpdate } from "../lib/candles/candle.ts";
 import {
   GRANULARITY_NAMES,
   type GranularityId,
@@ -14,7 +13,7 @@ import type { ServiceView } from "../lib/service/view.ts";
 import { requestedKey } from "../lib/exchange/market.ts";
 import { lookUpCandles } from "./candle_lookup.ts";
 import { BadRequest } from "./errors.ts";
-import { sseResponse } from "./sse.ts";
+import { sseResponse, streamProducts } from "./sse.ts";
 
 /** Largest `limit` of `/api/candles`. */
 export const MAX_LIMIT = 5000;
@@ -36,10 +35,8 @@ function granularity(raw: string, name = "granularity") {
   }
 }
 
-/** The wire shape of one candle update (SSE `candle` events). */
-export function candleEvent(u: CandleUpdate): Record<string, unknown> {
-  return { product_id: u.product, granularity: u.granularity, ...u.candle, complete: u.complete };
-}
+/** The wire shape of one candle update (SSE `candle` events): see `sse.ts`. */
+export { candleEvent } from "./sse.ts";
 
 /** Routes under `/api`. */
 export function apiRoutes(view: ServiceView): Hono {
@@ -105,7 +102,8 @@ export function apiRoutes(view: ServiceView): Hono {
         "products is required: a comma list of product ids, e.g. ?products=BTC-USD",
       );
     }
-    const products = new Set(raw.split(",").map((s) => s.trim().toUpperCase()).filter(Boolean));
+    // Market keys: `kraken:BTC-USD`, or bare ids on `exchange=` (default Coinbase).
+    const products = streamProducts(raw, c.req.query("exchange"));
     if (products.size === 0) {
       throw new BadRequest("products is empty: give product ids, e.g. ?products=BTC-USD");
     }
@@ -115,7 +113,7 @@ export function apiRoutes(view: ServiceView): Hono {
         granularity(s.trim(), "granularities").id
       ),
     );
-    return sseResponse(view, { products, granularities: gs }, candleEvent);
+    return sseResponse(view, { products, granularities: gs });
   });
 
   return app;

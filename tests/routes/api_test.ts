@@ -121,6 +121,9 @@ Deno.test("API routes answer from the service view", async (t) => {
       ["/api/stream?products=,", /products is empty/],
       ["/api/stream?products=NOPE-USD", /products "NOPE-USD"/],
       ["/api/stream?products=BTC-USD&granularities=1m,7m", /granularities "7m"/],
+      ["/api/stream?products=BTC-USD&exchange=binance", /exchange "binance" is not one of/],
+      ["/api/stream?products=ftx:BTC-USD", /products: exchange "ftx"/],
+      ["/api/stream?products=kraken:BTC-USD", /products "kraken:BTC-USD"/],
     ];
     const asked = view.asked.length;
     for (const [path, message] of cases) {
@@ -159,6 +162,7 @@ Deno.test("API routes answer from the service view", async (t) => {
       deepStrictEqual(events.map((e) => e.close), [1, 2, 3, 4, 8, 10]);
       deepStrictEqual(events[4], {
         product_id: "BTC-USD",
+        exchange: "coinbase",
         granularity: "ONE_MINUTE",
         start: T0 + 60,
         open: 8,
