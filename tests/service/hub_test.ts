@@ -10,7 +10,7 @@ const update = (product: string, granularity: CandleUpdate["granularity"]): Cand
 });
 
 Deno.test("Hub filters once per distinct filter and hands equal filters the same batch", async (t) => {
-  const hub = new Hub();
+  const hub = new Hub({ coalesceMs: 0 });
   const got: CandleUpdate[][][] = [[], [], []];
   const minuteOfBtc = () => ({
     products: new Set(["BTC-USD"]),
@@ -55,4 +55,43 @@ Deno.test("Hub.granularityMask says which granularities some subscriber wants", 
   equal(hub.granularityMask, 1);
   a();
   equal(hub.granularityMask, 0);
+});
+
+Deno.test("Hub coalesces a busy window's publishes into one delivery", async (t) => {
+  const hub = new Hub({ coalesceMs: 30 });
+  const got: CandleUpdate[][] = [];
+  hub.subscribe({ granularities: new Set(["ONE_MINUTE"] as const) }, (u) => got.push(u));
+  await t.step("after a quiet window a publish goes out at the end of its turn", async () => {
+    hub.publish([update("BTC-USD", "ONE_MINUTE")]);
+    hub.publish([update("ETH-USD", "ONE_MINUTE")]);
+    equal(got.length, 0, "not in the middle of the turn");
+    await Promise.resolve();
+    deepStrictEqual(got.map((b) => b.map((u) => u.product)), [["BTC-USD", "ETH-USD"]]);
+  });
+  await t.step("publishes within the window wait for its end and go out together", async () => {
+    const t0 = performance.now();
+    hub.publish([update("SOL-USD", "ONE_MINUTE")]);
+    hub.publish([update("SOL-USD", "ONE_DAY"), update("ADA-USD", "ONE_MINUTE")]);
+    await Promise.resolve();
+    equal(got.length, 1, "the window is still open");
+    while (got.length < 2) await new Promise((r) => setTimeout(r, 5));
+    ok(performance.now() - t0 >= 20, "it waited for the window");
+    deepStrictEqual(got[1]!.map((u) => u.product), ["SOL-USD", "ADA-USD"]);
+    equal(hub.published, 5);
+  });
+  await t.step("a new subscriber gets nothing published before it subscribed", async () => {
+    hub.publish([update("DOT-USD", "ONE_MINUTE")]);
+    const late: CandleUpdate[][] = [];
+    hub.subscribe({ granularities: new Set(["ONE_MINUTE"] as const) }, (u) => late.push(u));
+    deepStrictEqual(got.at(-1)!.map((u) => u.product), ["DOT-USD"], "went out first");
+    hub.publish([update("XRP-USD", "ONE_MINUTE")]);
+    hub.flush();
+    deepStrictEqual(late.map((b) => b.map((u) => u.product)), [["XRP-USD"]]);
+  });
+  await t.step("closeAll() delivers what waits, then ends the subscriptions", () => {
+    hub.publish([update("LTC-USD", "ONE_MINUTE")]);
+    hub.closeAll();
+    deepStrictEqual(got.at(-1)!.map((u) => u.product), ["LTC-USD"]);
+    equal(hub.subscribers, 0);
+  });
 });
