@@ -29,15 +29,37 @@ function apply(reading: Reading, reset: () => void, set: (labels: Labels, v: num
   else for (const [labels, v] of reading) set(labels, v);
 }
 
-/** A monotonically increasing count, incremented in process, optionally by label values. */
+/**
+ * A monotonically increasing count, incremented in process, optionally by label values. An
+ * unlabelled one counts in a plain number, handed to prom-client at scrape time (its `inc`
+ * hashes a label object on every call: the hot path counts every frame).
+ */
 export class Counter implements Metric {
   readonly inner: client.Counter;
+  readonly #labelled: boolean;
+  #value = 0;
   constructor(name: string, help: string, labelNames: readonly string[] = []) {
-    this.inner = new client.Counter({ name, help, labelNames, registers: [] });
+    this.#labelled = labelNames.length > 0;
+    // deno-lint-ignore no-this-alias
+    const self = this;
+    this.inner = new client.Counter({
+      name,
+      help,
+      labelNames,
+      registers: [],
+      collect: this.#labelled ? undefined : function () {
+        this.reset();
+        this.inc(self.#value);
+      },
+    });
   }
 
-  inc(by = 1, labels: Labels = {}): void {
-    this.inner.inc(labels, by);
+  inc(by = 1, labels?: Labels): void {
+    if (this.#labelled) this.inner.inc(labels ?? {}, by);
+    else if (labels === undefined || Object.keys(labels).length === 0) {
+      if (!(by >= 0)) throw new RangeError(`A counter only goes up: inc(${by})`);
+      this.#value += by;
+    } else this.inner.inc(labels, by); // prom-client's own error for an undeclared label
   }
 }
 
@@ -79,15 +101,63 @@ export class Gauge implements Metric {
   }
 }
 
-/** Observations in cumulative buckets (seconds by convention). */
+/**
+ * Observations in cumulative buckets (seconds by convention), unlabelled. Counted in a typed
+ * array (prom-client's `observe` builds a label object, hashes it and looks a bucket up by its
+ * bound as a property name: three of them run for every trade frame); prom-client renders it
+ * from the samples `get()` hands its registry, as it renders its own histograms.
+ */
 export class Histogram implements Metric {
-  readonly inner: client.Histogram;
+  readonly inner: client.Metric;
+  readonly #bounds: Float64Array;
+  /** Per bucket (not cumulative); the last one is `+Inf`. */
+  readonly #counts: Float64Array;
+  #sum = 0;
+  #count = 0;
+
   constructor(name: string, help: string, buckets: readonly number[]) {
-    this.inner = new client.Histogram({ name, help, buckets: [...buckets], registers: [] });
+    const bounds = [...buckets].sort((a, b) => a - b);
+    this.#bounds = Float64Array.from(bounds);
+    this.#counts = new Float64Array(bounds.length + 1);
+    const samples = () => {
+      const values: {
+        labels: Labels | { le: number | string };
+        value: number;
+        metricName: string;
+      }[] = [];
+      let acc = 0;
+      bounds.forEach((le, i) => {
+        acc += this.#counts[i]!;
+        values.push({ labels: { le }, value: acc, metricName: `${name}_bucket` });
+      });
+      values.push({ labels: { le: "+Inf" }, value: this.#count, metricName: `${name}_bucket` });
+      values.push({ labels: {}, value: this.#sum, metricName: `${name}_sum` });
+      values.push({ labels: {}, value: this.#count, metricName: `${name}_count` });
+      return { name, help, type: "histogram", values, aggregator: "sum" };
+    };
+    // The registry reads a metric through `get()` (and its `name`), whatever its class.
+    this.inner = {
+      name,
+      help,
+      type: "histogram",
+      aggregator: "sum",
+      get: () => Promise.resolve(samples()),
+      reset: () => {
+        this.#counts.fill(0);
+        this.#sum = 0;
+        this.#count = 0;
+      },
+    } as unknown as client.Metric;
   }
 
   observe(v: number): void {
-    this.inner.observe(v);
+    if (!Number.isFinite(v)) throw new TypeError(`Value is not a valid number: ${v}`);
+    const bounds = this.#bounds;
+    let i = 0;
+    while (i < bounds.length && v > bounds[i]!) i++;
+    this.#counts[i]!++;
+    this.#sum += v;
+    this.#count++;
   }
 }
 
