@@ -17,7 +17,7 @@ import type { ServiceView } from "../../lib/service/view.ts";
 import { HISTORY_LIMIT } from "../../islands/product_chart.tsx";
 import { islandsBuilt, serveStatic } from "./assets.ts";
 import { renderPage } from "./layout.tsx";
-import { OverviewPage, overviewRows } from "./overview.tsx";
+import { OverviewPage, overviewRows, writeSettings } from "./overview.tsx";
 import { parseTableQuery } from "../../islands/product_query.ts";
 import { NotFoundPage, ProductPage } from "./product.tsx";
 
@@ -60,9 +60,11 @@ export function dashboardRoutes(view: ServiceView, options: DashboardOptions): H
     const { g, notice } = chosenGranularity(c.req.query("g"));
     const table = parseTableQuery(new URL(c.req.url).searchParams);
     const rows = overviewRows(view, g);
+    const status = view.status();
     c.header("cache-control", "no-store");
     return c.html(renderPage(OverviewPage({
-      status: { initial: view.status() },
+      status: { initial: status },
+      writes: writeSettings(status.store),
       products: { rows, granularity: g.short, granularities: SHORT_NAMES, query: table.query },
       logout,
       notice: notice ?? table.notice ?? await bundleNotice(),
