@@ -166,6 +166,77 @@ function encodeFields(data: DocData): Record<string, Value> {
   return fields;
 }
 
+/**
+ * `JSON.stringify(encodeValue(v))`, written directly: a commit's body is text built field by
+ * field, without the `{integerValue: …}` object of every field of every document (at a compat
+ * flush ~7 per document, ~1,500 documents a second at 200 products: the collector's work).
+ */
+export function encodeValueJson(v: unknown): string {
+  if (v === null) return '{"nullValue":null}';
+  switch (typeof v) {
+    case "number":
+      // `${n}` is JSON's number text (and "0" for -0, as JSON.stringify writes it).
+      return Number.isSafeInteger(v) && !Object.is(v, -0)
+        ? `{"integerValue":"${v}"}`
+        : Number.isFinite(v)
+        ? `{"doubleValue":${v}}`
+        : `{"doubleValue":"${v}"}`;
+    case "string":
+      return `{"stringValue":${JSON.stringify(v)}}`;
+    case "boolean":
+      return v ? '{"booleanValue":true}' : '{"booleanValue":false}';
+    case "bigint":
+      return `{"integerValue":"${v}"}`;
+    case "object":
+      if (v instanceof Date) return `{"timestampValue":"${v.toISOString()}"}`;
+      if (Array.isArray(v)) {
+        return `{"arrayValue":{"values":[${v.map(encodeValueJson).join(",")}]}}`;
+      }
+      return `{"mapValue":{"fields":${encodeFieldsJson(v as DocData)}}}`;
+  }
+  throw new TypeError(`Cannot store a ${typeof v} in Firestore`);
+}
+
+function encodeFieldsJson(data: DocData): string {
+  let out = "{";
+  for (const key in data) {
+    const v = data[key];
+    if (v === undefined) continue;
+    if (out.length > 1) out += ",";
+    out += `${JSON.stringify(key)}:${encodeValueJson(v)}`;
+  }
+  return out + "}";
+}
+
+/** The JSON text of a `commit` request of `writes` under `root` (see {@linkcode RestWrite}). */
+export function commitBodyJson(root: string, writes: RestWrite[]): string {
+  let out = '{"writes":[';
+  for (let i = 0; i < writes.length; i++) {
+    const w = writes[i]!;
+    if (i > 0) out += ",";
+    out += `{"update":{"name":${JSON.stringify(`${root}/${w.path}`)},"fields":${
+      encodeFieldsJson(w.data)
+    }}`;
+    const mask = w.merge === true
+      ? leafPaths(w.data, []).map(fieldPath)
+      : Array.isArray(w.merge)
+      ? w.merge.map(fieldPath)
+      : undefined;
+    if (mask) out += `,"updateMask":{"fieldPaths":${JSON.stringify(mask)}}`;
+    if (w.serverTimestamps?.length) {
+      out += ',"updateTransforms":[';
+      w.serverTimestamps.forEach((f, k) => {
+        out += `${k > 0 ? "," : ""}{"fieldPath":${
+          JSON.stringify(fieldPath(f))
+        },"setToServerValue":"REQUEST_TIME"}`;
+      });
+      out += "]";
+    }
+    out += "}";
+  }
+  return out + "]}";
+}
+
 /** Decodes a REST value (integers as numbers, timestamps as `Date`). */
 export function decodeValue(v: Value): unknown {
   if ("integerValue" in v) return Number(v.integerValue);
@@ -245,29 +316,10 @@ export class FirestoreRest {
     return `projects/${await this.projectId()}/databases/(default)/documents`;
   }
 
-  /** Commits `writes` atomically. */
+  /** Commits `writes` atomically (the answer, every write's update time, is not read). */
   async commit(writes: RestWrite[]): Promise<void> {
     const root = await this.#root();
-    const body = {
-      writes: writes.map((w) => {
-        const write: Record<string, unknown> = {
-          update: { name: `${root}/${w.path}`, fields: encodeFields(w.data) },
-        };
-        if (w.merge === true) {
-          write.updateMask = { fieldPaths: leafPaths(w.data, []).map(fieldPath) };
-        } else if (Array.isArray(w.merge)) {
-          write.updateMask = { fieldPaths: w.merge.map(fieldPath) };
-        }
-        if (w.serverTimestamps?.length) {
-          write.updateTransforms = w.serverTimestamps.map((f) => ({
-            fieldPath: fieldPath(f),
-            setToServerValue: "REQUEST_TIME",
-          }));
-        }
-        return write;
-      }),
-    };
-    await this.#call("POST", `${root}:commit`, body);
+    await this.#call("POST", `${root}:commit`, commitBodyJson(root, writes), false);
   }
 
   /** The documents at `paths`, in order (`undefined`: missing). */
@@ -371,14 +423,24 @@ export class FirestoreRest {
     return this.#auth;
   }
 
-  async #call(method: "GET" | "POST", resource: string, body?: unknown): Promise<unknown> {
+  /** One call; `body` is JSON text or a value to serialise; the answer parsed unless `!parse`. */
+  async #call(
+    method: "GET" | "POST",
+    resource: string,
+    body?: unknown,
+    parse = true,
+  ): Promise<unknown> {
     const url = `${this.#base}/${resource}`;
     let res: Response;
     try {
       res = await this.#fetch(url, {
         method,
         headers: await this.#headers(),
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined
+          ? undefined
+          : typeof body === "string"
+          ? body
+          : JSON.stringify(body),
         signal: AbortSignal.timeout(CALL_DEADLINE_MS),
       });
     } catch (e) {
@@ -390,6 +452,11 @@ export class FirestoreRest {
         timedOut ? CODES.DEADLINE_EXCEEDED : CODES.UNAVAILABLE,
         0,
       );
+    }
+    if (res.ok && !parse) {
+      // Read to the end (the connection goes back to the pool), not decoded or parsed.
+      await res.arrayBuffer();
+      return undefined;
     }
     const text = await res.text();
     if (!res.ok) {

@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
+  commitBodyJson,
   decodeValue,
   encodeValue,
+  encodeValueJson,
   fieldPath,
   fieldSegment,
   FirestoreRest,
+  type RestWrite,
 } from "../../lib/store/firestore_rest.ts";
 
 Deno.test("encodeValue encodes as the official client: safe integers as integerValue", () => {
@@ -142,4 +146,89 @@ Deno.test("FirestoreRest retries a read a retry can help, not a bad request nor 
   calls.length = 0;
   await assert.rejects(rest.commit([{ path: "a/1", data: { v: 1 } }]), /UNAVAILABLE/);
   assert.deepEqual(calls, [":commit"]);
+});
+
+/** A commit request as objects, serialised by JSON.stringify: what commitBodyJson must write. */
+function referenceCommit(root: string, writes: RestWrite[]): string {
+  const leaves = (data: Record<string, unknown>, prefix: string[]): string[][] =>
+    Object.entries(data).flatMap(([k, v]) => {
+      if (v === undefined) return [];
+      const plain = typeof v === "object" && v !== null && !Array.isArray(v) &&
+        !(v instanceof Date);
+      return plain && Object.keys(v).length > 0
+        ? leaves(v as Record<string, unknown>, [...prefix, k])
+        : [[...prefix, k]];
+    });
+  return JSON.stringify({
+    writes: writes.map((w) => {
+      const fields = (encodeValue(w.data) as { mapValue: { fields: unknown } }).mapValue.fields;
+      const write: Record<string, unknown> = { update: { name: `${root}/${w.path}`, fields } };
+      if (w.merge === true) write.updateMask = { fieldPaths: leaves(w.data, []).map(fieldPath) };
+      else if (Array.isArray(w.merge)) write.updateMask = { fieldPaths: w.merge.map(fieldPath) };
+      if (w.serverTimestamps?.length) {
+        write.updateTransforms = w.serverTimestamps.map((f) => ({
+          fieldPath: fieldPath(f),
+          setToServerValue: "REQUEST_TIME",
+        }));
+      }
+      return write;
+    }),
+  });
+}
+
+const storable: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: "small" },
+    fc.double(),
+    fc.integer(),
+    fc.constantFrom(0, -0, 2 ** 53, -(2 ** 53), 1e21, 5e-324, NaN, Infinity, -Infinity),
+    fc.string(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.bigInt(),
+    fc.date({ noInvalidDate: true }),
+    fc.array(tie("value"), { maxLength: 3 }),
+    tie("map"),
+  ),
+  map: fc.dictionary(
+    fc.oneof(fc.string(), fc.constantFrom("0", "12", "a-b", "`x", "__proto__x")),
+    fc.option(tie("value"), { nil: undefined }),
+    { maxKeys: 4 },
+  ),
+})).value;
+
+Deno.test("encodeValueJson() writes JSON.stringify(encodeValue(v)) for any storable value", () => {
+  fc.assert(
+    fc.property(storable, (v) => {
+      assert.equal(encodeValueJson(v), JSON.stringify(encodeValue(v)));
+    }),
+    { numRuns: 2000 },
+  );
+  assert.throws(() => encodeValueJson({ f: () => 1 }), /Cannot store a function in Firestore/);
+});
+
+Deno.test("commitBodyJson() writes the commit request the object form serialises to", () => {
+  const write = fc.record({
+    path: fc.constantFrom("a/b", "exchanges/coinbase/products/BTC-USD/intervals/ONE_MINUTE"),
+    data: fc.dictionary(fc.string({ minLength: 1 }), storable, { maxKeys: 5 }) as fc.Arbitrary<
+      Record<string, unknown>
+    >,
+    merge: fc.option(
+      fc.oneof(fc.boolean(), fc.array(fc.array(fc.string({ minLength: 1 }), { minLength: 1 }))),
+      { nil: undefined },
+    ),
+    serverTimestamps: fc.option(fc.array(fc.array(fc.string({ minLength: 1 }), { minLength: 1 })), {
+      nil: undefined,
+    }),
+  });
+  fc.assert(
+    fc.property(fc.array(write, { maxLength: 4 }), (writes) => {
+      const root = "projects/demo-x/databases/(default)/documents";
+      assert.equal(
+        commitBodyJson(root, writes as RestWrite[]),
+        referenceCommit(root, writes as RestWrite[]),
+      );
+    }),
+    { numRuns: 500 },
+  );
 });
