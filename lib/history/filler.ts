@@ -217,55 +217,30 @@ export class HistoryFiller {
     return s && this.#view(s);
   }
 
-  /** Registers the filler's metrics (`spot_history_fill_*`). */
+  /** Registers the filler's metrics (`spot_history_fill_*`); see {@linkcode addFillerMetrics}. */
   addMetrics(registry: Registry): void {
-    const t = this.#totals;
-    registry.add(
-      new ScrapedCounter(
-        "spot_history_fill_requests_total",
-        "REST pages the history filler asked for",
-        () => t.requests,
-      ),
-    );
-    registry.add(
-      new ScrapedCounter(
-        "spot_history_fill_candles_total",
-        "Missing completed candles the history filler wrote",
-        () => t.candles,
-      ),
-    );
-    registry.add(
-      new ScrapedCounter(
-        "spot_history_fill_errors_total",
-        "Failed history filler attempts (retried, or the product left for later)",
-        () => t.errors,
-      ),
-    );
-    registry.add(
-      new ScrapedCounter(
-        "spot_history_fill_deferred_total",
-        "Background REST calls that waited for live work first",
-        () => this.#o.priority.stats.deferred,
-      ),
-    );
-    registry.add(
-      new Gauge("spot_history_fill_products", "Products by history filler state", () => {
-        const counts = { pending: 0, filling: 0, complete: 0, failed: 0 };
-        for (const s of this.#states.values()) counts[s.progress.state]++;
-        return Object.entries(counts).map(([state, n]) => [{ state }, n]);
-      }, ["state"]),
-    );
-    registry.add(
-      new Gauge("spot_history_fill_holes", "Holes REST cannot fill, by reason", () => {
-        const counts: Record<HoleReason, number> = {
-          no_trades: 0,
-          rest_empty: 0,
-          rest_refused: 0,
-        };
-        for (const s of this.#states.values()) for (const h of this.#holes(s)) counts[h.reason]++;
-        return Object.entries(counts).map(([reason, n]) => [{ reason }, n]);
-      }, ["reason"]),
-    );
+    addFillerMetrics(registry, () => [this]);
+  }
+
+  /** Requests, candles written and failed attempts so far. */
+  get totals(): Readonly<{ requests: number; candles: number; errors: number }> {
+    return this.#totals;
+  }
+
+  /** Background calls that waited for live work first (the gate's count). */
+  get deferred(): number {
+    return this.#o.priority.stats.deferred;
+  }
+
+  /** Products by state, and holes by reason, now. */
+  counts(): { states: Record<FillProgress["state"], number>; holes: Record<HoleReason, number> } {
+    const states = { pending: 0, filling: 0, complete: 0, failed: 0 };
+    const holes: Record<HoleReason, number> = { no_trades: 0, rest_empty: 0, rest_refused: 0 };
+    for (const s of this.#states.values()) {
+      states[s.progress.state]++;
+      for (const h of this.#holes(s)) holes[h.reason]++;
+    }
+    return { states, holes };
   }
 
   async #loop(): Promise<void> {
@@ -633,4 +608,62 @@ function iso(sec: number): string {
 
 function msg(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Registers the metrics (`spot_history_fill_*`) of every filler `fillers()` returns (one per
+ * exchange), summed.
+ */
+export function addFillerMetrics(
+  registry: Registry,
+  fillers: () => readonly HistoryFiller[],
+): void {
+  const sum = (f: (x: HistoryFiller) => number) => () => fillers().reduce((n, x) => n + f(x), 0);
+  registry.add(
+    new ScrapedCounter(
+      "spot_history_fill_requests_total",
+      "REST pages the history filler asked for",
+      sum((x) => x.totals.requests),
+    ),
+  );
+  registry.add(
+    new ScrapedCounter(
+      "spot_history_fill_candles_total",
+      "Missing completed candles the history filler wrote",
+      sum((x) => x.totals.candles),
+    ),
+  );
+  registry.add(
+    new ScrapedCounter(
+      "spot_history_fill_errors_total",
+      "Failed history filler attempts (retried, or the product left for later)",
+      sum((x) => x.totals.errors),
+    ),
+  );
+  registry.add(
+    new ScrapedCounter(
+      "spot_history_fill_deferred_total",
+      "Background REST calls that waited for live work first",
+      sum((x) => x.deferred),
+    ),
+  );
+  const counts = () => fillers().map((x) => x.counts());
+  registry.add(
+    new Gauge("spot_history_fill_products", "Products by history filler state", () => {
+      const total = { pending: 0, filling: 0, complete: 0, failed: 0 };
+      for (const c of counts()) {
+        for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += c.states[k];
+      }
+      return Object.entries(total).map(([state, n]) => [{ state }, n]);
+    }, ["state"]),
+  );
+  registry.add(
+    new Gauge("spot_history_fill_holes", "Holes REST cannot fill, by reason", () => {
+      const total: Record<HoleReason, number> = { no_trades: 0, rest_empty: 0, rest_refused: 0 };
+      for (const c of counts()) {
+        for (const k of Object.keys(total) as HoleReason[]) total[k] += c.holes[k];
+      }
+      return Object.entries(total).map(([reason, n]) => [{ reason }, n]);
+    }, ["reason"]),
+  );
 }

@@ -19,6 +19,13 @@ import type { Product } from "../exchange/product.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { exchangeSelections } from "../history/catalogue.ts";
 import { CatalogueRefresher } from "../history/catalogue_refresh.ts";
+import {
+  addFillerMetrics,
+  type FillerStatus,
+  type FillProgress,
+  HistoryFiller,
+} from "../history/filler.ts";
+import { RestPriority } from "../history/rest_priority.ts";
 import type { RepairRecord } from "../history/repair.ts";
 import { getLogger } from "../log.ts";
 import type { CandleStore } from "../store/store.ts";
@@ -31,6 +38,7 @@ import { Startup } from "./startup.ts";
 import {
   type CandleRange,
   type CandleRow,
+  type HistoryFillStatus,
   type ProductProblem,
   type ServiceView,
   type StatusBody,
@@ -81,8 +89,14 @@ function memory(): { rssMB: number; heapUsedMB: number; heapTotalMB: number } {
 /** One exchange's part of the service: its startup, catalogue refresher and feed. */
 interface ExchangeRun {
   exchange: Exchange;
+  /** Live REST work (startup, repair, catalogue) before the filler's. */
+  priority: RestPriority;
+  /** The exchange's REST client without the gate: the filler's, which the gate paces itself. */
+  background: MarketRest;
   startup: Startup;
   catalogue: CatalogueRefresher;
+  /** Completes history back to `HISTORY_DAYS`, made once startup is done. */
+  filler?: HistoryFiller;
   feed?: LiveFeed;
 }
 
@@ -108,7 +122,14 @@ export class Service implements ServiceView {
     this.#o = options;
     this.#clock = options.clock ?? systemClock;
     this.startedAt = this.#clock();
-    this.#markets = new Markets(options.exchanges ?? [defaultCoinbase(options)]);
+    const exchanges = options.exchanges ?? [defaultCoinbase(options)];
+    const priorities = exchanges.map((e) =>
+      new RestPriority({ ratePerSecond: e.rest.ratePerSecond })
+    );
+    // Every live REST call goes through its exchange's priority gate, so the filler waits for it.
+    this.#markets = new Markets(
+      exchanges.map((e, i) => ({ ...e, rest: priorities[i]!.liveRest(e.rest) })),
+    );
     this.#pipeline = new Pipeline({
       store: options.store,
       rest: this.#markets,
@@ -123,7 +144,8 @@ export class Service implements ServiceView {
       exchanges: this.#markets.exchanges.map((e) => e.id),
     });
     this.#runs = this.#markets.exchanges.map((exchange, i) => {
-      const run = { exchange } as ExchangeRun;
+      const run = { exchange, priority: priorities[i]! } as ExchangeRun;
+      run.background = exchanges[i]!.rest;
       run.startup = new Startup({
         config: options.config,
         rest: exchange.rest,
@@ -159,6 +181,10 @@ export class Service implements ServiceView {
       intervalMs: options.config.shardHeartbeatMs,
     });
     this.#registry.addMetrics(this.#pipeline.metrics.registry);
+    addFillerMetrics(
+      this.#pipeline.metrics.registry,
+      () => this.#runs.flatMap((r) => r.filler ? [r.filler] : []),
+    );
   }
 
   /** The exchanges served, in order. */
@@ -204,7 +230,22 @@ export class Service implements ServiceView {
     // The previous run's registry entry says when it was last alive: the seed cutoff needs it.
     const previous = this.#registry.start().then((entry) => entry?.heartbeatAt);
     // Each exchange starts on its own: one exchange's trouble never holds the other back.
-    const run = Promise.all(this.#runs.map((r) => r.startup.run(previous))).then(() => {});
+    const run = Promise.all(this.#runs.map(async (r) => {
+      await r.startup.run(previous);
+      // History beyond the catch-up's bound, in the background, after the live work.
+      if (this.#abort.signal.aborted || this.#o.config.historyDays === 0) return;
+      r.filler = new HistoryFiller({
+        rest: r.background,
+        store: this.#o.store,
+        priority: r.priority,
+        products: () => r.startup.products.map((p) => p.productId),
+        horizonDays: this.#o.config.historyDays,
+        liveFromSec: r.startup.cutoffSec,
+        clock: this.#clock,
+        signal: this.#abort.signal,
+      });
+      r.filler.start();
+    })).then(() => {});
     // Reported here whether or not anyone awaits ready(); ready() still rejects with it.
     run.catch((e) => {
       if (this.#abort.signal.aborted) return;
@@ -343,6 +384,7 @@ export class Service implements ServiceView {
         replayed: repairer.replayed,
       },
       sseSubscribers: hub.subscribers,
+      history: this.#historyStatus(),
       memory: memory(),
     };
   }
@@ -409,6 +451,37 @@ export class Service implements ServiceView {
     return this.#registry.fleet();
   }
 
+  historyFill(product: string): FillProgress | undefined {
+    for (const r of this.#runs) {
+      const p = r.filler?.progress(product);
+      if (p) return p;
+    }
+    return undefined;
+  }
+
+  #historyStatus(): HistoryFillStatus {
+    const statuses = this.#runs.flatMap((r) => r.filler ? [r.filler.status()] : []);
+    const products = statuses.flatMap((s) => s.products);
+    return {
+      horizonDays: this.#o.config.historyDays,
+      running: statuses.length > 0,
+      persistent: statuses.every((s) => s.persistent),
+      complete: products.filter((p) => p.state === "complete").length,
+      products: products.map((p) => ({
+        product: p.product,
+        state: p.state,
+        completeBackTo: p.completeBackToSec === null
+          ? null
+          : new Date(p.completeBackToSec * 1000).toISOString(),
+        holes: p.holes.length,
+        checkedPct: Math.round(p.checkedShare * 1000) / 10,
+        candlesWritten: p.candlesWritten,
+        requests: p.requests,
+        lastError: p.lastError,
+      })),
+    };
+  }
+
   repairHistory(product: string): RepairRecord[] {
     return this.#pipeline.repairer.history(product);
   }
@@ -429,7 +502,9 @@ export class Service implements ServiceView {
     const marked = this.#registry.stop();
     this.#abort.abort();
     clearInterval(this.#ticker);
-    await Promise.all(this.#runs.flatMap((r) => [r.feed?.stop(), r.catalogue.stop()]));
+    await Promise.all(
+      this.#runs.flatMap((r) => [r.feed?.stop(), r.catalogue.stop(), r.filler?.stop()]),
+    );
     this.#pipeline.flush();
     this.#pipeline.hub.closeAll();
     await this.#run?.catch(() => {}); // startup's failure was reported when it happened

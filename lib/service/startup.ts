@@ -98,6 +98,11 @@ export class Startup {
     this.#o = options;
   }
 
+  /** The seed cutoff (epoch s) once seeding is done: the live path owns buckets from it on. */
+  get cutoffSec(): number | undefined {
+    return this.#seededAtMs === undefined ? undefined : this.#seededAtMs / 1000;
+  }
+
   /**
    * Runs the sequence; rejects with the error that ended it for good. `previousAliveMs`: when
    * the previous run of this shard was last seen alive (its registry entry's last heartbeat),

@@ -11,12 +11,37 @@ import type { Granularity } from "../candles/granularity.ts";
 import type { AggregatorStats } from "../candles/aggregator.ts";
 import type { ConnectionStatus, FeedStats } from "../exchange/feed_types.ts";
 import type { Product } from "../exchange/product.ts";
+import type { FillProgress } from "../history/filler.ts";
 import type { RepairRecord } from "../history/repair.ts";
 import type { FleetReport } from "./fleet.ts";
 import type { HealthBody } from "./health.ts";
 import type { HubFilter } from "./hub.ts";
 
-export type { ConnectionStatus, FleetReport, HubFilter, Product, RepairRecord };
+export type { ConnectionStatus, FillProgress, FleetReport, HubFilter, Product, RepairRecord };
+
+/** The history filler in `/api/status`: its settings and, per product, how far it got. */
+export interface HistoryFillStatus {
+  /** `HISTORY_DAYS`; 0 = off. */
+  horizonDays: number;
+  /** Whether the filler has started (it starts once startup is done). */
+  running: boolean;
+  /** Whether its watermarks survive a restart (the store keeps them). */
+  persistent: boolean;
+  /** Products complete back to the horizon (holes REST cannot fill aside). */
+  complete: number;
+  products: {
+    product: string;
+    state: FillProgress["state"];
+    /** ISO time history is complete back to, or null before the newer part is checked. */
+    completeBackTo: string | null;
+    holes: number;
+    /** Percent of horizon × granularities checked. */
+    checkedPct: number;
+    candlesWritten: number;
+    requests: number;
+    lastError: string | null;
+  }[];
+}
 
 /** A served product that is not well, and why (one plain sentence). */
 export interface ProductProblem {
@@ -51,6 +76,7 @@ export interface StatusBody {
   feed?: FeedStats;
   repairs?: { pending: number; done: number; failed: number; replayed: number };
   sseSubscribers?: number;
+  history?: HistoryFillStatus;
   memory?: { rssMB: number; heapUsedMB: number; heapTotalMB: number };
 }
 
@@ -121,6 +147,8 @@ export interface ServiceView extends CandleSource {
   ownerOf(product: string): Promise<string | undefined>;
   /** Recent gaps of a product and what their repair did, oldest first. */
   repairHistory(product: string): RepairRecord[];
+  /** How far the history filler got with a product (undefined: off, or not reached yet). */
+  historyFill(product: string): FillProgress | undefined;
   /** The Prometheus exposition text. */
   metrics(): Promise<string>;
 }

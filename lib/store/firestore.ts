@@ -20,6 +20,12 @@
  * (`firestore_rest.ts`); the client library (`firestore_client.ts`) is loaded only for the
  * maintenance call `deletePluralDocuments` (listing, counting and recursive deletes).
  */
+import {
+  type FillWatermark,
+  fillWatermarkPath,
+  watermarkFields,
+  watermarkFromFields,
+} from "./fill_watermark.ts";
 import type { Candle } from "../candles/candle.ts";
 import { GRANULARITIES, type GranularityId } from "../candles/granularity.ts";
 import {
@@ -363,6 +369,28 @@ export class FirestoreCandleStore implements CandleStore {
         });
       }
     }));
+  }
+
+  async readFillWatermark(
+    product: string,
+    granularity: GranularityId,
+  ): Promise<FillWatermark | undefined> {
+    const path = joinPath(fillWatermarkPath(product, granularity));
+    return watermarkFromFields(await this.#run(`read ${path}`, [], () => this.#rest.get(path)));
+  }
+
+  async writeFillWatermark(
+    product: string,
+    granularity: GranularityId,
+    mark: FillWatermark,
+  ): Promise<void> {
+    const path = joinPath(fillWatermarkPath(product, granularity));
+    const write: RestWrite = {
+      path,
+      data: { ...watermarkFields(mark) },
+      serverTimestamps: [["updated_at"]],
+    };
+    await this.#run(`write ${path}`, [], () => this.#rest.commit([write]));
   }
 
   async readCatalogue(): Promise<CatalogueEntry[]> {

@@ -23,6 +23,7 @@
  * idempotent (latest-wins by key), so a caller retrying a failed call converges.
  */
 /// <reference lib="deno.unstable" />
+import { type FillWatermark, readKvFillWatermark, writeKvFillWatermark } from "./fill_watermark.ts";
 import { dirname } from "node:path";
 import type { Candle } from "../candles/candle.ts";
 import { GRANULARITIES, type GranularityId } from "../candles/granularity.ts";
@@ -291,6 +292,21 @@ export class KvCandleStore implements CandleStore {
       if (latest !== undefined) out.set(product, latest.start);
     });
     return out;
+  }
+
+  readFillWatermark(
+    product: string,
+    granularity: GranularityId,
+  ): Promise<FillWatermark | undefined> {
+    return readKvFillWatermark(this.#kv, product, granularity);
+  }
+
+  writeFillWatermark(
+    product: string,
+    granularity: GranularityId,
+    mark: FillWatermark,
+  ): Promise<void> {
+    return writeKvFillWatermark(this.#kv, product, granularity, mark);
   }
 
   async readCatalogue(): Promise<CatalogueEntry[]> {

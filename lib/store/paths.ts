@@ -57,7 +57,12 @@ export interface CompletedFields {
 }
 
 /** The sub-collections of a product document that are keyed by granularity id. */
-export const GRANULARITY_COLLECTIONS: readonly string[] = ["intervals", "history", "ingest"];
+export const GRANULARITY_COLLECTIONS: readonly string[] = [
+  "intervals",
+  "history",
+  "ingest",
+  "filled",
+];
 
 /** The collection of an exchange's product documents, `exchanges/{exchange}/products`. */
 export function productsCollection(exchange: ExchangeId = DEFAULT_EXCHANGE): string[] {

@@ -6,6 +6,7 @@
  */
 import type { Candle } from "../candles/candle.ts";
 import type { GranularityId } from "../candles/granularity.ts";
+import type { FillWatermarks } from "./fill_watermark.ts";
 
 /** A candle addressed to its document. */
 export interface CandleDoc {
@@ -113,8 +114,12 @@ export interface RangeQuery {
   limit: number;
 }
 
-/** Storage for live candles, completed candles, the catalogue and ingest checkpoints. */
-export interface CandleStore {
+/**
+ * Storage for live candles, completed candles, the catalogue, ingest checkpoints and the history
+ * filler's watermarks (`fill_watermark.ts`; optional: a store without them makes the filler keep
+ * its progress in memory).
+ */
+export interface CandleStore extends Partial<FillWatermarks> {
   /** `kv` or `firestore`, for status pages. */
   readonly kind: "kv" | "firestore";
   /**

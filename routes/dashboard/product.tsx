@@ -8,7 +8,8 @@ import { productPagePath } from "../../lib/exchange/market.ts";
 import type { VNode } from "preact";
 import { ProductChart, type ProductChartProps } from "../../islands/product_chart.tsx";
 import { formatDateTime, formatDuration, formatTime } from "../../islands/format.ts";
-import type { Product, RepairRecord } from "../../lib/service/view.ts";
+import type { FillProgress, Product, RepairRecord } from "../../lib/service/view.ts";
+import { exchangeOf, productOf } from "../../lib/exchange/market.ts";
 import { Island, Page } from "./layout.tsx";
 
 /** Props of {@linkcode ProductPage}. */
@@ -16,6 +17,10 @@ export interface ProductPageProps {
   product: Product;
   chart: ProductChartProps;
   repairs: RepairRecord[];
+  /** The history filler's progress with the product (absent: off or not reached yet). */
+  history?: FillProgress;
+  /** `HISTORY_DAYS`. */
+  historyDays?: number;
   /** What is wrong with the product (seeding failed for good …), if anything. */
   problem?: string;
   logout: boolean;
@@ -27,11 +32,13 @@ export interface ProductPageProps {
 /** The product page. */
 export function ProductPage(props: ProductPageProps): VNode {
   const p = props.product;
-  const name = p.displayName && p.displayName !== p.productId ? p.displayName : "";
+  const id = productOf(p.productId);
+  const exchange = exchangeOf(p.productId);
+  const name = p.displayName && p.displayName !== id ? p.displayName : "";
   return (
-    <Page title={p.productId} logout={props.logout} notice={props.notice}>
+    <Page title={`${id} · ${exchange}`} logout={props.logout} notice={props.notice}>
       <h1>
-        {p.productId} {name && <small>{name}</small>}
+        {id} {name && <small>{name}</small>} <small class="exchange">{exchange}</small>
       </h1>
       <p class="meta">
         {`${p.baseCurrency} / ${p.quoteCurrency}`}
@@ -44,9 +51,70 @@ export function ProductPage(props: ProductPageProps): VNode {
         <ProductChart {...props.chart} />
       </Island>
       <RepairHistory records={props.repairs} nowMs={props.nowMs} />
+      <HistoryFill progress={props.history} days={props.historyDays ?? 0} />
     </Page>
   );
 }
+
+function HistoryFill({ progress, days }: { progress?: FillProgress; days: number }): VNode {
+  const p = progress;
+  return (
+    <section aria-labelledby="history-heading">
+      <h2 id="history-heading">History</h2>
+      {days === 0 ? <p>The history filler is off (HISTORY_DAYS=0).</p> : !p
+        ? (
+          <p>
+            {`The history filler has not reached this product yet (it completes ${days} days).`}
+          </p>
+        )
+        : (
+          <>
+            <p data-fill-state={p.state}>
+              {p.completeBackToSec === null
+                ? `Checking the last ${days} days: ${Math.round(p.checkedShare * 100)} % done`
+                : `Complete back to ${formatDateTime(p.completeBackToSec * 1000)}`}
+              {` · ${p.state} · ${p.candlesWritten} candles filled in ${p.requests} requests`}
+              {p.fillingNow &&
+                ` · filling ${p.fillingNow.granularity} from ${
+                  formatDateTime(p.fillingNow.fromSec * 1000)
+                }`}
+            </p>
+            {p.lastError && <p class="problem warn">{p.lastError}</p>}
+            {p.holes.length === 0
+              ? <p>No holes left.</p>
+              : (
+                <table class="holes stack" aria-labelledby="history-heading">
+                  <thead>
+                    <tr>
+                      <th scope="col">Granularity</th>
+                      <th scope="col">From</th>
+                      <th scope="col">To</th>
+                      <th scope="col">Why it stays</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {p.holes.map((h) => (
+                      <tr key={`${h.granularity}${h.fromSec}`}>
+                        <td data-label="Granularity">{h.granularity}</td>
+                        <td data-label="From">{formatDateTime(h.fromSec * 1000)}</td>
+                        <td data-label="To">{formatDateTime(h.toSec * 1000)}</td>
+                        <td data-label="Why it stays">{HOLE_REASONS[h.reason]}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              )}
+          </>
+        )}
+    </section>
+  );
+}
+
+const HOLE_REASONS: Record<FillProgress["holes"][number]["reason"], string> = {
+  no_trades: "no trades on the exchange (too new, or never traded)",
+  rest_empty: "REST has the day but no candles inside it",
+  rest_refused: "REST refused it (retried by the next process)",
+};
 
 function repairState(r: RepairRecord): { label: string; cls: string } {
   // The subscription snapshot held every trade of the window: nothing to fetch.

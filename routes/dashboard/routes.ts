@@ -92,6 +92,8 @@ export function dashboardRoutes(view: ServiceView, options: DashboardOptions): H
       product,
       chart: { product: key, granularity: g.short, granularities: SHORT_NAMES, candles },
       repairs: view.repairHistory(key),
+      history: view.historyFill(key),
+      historyDays: view.status().history?.horizonDays,
       problem: view.problems().find((p) => p.product === key)?.message,
       logout,
       notice: notice ?? await bundleNotice(),

@@ -8,6 +8,7 @@ import type { Granularity, GranularityId } from "../../lib/candles/granularity.t
 import type { ConnectionStatus } from "../../lib/exchange/feed_types.ts";
 import type { Product } from "../../lib/exchange/product.ts";
 import { productFromId } from "../../lib/history/catalogue.ts";
+import type { FillProgress } from "../../lib/history/filler.ts";
 import type { RepairRecord } from "../../lib/history/repair.ts";
 import type { FleetReport } from "../../lib/service/fleet.ts";
 import type { HealthBody } from "../../lib/service/health.ts";
@@ -147,6 +148,13 @@ export class FakeView implements ServiceView {
   fleet(): Promise<FleetReport> {
     const answer = this.fleetAnswer;
     return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
+  }
+
+  /** What `historyFill()` answers, by product. */
+  readonly fills = new Map<string, FillProgress>();
+
+  historyFill(product: string): FillProgress | undefined {
+    return this.fills.get(product);
   }
 
   repairHistory(product: string): RepairRecord[] {

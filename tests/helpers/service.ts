@@ -74,6 +74,8 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
     PRODUCTS: ids.join(","),
     FLUSH_INTERVAL_MS: "50",
     CATCHUP_HOURS: "2",
+    // The history filler has its own tests (it walks 30 days back by default).
+    HISTORY_DAYS: "0",
     ...o.env,
   };
   const config = loadConfig((name) => env[name]);
