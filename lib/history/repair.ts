@@ -56,6 +56,8 @@ export interface RepairerOptions {
    * of its own, so that a window's repair is never pushed back by more than this. @default 3
    */
   maxMergedMinutes?: number;
+  /** Per product, seconds after a minute ends before REST has all of it. @default REST_SETTLE_S */
+  settleSeconds?: (product: string) => number;
   /** Attempts before a window is given up. @default 8 */
   maxAttempts?: number;
   /** Wait between attempts (on the injected clock). @default {initialMs: 2000, maxMs: 60000} */
@@ -169,7 +171,8 @@ export class Repairer {
       const now = this.#o.clock();
       for (const rec of [...this.#queue]) {
         if (signal?.aborted) return;
-        if ((rec.toSec + REST_SETTLE_S) * 1000 > now) continue;
+        const settle = this.#o.settleSeconds?.(rec.product) ?? REST_SETTLE_S;
+        if ((rec.toSec + settle) * 1000 > now) continue;
         if ((this.#notBefore.get(rec) ?? 0) > now) continue;
         await this.#repair(rec, signal);
       }

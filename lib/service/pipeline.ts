@@ -34,6 +34,8 @@ export interface PipelineOptions {
   clock: Clock;
   /** At most one store write per live document per interval (ms): one, or per granularity. */
   flushIntervalMs: number | FlushIntervals;
+  /** Per product, seconds after a minute ends before its exchange's REST has all of it. */
+  settleSeconds?: (product: string) => number;
   /** Real milliseconds between clock ticks, for the event-loop lag metric. */
   tickMs: number;
   /** The feed's connections (empty before it starts), for the metrics. */
@@ -81,6 +83,7 @@ export class Pipeline {
       // Corrections are drained whatever the mask; repaired coarse live candles nobody
       // subscribes to go out with the next tick's full drain.
       onRepaired: () => this.#drainSoon(this.hub.granularityMask),
+      settleSeconds: options.settleSeconds,
     });
     this.activity = new TradeActivity(options.clock);
     const { aggregator, repairer, writer, hub } = this;

@@ -133,6 +133,7 @@ export class Service implements ServiceView {
     this.#pipeline = new Pipeline({
       store: options.store,
       rest: this.#markets,
+      settleSeconds: (product) => this.#markets.of(product).restSettleS,
       clock: this.#clock,
       flushIntervalMs: options.config.flushIntervalMs,
       tickMs: options.tickMs ?? 1000,
