@@ -25,6 +25,7 @@ import {
   type FillProgress,
   HistoryFiller,
 } from "../history/filler.ts";
+import { Refiller } from "../history/refill.ts";
 import { RestPriority } from "../history/rest_priority.ts";
 import type { RepairRecord } from "../history/repair.ts";
 import { getLogger } from "../log.ts";
@@ -108,6 +109,7 @@ export class Service implements ServiceView {
   readonly #abort = new AbortController();
   readonly #markets: Markets;
   readonly #pipeline: Pipeline;
+  readonly #refiller: Refiller;
   readonly #runs: ExchangeRun[];
   readonly #registry: ShardRegistry;
   #ticker?: ReturnType<typeof setInterval>;
@@ -140,6 +142,16 @@ export class Service implements ServiceView {
       connections: () => this.connections(),
       feedStats: () => this.#feedStats(),
     });
+    // Completed candles the writer drops past its cap (a long store outage) come back from REST
+    // once the store answers (lib/history/refill.ts).
+    this.#refiller = new Refiller({
+      rest: this.#markets,
+      store: options.store,
+      clock: this.#clock,
+      signal: this.#abort.signal,
+      settleS: Math.max(...this.#markets.exchanges.map((e) => e.restSettleS)),
+    });
+    this.#pipeline.writer.onDropped((docs) => this.#refiller.add(docs));
     const selections = exchangeSelections({
       ...options.config,
       exchanges: this.#markets.exchanges.map((e) => e.id),
@@ -346,6 +358,8 @@ export class Service implements ServiceView {
       lastMessageAgeS: ages.length ? Math.min(...ages) : null,
       storeOk: w.failingSinceMs === null,
       storeFailingSinceMs: w.failingSinceMs,
+      storeFailingForS: w.failingForMs === null ? null : w.failingForMs / 1000,
+      storeLastError: w.lastError?.message ?? null,
       pendingWrites: w.pending,
       staleLimitS: this.#o.staleLimitS,
       storeFailLimitS: this.#o.storeFailLimitS,
@@ -375,6 +389,11 @@ export class Service implements ServiceView {
         failures: w.failures,
         lastError: w.lastError,
         projectedCostPerDayUsd: w.projectedCostPerDayUsd,
+        flushIntervalsMs: w.flushIntervalsMs,
+        costCeilingPerDayUsd: w.costCeilingPerDayUsd,
+        liveProducts: w.liveProducts,
+        droppedTotal: w.droppedTotal,
+        refill: this.#refiller.stats(),
       },
       aggregator: { ...aggregator.stats },
       feed: this.#feedStats() ? { ...this.#feedStats()! } : undefined,

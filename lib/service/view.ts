@@ -12,6 +12,7 @@ import type { AggregatorStats } from "../candles/aggregator.ts";
 import type { ConnectionStatus, FeedStats } from "../exchange/feed_types.ts";
 import type { Product } from "../exchange/product.ts";
 import type { FillProgress } from "../history/filler.ts";
+import type { RefillerStats } from "../history/refill.ts";
 import type { RepairRecord } from "../history/repair.ts";
 import type { FleetReport } from "./fleet.ts";
 import type { HealthBody } from "./health.ts";
@@ -71,6 +72,16 @@ export interface StatusBody {
     failures?: number;
     lastError?: { message: string; atMs: number } | null;
     projectedCostPerDayUsd?: number;
+    /** The live flush interval of each granularity, ms (`FLUSH_INTERVAL_MS`). */
+    flushIntervalsMs?: Record<string, number>;
+    /** What those intervals allow at most per day for `liveProducts`, at list price. */
+    costCeilingPerDayUsd?: number;
+    /** Products with live documents. */
+    liveProducts?: number;
+    /** Completed candles dropped from memory past the writer's cap since start. */
+    droppedTotal?: number;
+    /** The REST refill of dropped candles. */
+    refill?: RefillerStats;
   };
   aggregator?: AggregatorStats;
   feed?: FeedStats;

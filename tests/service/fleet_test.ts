@@ -64,7 +64,13 @@ Deno.test("checkFleet()", async (t) => {
       nowMs: NOW,
     });
     assert.deepEqual(report.problems, []);
-    assert.deepEqual(report.products, { expected: 40, covered: 40, uncovered: 0, double: 0 });
+    assert.deepEqual(report.products, {
+      expected: 40,
+      covered: 40,
+      uncovered: 0,
+      double: 0,
+      byExchange: { coinbase: { expected: 40, covered: 40, uncovered: 0 } },
+    });
     assert.deepEqual(report.shards.map((s) => s.id), ["0-of-3", "1-of-3", "2-of-3"]);
   });
 
@@ -100,6 +106,26 @@ Deno.test("checkFleet()", async (t) => {
     });
     assert.deepEqual(report.problems.map((p) => [p.kind, p.products]), [["uncovered", ["B-USD"]]]);
     assert.match(report.problems[0]!.message, /^1 product \(B-USD\) is served by no live shard/);
+  });
+
+  await t.step("coverage is checked per exchange: Kraken's pairs carry their exchange", () => {
+    const exchanges = {
+      coinbase: { products: ["A-USD"], quoteCurrencies: ["USD"] },
+      kraken: { products: "all" as const, quoteCurrencies: ["USD"] },
+    };
+    const report = checkFleet({
+      shards: [shard(0, 1, { exchanges, products: ["A-USD", "kraken:A-USD"] })],
+      // The same id on both exchanges is two products; only Kraken's catalogue rows count for it.
+      catalogue: [entry("A-USD"), entry("B-USD"), entry("kraken:A-USD"), entry("kraken:B-USD")],
+      nowMs: NOW,
+    });
+    assert.deepEqual(report.problems.map((p) => [p.kind, p.products]), [
+      ["uncovered", ["kraken:B-USD"]],
+    ]);
+    assert.deepEqual(report.products.byExchange, {
+      coinbase: { expected: 1, covered: 1, uncovered: 0 },
+      kraken: { expected: 2, covered: 1, uncovered: 1 },
+    });
   });
 
   await t.step("double and count_mismatch: one shard deployed with the wrong SHARD_COUNT", () => {
