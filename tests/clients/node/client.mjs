@@ -10,10 +10,16 @@
  * - `{"cmd":"products"}` → `{"kind":"products","docs":[{id, fields, lastUpdate}]}`: sc-app's
  *   `getDocs(collection(db, "exchanges/coinbase/products"))`
  * - `{"cmd":"listen","products":[…],"granularities":[…]}` → `{"kind":"listening"}`, then one
- *   `{"kind":"snapshot", product, granularity, exists, fields, types, lastUpdate}` per snapshot of
- *   `exchanges/coinbase/products/{product}/intervals/{granularity}` (rs-charts' `onSnapshot`)
+ *   `{"kind":"snapshot", exchange, product, granularity, exists, fields, types, lastUpdate}` per
+ *   snapshot of `exchanges/coinbase/products/{product}/intervals/{granularity}` (rs-charts'
+ *   `onSnapshot`)
  * - `{"cmd":"catalogue"}` → `{"kind":"catalogue","coinbase":{…},"lastUpdated":{id: iso}}`:
  *   rs-charts' read of `trading_pairs/exchanges` with `new Date(last_updated)`
+ *
+ * `products`, `listen` and `catalogue` take an optional `"exchange"` (default `coinbase`): the
+ * same reads under `exchanges/{exchange}/…`, and the catalogue's `{exchange}` field; answers
+ * then carry `exchange`, the catalogue's rows under that name as well as `rows`, and `byPath`:
+ * each of `"ids"` read as the dotted field path `{exchange}.{id}` (`snapshot.get("kraken.BTC-USD")`).
  * - `{"cmd":"quit"}` → unsubscribes, terminates the SDK and exits 0
  *
  * `lastUpdate` is `{iso, ms}` from the SDK's `Timestamp.toDate()` (sc-app's call), or the error
@@ -64,33 +70,39 @@ function describe(data) {
 }
 
 async function handle(command) {
+  const exchange = command.exchange ?? "coinbase";
   switch (command.cmd) {
     case "products": {
-      const snapshot = await getDocs(collection(db, "exchanges/coinbase/products"));
+      const snapshot = await getDocs(collection(db, `exchanges/${exchange}/products`));
       send({
         kind: "products",
+        exchange,
         docs: snapshot.docs.map((d) => ({ id: d.id, ...describe(d.data()) })),
       });
       return;
     }
     case "catalogue": {
       const snapshot = await getDoc(doc(db, "trading_pairs/exchanges"));
-      const coinbase = snapshot.get("coinbase") ?? {};
+      const rows = snapshot.get(exchange) ?? {};
       const lastUpdated = Object.fromEntries(
-        Object.entries(coinbase).map(([id, row]) => [id, new Date(row.last_updated).toISOString()]),
+        Object.entries(rows).map(([id, row]) => [id, new Date(row.last_updated).toISOString()]),
       );
-      send({ kind: "catalogue", coinbase, lastUpdated });
+      const byPath = Object.fromEntries(
+        (command.ids ?? []).map((id) => [id, snapshot.get(`${exchange}.${id}`) ?? null]),
+      );
+      send({ kind: "catalogue", exchange, [exchange]: rows, rows, lastUpdated, byPath });
       return;
     }
     case "listen": {
       for (const product of command.products) {
         for (const granularity of command.granularities) {
-          const path = `exchanges/coinbase/products/${product}/intervals/${granularity}`;
+          const path = `exchanges/${exchange}/products/${product}/intervals/${granularity}`;
           unsubscribes.push(onSnapshot(
             doc(db, path),
             (s) =>
               send({
                 kind: "snapshot",
+                exchange,
                 product,
                 granularity,
                 exists: s.exists(),
