@@ -361,7 +361,7 @@ function formatAge(r: QueryRow): string {
 
 function replaceUrl(query: TableQuery, granularity: string): void {
   const url = new URL(location.href);
-  for (const k of ["q", "sort", "dir"]) url.searchParams.delete(k);
+  for (const k of ["q", "sort", "dir", "exchange"]) url.searchParams.delete(k);
   const search = new URLSearchParams(tableSearch(query));
   for (const [k, v] of search) url.searchParams.set(k, v);
   url.searchParams.set("g", granularity);

@@ -71,7 +71,7 @@ export function health(i: HealthInput): { code: 200 | 503; body: HealthBody } {
   const storeLimit = i.storeFailLimitS ?? 300;
   if (i.everConnected && total > 0 && lastMessageAgeS !== null && lastMessageAgeS > staleLimit) {
     body.status = "unhealthy";
-    body.reason = `No message on any of ${total} Coinbase connections for ${
+    body.reason = `No message on any of ${total} exchange connections for ${
       Math.round(lastMessageAgeS)
     } s (limit ${staleLimit} s)`;
     return { code: 503, body };
@@ -91,7 +91,7 @@ export function health(i: HealthInput): { code: 200 | 503; body: HealthBody } {
   }
   const notes = [...(i.notes ?? [])];
   if (total > 0 && connected < total) {
-    notes.push(`${total - connected} of ${total} Coinbase connections not subscribed`);
+    notes.push(`${total - connected} of ${total} exchange connections not subscribed`);
   }
   if (!i.storeOk) {
     const since = failingS === null ? "" : ` for ${Math.round(failingS)} s`;

@@ -21,14 +21,6 @@ import { type KrakenHarness, startKrakenHarness, until } from "../helpers/kraken
 
 const ignored = browserMissing();
 
-/**
- * Known bug (islands/product_table.tsx `replaceUrl`): it deletes only `q`, `sort` and `dir`
- * before writing the view's parameters, so after choosing "all" the URL keeps
- * `exchange=kraken` and a reload shows Kraken alone. Set to false once `replaceUrl` also
- * deletes `exchange`.
- */
-const STALE_EXCHANGE_IN_URL = true;
-
 const COINBASE = ["BTC-USD", "ETH-USD", "ADA-USD"];
 const KRAKEN = ["kraken:BTC-USD", "kraken:ETH-USD", "kraken:ADA-USD"];
 
@@ -140,7 +132,6 @@ Deno.test({
 
       await t.step({
         name: "…and drops exchange= from the URL (a reload or a shared link shows all)",
-        ignore: STALE_EXCHANGE_IN_URL,
         fn: () => assert.doesNotMatch(page.url(), /[?&]exchange=/, "the filter left the URL"),
       });
 

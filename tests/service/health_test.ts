@@ -39,13 +39,13 @@ Deno.test("health() calls one stalled connection degraded, not 503", () => {
   const h = health({ ...base, connections: [conn("subscribed"), conn("stale")] });
   equal(h.code, 200);
   equal(h.body.status, "degraded");
-  match(h.body.reason!, /1 of 2 Coinbase connections not subscribed/);
+  match(h.body.reason!, /1 of 2 exchange connections not subscribed/);
 });
 
 Deno.test("health() answers 503 when every connection went silent after working", () => {
   const h = health({ ...base, lastMessageAgeS: 61 });
   equal(h.code, 503);
-  match(h.body.reason!, /No message on any of 2 Coinbase connections for 61 s \(limit 60 s\)/);
+  match(h.body.reason!, /No message on any of 2 exchange connections for 61 s \(limit 60 s\)/);
 });
 
 Deno.test("health() stays 200 when Coinbase was never reachable (a restart cannot help)", () => {
