@@ -8,6 +8,7 @@ import { machine, resultsMarkdown, type Row, table } from "./report.ts";
 import { backfillPart } from "./backfill_part.ts";
 import { coldStartPart } from "./cold_start_part.ts";
 import { e2ePart } from "./e2e_part.ts";
+import { firestoreTransportPart } from "./firestore_transport_part.ts";
 import { throughputPart } from "./throughput_part.ts";
 
 function progress(line: string): void {
@@ -20,12 +21,19 @@ const parts: [string, () => Promise<{ rows: Row[]; notes: string[] }>][] = [
   ["2 end to end", () => e2ePart(progress)],
   ["3 backfill", () => backfillPart(progress)],
   ["4 cold start", () => coldStartPart(progress)],
+  ["5 firestore transports", () => firestoreTransportPart(progress)],
 ];
 
 // `deno task bench --only 1,3` runs some parts (RESULTS.md is then written only for a full run);
 // parts by name work too: `deno task bench cold` is `--only 4`.
 const onlyArg = Deno.args.indexOf("--only");
-const NAMES: Record<string, string> = { throughput: "1", e2e: "2", backfill: "3", cold: "4" };
+const NAMES: Record<string, string> = {
+  throughput: "1",
+  e2e: "2",
+  backfill: "3",
+  cold: "4",
+  transport: "5",
+};
 const named = Deno.args.filter((a) => a in NAMES).map((a) => NAMES[a]!);
 const only = onlyArg >= 0
   ? new Set((Deno.args[onlyArg + 1] ?? "").split(","))
