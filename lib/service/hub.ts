@@ -117,15 +117,20 @@ export class Hub {
     if (this.#coalesceMs <= 0) return this.#deliver(updates);
     const pending = this.#pending;
     for (let i = 0; i < updates.length; i++) pending.push(updates[i]!);
-    if (this.#timer !== undefined) return;
+    if (this.#timer === "turn") return;
     const wait = this.#lastDelivery + this.#coalesceMs - performance.now();
-    if (wait <= 0) {
-      // After a quiet window: out at the end of this turn, with the rest of the turn's publishes.
-      this.#timer = "turn";
-      queueMicrotask(() => {
-        if (this.#timer === "turn") this.flush();
-      });
-    } else this.#timer = setTimeout(() => this.flush(), wait);
+    if (wait > 0) {
+      this.#timer ??= setTimeout(() => this.flush(), wait);
+      return;
+    }
+    // The window is over (a busy event loop runs its timers late: the first publish after the
+    // window's end sends the batch, not the timer): out at the end of this turn, with the rest
+    // of the turn's publishes.
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = "turn";
+    queueMicrotask(() => {
+      if (this.#timer === "turn") this.flush();
+    });
   }
 
   /** Delivers what waits for the window's end now. */
