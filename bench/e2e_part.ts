@@ -10,7 +10,7 @@
  */
 import { type Emulator, startEmulator } from "../tests/helpers/emulator.ts";
 import { startSimulatorProcess } from "./backfill_part.ts";
-import { cpuMicros, loadClockTicks, rssBytes, threadCpuMicros } from "./proc.ts";
+import { cpuMicros, loadClockTicks, readProc, rssBytes, threadCpuMicros } from "./proc.ts";
 import { histogramQuantile, type Scrape, scrape, total } from "./prometheus.ts";
 import { num, type Row } from "./report.ts";
 import type { LatencyReport } from "./sse_latency.ts";
@@ -351,6 +351,7 @@ async function serviceRun(
     const simCpu1 = await cpuMicros(sim.child.pid);
     const clientsCpu1 = await cpuMicros(clients.pid) + await cpuMicros(readers.pid);
     const threads1 = await threadCpuMicros(child.pid);
+    const load1 = await loadAverage();
     const perf = PERF_DIR
       ? perfRecord(child.pid, `${PERF_DIR}/${run.name.replaceAll(" ", "_")}`)
       : undefined;
@@ -365,6 +366,7 @@ async function serviceRun(
       }
     }
     const threads2 = await threadCpuMicros(child.pid);
+    const load2 = await loadAverage();
     await perf?.stop();
     const latency = await report("latency report");
     const probeAges = await probe.ask<FrameAges>({}, "probe frame ages");
@@ -395,6 +397,7 @@ async function serviceRun(
       probeAges,
       threads: [...threads2].map(([name, us]) => [name, us - (threads1.get(name) ?? 0)]),
       windowTrades: total(m2, "spot_trades_total") - total(m1, "spot_trades_total"),
+      load: [load1, load2],
     });
   } finally {
     await probe?.stop();
@@ -463,6 +466,13 @@ interface Measured {
   threads: [string, number][];
   /** Trades counted over the window (after the warm-up). */
   windowTrades: number;
+  /** The machine's 1-minute load average at the window's start and end. */
+  load: [number, number];
+}
+
+/** The 1-minute load average (`/proc/loadavg`): how busy the shared machine was. */
+async function loadAverage(): Promise<number> {
+  return Number((await readProc("/proc/loadavg")).split(" ")[0]);
 }
 
 /** `perf record` of `pid` into `<base>.perf.data` until `stop()`. */
@@ -514,7 +524,9 @@ function rowsOf(run: RunSpec, m: Measured): Row[] {
       part: P,
       measure: `load: trades counted/s over ${m.elapsedS.toFixed(0)} s (startup ${
         m.startupS.toFixed(0)
-      } s)`,
+      } s; the machine's load average ${m.load[0].toFixed(1)} → ${
+        m.load[1].toFixed(1)
+      } on ${navigator.hardwareConcurrency} cores)`,
       value: num(trades / m.elapsedS),
     },
     {
