@@ -20,7 +20,7 @@ import type {
 import type { MarketRest } from "../exchange/exchange.ts";
 import { Repairer } from "../history/repair.ts";
 import type { CandleStore } from "../store/store.ts";
-import { CandleWriter } from "../store/writer.ts";
+import { CandleWriter, type CandleWriterOptions } from "../store/writer.ts";
 import { TradeActivity } from "./activity.ts";
 import { Hub } from "./hub.ts";
 import { ServiceMetrics } from "./metrics.ts";
@@ -42,6 +42,11 @@ export interface PipelineOptions {
   connections: () => ConnectionStatus[];
   /** The feed's counters, once it started, for the metrics. */
   feedStats: () => FeedStats | undefined;
+  /** The writer's cap and retry timing (tests scale them to a short outage). @default the writer's */
+  writer?: Pick<
+    CandleWriterOptions,
+    "maxPending" | "backoffInitialMs" | "backoffMaxMs" | "stallMs"
+  >;
 }
 
 /** Trades in, candle updates out to the writer and the hub. */
@@ -70,6 +75,7 @@ export class Pipeline {
     this.#tickMs = options.tickMs;
     // The writer's limits are about the store's real-time write rate: wall clock, always.
     this.writer = new CandleWriter(options.store, {
+      ...options.writer,
       flushIntervalMs: options.flushIntervalMs,
       // Live candles nobody subscribes to are drained for the store only, right before it
       // writes: once per flush interval, and they die young instead of waiting a second.

@@ -19,12 +19,7 @@ import type { Product } from "../exchange/product.ts";
 import type { RestClient } from "../coinbase/rest.ts";
 import { exchangeSelections } from "../history/catalogue.ts";
 import { CatalogueRefresher } from "../history/catalogue_refresh.ts";
-import {
-  addFillerMetrics,
-  type FillerStatus,
-  type FillProgress,
-  HistoryFiller,
-} from "../history/filler.ts";
+import { addFillerMetrics, type FillProgress, HistoryFiller } from "../history/filler.ts";
 import { Refiller } from "../history/refill.ts";
 import { RestPriority } from "../history/rest_priority.ts";
 import type { RepairRecord } from "../history/repair.ts";
@@ -33,7 +28,7 @@ import type { CandleStore } from "../store/store.ts";
 import type { FleetReport } from "./fleet.ts";
 import { health, type HealthBody } from "./health.ts";
 import { granularityBits, type HubFilter } from "./hub.ts";
-import { Pipeline } from "./pipeline.ts";
+import { Pipeline, type PipelineOptions } from "./pipeline.ts";
 import { shardIdentity, ShardRegistry, shardSnapshot } from "./registry.ts";
 import { Startup } from "./startup.ts";
 import {
@@ -75,6 +70,8 @@ export interface ServiceOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Real milliseconds between catalogue refreshes. @default 3_600_000 */
   catalogueRefreshMs?: number;
+  /** The writer's cap of queued completed candles and its retry backoff. @default the writer's */
+  writer?: PipelineOptions["writer"];
 }
 
 /** Where the service is in its life. */
@@ -141,6 +138,7 @@ export class Service implements ServiceView {
       tickMs: options.tickMs ?? 1000,
       connections: () => this.connections(),
       feedStats: () => this.#feedStats(),
+      writer: options.writer,
     });
     // Completed candles the writer drops past its cap (a long store outage) come back from REST
     // once the store answers (lib/history/refill.ts).

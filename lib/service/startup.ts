@@ -160,7 +160,7 @@ export class Startup {
       signal,
       storeAfter: latestRead,
       // The tiles go through the writer: a slow store (Firestore under load) must not hold up
-      // /health, and the writer never drops them.
+      // /health; past the writer's cap they are dropped and refilled like completions.
       history: (docs) => pipeline.writer.pushHistory(docs),
       attempt: (what, fn) => this.#retry(what, fn),
       onPlanned: planned,

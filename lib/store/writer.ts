@@ -241,7 +241,8 @@ export class CandleWriter {
 
   /**
    * Queues completed candles of the past (e.g. seed tiles fetched from REST) to be written like
-   * completions, never dropped; live documents are not touched.
+   * completions, counted in `maxPending` like them (past it the oldest are dropped and refilled);
+   * live documents are not touched.
    */
   pushHistory(docs: CandleDoc[]): void {
     for (const d of docs) this.#queue.pushHistory(d);

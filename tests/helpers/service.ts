@@ -37,6 +37,8 @@ export interface HarnessOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Real ms between catalogue refreshes. @default hourly */
   catalogueRefreshMs?: number;
+  /** The writer's cap and retry backoff (outage tests scale them). @default the writer's */
+  writer?: ServiceOptions["writer"];
   /** Trades per product in the simulator's subscription snapshots. @default 100 (Coinbase's) */
   snapshotSize?: number;
   /**
@@ -94,6 +96,7 @@ export async function startHarness(o: HarnessOptions): Promise<Harness> {
     tickMs: 50,
     sleep: o.sleep,
     catalogueRefreshMs: o.catalogueRefreshMs,
+    writer: o.writer,
     feed: {
       staleAfterMs: 600,
       connectIntervalMs: 20,
