@@ -130,8 +130,9 @@ export async function coldStartPart(
     "requests per product (the day's hours, the hour's minutes), or one when both fit in one " +
     "300-minute page of minutes, i.e. before 05:00 UTC: at 8 requests/s that is ~125 s more " +
     "for a cold start later in the day. The simulator counts a request when its own event " +
-    "loop handles it, so its stalls can bunch requests the service sent 125 ms apart (the " +
-    "429s and 'most in a second' above 8).",
+    "loop handles it, so its stalls can bunch requests the service sent at most 8 in any " +
+    "second, ≥ 62.5 ms apart (the 429s and 'most in a second' above 8); a 429 pauses all of " +
+    "the service's REST requests.",
   ];
   return { rows, notes };
 }

@@ -3,7 +3,10 @@
  * The HTTP side of the Coinbase REST client: every request waits for the shared
  * {@linkcode RateLimiter}, carries a fresh JWT when authenticated, and is retried with the
  * process's backoff (`lib/backoff.ts`) on 429 (whose body may be HTML), 5xx and network errors,
- * once on a 401 with a fresh JWT; any other 4xx is a final {@linkcode RestError}
+ * once on a 401 with a fresh JWT. A 429 pauses the whole limiter (every request of the client,
+ * not only the one refused) for its `Retry-After` when the answer has one, else for the backoff
+ * delay; 5xx and network errors back off that request alone. Any other 4xx is a final
+ * {@linkcode RestError}
  * (`retryable: false`) naming the method, path, status and Coinbase's message (never the JWT).
  * Endpoints and their shapes live in `rest.ts`.
  */
@@ -11,7 +14,7 @@ import { backoffDelay } from "../backoff.ts";
 import { abortableSleep, type Clock, type Sleep, systemClock } from "../clock.ts";
 import { getLogger } from "../log.ts";
 import type { RestStats } from "../exchange/exchange.ts";
-import { RateLimiter } from "../exchange/rate_limit.ts";
+import { RateLimiter, retryAfterMs } from "../exchange/rate_limit.ts";
 import { describeErrorBody, isRetryableStatus, RestError } from "../exchange/rest_error.ts";
 
 const log = getLogger(["spot", "rest"]);
@@ -35,7 +38,7 @@ export interface TransportOptions {
   maxRetries?: number;
   /** Cap of the first backoff delay; doubles per retry, full jitter (`backoffDelay`). @default 1000 */
   backoffBaseMs?: number;
-  /** @default 30000 */
+  /** Cap of any backoff delay and of a 429's `Retry-After`. @default 30000 */
   backoffMaxMs?: number;
   /** Per-request timeout. @default 30000 */
   timeoutMs?: number;
@@ -52,6 +55,7 @@ export class RestTransport {
   readonly #authorize?: Authorize;
   readonly #limiter: RateLimiter;
   readonly #fetch: typeof fetch;
+  readonly #clock: Clock;
   readonly #sleep: Sleep;
   readonly #maxRetries: number;
   readonly #backoffBase: number;
@@ -62,10 +66,11 @@ export class RestTransport {
   constructor(options: TransportOptions, authorize?: Authorize) {
     this.#base = options.baseUrl.replace(/\/+$/, "");
     this.#authorize = authorize;
+    this.#clock = options.clock ?? systemClock;
     this.#sleep = options.sleep ?? abortableSleep;
     this.#limiter = new RateLimiter({
       ratePerSecond: options.ratePerSecond ?? 8,
-      clock: options.clock ?? systemClock,
+      clock: this.#clock,
       sleep: this.#sleep,
     });
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
@@ -111,6 +116,7 @@ export class RestTransport {
       const timeout = AbortSignal.timeout(this.#timeoutMs);
       let problem: string;
       let status = 0;
+      let retryAfter: number | undefined;
       try {
         const res = await this.#fetch(full, {
           headers,
@@ -140,7 +146,10 @@ export class RestTransport {
           });
           continue;
         }
-        if (status === 429) this.stats.rateLimited++;
+        if (status === 429) {
+          this.stats.rateLimited++;
+          retryAfter = retryAfterMs(res.headers.get("retry-after"), this.#clock());
+        }
         if (!isRetryableStatus(status)) {
           throw new RestError(`${shown} failed with ${problem} (${context})`, {
             method: "GET",
@@ -163,20 +172,25 @@ export class RestTransport {
         );
       }
       retry++;
-      const delay = backoffDelay(
-        retry,
-        { initialMs: this.#backoffBase, maxMs: this.#backoffMax },
-        this.#random,
+      const delay = Math.min(
+        this.#backoffMax,
+        retryAfter ?? backoffDelay(
+          retry,
+          { initialMs: this.#backoffBase, maxMs: this.#backoffMax },
+          this.#random,
+        ),
       );
       this.stats.retries++;
-      log.warn("Coinbase {request} failed ({problem}); retry {retry} in {delayMs} ms", {
-        request: shown,
-        problem,
-        retry,
-        delayMs: Math.round(delay),
-        context,
-      });
-      await this.#sleep(delay, signal);
+      log.warn(
+        status === 429
+          ? "Coinbase {request} failed ({problem}); every request paused, retry {retry} in {delayMs} ms"
+          : "Coinbase {request} failed ({problem}); retry {retry} in {delayMs} ms",
+        { request: shown, problem, retry, delayMs: Math.round(delay), context },
+      );
+      // Over the limit: the whole client holds back (the retry waits for the limiter with the
+      // rest); any other failure is this request's own.
+      if (status === 429) this.#limiter.pause(delay);
+      else await this.#sleep(delay, signal);
     }
   }
 }

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { parseGranularity } from "../../lib/candles/granularity.ts";
-import { RateLimiter } from "../../lib/exchange/rate_limit.ts";
 import { RestClient, RestError } from "../../lib/coinbase/rest.ts";
 import { candleWindows } from "../../lib/coinbase/rest_candles.ts";
 import { describeErrorBody } from "../../lib/exchange/rest_error.ts";
@@ -166,6 +165,55 @@ Deno.test("RestClient survives 429 (HTML and JSON), 5xx and network errors", asy
   }
 });
 
+Deno.test("RestClient pauses every request on a 429, for its Retry-After or the backoff", async (t) => {
+  const time = {
+    iso: "2026-03-14T15:09:26Z",
+    epochSeconds: "1773500966",
+    epochMillis: "1773500966123",
+  };
+  /** A client whose first answer is a 429 (with `headers`); the send times of every request. */
+  function refusingOnce(headers: Record<string, string>) {
+    const sends: number[] = [];
+    const client = new RestClient({
+      baseUrl: "http://127.0.0.1:9/api/v3/brokerage",
+      ratePerSecond: 100,
+      backoffBaseMs: 200, // the first retry's backoff is 200 ms (random: 1)
+      backoffMaxMs: 1000,
+      random: () => 1,
+      fetch: () => {
+        sends.push(performance.now());
+        return Promise.resolve(
+          sends.length === 1
+            ? new Response(RATE_LIMIT_HTML, { status: 429, headers })
+            : Response.json(time),
+        );
+      },
+    });
+    return { client, sends };
+  }
+  await t.step("Retry-After: 0.3 holds the refused request and the others for 300 ms", async () => {
+    const { client, sends } = refusingOnce({ "retry-after": "0.3" });
+    const first = client.time();
+    await new Promise((r) => setTimeout(r, 20));
+    const others = [client.time(), client.time()];
+    await Promise.all([first, ...others]);
+    assert.equal(sends.length, 4);
+    for (const at of sends.slice(1)) {
+      assert.ok(at - sends[0]! >= 290, `sent ${at - sends[0]!} ms after the 429`);
+    }
+    assert.deepEqual(client.stats, { requests: 4, retries: 1, rateLimited: 1 });
+  });
+  await t.step("no Retry-After (Coinbase sends none): the backoff delay, 200 ms here", async () => {
+    const { client, sends } = refusingOnce({});
+    const first = client.time();
+    await new Promise((r) => setTimeout(r, 20));
+    await Promise.all([first, client.time()]);
+    for (const at of sends.slice(1)) {
+      assert.ok(at - sends[0]! >= 190, `sent ${at - sends[0]!} ms after the 429`);
+    }
+  });
+});
+
 Deno.test("RestClient reports other 4xx clearly, without the JWT", async (t) => {
   const sim = startRestSim({ publicLimit: { ratePerSecond: 1000, burst: 1000 } });
   try {
@@ -227,76 +275,6 @@ Deno.test("RestClient.products pages until a short page and filters", async () =
   }
 });
 
-/**
- * Runs `count` requests through a limiter on a fake clock: sleeping registers a wake-up and the
- * driver jumps time to the next one, `late(n)` ms late at the n-th wake-up (a stalled event
- * loop). The k-th request to start (1-based) then takes `holdMs(k)` ms. Returns the start times,
- * in start order.
- */
-async function paced(
-  ratePerSecond: number,
-  count: number,
-  options: { holdMs?: (k: number) => number; late?: (n: number) => number } = {},
-): Promise<number[]> {
-  let now = 0;
-  const timers: { due: number; wake: () => void }[] = [];
-  const limiter = new RateLimiter({
-    ratePerSecond,
-    clock: () => now,
-    sleep: (ms) => new Promise((wake) => timers.push({ due: now + ms, wake })),
-  });
-  const starts: number[] = [];
-  let done = 0;
-  const all = Array.from({ length: count }, async () => {
-    await limiter.acquire();
-    starts.push(now);
-    const hold = options.holdMs?.(starts.length) ?? 0;
-    if (hold > 0) await new Promise((r) => timers.push({ due: now + hold, wake: () => r(0) }));
-    done++;
-  });
-  let wakes = 0;
-  while (done < count) {
-    await new Promise((r) => setTimeout(r, 0));
-    timers.sort((a, b) => a.due - b.due);
-    const next = timers.shift();
-    if (!next) continue;
-    now = Math.max(now, next.due) + (options.late?.(++wakes) ?? 0);
-    next.wake();
-  }
-  await Promise.all(all);
-  return starts;
-}
-
-Deno.test("RateLimiter never lets more than the rate start in any one second", async () => {
-  // Half the requests take 1.5 s: slow answers must cost no throughput.
-  const starts = await paced(8, 40, { holdMs: (k) => k % 2 === 0 ? 1500 : 0 });
-  const sorted = starts.sort((a, b) => a - b);
-  for (let i = 8; i < sorted.length; i++) assert.ok(sorted[i]! - sorted[i - 8]! >= 1000);
-  // Evenly spaced, 125 ms apart, whatever their latency.
-  assert.deepEqual(sorted, Array.from({ length: 40 }, (_, i) => i * 125));
-  assert.throws(() => new RateLimiter({ ratePerSecond: 0 }), RangeError);
-});
-
-Deno.test("RateLimiter spaces requests after a stalled event loop instead of releasing a burst", async () => {
-  // The 4th wake-up comes 600 ms late, as after a long garbage collection.
-  const starts = await paced(8, 20, { late: (n) => n === 4 ? 600 : 0 });
-  for (let i = 1; i < starts.length; i++) {
-    assert.ok(starts[i]! - starts[i - 1]! >= 125, `starts ${starts.join(", ")}`);
-  }
-  assert.ok(starts.includes(4 * 125 + 600), "the late request starts when the loop is back");
-});
-
-Deno.test("RateLimiter at a fractional rate keeps every sliding second under it, the first included", async () => {
-  const sorted = (await paced(9.5, 60)).sort((a, b) => a - b);
-  let most = 0;
-  for (let i = 0, lo = 0; i < sorted.length; i++) {
-    while (sorted[i]! - sorted[lo]! >= 1000) lo++;
-    most = Math.max(most, i - lo + 1);
-  }
-  assert.equal(most, 9, "at most 9 (≤ 9.5) requests start in any sliding second");
-  assert.equal(sorted.filter((t) => t < 1000).length, 9, "the first second included");
-});
-
 Deno.test("candleWindows counts buckets inclusively", () => {
   const w = candleWindows(ONE_MINUTE, 0, 600 * 60 - 60);
   assert.deepEqual(w, [[0, 299 * 60], [300 * 60, 599 * 60]]);
@@ -332,20 +310,5 @@ Deno.test("Aborting stops a REST call at once, even inside a backoff wait", asyn
     await assert.rejects(client.time({ signal: abort.signal }), (e) => e === reason);
     assert.ok(performance.now() - started < 2000, "did not wait out the backoff");
     assert.equal(client.stats.requests, 1);
-  });
-  await t.step("a request waiting for a rate-limit slot rejects with the reason", async () => {
-    const limiter = new RateLimiter({ ratePerSecond: 1 });
-    await limiter.acquire(); // its window now runs for a second
-    const reason = new Error("stopping");
-    const now = new AbortController();
-    const waitingNow = limiter.acquire(now.signal);
-    now.abort(reason);
-    await assert.rejects(waitingNow, (e) => e === reason);
-    const later = new AbortController();
-    const started = performance.now();
-    const waitingLater = limiter.acquire(later.signal);
-    setTimeout(() => later.abort(reason), 20);
-    await assert.rejects(waitingLater, (e) => e === reason);
-    assert.ok(performance.now() - started < 500, "did not wait out the window");
   });
 });
