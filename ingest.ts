@@ -10,6 +10,9 @@ import { isFinalError } from "./lib/backoff.ts";
 import { INGEST_RATE_PER_SECOND, runBackfill } from "./lib/history/backfill.ts";
 import { type Config, ConfigError, loadConfig } from "./lib/config.ts";
 import { RestClient } from "./lib/coinbase/rest.ts";
+import type { MarketRest } from "./lib/exchange/exchange.ts";
+import { marketKey } from "./lib/exchange/market.ts";
+import { KrakenRest } from "./lib/kraken/rest.ts";
 import { checkProductList, isServedByAll, syncCatalogue } from "./lib/history/catalogue.ts";
 import { INGEST_HELP, type IngestFlags, parseIngestArgs, UsageError } from "./lib/ingest/flags.ts";
 import { createProgressReporter } from "./lib/ingest/progress.ts";
@@ -36,18 +39,27 @@ const err = (text: string) => write(Deno.stderr, text);
 async function resolveProducts(
   flags: IngestFlags,
   config: Config,
-  rest: RestClient,
+  rest: MarketRest,
   signal: AbortSignal,
 ): Promise<string[]> {
-  const wanted = flags.products ?? config.products;
+  const kraken = flags.exchange === "kraken";
+  const selection = kraken ? config.kraken : config;
+  const wanted = flags.products ?? selection.products;
+  const quotes = selection.quoteCurrencies;
   let ids: string[];
   if (wanted === "all") {
-    const listed = await rest.products({ quoteCurrencies: config.quoteCurrencies, signal });
-    ids = listed.filter((p) => isServedByAll(p, config.quoteCurrencies)).map((p) => p.productId);
+    const listed = await rest.products({ quoteCurrencies: quotes, signal });
+    ids = listed.filter((p) => isServedByAll(p, quotes)).map((p) => p.productId);
   } else {
-    const variable = flags.products === undefined ? "PRODUCTS" : "--products";
+    const variable = flags.products !== undefined
+      ? "--products"
+      : kraken
+      ? "KRAKEN_PRODUCTS"
+      : "PRODUCTS";
+    const keys = wanted.map((id) => marketKey(flags.exchange, id));
+    const name = kraken ? "Kraken" : "Coinbase";
     try {
-      ids = (await checkProductList(rest, wanted, variable, signal)).map((p) => p.productId);
+      ids = (await checkProductList(rest, keys, variable, signal, name)).map((p) => p.productId);
     } catch (e) {
       if (e instanceof ConfigError) throw new UsageError(e.message);
       throw e;
@@ -82,11 +94,13 @@ export async function main(args: string[]): Promise<number> {
     level: tty && !Deno.env.get("LOG_LEVEL") ? "warning" : config.logLevel,
     format: config.logFormat,
   });
-  const rest = new RestClient({
-    baseUrl: config.coinbaseRestUrl,
-    key: config.coinbaseKey,
-    ratePerSecond: INGEST_RATE_PER_SECOND,
-  });
+  const rest: MarketRest = flags.exchange === "kraken"
+    ? new KrakenRest({ baseUrl: config.krakenRestUrl, ratePerSecond: config.krakenRestRate })
+    : new RestClient({
+      baseUrl: config.coinbaseRestUrl,
+      key: config.coinbaseKey,
+      ratePerSecond: INGEST_RATE_PER_SECOND,
+    });
   const stop = new AbortController();
   const onSigint = () => {
     if (stop.signal.aborted) Deno.exit(130);

@@ -27,6 +27,8 @@ export interface IngestFlags {
   toSec: number;
   /** Overrides `STORE`. */
   store?: StoreKind;
+  /** Which exchange's REST to read and whose documents to write. @default "coinbase" */
+  exchange: "coinbase" | "kraken";
   /** Sync the product catalogue. */
   catalogue: boolean;
   /** Delete the seed service's plural-granularity documents (`FIVE_MINUTES`, …). */
@@ -47,7 +49,8 @@ export const INGEST_HELP = `Usage: deno task ingest [flags]
 Backfills completed candles from Coinbase REST into the store (resumable: re-run after
 Ctrl-C or an outage and it continues where it stopped), and syncs the product catalogue.
 Reads the service's environment: STORE, KV_PATH, GOOGLE_CLOUD_PROJECT, COINBASE_REST_URL,
-COINBASE_API_KEY/COINBASE_PRIVATE_KEY, PRODUCTS, QUOTE_CURRENCIES, SHARD_COUNT/SHARD_INDEX.
+COINBASE_API_KEY/COINBASE_PRIVATE_KEY, PRODUCTS, QUOTE_CURRENCIES, SHARD_COUNT/SHARD_INDEX (and
+KRAKEN_* with --exchange kraken).
 
 Flags:
   --products LIST       comma list of product ids (BTC-USD,ETH-USD), or "all" for every online
@@ -63,6 +66,10 @@ Flags:
   --days N              how many days: back from --to, or forward from --from when --from is
                         given (then without --to). Default: ${DEFAULT_DAYS}
   --store kv|firestore  overrides STORE
+  --exchange NAME       coinbase (default) or kraken: Kraken's candles are computed from its REST
+                        Trades (KRAKEN_REST_URL, KRAKEN_REST_RATE: 1 request of 1,000 trades a
+                        second, so a busy pair's month takes hours) and stored under
+                        exchanges/kraken/…; products default to KRAKEN_PRODUCTS
   --catalogue           sync trading_pairs/exchanges (online and delisted spot products) from
                         Coinbase's product list. Alone it syncs only the catalogue; with any
                         candle flag it does both
@@ -80,7 +87,15 @@ Example: deno task ingest --products BTC-USD,ETH-USD --granularities 1m,1h --day
 `;
 
 const DAY = 86400;
-const VALUE_FLAGS = ["products", "granularities", "from", "to", "days", "store"] as const;
+const VALUE_FLAGS = [
+  "products",
+  "granularities",
+  "from",
+  "to",
+  "days",
+  "store",
+  "exchange",
+] as const;
 type ValueFlag = typeof VALUE_FLAGS[number];
 
 /** Parses `2026-01-01` (start of day, or end of day with `endOfDay`), an ISO instant or `now`. */
@@ -143,7 +158,10 @@ export function parseIngestArgs(args: readonly string[], nowMs: number): IngestF
     catalogue,
     deletePlural,
     dryRun,
-    candles: !(catalogue || deletePlural) || values.size > (values.has("store") ? 1 : 0),
+    exchange: "coinbase",
+    // --store and --exchange say where, not what: alone with --catalogue they ask for no candles.
+    candles: !(catalogue || deletePlural) ||
+      values.size > Number(values.has("store")) + Number(values.has("exchange")),
     help,
   };
   if (help) return flags;
@@ -151,12 +169,22 @@ export function parseIngestArgs(args: readonly string[], nowMs: number): IngestF
     throw new UsageError("--dry-run works only with --delete-plural-documents");
   }
 
+  const exchange = values.get("exchange")?.toLowerCase();
+  if (exchange !== undefined) {
+    if (exchange !== "coinbase" && exchange !== "kraken") {
+      throw new UsageError(
+        `--exchange must be coinbase or kraken, got "${values.get("exchange")}"`,
+      );
+    }
+    flags.exchange = exchange;
+  }
   const products = values.get("products");
   if (products !== undefined) {
     if (products.toLowerCase() === "all") flags.products = "all";
     else {
       try {
-        flags.products = parseProductList(products, "--products");
+        // Kraken's pairs may be given as v2 symbols (BTC/USD): stored as BTC-USD.
+        flags.products = parseProductList(products.replaceAll("/", "-"), "--products");
       } catch (e) {
         throw new UsageError(e instanceof ConfigError ? e.message : String(e));
       }

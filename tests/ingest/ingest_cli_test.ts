@@ -7,6 +7,7 @@ import { openStore } from "../../lib/store/open.ts";
 import { createFirestoreClient } from "../../lib/store/firestore_client.ts";
 import { PRODUCTS } from "../coinbase/_rest_server.ts";
 import { emulatorTest } from "../helpers/emulator.ts";
+import { krakenDemoProducts, startKrakenSimulator } from "../../lib/kraken/simulator.ts";
 
 const INGEST = new URL("../../ingest.ts", import.meta.url).pathname;
 
@@ -201,5 +202,58 @@ emulatorTest("ingest.ts --delete-plural-documents on Firestore (emulator)", asyn
     });
   } finally {
     await raw.terminate();
+  }
+});
+
+Deno.test("ingest.ts --exchange kraken backfills Kraken's pairs from REST Trades into exchanges/kraken/…", async () => {
+  // Kraken's real public limit is ~1/s: the simulator's and the client's are raised together so
+  // that a day of minutes (a few hundred Trades pages in all) fits a test.
+  const sim = await startKrakenSimulator({
+    products: krakenDemoProducts(2),
+    historyMs: 2 * 86400_000,
+    historyTradesPerSecond: 0.05,
+    rest: { publicLimit: { ratePerSecond: 200, burst: 200 } },
+  });
+  const dir = await Deno.makeTempDir();
+  const env = {
+    KRAKEN_REST_URL: sim.restUrl,
+    KRAKEN_REST_RATE: "200",
+    STORE: "kv",
+    KV_PATH: `${dir}/spot.kv`,
+  };
+  try {
+    const bad = await ingest(["--exchange", "bitstamp"], env);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^ingest: --exchange must be coinbase or kraken, got "bitstamp"\n$/);
+    const unknown = await ingest(["--exchange", "kraken", "--products", "NOPE/USD"], env);
+    assert.equal(unknown.code, 2, unknown.stderr);
+    assert.match(
+      unknown.stderr,
+      /--products lists a product Kraken does not know: kraken:NOPE-USD/,
+    );
+
+    const r = await ingest(
+      ["--exchange", "kraken", "--products", "BTC/USD", "--granularities", "1m,1h", "--days", "1"],
+      env,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^kraken:BTC-USD\s+ONE_MINUTE\s/m);
+    const store = await openStore(loadConfig((name) => env[name as keyof typeof env]));
+    try {
+      for (const id of ["1m", "1h"]) {
+        const g = parseGranularity(id);
+        const stored = await store.readCompleted("kraken:BTC-USD", g.id, { limit: 5000 });
+        assert.ok(stored.length > (g.seconds === 60 ? 500 : 20), `${g.id}: ${stored.length}`);
+        const truth = sim.market.candles("BTC/USD", g, stored[0]!.start, stored.at(-1)!.start);
+        assert.deepEqual(stored, truth, g.id);
+      }
+      // Coinbase's BTC-USD is another product: nothing was written under its paths.
+      assert.deepEqual(await store.readCompleted("BTC-USD", "ONE_MINUTE", { limit: 1 }), []);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    await sim.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
