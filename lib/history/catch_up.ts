@@ -9,6 +9,11 @@
  * request). What is stored is read with batched reads (`latestCompletedStarts`). A store holding
  * recent history needs little REST; an empty one gets the bounded window. It may run after
  * `/health` has left `starting`: the live candles do not depend on it.
+ *
+ * A product the previous run left with a repair pending (`untrustedFrom`) is caught up from that
+ * minute (bounded as above) instead of from its newest stored candle: its stored candles from
+ * there on, built from incomplete trades, are fetched again and overwritten, rolled up at every
+ * granularity.
  */
 import { accFromCandle, mergeAcc, toCandle } from "../candles/accumulator.ts";
 import type { Acc } from "../candles/accumulator.ts";
@@ -76,8 +81,35 @@ export interface CatchUpOptions {
   attempt?: Attempt;
   /** What the store held before this run ({@linkcode readStoredLatest}). @default read now */
   latest?: StoredLatest;
+  /**
+   * Per product, the minute (epoch s) from which its stored candles are untrusted (the previous
+   * run stopped with a repair pending): every bucket ending after it is fetched again, as if the
+   * newest stored candle were the one before it. @default none
+   */
+  untrustedFrom?: ReadonlyMap<string, number>;
   /** Called after each product (for the startup note). */
   onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * `latest` with each product of `untrustedFrom` moved back: per granularity, a newest stored
+ * start at or after the bucket holding the untrusted minute becomes the bucket before it.
+ */
+export function untrustLatest(
+  latest: StoredLatest,
+  untrustedFrom: ReadonlyMap<string, number> | undefined,
+): StoredLatest {
+  if (!untrustedFrom || untrustedFrom.size === 0) return latest;
+  return latest.map((byProduct, k) => {
+    const g = GRANULARITIES[k]!;
+    const out = new Map(byProduct);
+    for (const [product, fromSec] of untrustedFrom) {
+      const l = out.get(product);
+      const bucket = bucketStart(fromSec, g);
+      if (l !== undefined && l >= bucket) out.set(product, bucket - g.seconds);
+    }
+    return out;
+  });
 }
 
 /** What {@linkcode catchUp} did. */
@@ -122,8 +154,10 @@ export async function catchUp(o: CatchUpOptions): Promise<CatchUpSummary> {
   const attempt: Attempt = o.attempt ?? ((_, fn) => fn());
   const boundSec = o.cutoffSec - o.catchupHours * 3600;
   const products = [...o.products];
-  const latest = o.latest ??
-    await readStoredLatest(o.store, products, o.cutoffSec, o.catchupHours);
+  const latest = untrustLatest(
+    o.latest ?? await readStoredLatest(o.store, products, o.cutoffSec, o.catchupHours),
+    o.untrustedFrom,
+  );
   // Per product and granularity: the first bucket missing, and the last one to fill.
   const plans = products.map((product) => {
     const from = GRANULARITIES.map((g, k) => {

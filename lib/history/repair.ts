@@ -161,6 +161,30 @@ export class Repairer {
   }
 
   /**
+   * Per product, the oldest minute start (epoch s) of a window not repaired yet: its stored
+   * minutes from there on may be wrong (built from incomplete trades). With `repairedSinceMs`,
+   * windows repaired from REST at or after that time count too: their
+   * corrections may still wait in the writer. The shard registry persists this, so that a run
+   * stopped or killed before the repair lands has the next one re-fetch those minutes.
+   */
+  pendingStarts(repairedSinceMs?: number): Map<string, number> {
+    const out = new Map<string, number>();
+    const add = (r: RepairRecord) => {
+      const from = out.get(r.product);
+      if (from === undefined || r.fromSec < from) out.set(r.product, r.fromSec);
+    };
+    for (const r of this.#queue) add(r);
+    if (repairedSinceMs !== undefined) {
+      for (const list of this.#history.values()) {
+        for (const r of list) {
+          if (r.repairedAt !== undefined && r.repairedAt >= repairedSinceMs && !r.replayed) add(r);
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
    * Repairs every queued window whose minutes are complete and settled. Called by the service's
    * clock tick; runs one pass at a time.
    */

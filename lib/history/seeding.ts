@@ -14,6 +14,10 @@
  * stored hour and the minutes after the newest stored minute — at most two requests per product
  * on an empty store, none on a restart within the minute, one (minutes) on a restart within the
  * hour. A product whose REST calls fail is retried later without holding the others back.
+ *
+ * A product the previous run left with a repair window pending (its registry entry's
+ * `pendingRepairs`) has its stored candles from that window's first minute on untrusted (built
+ * from incomplete trades): they are taken from REST instead (`untrustedFrom`).
  */
 import { type Aggregator, seedPlan, type SeedTile } from "../candles/aggregator.ts";
 import type { Candle } from "../candles/candle.ts";
@@ -81,11 +85,15 @@ export interface ProductSeedPlan {
  * hour it completed since (the writer stores completed candles before the live state of the same
  * cycle). So every `ONE_MINUTE` candle before its stored live `ONE_MINUTE` bucket, and every
  * `ONE_HOUR` candle before that bucket's hour, is in the store.
+ *
+ * `untrustedFrom` (per product, epoch s): stored candles of a bucket ending after it are not
+ * used; REST is asked for them (the previous run stopped with a repair of them pending).
  */
 export async function planSeeds(
   store: CandleStore,
   products: string[],
   cutoffSec: number,
+  untrustedFrom?: ReadonlyMap<string, number>,
 ): Promise<ProductSeedPlan[]> {
   const plan = seedPlan(cutoffSec);
   const [live, ...stored] = await Promise.all([
@@ -99,16 +107,23 @@ export async function planSeeds(
     const docs = (live.get(product) ?? []) as { granularity: string; candle: Candle }[];
     const minute = docs.find((d) => d.granularity === "ONE_MINUTE")?.candle.start;
     const seededToday = docs.some((d) => d.granularity === "ONE_DAY" && d.candle.start === day);
+    const untrusted = untrustedFrom?.get(product);
     plan.forEach((r, k) => {
       const id = r.granularity.id as SeedRequest["granularity"];
+      const seconds = r.granularity.seconds;
+      // The bucket holding the first untrusted minute, and every later one, come from REST.
+      const trustedBefore = untrusted === undefined
+        ? Infinity
+        : Math.max(r.startSec, Math.floor(untrusted / seconds) * seconds);
       const have = (stored[k]!.get(product) ?? [])
-        .filter((c) => c.start >= r.startSec && c.start <= r.endSec);
+        .filter((c) => c.start >= r.startSec && c.start <= r.endSec && c.start < trustedBefore);
       for (const candle of have) tiles.push({ granularity: id, candle });
-      let from = have.length > 0 ? have.at(-1)!.start + r.granularity.seconds : r.startSec;
+      let from = have.length > 0 ? have.at(-1)!.start + seconds : r.startSec;
       if (seededToday && minute !== undefined) {
-        const stored = Math.floor(minute / r.granularity.seconds) * r.granularity.seconds;
+        const stored = Math.floor(minute / seconds) * seconds;
         from = Math.max(from, stored);
       }
+      from = Math.min(from, trustedBefore);
       if (from <= r.endSec) requests.push({ granularity: id, startSec: from, endSec: r.endSec });
     });
     return mergeRequests({ product, tiles, requests });
@@ -172,6 +187,11 @@ export interface SeedingOptions {
   /** Waits (real ms), resolving early when the signal aborts. */
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   signal?: AbortSignal;
+  /**
+   * Per product, the minute (epoch s) from which its stored candles are untrusted: the previous
+   * run stopped with a repair pending there ({@linkcode planSeeds}). @default none
+   */
+  untrustedFrom?: ReadonlyMap<string, number>;
   /** Called once the whole plan is read from the store (REST may have begun on its first slices). */
   onPlanned?: () => void;
   /** Called after each product is seeded (the caller drains the aggregator). */
@@ -251,7 +271,7 @@ export async function runSeeding(options: SeedingOptions): Promise<SeedingSummar
         const slice = products.slice(i, i + size);
         const plans = await attempt(
           "reading the seed tiles from the store",
-          () => planSeeds(options.store, slice, cutoffSec),
+          () => planSeeds(options.store, slice, cutoffSec, options.untrustedFrom),
         );
         for (const plan of plans) {
           if (plan.requests.length === 0) {

@@ -7,6 +7,11 @@
  * the catalogue to compute the fleet report (`fleet.ts`) for `/fleet`, `/api/fleet` and the
  * `spot_fleet_*` gauges. A failing store write is logged and retried at the next beat; it never
  * touches this shard's own health (a neighbour's outage must not restart this one).
+ *
+ * The entry also carries the repair windows still pending (`pendingRepairs`, see
+ * {@linkcode ShardDoc}): written at every beat, in the `stopped` mark, and at once whenever they
+ * change ({@linkcode ShardRegistry.checkPending}, every clock tick), so that a run stopped or
+ * killed with windows pending has the next run re-fetch those minutes instead of trusting them.
  */
 import type { Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
@@ -27,6 +32,67 @@ export interface SnapshotSource {
   health(): { body: { status: string } };
   products(): { productId: string }[];
   connections(): ConnectionStatus[];
+}
+
+/** Products listed one by one in `pendingRepairs`; beyond, one `*` key holds the oldest start. */
+export const PENDING_REPAIRS_CAP = 100;
+
+/** Per product, the oldest pending repair start, as the registry entry stores it (capped). */
+export function pendingRepairsEntry(
+  starts: ReadonlyMap<string, number>,
+): Record<string, number> | undefined {
+  if (starts.size === 0) return undefined;
+  if (starts.size > PENDING_REPAIRS_CAP) return { "*": Math.min(...starts.values()) };
+  return Object.fromEntries([...starts].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * The untrusted-from (epoch s) of each of `products`, from the previous run's `pendingRepairs`:
+ * only starts before `cutoffSec` (the live path owns the rest).
+ */
+export function untrustedFrom(
+  pending: Record<string, number> | undefined,
+  products: readonly string[],
+  cutoffSec: number,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!pending) return out;
+  for (const product of products) {
+    const from = pending[product] ?? pending["*"];
+    if (typeof from === "number" && Number.isFinite(from) && from < cutoffSec) {
+      out.set(product, Math.floor(from / 60) * 60);
+    }
+  }
+  return out;
+}
+
+/** What {@linkcode pendingRepairsOf} reads. */
+export interface PendingRepairsSource {
+  repairer: { pendingStarts(repairedSinceMs?: number): Map<string, number> };
+  /** Whether the writer holds no completed candle (queued or in flight). */
+  writerIdle: () => boolean;
+  clock: Clock;
+}
+
+/**
+ * The pending repair starts to persist: the windows queued, and those repaired whose corrections
+ * may not be stored yet — held until a check (`advance`: the clock tick's) finds the writer idle
+ * of completed candles after another check had passed since the repair (corrections reach the
+ * writer's queue in the microtask after the repair). A read without `advance` changes nothing.
+ */
+export function pendingRepairsOf(
+  source: PendingRepairsSource,
+): (advance?: boolean) => Map<string, number> {
+  let heldSinceMs = source.clock();
+  let previousCheckMs = heldSinceMs;
+  return (advance = false) => {
+    if (advance) {
+      const now = source.clock();
+      if (source.writerIdle()) heldSinceMs = previousCheckMs;
+      previousCheckMs = now;
+    }
+    return source.repairer.pendingStarts(heldSinceMs);
+  };
 }
 
 /** This shard's state for its registry entry, from the running service. */
@@ -90,6 +156,11 @@ export interface ShardRegistryOptions {
   previousReadMs?: number;
   /** No heartbeat for longer than this makes a shard `silent`. @default 60 */
   silentAfterS?: number;
+  /**
+   * Per product, the oldest repair start still pending (see {@linkcode pendingRepairsOf}),
+   * written as `pendingRepairs`. @default none
+   */
+  pendingRepairs?: (advance?: boolean) => ReadonlyMap<string, number>;
   /** A fleet report younger than this is served again instead of read anew. @default 5000 */
   reportMaxAgeMs?: number;
   /**
@@ -112,6 +183,9 @@ export class ShardRegistry {
   #report?: { atMs: number; report: FleetReport };
   #reading?: Promise<FleetReport>;
   #catalogue?: { atMs: number; entries: Promise<CatalogueEntry[]> };
+  /** `pendingRepairs` as last handed to a write (JSON), and whether a beat has run yet. */
+  #pendingWritten = "";
+  #started = false;
 
   constructor(options: ShardRegistryOptions) {
     this.#o = options;
@@ -147,6 +221,7 @@ export class ShardRegistry {
     const previous = Promise.race([read, late]).finally(() => clearTimeout(timer));
     void previous.then(() => {
       if (this.#stopped) return;
+      this.#started = true;
       void this.beat();
       this.#timer = setInterval(() => void this.beat(), this.#o.intervalMs ?? 15_000);
     });
@@ -160,6 +235,20 @@ export class ShardRegistry {
   beat(): Promise<void> {
     if (this.#stopped || this.#busy) return this.#writing;
     return this.#write(this.#o.snapshot());
+  }
+
+  /**
+   * Writes the entry now if the pending repairs changed since the last write (the service calls
+   * it every clock tick): a window scheduled is recorded within a tick, not at the next beat, and
+   * a window repaired and stored stops costing the next run REST. A write in flight makes it wait
+   * for the next call. Resolves when the write (if any) is done; never throws.
+   */
+  checkPending(): Promise<void> {
+    if (!this.#started || this.#stopped || this.#busy || !this.#o.pendingRepairs) {
+      return this.#writing;
+    }
+    const pending = JSON.stringify(pendingRepairsEntry(this.#o.pendingRepairs(true)) ?? {});
+    return pending !== this.#pendingWritten ? this.beat() : this.#writing;
   }
 
   /** Stops the heartbeat and marks the entry `stopped` (its products then show as uncovered). */
@@ -265,6 +354,10 @@ export class ShardRegistry {
 
   #write(snapshot: ShardSnapshot): Promise<void> {
     const doc: ShardDoc = { ...this.#o.identity, ...snapshot, heartbeatAt: this.#clock() };
+    const pending = this.#o.pendingRepairs && pendingRepairsEntry(this.#o.pendingRepairs());
+    if (pending) doc.pendingRepairs = pending;
+    const pendingJson = JSON.stringify(pending ?? {});
+    this.#pendingWritten = pendingJson;
     // One write at a time, in order: the `stopped` entry is never overwritten by a late beat.
     this.#busy = true;
     this.#writing = this.#writing.then(async () => {
@@ -280,6 +373,8 @@ export class ShardRegistry {
           });
         }
         this.#failing = true;
+        // The pending repairs are written again at the next check, not only at the next beat.
+        if (pending && this.#pendingWritten === pendingJson) this.#pendingWritten = "";
         return;
       } finally {
         this.#busy = false;

@@ -29,7 +29,7 @@ import type { FleetReport } from "./fleet.ts";
 import { health, type HealthBody } from "./health.ts";
 import { granularityBits, type HubFilter } from "./hub.ts";
 import { Pipeline, type PipelineOptions } from "./pipeline.ts";
-import { shardIdentity, ShardRegistry, shardSnapshot } from "./registry.ts";
+import { pendingRepairsOf, shardIdentity, ShardRegistry, shardSnapshot } from "./registry.ts";
 import { Startup } from "./startup.ts";
 import {
   type CandleRange,
@@ -190,6 +190,15 @@ export class Service implements ServiceView {
       // The service's clock, as `startedAt`: the next run's seed cutoff compares its minutes.
       clock: this.#clock,
       intervalMs: options.config.shardHeartbeatMs,
+      // Repairs still pending: the next run re-fetches their minutes (kill -9 or stop first).
+      pendingRepairs: pendingRepairsOf({
+        repairer: this.#pipeline.repairer,
+        writerIdle: () => {
+          const w = this.#pipeline.writer.stats();
+          return w.pendingCompleted === 0 && w.inFlight === 0;
+        },
+        clock: this.#clock,
+      }),
     });
     this.#registry.addMetrics(this.#pipeline.metrics.registry);
     addFillerMetrics(
@@ -234,15 +243,18 @@ export class Service implements ServiceView {
   /** Starts in the background: returns at once; {@linkcode ready} resolves when running. */
   start(): void {
     this.#pipeline.writer.start();
-    this.#ticker = setInterval(
-      () => this.#pipeline.tick(this.#abort.signal),
-      this.#o.tickMs ?? 1000,
-    );
+    this.#ticker = setInterval(() => {
+      this.#pipeline.tick(this.#abort.signal);
+      void this.#registry.checkPending();
+    }, this.#o.tickMs ?? 1000);
     // The previous run's registry entry says when it was last alive: the seed cutoff needs it.
-    const previous = this.#registry.start().then((entry) => entry?.heartbeatAt);
+    const entry = this.#registry.start();
+    const previous = entry.then((e) => e?.heartbeatAt);
+    // Repairs it left pending: those products' stored candles from there on are fetched again.
+    const pending = entry.then((e) => e?.pendingRepairs);
     // Each exchange starts on its own: one exchange's trouble never holds the other back.
     const run = Promise.all(this.#runs.map(async (r) => {
-      await r.startup.run(previous);
+      await r.startup.run(previous, pending);
       // History beyond the catch-up's bound, in the background, after the live work.
       if (this.#abort.signal.aborted || this.#o.config.historyDays === 0) return;
       r.filler = new HistoryFiller({

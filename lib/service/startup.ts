@@ -12,6 +12,10 @@
  * up on an error a retry cannot help (a {@linkcode ConfigError}, or one whose `retryable` is
  * `false`). A product whose seeding fails for good is reported as a problem and dropped; the
  * others carry on.
+ *
+ * The previous run's registry entry may list repair windows it left pending (`pendingRepairs`):
+ * the stored candles of those products from that minute on are untrusted, so seeding takes their
+ * tiles from REST and the catch-up fetches and rewrites them (DESIGN.md invariant 1).
  */
 import type { Clock } from "../clock.ts";
 import { backoffDelay, type BackoffPolicy, isFinalError } from "../backoff.ts";
@@ -29,6 +33,7 @@ import { catchUp, readStoredLatest } from "../history/catch_up.ts";
 import { runSeeding, seedCutoffAt } from "../history/seeding.ts";
 import { getLogger } from "../log.ts";
 import type { CandleStore } from "../store/store.ts";
+import { untrustedFrom } from "./registry.ts";
 import type { Pipeline } from "./pipeline.ts";
 
 const log = getLogger(["spot", "startup"]);
@@ -106,9 +111,12 @@ export class Startup {
   /**
    * Runs the sequence; rejects with the error that ended it for good. `previousAliveMs`: when
    * the previous run of this shard was last seen alive (its registry entry's last heartbeat),
-   * for the seed cutoff (`seedCutoffAt`).
+   * for the seed cutoff (`seedCutoffAt`). `previousPending`: that entry's `pendingRepairs`.
    */
-  async run(previousAliveMs?: Promise<number | undefined>): Promise<void> {
+  async run(
+    previousAliveMs?: Promise<number | undefined>,
+    previousPending?: Promise<Record<string, number> | undefined>,
+  ): Promise<void> {
     const { config, rest, pipeline, signal } = this.#o;
     const selection = this.#o.selection ?? coinbaseSelection(config);
     this.products = await this.#retry(
@@ -134,6 +142,18 @@ export class Startup {
     }
     for (const id of ids) pipeline.aggregator.expectSeed(id, cutoffSec);
     this.#o.startFeed(ids);
+    // Repairs the previous run left pending: its stored candles from there on are untrusted.
+    const untrusted = untrustedFrom(await previousPending, ids, cutoffSec);
+    if (untrusted.size > 0) {
+      log.warn(
+        "The previous run stopped with repairs pending for {count} products (oldest {from}): their stored candles from there on are fetched again",
+        {
+          count: untrusted.size,
+          from: new Date(Math.min(...untrusted.values()) * 1000).toISOString(),
+          products: [...untrusted.keys()].slice(0, 10),
+        },
+      );
+    }
 
     // What an earlier run left, for the catch-up: read alongside the seeding's REST requests,
     // after its own store reads (which /health waits for: they go first), and before this run
@@ -155,6 +175,7 @@ export class Startup {
       aggregator: pipeline.aggregator,
       products: ids,
       cutoffSec,
+      untrustedFrom: untrusted,
       clock: this.#o.clock,
       sleep: (ms) => this.#o.sleep(ms),
       signal,
@@ -201,6 +222,7 @@ export class Startup {
       products: seeded,
       cutoffSec,
       catchupHours: config.catchupHours,
+      untrustedFrom: untrusted,
       clock: this.#o.clock,
       signal,
       attempt: (what, fn) => this.#retry(what, fn),

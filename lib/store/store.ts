@@ -94,6 +94,14 @@ export interface ShardDoc {
   exchanges?: Record<string, { products: string[] | "all"; quoteCurrencies: string[] }>;
   connections: ShardConnections;
   gaps: ShardGaps;
+  /**
+   * Per product (market key), the oldest minute start (epoch s) of a gap-repair window this run
+   * had not repaired yet (or whose corrections the writer had not stored yet): the stored
+   * candles of that product from that minute on may be wrong, and the next run takes them from
+   * REST again (seeding and catch-up). At most `PENDING_REPAIRS_CAP` products (registry.ts);
+   * beyond that one key `*` holds the oldest start for every product. Absent when none.
+   */
+  pendingRepairs?: Record<string, number>;
 }
 
 /** The registry id of a shard: `{index}-of-{count}`. */

@@ -1,7 +1,7 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { GRANULARITIES, ONE_MINUTE } from "../../lib/candles/granularity.ts";
 import { RestClient } from "../../lib/coinbase/rest.ts";
-import { catchUp, rollUp } from "../../lib/history/catch_up.ts";
+import { catchUp, rollUp, untrustLatest } from "../../lib/history/catch_up.ts";
 import { seedCutoffAt } from "../../lib/history/seeding.ts";
 import { openKvCandleStore } from "../../lib/store/kv.ts";
 import { NOW_MS, startRestSim } from "../coinbase/_rest_server.ts";
@@ -54,6 +54,60 @@ Deno.test("catchUp: ONE_MINUTE from REST only, every coarser candle rolled up eq
       });
       equal(sim.handler.requests.length, before);
       equal(summary.products, 0);
+    });
+
+    await t.step(
+      "untrusted from a pending repair: re-fetched and rewritten at every granularity",
+      async () => {
+        // A previous run stored 14:32's minute (and every bucket holding it) from incomplete
+        // trades, and stopped before the repair.
+        const untrustedSec = CUTOFF - 37 * 60; // 14:32
+        for (const g of GRANULARITIES.slice(0, -1)) {
+          const b = Math.floor(untrustedSec / g.seconds) * g.seconds;
+          const [c] = await store.readCompleted("BTC-USD", g.id, { start: b, end: b, limit: 1 });
+          if (!c) continue; // a bucket not complete before the cutoff
+          await store.writeCompleted([{
+            product: "BTC-USD",
+            granularity: g.id,
+            candle: { ...c, volume: c.volume / 2, low: c.low - 1 },
+          }]);
+        }
+        const before = sim.handler.requests.length;
+        const summary = await catchUp({
+          rest,
+          store,
+          products: PRODUCTS,
+          cutoffSec: CUTOFF,
+          catchupHours: 6,
+          clock: () => NOW_MS,
+          untrustedFrom: new Map([["BTC-USD", untrustedSec]]),
+        });
+        equal(summary.products, 1, "ETH-USD had nothing pending: no REST");
+        equal(sim.handler.requests.length - before, 1, "one ONE_MINUTE request");
+        for (const g of GRANULARITIES.slice(0, -1)) {
+          const stored = await store.readCompleted("BTC-USD", g.id, {
+            start: CUTOFF - 12 * 3600,
+            end: CUTOFF,
+            limit: 1000,
+          });
+          const truth = await rest.candles("BTC-USD", g, stored[0]!.start, stored.at(-1)!.start);
+          deepStrictEqual(stored, truth, `BTC-USD ${g.id}`);
+        }
+      },
+    );
+
+    await t.step("untrustLatest moves only the newest stored starts at or after the bucket", () => {
+      const latest = GRANULARITIES.map((g) =>
+        new Map([["A", CUTOFF - g.seconds - (CUTOFF % g.seconds)], ["B", CUTOFF - 60]])
+      );
+      const moved = untrustLatest(latest, new Map([["A", CUTOFF - 600]]));
+      for (const g of GRANULARITIES) {
+        const bucket = Math.floor((CUTOFF - 600) / g.seconds) * g.seconds;
+        const l = latest[g.index]!.get("A")!;
+        equal(moved[g.index]!.get("A"), l >= bucket ? bucket - g.seconds : l, g.id);
+        equal(moved[g.index]!.get("B"), CUTOFF - 60);
+      }
+      equal(untrustLatest(latest, new Map()), latest);
     });
   } finally {
     await store.close();

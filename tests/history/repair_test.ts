@@ -331,3 +331,51 @@ Deno.test("Repairer.run stops at an aborted signal without counting a failure", 
   assert.equal(repairer.pending, 2);
   assert.equal(repairer.history(PRODUCT)[0]!.error, undefined);
 });
+
+Deno.test("Repairer.pendingStarts: the oldest queued start per product, and windows repaired since", async () => {
+  let now = min(0) * 1000;
+  const rest = fakeRest(() => now);
+  const repairer = new Repairer({
+    rest,
+    aggregator: new Aggregator(),
+    clock: () => now,
+    onRepaired: () => {},
+  });
+  assert.equal(repairer.pendingStarts().size, 0);
+  repairer.schedule({
+    products: [PRODUCT],
+    fromMs: min(2) * 1000,
+    toMs: min(2) * 1000 + 5,
+    reason: "sequence",
+  });
+  repairer.schedule({
+    products: [PRODUCT, "ETH-USD"],
+    fromMs: min(7) * 1000,
+    toMs: min(7) * 1000,
+    reason: "reconnect",
+  });
+  repairer.schedule({
+    products: [],
+    replayed: ["SOL-USD"],
+    fromMs: min(1) * 1000,
+    toMs: min(1) * 1000,
+    reason: "reconnect",
+  });
+  assert.deepEqual(
+    [...repairer.pendingStarts()].sort(),
+    [["BTC-USD", min(2)], ["ETH-USD", min(7)]],
+    "replayed windows are not pending",
+  );
+  // Every window repaired (REST replaces the empty live minutes): none queued any more.
+  now = (min(8) + REST_SETTLE_S) * 1000;
+  const repairedAt = now;
+  await repairer.run();
+  assert.equal(repairer.pending, 0);
+  assert.equal(repairer.pendingStarts().size, 0);
+  assert.deepEqual(
+    [...repairer.pendingStarts(repairedAt)].sort(),
+    [["BTC-USD", min(2)], ["ETH-USD", min(7)]],
+    "held while their corrections may not be stored",
+  );
+  assert.equal(repairer.pendingStarts(repairedAt + 1).size, 0);
+});

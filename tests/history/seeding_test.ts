@@ -1,4 +1,5 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { isDeepStrictEqual as isDeepEqual } from "node:util";
 import { Aggregator } from "../../lib/candles/aggregator.ts";
 import type { Candle } from "../../lib/candles/candle.ts";
 import { parseUnits, unitsToNumber } from "../../lib/candles/decimal.ts";
@@ -169,6 +170,84 @@ Deno.test("runSeeding: two REST requests per product cold, none warm, exact coar
         equal(summary.fromStore, PRODUCTS.length);
         for (const p of PRODUCTS) {
           deepStrictEqual(liveCoarse(agg, p), expectedCoarse(truth.get(p)!), p);
+        }
+      },
+    );
+
+    await t.step(
+      "untrusted from a pending repair: those stored candles come from REST, coarse exact",
+      async () => {
+        const hour = CUTOFF - (CUTOFF % 3600); // 15:00
+        const wrong = await openKvCandleStore(":memory:");
+        try {
+          // A previous run stored everything, but stopped with a repair of 15:04 pending (and
+          // of 13:30 for ETH-USD): from there on its candles lack trades.
+          const untrusted = new Map([["BTC-USD", hour + 240], ["ETH-USD", hour - 5400]]);
+          for (const p of PRODUCTS) {
+            const hours = await rest.candles(p, GRANULARITIES[4]!, DAY, hour - 3600);
+            const from = untrusted.get(p) ?? Infinity;
+            const spoil = (c: Candle) =>
+              c.start >= from - (c.start >= hour ? 0 : 3599)
+                ? { ...c, volume: c.volume / 2, high: c.high + 1 }
+                : c;
+            await wrong.writeCompleted([
+              ...hours.map((c) => ({
+                product: p,
+                granularity: "ONE_HOUR" as const,
+                candle: spoil(c),
+              })),
+              ...truth.get(p)!.filter((c) => c.start >= hour).map((c) => ({
+                product: p,
+                granularity: "ONE_MINUTE" as const,
+                candle: spoil(c),
+              })),
+            ]);
+            // The live watermark says "all stored": the untrusted minute still wins.
+            await wrong.writeLive([
+              { product: p, granularity: "ONE_MINUTE", candle: candleAt(CUTOFF) },
+              { product: p, granularity: "ONE_DAY", candle: candleAt(DAY) },
+            ]);
+          }
+          const plans = await planSeeds(wrong, PRODUCTS, CUTOFF, untrusted);
+          const btc = plans[0]!;
+          deepStrictEqual(btc.requests, [
+            { granularity: "ONE_MINUTE", startSec: hour + 240, endSec: CUTOFF - 60 },
+          ]);
+          ok(btc.tiles.every((t) => t.candle.start < hour + 240), "no untrusted tile");
+          equal(btc.tiles.filter((t) => t.granularity === "ONE_MINUTE").length, 4);
+          // 13:30 untrusts the 13:00 hour on: one merged minute request from 13:00.
+          deepStrictEqual(plans[1]!.requests, [
+            { granularity: "ONE_MINUTE", startSec: hour - 7200, endSec: CUTOFF - 60 },
+          ]);
+          ok(plans[1]!.tiles.every((t) => t.candle.start < hour - 7200));
+          deepStrictEqual(plans[2]!.requests, [], "BTC-EUR had nothing pending: no REST");
+
+          // Without it, the wrong stored candles would be seeded.
+          const blind = new Aggregator();
+          for (const p of PRODUCTS) blind.expectSeed(p, CUTOFF);
+          await seed(wrong, blind, { history: () => {} });
+          ok(!isDeepEqual(liveCoarse(blind, "BTC-USD"), expectedCoarse(truth.get("BTC-USD")!)));
+
+          const agg = new Aggregator();
+          for (const p of PRODUCTS) agg.expectSeed(p, CUTOFF);
+          const before = sim.handler.requests.length;
+          const summary = await seed(wrong, agg, { untrustedFrom: untrusted });
+          equal(sim.handler.requests.length - before, 2, "one request per untrusted product");
+          equal(summary.fromStore, 1);
+          for (const p of PRODUCTS) {
+            deepStrictEqual(liveCoarse(agg, p), expectedCoarse(truth.get(p)!), p);
+          }
+          // The fetched tiles are stored too: the store is right again.
+          const again = await planSeeds(wrong, PRODUCTS, CUTOFF);
+          deepStrictEqual(again.map((p) => p.requests), [[], [], []]);
+          const next = new Aggregator();
+          for (const p of PRODUCTS) next.expectSeed(p, CUTOFF);
+          await seed(wrong, next);
+          for (const p of PRODUCTS) {
+            deepStrictEqual(liveCoarse(next, p), expectedCoarse(truth.get(p)!), p);
+          }
+        } finally {
+          await wrong.close();
         }
       },
     );

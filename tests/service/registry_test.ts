@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
 import {
+  PENDING_REPAIRS_CAP,
+  pendingRepairsEntry,
+  pendingRepairsOf,
   ShardRegistry,
   type ShardRegistryOptions,
   type ShardSnapshot,
   shardSnapshot,
+  untrustedFrom,
 } from "../../lib/service/registry.ts";
 import { Registry } from "../../lib/service/prometheus.ts";
 import { openKvCandleStore } from "../../lib/store/kv.ts";
@@ -329,4 +333,95 @@ Deno.test("ShardRegistry.start(): a read that fails or hangs gives undefined; he
   } finally {
     kv.close();
   }
+});
+
+Deno.test("ShardRegistry: pending repairs are written at once when they change, and in the stopped mark", async () => {
+  const store = await openKvCandleStore(":memory:");
+  let now = T0;
+  let pending = new Map<string, number>();
+  const r = new ShardRegistry({
+    store,
+    identity: {
+      index: 0,
+      count: 1,
+      version: "test",
+      startedAt: T0,
+      selection: { products: ["A-USD"], quoteCurrencies: ["USD"] },
+    },
+    snapshot: () => snapshot(["A-USD", "B-USD"]),
+    clock: () => now,
+    intervalMs: 3_600_000,
+    pendingRepairs: () => pending,
+  });
+  try {
+    await r.start();
+    await r.beat();
+    assert.equal((await store.readShards())[0]!.pendingRepairs, undefined, "none: no field");
+    const writes = () => store.readShards().then((s) => s[0]!.heartbeatAt);
+    now += 1000;
+    await r.checkPending();
+    assert.equal(await writes(), T0, "unchanged: no write");
+    pending = new Map([["B-USD", 1800], ["A-USD", 1200]]);
+    now += 1000;
+    await r.checkPending();
+    const [entry] = await store.readShards();
+    assert.deepEqual(entry!.pendingRepairs, { "A-USD": 1200, "B-USD": 1800 });
+    assert.equal(entry!.heartbeatAt, T0 + 2000);
+    pending = new Map([["A-USD", 1200]]);
+    await r.stop();
+    const [stopped] = await store.readShards();
+    assert.equal(stopped!.status, "stopped");
+    assert.deepEqual(stopped!.pendingRepairs, { "A-USD": 1200 });
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("pendingRepairsEntry caps the products; untrustedFrom reads it back for the products served", () => {
+  assert.equal(pendingRepairsEntry(new Map()), undefined);
+  const many = new Map(
+    Array.from({ length: PENDING_REPAIRS_CAP + 1 }, (_, i) => [`P${i}-USD`, 6000 - i * 60]),
+  );
+  const capped = pendingRepairsEntry(many)!;
+  assert.deepEqual(capped, { "*": 6000 - PENDING_REPAIRS_CAP * 60 });
+  assert.deepEqual(
+    [...untrustedFrom(capped, ["X-USD"], 9000)],
+    [["X-USD", 6000 - PENDING_REPAIRS_CAP * 60]],
+    "`*` stands for every product",
+  );
+  assert.deepEqual(
+    [...untrustedFrom({ "A-USD": 1230, "B-USD": 9000, "C-USD": 100 }, ["A-USD", "B-USD"], 9000)],
+    [["A-USD", 1200]],
+    "minutes, before the cutoff, of the products served",
+  );
+  assert.equal(untrustedFrom(undefined, ["A-USD"], 9000).size, 0);
+});
+
+Deno.test("pendingRepairsOf holds a repaired window until the writer is idle a check later", () => {
+  let now = T0;
+  let idle = false;
+  const calls: (number | undefined)[] = [];
+  const read = pendingRepairsOf({
+    repairer: {
+      pendingStarts: (since) => {
+        calls.push(since);
+        return new Map();
+      },
+    },
+    writerIdle: () => idle,
+    clock: () => now,
+  });
+  read(true);
+  assert.equal(calls.at(-1), T0);
+  now += 1000;
+  read(true); // busy writer: still held since T0
+  assert.equal(calls.at(-1), T0);
+  idle = true;
+  now += 1000;
+  read(true); // idle: released what was repaired before the previous check
+  assert.equal(calls.at(-1), T0 + 1000);
+  now += 1000;
+  read(); // a read without advance changes nothing
+  read();
+  assert.equal(calls.at(-1), T0 + 1000);
 });
