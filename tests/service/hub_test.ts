@@ -79,7 +79,7 @@ Deno.test("Hub coalesces a busy window's publishes into one delivery", async (t)
     deepStrictEqual(got[1]!.map((u) => u.product), ["SOL-USD", "ADA-USD"]);
     equal(hub.published, 5);
   });
-  await t.step("a new subscriber gets nothing published before it subscribed", async () => {
+  await t.step("a new subscriber gets nothing published before it subscribed", () => {
     hub.publish([update("DOT-USD", "ONE_MINUTE")]);
     const late: CandleUpdate[][] = [];
     hub.subscribe({ granularities: new Set(["ONE_MINUTE"] as const) }, (u) => late.push(u));
