@@ -114,6 +114,12 @@ export interface HistoryFillerOptions {
   settleSeconds?: number;
   /** Wait between passes (new products, retries). @default 60_000 */
   passIntervalMs?: number;
+  /**
+   * Store range reads per second the walk allows itself (real time): the filler is background
+   * work for the store too, so a first pass over a full shard does not crowd the writer.
+   * @default 20
+   */
+  storeReadsPerSecond?: number;
   /** Between failed attempts of one page. @default 5 s doubling to 5 min */
   retry?: BackoffPolicy;
   /** Attempts of one page before the product waits for the next pass. @default 5 */
@@ -159,6 +165,8 @@ export class HistoryFiller {
   #liveFromSec = Infinity;
   #run?: Promise<void>;
   #passes = 0;
+  /** Earliest real time (performance.now) of the next store range read. */
+  #nextStoreRead = -Infinity;
   #passWaiters: (() => void)[] = [];
 
   constructor(options: HistoryFillerOptions) {
@@ -241,6 +249,15 @@ export class HistoryFiller {
       for (const h of this.#holes(s)) holes[h.reason]++;
     }
     return { states, holes };
+  }
+
+  /** Waits for the next store read's slot ({@linkcode HistoryFillerOptions.storeReadsPerSecond}). */
+  async #paceStoreRead(): Promise<void> {
+    const spacing = 1000 / (this.#o.storeReadsPerSecond ?? 20);
+    const now = performance.now();
+    const wait = this.#nextStoreRead - now;
+    this.#nextStoreRead = Math.max(now, this.#nextStoreRead) + spacing;
+    if (wait > 0) await this.#sleep(wait, this.#signal);
   }
 
   async #loop(): Promise<void> {
@@ -390,6 +407,7 @@ export class HistoryFiller {
     const candidates: number[] = [];
     for (let t = a; t <= b; t += g.seconds) if (!days?.empty(t)) candidates.push(t);
     if (candidates.length === 0) return false;
+    await this.#paceStoreRead();
     const stored = new Set(
       (await this.#o.store.readCompleted(product, g.id, {
         start: a,
@@ -482,6 +500,7 @@ export class HistoryFiller {
     if (!mark) return undefined;
     const product = s.progress.product;
     const fromSec = Math.max(w.lo, mark.fromSec), throughSec = mark.throughSec;
+    await this.#paceStoreRead();
     const stored = await this.#o.store.readCompleted(product, DAY.id, {
       start: fromSec,
       end: throughSec,
