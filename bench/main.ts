@@ -9,6 +9,7 @@ import { backfillPart } from "./backfill_part.ts";
 import { coldStartPart } from "./cold_start_part.ts";
 import { e2ePart } from "./e2e_part.ts";
 import { firestoreTransportPart } from "./firestore_transport_part.ts";
+import { krakenE2ePart } from "./kraken_e2e_part.ts";
 import { throughputPart } from "./throughput_part.ts";
 
 function progress(line: string): void {
@@ -19,6 +20,7 @@ function progress(line: string): void {
 const parts: [string, () => Promise<{ rows: Row[]; notes: string[] }>][] = [
   ["1 throughput", () => throughputPart(progress)],
   ["2 end to end", () => e2ePart(progress)],
+  ["2k both exchanges", () => krakenE2ePart(progress)],
   ["3 backfill", () => backfillPart(progress)],
   ["4 cold start", () => coldStartPart(progress)],
   ["5 firestore transports", () => firestoreTransportPart(progress)],
@@ -30,6 +32,7 @@ const onlyArg = Deno.args.indexOf("--only");
 const NAMES: Record<string, string> = {
   throughput: "1",
   e2e: "2",
+  both: "2k",
   backfill: "3",
   cold: "4",
   transport: "5",

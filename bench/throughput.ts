@@ -49,6 +49,9 @@ export const RUNNERS = [
   "spot-server aggregator only",
   "tardis-dev",
   "ccxt",
+  // Kraken v2 frames (kraken_frames.ts, kraken_throughput.ts).
+  "kraken floor",
+  "kraken spot-server",
 ] as const;
 
 /** One runner's result for one round. */

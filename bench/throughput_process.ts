@@ -9,6 +9,8 @@
  * Usage: `bench/throughput_process.ts <runner> [products] [tps] [minutes] [rounds]`
  */
 import { generateFrames } from "./frames.ts";
+import { generateKrakenFrames } from "./kraken_frames.ts";
+import { runKrakenFloor, runKrakenSpotServer } from "./kraken_throughput.ts";
 import {
   ccxtOneMinute,
   ccxtTrades,
@@ -36,7 +38,12 @@ if (!(RUNNERS as readonly string[]).includes(runner)) {
   throw new Error(`Unknown runner "${runner}"; expected one of ${RUNNERS.join(", ")}`);
 }
 
-const set = generateFrames({ products, tradesPerSecond: tps, minutes });
+const kraken = runner.startsWith("kraken ");
+const set = (kraken ? generateKrakenFrames : generateFrames)({
+  products,
+  tradesPerSecond: tps,
+  minutes,
+});
 const result: RunnerResult = {
   runner,
   trades: set.trades,
@@ -46,7 +53,9 @@ const result: RunnerResult = {
   outputs: 0,
 };
 let run: () => RoundResult | Promise<RoundResult>;
-if (runner === "floor") run = () => runFloor(set.frames);
+if (runner === "kraken floor") run = () => runKrakenFloor(set.frames);
+else if (runner === "kraken spot-server") run = () => runKrakenSpotServer(set.frames);
+else if (runner === "floor") run = () => runFloor(set.frames);
 else if (runner === "spot-server") {
   run = () => runSpotServer(set.frames);
   crossCheck();
