@@ -34,8 +34,14 @@ export interface SnapshotSource {
   connections(): ConnectionStatus[];
 }
 
-/** Products listed one by one in `pendingRepairs`; beyond, one `*` key holds the oldest start. */
-export const PENDING_REPAIRS_CAP = 100;
+/**
+ * Products listed one by one in `pendingRepairs`; beyond, one `*` key holds the oldest start (and
+ * the next run re-fetches every product from it). A full shard (1,000 products, the bench's cold
+ * start stopped while its startup repairs were still running) fits: ~25 bytes a product, ~25 KB
+ * per shard in the one registry document. At 100, such a restart re-fetched all 1,000 products
+ * (127 s before `/health` left `starting` instead of a few seconds).
+ */
+export const PENDING_REPAIRS_CAP = 1000;
 
 /** Per product, the oldest pending repair start, as the registry entry stores it (capped). */
 export function pendingRepairsEntry(
