@@ -6,15 +6,12 @@
  * Trades go out parsed, as Coinbase sent them, replays included: dropping repeated ids is the
  * aggregator's job. Each connection's life is `connection.ts`; frame parsing is `messages.ts`.
  */
-import { abortableSleep, type Clock, systemClock } from "../clock.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { ConnectionSet } from "../exchange/connection_set.ts";
+import type { LiveFeed } from "../exchange/exchange.ts";
+import type { FeedHandlers } from "../exchange/feed_types.ts";
 import { type CdpKey, createJwtSigner, type JwtSigner } from "./auth.ts";
 import { Connection } from "./connection.ts";
-import {
-  type ConnectionStatus,
-  emptyStats,
-  type FeedHandlers,
-  type FeedStats,
-} from "../exchange/feed_types.ts";
 
 /** Options for {@linkcode Feed}. */
 export interface FeedOptions {
@@ -62,33 +59,21 @@ export interface FeedOptions {
  * await feed.stop();
  * ```
  */
-export class Feed {
-  /** Counters over every connection. */
-  readonly stats: FeedStats = emptyStats();
-  readonly #connections: Connection[];
-  readonly #abort = new AbortController();
-  readonly #interval: number;
-  readonly #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
-  #nextSlot = 0;
-  #started = false;
-
+export class Feed extends ConnectionSet<Connection> implements LiveFeed {
   constructor(options: FeedOptions) {
     const per = options.productsPerConnection ?? 20;
     if (!(Number.isInteger(per) && per > 0)) {
       throw new RangeError(`productsPerConnection must be a positive integer, got ${per}`);
     }
     const products = [...new Set(options.products)];
-    this.#interval = options.connectIntervalMs ?? 500;
-    this.#sleep = options.sleep ?? abortableSleep;
+    super(options.connectIntervalMs ?? 500, options.sleep);
     const signer = options.key === undefined
       ? undefined
       : "forWebSocket" in options.key
       ? options.key
       : createJwtSigner(options.key, { clock: systemClock });
-    const gate = (signal: AbortSignal) => this.#slot(signal);
-    this.#connections = [];
     for (let i = 0; i * per < products.length; i++) {
-      this.#connections.push(
+      this.connections.push(
         new Connection({
           id: `ws-${i}`,
           url: options.url,
@@ -99,41 +84,12 @@ export class Feed {
           backoff: options.backoff ?? { initialMs: 500, maxMs: 30_000 },
           gapMarginMs: options.gapMarginMs ?? 1000,
           random: options.random ?? Math.random,
-          sleep: this.#sleep,
-          gate,
+          sleep: this.sleep,
+          gate: this.gate,
           stats: this.stats,
           handlers: options.handlers,
         }),
       );
-    }
-  }
-
-  /** Opens the connections (paced; returns at once). */
-  start(): void {
-    if (this.#started) return;
-    this.#started = true;
-    for (const c of this.#connections) c.start();
-  }
-
-  /** Closes every connection; resolves when all sockets and timers are gone. */
-  async stop(): Promise<void> {
-    this.#abort.abort();
-    await Promise.all(this.#connections.map((c) => c.stop()));
-  }
-
-  /** Status of every connection, in id order. */
-  status(): ConnectionStatus[] {
-    return this.#connections.map((c) => c.status());
-  }
-
-  /** Waits for the next connect slot: at most one socket open per interval, feed-wide. */
-  async #slot(signal: AbortSignal): Promise<void> {
-    const now = performance.now();
-    const at = Math.max(now, this.#nextSlot);
-    this.#nextSlot = at + this.#interval;
-    if (at > now) {
-      const both = AbortSignal.any([signal, this.#abort.signal]);
-      await this.#sleep(at - now, both);
     }
   }
 }

@@ -7,14 +7,10 @@
  * parsed, as Kraken sent them, snapshot replays included: dropping repeated ids is the
  * aggregator's job. Each connection's life is `connection.ts`; frame parsing is `messages.ts`.
  */
-import { abortableSleep, type Clock } from "../clock.ts";
+import type { Clock } from "../clock.ts";
+import { ConnectionSet } from "../exchange/connection_set.ts";
 import type { FeedTuning, LiveFeed } from "../exchange/exchange.ts";
-import {
-  type ConnectionStatus,
-  emptyStats,
-  type FeedHandlers,
-  type FeedStats,
-} from "../exchange/feed_types.ts";
+import type { FeedHandlers } from "../exchange/feed_types.ts";
 import { KrakenConnection } from "./connection.ts";
 
 /** Kraken's public WebSocket v2 endpoint. */
@@ -68,16 +64,7 @@ export interface KrakenFeedOptions extends FeedTuning {
  * await feed.stop();
  * ```
  */
-export class KrakenFeed implements LiveFeed {
-  /** Counters over every connection. */
-  readonly stats: FeedStats = emptyStats();
-  readonly #connections: KrakenConnection[] = [];
-  readonly #abort = new AbortController();
-  readonly #interval: number;
-  readonly #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
-  #nextSlot = 0;
-  #started = false;
-
+export class KrakenFeed extends ConnectionSet<KrakenConnection> implements LiveFeed {
   constructor(options: KrakenFeedOptions) {
     const per = options.symbolsPerConnection ?? 50;
     if (!(Number.isInteger(per) && per > 0)) {
@@ -88,11 +75,9 @@ export class KrakenFeed implements LiveFeed {
       throw new RangeError(`subscribeBatchSize must be a positive integer, got ${batch}`);
     }
     const products = [...new Set(options.products)];
-    this.#interval = options.connectIntervalMs ?? 1000;
-    this.#sleep = options.sleep ?? abortableSleep;
-    const gate = (signal: AbortSignal) => this.#slot(signal);
+    super(options.connectIntervalMs ?? 1000, options.sleep);
     for (let i = 0; i * per < products.length; i++) {
-      this.#connections.push(
+      this.connections.push(
         new KrakenConnection({
           id: `kraken-ws-${i}`,
           url: options.url,
@@ -106,38 +91,12 @@ export class KrakenFeed implements LiveFeed {
           backoff: options.backoff ?? { initialMs: 1000, maxMs: 60_000 },
           gapMarginMs: options.gapMarginMs ?? 1000,
           random: options.random ?? Math.random,
-          sleep: this.#sleep,
-          gate,
+          sleep: this.sleep,
+          gate: this.gate,
           stats: this.stats,
           handlers: options.handlers,
         }),
       );
     }
-  }
-
-  /** Opens the connections (paced; returns at once). */
-  start(): void {
-    if (this.#started) return;
-    this.#started = true;
-    for (const c of this.#connections) c.start();
-  }
-
-  /** Closes every connection; resolves when all sockets and timers are gone. */
-  async stop(): Promise<void> {
-    this.#abort.abort();
-    await Promise.all(this.#connections.map((c) => c.stop()));
-  }
-
-  /** Status of every connection, in id order. */
-  status(): ConnectionStatus[] {
-    return this.#connections.map((c) => c.status());
-  }
-
-  /** Waits for the next connect slot: at most one socket open per interval, feed-wide. */
-  async #slot(signal: AbortSignal): Promise<void> {
-    const now = performance.now();
-    const at = Math.max(now, this.#nextSlot);
-    this.#nextSlot = at + this.#interval;
-    if (at > now) await this.#sleep(at - now, AbortSignal.any([signal, this.#abort.signal]));
   }
 }
