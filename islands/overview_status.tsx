@@ -48,7 +48,7 @@ export function OverviewStatus({ initial, pollMs = 2000 }: OverviewStatusProps):
         </Item>
       </dl>
       <Problems problems={s.problems ?? []} />
-      <h2 id="connections-heading">Coinbase connections</h2>
+      <h2 id="connections-heading">Exchange connections</h2>
       <div class="table-wrap">
         <table class="connections stack" aria-labelledby="connections-heading">
           <thead>

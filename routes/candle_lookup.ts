@@ -20,7 +20,8 @@ export async function lookUpCandles(
   key: string,
   granularity: Granularity,
   range: CandleRange,
-  shown = key,
+  /** How messages name the product (quoted). */
+  shown = `"${key}"`,
 ): Promise<Lookup> {
   if (view.products().some((p) => p.productId === key)) {
     return { rows: await view.candles(key, granularity, range), from: "own" };
@@ -30,7 +31,7 @@ export async function lookUpCandles(
   const owner = await view.ownerOf(key).catch(() => undefined);
   return {
     notServed: owner
-      ? `"${shown}" is served by shard ${owner}, not this one: ask it (this shard's store is its own)`
-      : `"${shown}" is not served by this instance (see /api/products)`,
+      ? `${shown} is served by shard ${owner}, not this one: ask it (this shard's store is its own)`
+      : `${shown} is not served by this instance (see /api/products)`,
   };
 }

@@ -17,7 +17,13 @@ import {
   parseGranularity,
 } from "../lib/candles/granularity.ts";
 import { isProductId } from "../lib/config.ts";
-import { EXCHANGE_IDS, type ExchangeId, isExchangeId, marketKey } from "../lib/exchange/market.ts";
+import {
+  EXCHANGE_IDS,
+  type ExchangeId,
+  isExchangeId,
+  marketKey,
+  splitMarketKey,
+} from "../lib/exchange/market.ts";
 import type { ServiceView } from "../lib/service/view.ts";
 import { lookUpCandles } from "./candle_lookup.ts";
 import { BadRequest } from "./errors.ts";
@@ -153,8 +159,7 @@ export function installHistory(app: Hono, source: HistorySource): void {
     const query = parseHistoryQuery((name) => c.req.query(name));
     const candles = await source.candles(query.key, query.granularity, query.range);
     if (!Array.isArray(candles)) {
-      const on = query.exchange === HISTORY_EXCHANGE ? "" : ` on ${query.exchange}`;
-      return c.json({ error: `symbol ${candles.notServed}${on}` }, 404);
+      return c.json({ error: `symbol ${candles.notServed}` }, 404);
     }
     if (query.range.endSec < query.range.startSec) return c.json({ candles: [] });
     return c.json({ candles: candles.slice(0, query.range.limit).map(historyCandle) });
@@ -171,7 +176,9 @@ export function viewHistorySource(
   return {
     candles: async (product, granularity, { startSec, endSec, limit }) => {
       const range = { start: startSec, end: endSec, limit };
-      const shown = product.slice(product.indexOf(":") + 1);
+      // As the call named it: the symbol, and the exchange unless it is the default one.
+      const { exchange, product: symbol } = splitMarketKey(product);
+      const shown = exchange === HISTORY_EXCHANGE ? `"${symbol}"` : `"${symbol}" on ${exchange}`;
       const found = await lookUpCandles(view, product, granularityById(granularity), range, shown);
       return "rows" in found ? found.rows : found;
     },

@@ -114,7 +114,7 @@ export class ServiceMetrics {
       ),
     );
     r.add(
-      new Gauge("spot_connections", "Coinbase connections by state", () => {
+      new Gauge("spot_connections", "Exchange WebSocket connections by state", () => {
         const counts = new Map<string, number>();
         for (const c of service.connections()) counts.set(c.state, (counts.get(c.state) ?? 0) + 1);
         return [...counts].map(([state, n]) => [{ state }, n]);
