@@ -9,9 +9,27 @@
  * touches this shard's own health (a neighbour's outage must not restart this one).
  *
  * The entry also carries the repair windows still pending (`pendingRepairs`, see
- * {@linkcode ShardDoc}): written at every beat, in the `stopped` mark, and at once whenever they
- * change ({@linkcode ShardRegistry.checkPending}, every clock tick), so that a run stopped or
- * killed with windows pending has the next run re-fetch those minutes instead of trusting them.
+ * {@linkcode ShardDoc}) so that a run stopped or killed with windows pending has the next run
+ * re-fetch those minutes instead of trusting them. It is written exactly at every beat and in
+ * the `stopped` mark; between beats {@linkcode ShardRegistry.checkPending} (every clock tick)
+ * writes it only for a change that adds risk, and at most once per `pendingIntervalMs` (5 s):
+ *
+ * - a change that adds risk (a product newly pending, or pending from an earlier minute than the
+ *   stored entry says: {@linkcode pendingCovers} is false) is written at the first tick at least
+ *   `pendingIntervalMs` after the previous write of any kind — at once after a quiet spell, and
+ *   never more than the interval (and a tick) late: a kill -9 in that time is the exposure;
+ * - a change that only removes (repairs done and stored) waits for the next heartbeat (15 s): the
+ *   stored entry then still covers what is pending, and a kill before that beat costs the next
+ *   run only the REST of re-fetching minutes that were right. Writing removals too would have a
+ *   Kraken shard, whose gaps come and go every few seconds, write at every interval, for no
+ *   candle.
+ *
+ * Why 5 s: the registry is one Firestore document for the whole fleet (`spot_server/shards`, one
+ * field per shard), and one document takes about one sustained write per second
+ * (platform-notes.md §1). A shard whose pending record changes on every tick writes it then at
+ * most 0.2/s on top of its heartbeats' 1/15 s, ~0.27/s, so three such shards stay under 1/s.
+ * Longer saves little (10 s: 0.1 write/s less per shard) and doubles the exposure; shorter
+ * (2 s: ~0.57/s per shard) lets two such shards fill the document.
  */
 import type { Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
@@ -50,6 +68,23 @@ export function pendingRepairsEntry(
   if (starts.size === 0) return undefined;
   if (starts.size > PENDING_REPAIRS_CAP) return { "*": Math.min(...starts.values()) };
   return Object.fromEntries([...starts].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
+}
+
+/**
+ * Whether the pending record `written` (as the entry stores it) covers `pending`: every product
+ * pending now is in it (or under its `*`) from the same minute or an earlier one, so that the
+ * next run would re-fetch at least what is pending now. Past {@linkcode PENDING_REPAIRS_CAP}
+ * products `pending` is stored as `*`, covered only by a `*` as early.
+ */
+export function pendingCovers(
+  written: Readonly<Record<string, number>>,
+  pending: ReadonlyMap<string, number>,
+): boolean {
+  for (const [product, from] of Object.entries(pendingRepairsEntry(pending) ?? {})) {
+    const w = product === "*" ? written["*"] : written[product] ?? written["*"];
+    if (w === undefined || w > from) return false;
+  }
+  return true;
 }
 
 /**
@@ -167,6 +202,13 @@ export interface ShardRegistryOptions {
    * written as `pendingRepairs`. @default none
    */
   pendingRepairs?: (advance?: boolean) => ReadonlyMap<string, number>;
+  /**
+   * Least real time (ms) from any write of the entry to one that a pending change triggers
+   * ({@linkcode ShardRegistry.checkPending}; see the module for the choice). @default 5000
+   */
+  pendingIntervalMs?: number;
+  /** The real-time clock (ms) `pendingIntervalMs` is measured on. @default performance.now */
+  realClock?: () => number;
   /** A fleet report younger than this is served again instead of read anew. @default 5000 */
   reportMaxAgeMs?: number;
   /**
@@ -181,6 +223,7 @@ export interface ShardRegistryOptions {
 export class ShardRegistry {
   readonly #o: ShardRegistryOptions;
   readonly #clock: Clock;
+  readonly #realClock: () => number;
   #timer?: ReturnType<typeof setInterval>;
   #stopped = false;
   #writing: Promise<void> = Promise.resolve();
@@ -189,13 +232,18 @@ export class ShardRegistry {
   #report?: { atMs: number; report: FleetReport };
   #reading?: Promise<FleetReport>;
   #catalogue?: { atMs: number; entries: Promise<CatalogueEntry[]> };
-  /** `pendingRepairs` as last handed to a write (JSON), and whether a beat has run yet. */
-  #pendingWritten = "";
+  /** `pendingRepairs` as handed to the last write, and as the last successful one stored it. */
+  #pendingWritten: Record<string, number> = {};
+  #pendingStored: Record<string, number> = {};
+  /** Real time (`realClock`) the last write was handed to the store. */
+  #lastWriteMs = -Infinity;
+  /** Whether a beat has run yet. */
   #started = false;
 
   constructor(options: ShardRegistryOptions) {
     this.#o = options;
     this.#clock = options.clock ?? Date.now;
+    this.#realClock = options.realClock ?? (() => performance.now());
   }
 
   /** The registry id of this shard, `{index}-of-{count}`. */
@@ -244,17 +292,20 @@ export class ShardRegistry {
   }
 
   /**
-   * Writes the entry now if the pending repairs changed since the last write (the service calls
-   * it every clock tick): a window scheduled is recorded within a tick, not at the next beat, and
-   * a window repaired and stored stops costing the next run REST. A write in flight makes it wait
-   * for the next call. Resolves when the write (if any) is done; never throws.
+   * Writes the entry now if the pending repairs gained risk since the last write (the service
+   * calls it every clock tick): a product newly pending, or pending from an earlier minute, is
+   * recorded at the first call `pendingIntervalMs` after the previous write; a change that only
+   * removes waits for the next beat (see the module). A write in flight makes it wait for the
+   * next call. Resolves when the write (if any) is done; never throws.
    */
   checkPending(): Promise<void> {
     if (!this.#started || this.#stopped || this.#busy || !this.#o.pendingRepairs) {
       return this.#writing;
     }
-    const pending = JSON.stringify(pendingRepairsEntry(this.#o.pendingRepairs(true)) ?? {});
-    return pending !== this.#pendingWritten ? this.beat() : this.#writing;
+    const pending = this.#o.pendingRepairs(true);
+    if (pendingCovers(this.#pendingWritten, pending)) return this.#writing;
+    const sinceMs = this.#realClock() - this.#lastWriteMs;
+    return sinceMs >= (this.#o.pendingIntervalMs ?? 5000) ? this.beat() : this.#writing;
   }
 
   /** Stops the heartbeat and marks the entry `stopped` (its products then show as uncovered). */
@@ -362,13 +413,15 @@ export class ShardRegistry {
     const doc: ShardDoc = { ...this.#o.identity, ...snapshot, heartbeatAt: this.#clock() };
     const pending = this.#o.pendingRepairs && pendingRepairsEntry(this.#o.pendingRepairs());
     if (pending) doc.pendingRepairs = pending;
-    const pendingJson = JSON.stringify(pending ?? {});
-    this.#pendingWritten = pendingJson;
+    const written = pending ?? {};
+    this.#pendingWritten = written;
+    this.#lastWriteMs = this.#realClock();
     // One write at a time, in order: the `stopped` entry is never overwritten by a late beat.
     this.#busy = true;
     this.#writing = this.#writing.then(async () => {
       try {
         await this.#o.store.writeShard(doc);
+        this.#pendingStored = written;
         if (this.#failing) log.info("Shard registry entry {id} written again", { id: this.id });
         this.#failing = false;
       } catch (error) {
@@ -379,8 +432,9 @@ export class ShardRegistry {
           });
         }
         this.#failing = true;
-        // The pending repairs are written again at the next check, not only at the next beat.
-        if (pending && this.#pendingWritten === pendingJson) this.#pendingWritten = "";
+        // What this write added is written again at the next check the interval allows, not
+        // only at the next beat.
+        if (this.#pendingWritten === written) this.#pendingWritten = this.#pendingStored;
         return;
       } finally {
         this.#busy = false;

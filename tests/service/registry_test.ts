@@ -335,7 +335,7 @@ Deno.test("ShardRegistry.start(): a read that fails or hangs gives undefined; he
   }
 });
 
-Deno.test("ShardRegistry: pending repairs are written at once when they change, and in the stopped mark", async () => {
+Deno.test("ShardRegistry: pending repairs are written when they gain risk, and in the stopped mark", async () => {
   const store = await openKvCandleStore(":memory:");
   let now = T0;
   let pending = new Map<string, number>();
@@ -351,6 +351,7 @@ Deno.test("ShardRegistry: pending repairs are written at once when they change, 
     snapshot: () => snapshot(["A-USD", "B-USD"]),
     clock: () => now,
     intervalMs: 3_600_000,
+    pendingIntervalMs: 0, // the interval is tests/service/registry_pending_test.ts's
     pendingRepairs: () => pending,
   });
   try {
