@@ -28,9 +28,12 @@ export class TradeActivity {
     this.#clock = clock;
   }
 
-  /** Notes that `product` traded now, at `price` when given. */
-  traded(product: string, price?: number): void {
-    const at = this.#clock();
+  /**
+   * Notes that `product` traded at `at` (epoch ms on this activity's clock; default now), at
+   * `price` when given. The pipeline passes its frame's receipt time: one clock read per frame,
+   * not per trade.
+   */
+  traded(product: string, price?: number, at: number = this.#clock()): void {
     const last = this.#last.get(product);
     if (!last) this.#last.set(product, { at, price: price ?? NaN });
     else {

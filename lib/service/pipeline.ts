@@ -129,7 +129,7 @@ export class Pipeline {
       if (this.#failed.has(t.product)) continue;
       if (this.aggregator.add(t)) {
         counted++;
-        this.activity.traded(t.product, t.price);
+        this.activity.traded(t.product, t.price, receivedAt);
       }
     }
     this.metrics.trades.inc(counted);

@@ -29,3 +29,12 @@ Deno.test("TradeActivity.lastPrice() is the last price given; forget() drops tim
   equal(activity.lastPrice("BTC-USD"), undefined);
   equal(activity.lastTradeAgeS("BTC-USD"), undefined);
 });
+
+Deno.test("TradeActivity.traded() takes the time it was seen when given (the frame's receipt)", () => {
+  let now = 1_000_000;
+  const activity = new TradeActivity(() => now);
+  activity.traded("BTC-USD", 1, now - 3000);
+  equal(activity.lastTradeAgeS("BTC-USD"), 3);
+  now += 1000;
+  equal(activity.lastTradeAgeS("BTC-USD"), 4);
+});
