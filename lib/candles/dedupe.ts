@@ -27,7 +27,7 @@ export class TradeIdWindow {
     if (id > this.#max) {
       if (this.#max < 0 || id - this.#max >= size) this.#bits.fill(0);
       else for (let i = this.#max + 1; i < id; i++) this.#clear(i % size);
-      this.#clear(id % size);
+      // Setting the bit also forgets the id `size` behind, whose slot this is.
       this.#set(id % size);
       this.#max = id;
       return "new";
