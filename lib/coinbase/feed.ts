@@ -66,7 +66,13 @@ export class Feed extends ConnectionSet<Connection> implements LiveFeed {
       throw new RangeError(`productsPerConnection must be a positive integer, got ${per}`);
     }
     const products = [...new Set(options.products)];
-    super(options.connectIntervalMs ?? 500, options.sleep);
+    const gapMarginMs = options.gapMarginMs ?? 1000;
+    super({
+      connectIntervalMs: options.connectIntervalMs ?? 500,
+      sleep: options.sleep,
+      handlers: options.handlers,
+      gapMarginMs,
+    });
     const signer = options.key === undefined
       ? undefined
       : "forWebSocket" in options.key
@@ -82,12 +88,12 @@ export class Feed extends ConnectionSet<Connection> implements LiveFeed {
           clock: options.clock ?? systemClock,
           staleAfterMs: options.staleAfterMs ?? 5000,
           backoff: options.backoff ?? { initialMs: 500, maxMs: 30_000 },
-          gapMarginMs: options.gapMarginMs ?? 1000,
+          gapMarginMs,
           random: options.random ?? Math.random,
           sleep: this.sleep,
           gate: this.gate,
           stats: this.stats,
-          handlers: options.handlers,
+          handlers: this.handlers,
         }),
       );
     }

@@ -28,6 +28,13 @@ export interface ConnectionStatus {
   /** Products Coinbase left out of the subscriptions ack (not asked for again). */
   unknownProducts: string[];
   lastError?: string;
+  /**
+   * While a connection subscribed earlier in this run is not receiving (down, reconnecting, or
+   * connected again but not yet resubscribed): the feed-clock time (epoch ms) from which its
+   * products' trades may be missing — its last trade frame, less the gap margin — until it is
+   * subscribed again and reports the gap. Absent otherwise (`lib/exchange/connection_set.ts`).
+   */
+  missingFromMs?: number;
 }
 
 /** A window in which trades of `products` may be missing (repair it from REST). */

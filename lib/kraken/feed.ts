@@ -75,7 +75,13 @@ export class KrakenFeed extends ConnectionSet<KrakenConnection> implements LiveF
       throw new RangeError(`subscribeBatchSize must be a positive integer, got ${batch}`);
     }
     const products = [...new Set(options.products)];
-    super(options.connectIntervalMs ?? 1000, options.sleep);
+    const gapMarginMs = options.gapMarginMs ?? 1000;
+    super({
+      connectIntervalMs: options.connectIntervalMs ?? 1000,
+      sleep: options.sleep,
+      handlers: options.handlers,
+      gapMarginMs,
+    });
     for (let i = 0; i * per < products.length; i++) {
       this.connections.push(
         new KrakenConnection({
@@ -89,12 +95,12 @@ export class KrakenFeed extends ConnectionSet<KrakenConnection> implements LiveF
           batchSize: batch,
           ackTimeoutMs: options.ackTimeoutMs ?? 15_000,
           backoff: options.backoff ?? { initialMs: 1000, maxMs: 60_000 },
-          gapMarginMs: options.gapMarginMs ?? 1000,
+          gapMarginMs,
           random: options.random ?? Math.random,
           sleep: this.sleep,
           gate: this.gate,
           stats: this.stats,
-          handlers: options.handlers,
+          handlers: this.handlers,
         }),
       );
     }

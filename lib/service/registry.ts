@@ -9,8 +9,9 @@
  * touches this shard's own health (a neighbour's outage must not restart this one).
  *
  * The entry also carries the repair windows still pending (`pendingRepairs`, see
- * {@linkcode ShardDoc}) so that a run stopped or killed with windows pending has the next run
- * re-fetch those minutes instead of trusting them. It is written exactly at every beat and in
+ * {@linkcode ShardDoc}), and the outage of every connection down whose reconnect has not reported
+ * its gap yet ({@linkcode pendingRepairsOf}), so that a run stopped or killed meanwhile has the
+ * next run re-fetch those minutes instead of trusting them. It is written exactly at every beat and in
  * the `stopped` mark; between beats {@linkcode ShardRegistry.checkPending} (every clock tick)
  * writes it only for a change that adds risk, and at most once per `pendingIntervalMs` (5 s):
  *
@@ -113,13 +114,25 @@ export interface PendingRepairsSource {
   /** Whether the writer holds no completed candle (queued or in flight). */
   writerIdle: () => boolean;
   clock: Clock;
+  /**
+   * Every feed connection's status: a connection not receiving says from when its trades may be
+   * missing (`missingFromMs`, kept by `lib/exchange/connection_set.ts`). @default none
+   */
+  connections?: () => readonly ConnectionStatus[];
 }
 
 /**
- * The pending repair starts to persist: the windows queued, and those repaired whose corrections
- * may not be stored yet — held until a check (`advance`: the clock tick's) finds the writer idle
- * of completed candles after another check had passed since the repair (corrections reach the
- * writer's queue in the microtask after the repair). A read without `advance` changes nothing.
+ * The pending repair starts to persist, per product (epoch s, a minute start): the earliest of
+ *
+ * - the windows queued for repair;
+ * - those repaired whose corrections may not be stored yet — held until a check (`advance`: the
+ *   clock tick's) finds the writer idle of completed candles after another check had passed
+ *   since the repair (corrections reach the writer's queue in the microtask after the repair);
+ * - for every product of a connection not receiving (down, reconnecting, not yet resubscribed:
+ *   `missingFromMs`), the minute its outage began: the window its reconnect will report, not
+ *   known to the repairer until then. Products the exchange does not know are left out.
+ *
+ * A read without `advance` changes nothing.
  */
 export function pendingRepairsOf(
   source: PendingRepairsSource,
@@ -132,7 +145,18 @@ export function pendingRepairsOf(
       if (source.writerIdle()) heldSinceMs = previousCheckMs;
       previousCheckMs = now;
     }
-    return source.repairer.pendingStarts(heldSinceMs);
+    const out = source.repairer.pendingStarts(heldSinceMs);
+    for (const c of source.connections?.() ?? []) {
+      if (c.missingFromMs === undefined) continue;
+      const fromSec = Math.floor(c.missingFromMs / 60_000) * 60;
+      const unknown = new Set(c.unknownProducts);
+      for (const product of c.products) {
+        if (unknown.has(product)) continue;
+        const from = out.get(product);
+        if (from === undefined || fromSec < from) out.set(product, fromSec);
+      }
+    }
+    return out;
   };
 }
 

@@ -190,7 +190,8 @@ export class Service implements ServiceView {
       // The service's clock, as `startedAt`: the next run's seed cutoff compares its minutes.
       clock: this.#clock,
       intervalMs: options.config.shardHeartbeatMs,
-      // Repairs still pending: the next run re-fetches their minutes (kill -9 or stop first).
+      // Repairs still pending, and the outages of connections down whose gap is not reported
+      // yet: the next run re-fetches their minutes (kill -9 or stop first).
       pendingRepairs: pendingRepairsOf({
         repairer: this.#pipeline.repairer,
         writerIdle: () => {
@@ -198,6 +199,7 @@ export class Service implements ServiceView {
           return w.pendingCompleted === 0 && w.inFlight === 0;
         },
         clock: this.#clock,
+        connections: () => this.connections(),
       }),
     });
     this.#registry.addMetrics(this.#pipeline.metrics.registry);

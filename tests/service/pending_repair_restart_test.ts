@@ -113,7 +113,9 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) {
       KV_PATH: `${dir}/spot.kv`,
       FLUSH_INTERVAL_MS: "500",
       CATCHUP_HOURS: "2",
-      SHARD_HEARTBEAT_MS: "60000", // the pending window is written at once, not at a beat
+      // Beats every second (20 s of the market's): the startup windows, repaired, are off the
+      // entry long before the gap, which must put its window there by itself.
+      SHARD_HEARTBEAT_MS: "1000",
       HISTORY_DAYS: "0",
     };
     let second: Child | undefined;
@@ -142,6 +144,22 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) {
       } catch (e) {
         await first.end("SIGKILL");
         throw e;
+      }
+      const left = await openKvCandleStore(env.KV_PATH);
+      try {
+        const [entry] = await left.readShards();
+        if (signal === "SIGTERM") equal(entry?.status, "stopped");
+        for (const id of ids) {
+          const from = entry?.pendingRepairs?.[id];
+          ok(
+            from !== undefined && from <= gapMinute && from >= gapMinute - 60,
+            `${id} pending from the gap's minute ${gapMinute}: ${
+              JSON.stringify(entry?.pendingRepairs)
+            }`,
+          );
+        }
+      } finally {
+        left.close();
       }
       await proxy.setMode("pass");
       second = await spawn(env);

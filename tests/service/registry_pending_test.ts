@@ -6,7 +6,13 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { pendingCovers, ShardRegistry, type ShardSnapshot } from "../../lib/service/registry.ts";
+import type { ConnectionStatus } from "../../lib/exchange/feed_types.ts";
+import {
+  pendingCovers,
+  pendingRepairsOf,
+  ShardRegistry,
+  type ShardSnapshot,
+} from "../../lib/service/registry.ts";
 import type { ShardDoc } from "../../lib/store/store.ts";
 
 const T0 = Date.UTC(2026, 10, 29, 21, 0, 0);
@@ -260,4 +266,44 @@ Deno.test("ShardRegistry: an addition whose write failed is written again once t
   } finally {
     await r.stop();
   }
+});
+
+Deno.test("pendingRepairsOf: every product of a connection not receiving, from its outage's minute", () => {
+  const conn = (
+    id: string,
+    products: string[],
+    missingFromMs?: number,
+    unknownProducts: string[] = [],
+  ): ConnectionStatus => ({
+    id,
+    products,
+    state: missingFromMs === undefined ? "subscribed" : "reconnecting",
+    connectedSince: null,
+    reconnects: 0,
+    lastMessageAgeS: null,
+    maxGapS: 0,
+    sequenceGaps: 0,
+    tradesPerS: 0,
+    unknownProducts,
+    ...(missingFromMs === undefined ? {} : { missingFromMs }),
+  });
+  let connections: ConnectionStatus[] = [];
+  const read = pendingRepairsOf({
+    repairer: { pendingStarts: () => new Map([["A", 600], ["C", 1200]]) },
+    writerIdle: () => true,
+    clock: () => T0,
+    connections: () => connections,
+  });
+  assert.deepEqual([...read(true)], [["A", 600], ["C", 1200]], "all receiving: the repairs");
+  connections = [
+    conn("ws-0", ["A", "B"], 659_999), // 10:59.999: the minute 600 s
+    conn("ws-1", ["C", "D", "X"], 1_140_000, ["X"]),
+    conn("kraken-ws-0", ["kraken:A"], 61_000),
+    conn("ws-2", ["E"]),
+  ];
+  assert.deepEqual(
+    Object.fromEntries(read(true)),
+    { A: 600, B: 600, C: 1140, D: 1140, "kraken:A": 60 },
+    "the earlier of the repair and the outage; unknown products and live connections left out",
+  );
 });
