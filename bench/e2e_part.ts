@@ -70,6 +70,22 @@ const PERF_DIR = Deno.env.get("BENCH_PERF") || undefined;
  * prints, e.g. `--trace-gc` given in `BENCH_V8_FLAGS`) is appended to the file.
  */
 const SERVICE_LOG = Deno.env.get("BENCH_SERVICE_LOG") || undefined;
+/**
+ * `BENCH_SERVICE_ENV="NAME=value,NAME=value"`: settings added to the service's environment, for
+ * diagnosis only (e.g. `HISTORY_DAYS=0` to see the live path without the history filler's first
+ * pass); every row then names them, since the service no longer runs at its defaults.
+ */
+export const SERVICE_ENV: Record<string, string> = Object.fromEntries(
+  (Deno.env.get("BENCH_SERVICE_ENV") ?? "").split(",").map((kv) => kv.trim()).filter(Boolean)
+    .map((kv) => {
+      const at = kv.indexOf("=");
+      if (at <= 0) throw new Error(`BENCH_SERVICE_ENV: "${kv}" is not NAME=value`);
+      return [kv.slice(0, at), kv.slice(at + 1)];
+    }),
+);
+const SERVICE_ENV_NOTE = Object.keys(SERVICE_ENV).length === 0
+  ? ""
+  : `, with ${Object.entries(SERVICE_ENV).map(([k, v]) => `${k}=${v}`).join(" ")}`;
 export const V8_FLAGS = Deno.env.get("BENCH_V8_FLAGS") ??
   "--max-semi-space-size=2,--max-old-space-size=384";
 
@@ -276,6 +292,7 @@ async function serviceRun(
     FIRESTORE_LAYOUT: run.layout,
     LOG_LEVEL: SERVICE_LOG ? "info" : "warning",
     COINBASE_REST_RATE: String(E2E.restRate),
+    ...SERVICE_ENV,
   };
   if (emulator) {
     env.GOOGLE_CLOUD_PROJECT = emulator.projectId;
@@ -503,8 +520,13 @@ function perfRecord(pid: number, base: string): { stop(): Promise<void> } {
   };
 }
 
+/** A counter's growth from the service's start (seeded) to the window's end. */
+function delta(m: Measured, name: string): number {
+  return total(m.m2, name) - total(m.m0, name);
+}
+
 function rowsOf(run: RunSpec, m: Measured): Row[] {
-  const P = `2 e2e ${run.name} (${m.products} products)`;
+  const P = `2 e2e ${run.name} (${m.products} products${SERVICE_ENV_NOTE})`;
   const trades = total(m.m2, "spot_trades_total") - total(m.m0, "spot_trades_total");
   const writes = total(m.m2, "spot_store_writes_total") - total(m.m0, "spot_store_writes_total");
   const productMinutes = m.products * m.elapsedS / 60;
@@ -596,6 +618,15 @@ function rowsOf(run: RunSpec, m: Measured): Row[] {
       value: m.threads.filter(([, us]) => us / m.windowTrades >= 0.5)
         .sort((a, b) => b[1] - a[1])
         .map(([name, us]) => `${name} ${(us / m.windowTrades).toFixed(1)}`).join(", "),
+    },
+    {
+      part: P,
+      measure: "background work in the same window: the history filler's REST pages and the " +
+        "missing candles it wrote (`spot_history_fill_*`; its first pass over a fresh shard " +
+        "runs at a quarter of the REST rate for a long while, HISTORY_DAYS back)",
+      value: `${num(delta(m, "spot_history_fill_requests_total"))} pages, ${
+        num(delta(m, "spot_history_fill_candles_total"))
+      } candles`,
     },
     {
       part: P,
