@@ -5,10 +5,11 @@
  * process's backoff (`lib/backoff.ts`) on 429 (whose body may be HTML), 5xx and network errors,
  * once on a 401 with a fresh JWT. A 429 pauses the whole limiter (every request of the client,
  * not only the one refused) for its `Retry-After` when the answer has one, else for the backoff
- * delay; 5xx and network errors back off that request alone. Any other 4xx is a final
- * {@linkcode RestError}
- * (`retryable: false`) naming the method, path, status and Coinbase's message (never the JWT).
- * Endpoints and their shapes live in `rest.ts`.
+ * delay, and cuts the limiter's rate ({@linkcode RateLimiter.throttled}: slower for the next
+ * seconds, then back to the configured rate); 5xx and network errors back off that request
+ * alone. Any other 4xx is a final {@linkcode RestError} (`retryable: false`) naming the method,
+ * path, status and Coinbase's message (never the JWT). Endpoints and their shapes live in
+ * `rest.ts`.
  */
 import { backoffDelay } from "../backoff.ts";
 import { abortableSleep, type Clock, type Sleep, systemClock } from "../clock.ts";
@@ -50,7 +51,7 @@ export type { RestStats };
 
 /** Rate-limited, retrying GETs of JSON. */
 export class RestTransport {
-  readonly stats: RestStats = { requests: 0, retries: 0, rateLimited: 0 };
+  readonly #counts = { requests: 0, retries: 0, rateLimited: 0 };
   readonly #base: string;
   readonly #authorize?: Authorize;
   readonly #limiter: RateLimiter;
@@ -72,6 +73,7 @@ export class RestTransport {
       ratePerSecond: options.ratePerSecond ?? 8,
       clock: this.#clock,
       sleep: this.#sleep,
+      name: "Coinbase REST",
     });
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#maxRetries = options.maxRetries ?? 6;
@@ -89,6 +91,11 @@ export class RestTransport {
   /** Requests per second this transport allows itself. */
   get ratePerSecond(): number {
     return this.#limiter.ratePerSecond;
+  }
+
+  /** Requests, retries and 429s so far, the rate cuts they caused and the rate paced at now. */
+  get stats(): RestStats {
+    return { ...this.#counts, ...this.#limiter.stats };
   }
 
   /**
@@ -109,8 +116,8 @@ export class RestTransport {
     let retry = 0;
     let reauthorized = false;
     for (;;) {
-      await this.#limiter.acquire(signal);
-      this.stats.requests++;
+      const sentAt = await this.#limiter.acquire(signal);
+      this.#counts.requests++;
       const headers: Record<string, string> = { accept: "application/json" };
       if (auth) headers.authorization = `Bearer ${await this.#authorize!("GET", url)}`;
       const timeout = AbortSignal.timeout(this.#timeoutMs);
@@ -140,14 +147,15 @@ export class RestTransport {
         problem = `${status}${code ? ` ${code}` : ""}: ${message}`;
         if (status === 401 && auth && !reauthorized) {
           reauthorized = true;
-          this.stats.retries++;
+          this.#counts.retries++;
           log.warn("Coinbase answered 401 to {request}; retrying once with a fresh JWT", {
             request: shown,
           });
           continue;
         }
         if (status === 429) {
-          this.stats.rateLimited++;
+          this.#counts.rateLimited++;
+          this.#limiter.throttled(sentAt);
           retryAfter = retryAfterMs(res.headers.get("retry-after"), this.#clock());
         }
         if (!isRetryableStatus(status)) {
@@ -180,7 +188,7 @@ export class RestTransport {
           this.#random,
         ),
       );
-      this.stats.retries++;
+      this.#counts.retries++;
       log.warn(
         status === 429
           ? "Coinbase {request} failed ({problem}); every request paused, retry {retry} in {delayMs} ms"

@@ -22,6 +22,16 @@ export interface RestStats {
   retries: number;
   /** Rate-limit answers received (429, Kraken's `EAPI:Rate limit exceeded`). */
   rateLimited: number;
+  /**
+   * Cuts of the client's pacing those answers caused (`RateLimiter.throttled`: one per episode,
+   * not one per answer); absent where a client does not adapt its rate (or in a sum).
+   */
+  rateCuts?: number;
+  /**
+   * Requests per second the client paces at now: its `ratePerSecond`, less after a cut until it
+   * has recovered; absent where a client does not adapt its rate (or in a sum).
+   */
+  effectiveRatePerSecond?: number;
 }
 
 /** Options of one REST call. */

@@ -8,7 +8,9 @@
  * IP and unpublished; peers pace at 1/s) and is retried with the process's backoff on network
  * errors, 5xx, 429 and on the `error[]` entries that mean "later" (`EAPI:Rate limit exceeded`,
  * `EService:Unavailable`, `EService:Busy`, …): Kraken answers errors with HTTP 200, so a 200 is
- * not success until `error` is empty. Any other error is a final {@linkcode RestError}
+ * not success until `error` is empty. A rate-limit answer (429, `EAPI:Rate limit exceeded`) also
+ * cuts the limiter's rate ({@linkcode RateLimiter.throttled}: slower for the next seconds, then
+ * back to `ratePerSecond`). Any other error is a final {@linkcode RestError}
  * (`retryable: false`), `EQuery:Unknown asset pair` naming the product.
  */
 import type { Candle } from "../candles/candle.ts";
@@ -91,7 +93,7 @@ export interface TradesOptions extends CallOptions {
 
 /** A rate-limited, retrying Kraken public REST client. One instance per process shares the limit. */
 export class KrakenRest implements MarketRest {
-  readonly stats: RestStats = { requests: 0, retries: 0, rateLimited: 0 };
+  readonly #counts = { requests: 0, retries: 0, rateLimited: 0 };
   readonly #base: string;
   readonly #limiter: RateLimiter;
   readonly #fetch: typeof fetch;
@@ -112,6 +114,7 @@ export class KrakenRest implements MarketRest {
       ratePerSecond: options.ratePerSecond ?? 1,
       clock: options.clock ?? systemClock,
       sleep: this.#sleep,
+      name: "Kraken REST",
     });
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#random = options.random ?? Math.random;
@@ -129,6 +132,11 @@ export class KrakenRest implements MarketRest {
   /** Requests per second this client allows itself. */
   get ratePerSecond(): number {
     return this.#limiter.ratePerSecond;
+  }
+
+  /** Requests, retries and rate-limit answers so far, the cuts they caused, the rate now. */
+  get stats(): RestStats {
+    return { ...this.#counts, ...this.#limiter.stats };
   }
 
   /**
@@ -293,8 +301,8 @@ export class KrakenRest implements MarketRest {
     const shown = `GET ${path}${params ? `?${params}` : ""}`;
     const url = `${this.#base}${path}${params ? `?${params}` : ""}`;
     for (let retry = 0;; retry++) {
-      await this.#limiter.acquire(signal);
-      this.stats.requests++;
+      const sentAt = await this.#limiter.acquire(signal);
+      this.#counts.requests++;
       const timeout = AbortSignal.timeout(this.#timeoutMs);
       let problem: string;
       let status = 0;
@@ -313,7 +321,8 @@ export class KrakenRest implements MarketRest {
           code = errors[0];
           problem = `Kraken error ${errors.join(", ")}`;
           if (errors.some((e) => RATE_LIMITED.some((r) => e.startsWith(r)))) {
-            this.stats.rateLimited++;
+            this.#counts.rateLimited++;
+            this.#limiter.throttled(sentAt);
           } else if (!errors.some((e) => LATER.some((l) => e.startsWith(l)))) {
             const about = errors.includes(UNKNOWN_PAIR)
               ? `Kraken does not know the pair of ${context}`
@@ -330,7 +339,10 @@ export class KrakenRest implements MarketRest {
           }`;
         } else {
           problem = `${status}: ${describeErrorBody(text).message}`;
-          if (status === 429) this.stats.rateLimited++;
+          if (status === 429) {
+            this.#counts.rateLimited++;
+            this.#limiter.throttled(sentAt);
+          }
           if (!isRetryableStatus(status)) {
             throw new RestError(`${shown} failed with ${problem} (${context})`, {
               method: "GET",
@@ -356,7 +368,7 @@ export class KrakenRest implements MarketRest {
         { initialMs: this.#backoffBase, maxMs: this.#backoffMax },
         this.#random,
       );
-      this.stats.retries++;
+      this.#counts.retries++;
       log.warn("Kraken {request} failed ({problem}); retry {retry} in {delayMs} ms", {
         request: shown,
         problem,

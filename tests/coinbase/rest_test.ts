@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { parseGranularity } from "../../lib/candles/granularity.ts";
 import { RestClient, RestError } from "../../lib/coinbase/rest.ts";
 import { candleWindows } from "../../lib/coinbase/rest_candles.ts";
+import { RateLimiter } from "../../lib/exchange/rate_limit.ts";
 import { describeErrorBody } from "../../lib/exchange/rest_error.ts";
 import { maxInWindow } from "../../lib/coinbase/simulator/rest.ts";
 import { RATE_LIMIT_HTML } from "../../lib/coinbase/simulator/rest_limits.ts";
@@ -114,7 +115,14 @@ Deno.test("RestClient survives 429 (HTML and JSON), 5xx and network errors", asy
       const client = new RestClient({ baseUrl: sim.baseUrl, ratePerSecond: 500, ...fast });
       sim.handler.injectFaults({ kind: "429", count: 3, body: "html" });
       assert.deepEqual(await client.candles("BTC-USD", ONE_MINUTE, start, end), truth);
-      assert.deepEqual(client.stats, { requests: 4, retries: 3, rateLimited: 3 });
+      // One cut (×0.8) for the burst: the later 429s were sent within a second of it.
+      assert.deepEqual(client.stats, {
+        requests: 4,
+        retries: 3,
+        rateLimited: 3,
+        rateCuts: 1,
+        effectiveRatePerSecond: 400,
+      });
     });
     await t.step("JSON 429 then 503", async () => {
       const client = new RestClient({ baseUrl: sim.baseUrl, ratePerSecond: 500, ...fast });
@@ -201,7 +209,13 @@ Deno.test("RestClient pauses every request on a 429, for its Retry-After or the 
     for (const at of sends.slice(1)) {
       assert.ok(at - sends[0]! >= 290, `sent ${at - sends[0]!} ms after the 429`);
     }
-    assert.deepEqual(client.stats, { requests: 4, retries: 1, rateLimited: 1 });
+    assert.deepEqual(client.stats, {
+      requests: 4,
+      retries: 1,
+      rateLimited: 1,
+      rateCuts: 1,
+      effectiveRatePerSecond: 80,
+    });
   });
   await t.step("no Retry-After (Coinbase sends none): the backoff delay, 200 ms here", async () => {
     const { client, sends } = refusingOnce({});
@@ -212,6 +226,75 @@ Deno.test("RestClient pauses every request on a 429, for its Retry-After or the 
       assert.ok(at - sends[0]! >= 190, `sent ${at - sends[0]!} ms after the 429`);
     }
   });
+});
+
+Deno.test("RestClient against a strict 10/s: a 429 cuts the rate, so the next does not follow at the rate that met the first", async () => {
+  // Both clients ask for 11/s (the window: 11 in any second) of a simulator that refuses any
+  // request beyond 10 in a sliding second, counted as its event loop handles it.
+  const strict = { publicLimit: { ratePerSecond: 10, burst: 10, sliding: true } };
+  const adaptiveSim = startRestSim(strict);
+  const fixedSim = startRestSim(strict);
+  try {
+    const count = 36;
+    // The limiter as it paced before it adapted: a 429 pauses every request, nothing more.
+    const fixed = async () => {
+      const limiter = new RateLimiter({ ratePerSecond: 11 });
+      await Promise.all(Array.from({ length: count }, async () => {
+        for (;;) {
+          await limiter.acquire();
+          const res = await fetch(`${fixedSim.baseUrl}/time`);
+          await res.body?.cancel();
+          if (res.status !== 429) return;
+          limiter.pause(100);
+        }
+      }));
+    };
+    const client = new RestClient({
+      baseUrl: adaptiveSim.baseUrl,
+      ratePerSecond: 11,
+      maxRetries: 10,
+      backoffBaseMs: 100, // every retry's pause: 100 ms (random: 1)
+      backoffMaxMs: 100,
+      random: () => 1,
+    });
+    const paced: number[] = [];
+    const watch = setInterval(() => paced.push(client.stats.effectiveRatePerSecond!), 50);
+    try {
+      await Promise.all([fixed(), ...Array.from({ length: count }, () => client.time())]);
+    } finally {
+      clearInterval(watch);
+    }
+
+    const arrivals = (sim: typeof fixedSim) => sim.handler.requests.map((r) => r.timeMs);
+    const refusedAt = (sim: typeof fixedSim) =>
+      sim.handler.requests.filter((r) => r.forced === "rate-limit").map((r) => r.timeMs);
+    const medianGap = (times: number[]) => {
+      const gaps = times.slice(1).map((t, i) => t - times[i]!).sort((a, b) => a - b);
+      return gaps[Math.floor(gaps.length / 2)]!;
+    };
+    const fixedRefused = refusedAt(fixedSim);
+    const adaptiveRefused = refusedAt(adaptiveSim);
+    const shown = JSON.stringify({ fixedRefused, adaptiveRefused, stats: client.stats });
+    // Fixed: a 429 again every second (its pause restarts the schedule at the same rate).
+    assert.ok(fixedRefused.length >= 3, shown);
+    assert.ok(fixedRefused.some((t) => t > fixedRefused[0]! + 1000), `repeats: ${shown}`);
+    // Adaptive: one cut for the first episode (its requests sent within a second of the cut
+    // cut nothing), then 8.8/s, requests 114 ms apart where they were 91 (9.9/s from 3 s after
+    // the cut on).
+    assert.ok(adaptiveRefused.length >= 1, shown);
+    assert.ok(client.stats.rateCuts! >= 1, shown);
+    assert.equal(paced[0], 11);
+    assert.ok(Math.min(...paced) <= 8.8, `paced at ${paced.join(", ")}/s: ${shown}`);
+    const first = adaptiveRefused[0]!;
+    const times = arrivals(adaptiveSim);
+    const before = medianGap(times.filter((t) => t < first));
+    const after = medianGap(times.filter((t) => t > first + 1000));
+    assert.ok(after >= 105 && after > before * 1.15, `gaps ${before} then ${after} ms: ${shown}`);
+    assert.ok(adaptiveRefused.length < fixedRefused.length, shown);
+    assert.ok(adaptiveRefused.filter((t) => t > first + 1000).length <= 1, shown);
+  } finally {
+    await Promise.all([adaptiveSim.close(), fixedSim.close()]);
+  }
 });
 
 Deno.test("RestClient reports other 4xx clearly, without the JWT", async (t) => {

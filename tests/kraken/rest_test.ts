@@ -153,7 +153,13 @@ Deno.test("KrakenRest.trades reads one page exactly, with the ns cursor", async 
     assert.equal(q.get("pair"), "XBTUSD");
     assert.equal(q.get("since"), `${BigInt(T0) * 1_000_000n}`);
     assert.equal(q.get("count"), "1000");
-    assert.deepEqual(rest.stats, { requests: 1, retries: 0, rateLimited: 0 });
+    assert.deepEqual(rest.stats, {
+      requests: 1,
+      retries: 0,
+      rateLimited: 0,
+      rateCuts: 0,
+      effectiveRatePerSecond: 1000,
+    });
   } finally {
     await k.close();
   }
@@ -221,7 +227,15 @@ Deno.test("KrakenRest treats error[] in a 200 as an error", async (t) => {
       );
       const page = await rest.trades("kraken:BTC-USD", 0n);
       assert.deepEqual(page.trades, []);
-      assert.deepEqual(rest.stats, { requests: 8, retries: 7, rateLimited: 2 });
+      // The first rate-limit answer cuts the rate (×0.8); the 429 right after it is the same
+      // episode (sent within a second of the cut) and cuts nothing more.
+      assert.deepEqual(rest.stats, {
+        requests: 8,
+        retries: 7,
+        rateLimited: 2,
+        rateCuts: 1,
+        effectiveRatePerSecond: 800,
+      });
       // Full jitter at 0.5 of 1 s, 2 s, 4 s, … capped at 30 s.
       assert.deepEqual(sleeps.filter((ms) => ms >= 100), [
         500,
