@@ -11,9 +11,14 @@
  * `/health` has left `starting`: the live candles do not depend on it.
  *
  * A product the previous run left with a repair pending (`untrustedFrom`) is caught up from that
- * minute (bounded as above) instead of from its newest stored candle: its stored candles from
- * there on, built from incomplete trades, are fetched again and overwritten, rolled up at every
- * granularity.
+ * minute instead of from its newest stored candle: its stored candles from there on, built from
+ * incomplete trades, are fetched again and overwritten, rolled up at every granularity. That
+ * minute may lie before the `catchupHours` bound (a shard killed with a repair pending and
+ * started again hours or days later): the re-fetch then reaches past the bound, back to
+ * `untrustedHours` (the service's `max(CATCHUP_HOURS, HISTORY_DAYS × 24)`: REST keeps minutes
+ * for longer, and the history filler fills only what is missing, never what is wrong). Minutes
+ * before that are left as stored, and logged (`untrustedGivenUp`). It happens even with
+ * `catchupHours` 0, which skips the catch-up of the other products.
  */
 import { accFromCandle, mergeAcc, toCandle } from "../candles/accumulator.ts";
 import type { Acc } from "../candles/accumulator.ts";
@@ -84,9 +89,14 @@ export interface CatchUpOptions {
   /**
    * Per product, the minute (epoch s) from which its stored candles are untrusted (the previous
    * run stopped with a repair pending): every bucket ending after it is fetched again, as if the
-   * newest stored candle were the one before it. @default none
+   * newest stored candle were the one before it, back to `untrustedHours`. @default none
    */
   untrustedFrom?: ReadonlyMap<string, number>;
+  /**
+   * How far back at most (hours) the untrusted minutes are fetched again when they begin before
+   * the `catchupHours` bound; the earlier ones are given up. @default catchupHours
+   */
+  untrustedHours?: number;
   /** Called after each product (for the startup note). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -122,6 +132,8 @@ export interface CatchUpSummary {
   requests: number;
   /** Products given up on (a final REST answer). */
   failed: string[];
+  /** Products whose untrusted minutes began before `untrustedHours`: those before it are kept. */
+  untrustedGivenUp: string[];
 }
 
 /**
@@ -148,21 +160,37 @@ export function rollUp(
 
 /** Fills completed candles for the time since the last one stored (bounded); see the module. */
 export async function catchUp(o: CatchUpOptions): Promise<CatchUpSummary> {
-  const summary: CatchUpSummary = { products: 0, candles: 0, requests: 0, failed: [] };
-  if (o.catchupHours === 0 || o.products.length === 0) return summary;
+  const summary: CatchUpSummary = {
+    products: 0,
+    candles: 0,
+    requests: 0,
+    failed: [],
+    untrustedGivenUp: [],
+  };
+  const products = o.products.filter((p) => o.catchupHours > 0 || o.untrustedFrom?.has(p));
+  if (products.length === 0) return summary;
   const requestsBefore = o.rest.stats.requests;
   const attempt: Attempt = o.attempt ?? ((_, fn) => fn());
   const boundSec = o.cutoffSec - o.catchupHours * 3600;
-  const products = [...o.products];
+  const untrustedBoundSec = o.cutoffSec -
+    Math.max(o.catchupHours, o.untrustedHours ?? 0) * 3600;
   const latest = untrustLatest(
     o.latest ?? await readStoredLatest(o.store, products, o.cutoffSec, o.catchupHours),
     o.untrustedFrom,
   );
   // Per product and granularity: the first bucket missing, and the last one to fill.
   const plans = products.map((product) => {
+    // A product with untrusted minutes before the bound starts with them (as far as allowed).
+    const untrusted = o.untrustedFrom?.get(product);
+    let productBoundSec = boundSec;
+    if (untrusted !== undefined && untrusted < boundSec) {
+      productBoundSec = Math.max(untrusted, untrustedBoundSec);
+      if (untrusted < untrustedBoundSec) summary.untrustedGivenUp.push(product);
+    }
     const from = GRANULARITIES.map((g, k) => {
       const l = latest[k]!.get(product);
-      return bucketStart(l === undefined ? boundSec : Math.max(boundSec, l + g.seconds), g);
+      const b = productBoundSec;
+      return bucketStart(l === undefined ? b : Math.max(b, l + g.seconds), g);
     });
     const to = GRANULARITIES.map((g) => bucketStart(o.cutoffSec, g) - g.seconds);
     const needed = GRANULARITIES.filter((_, k) => from[k]! <= to[k]!);
@@ -178,6 +206,18 @@ export async function catchUp(o: CatchUpOptions): Promise<CatchUpSummary> {
     return { product, from, to, minuteFrom, dayNeeded, dayFromMinutes };
   }).filter((p) => p.minuteFrom < o.cutoffSec || p.dayNeeded);
   summary.products = plans.length;
+  if (summary.untrustedGivenUp.length > 0) {
+    const oldest = Math.min(...summary.untrustedGivenUp.map((p) => o.untrustedFrom!.get(p)!));
+    log.warn(
+      "Repairs the previous run left pending began before {bound} for {count} products (oldest {oldest}): their stored candles before it are kept as they are",
+      {
+        count: summary.untrustedGivenUp.length,
+        bound: new Date(untrustedBoundSec * 1000).toISOString(),
+        oldest: new Date(oldest * 1000).toISOString(),
+        products: summary.untrustedGivenUp.slice(0, 10),
+      },
+    );
+  }
   let finished = 0;
   await eachConcurrently(plans, CATCH_UP_CONCURRENCY, async (plan) => {
     if (o.signal?.aborted) return;

@@ -15,7 +15,9 @@
  *
  * The previous run's registry entry may list repair windows it left pending (`pendingRepairs`):
  * the stored candles of those products from that minute on are untrusted, so seeding takes their
- * tiles from REST and the catch-up fetches and rewrites them (DESIGN.md invariant 1).
+ * tiles from REST and the catch-up fetches and rewrites them (DESIGN.md invariant 1), back to
+ * `max(CATCHUP_HOURS, HISTORY_DAYS)` even when that minute is older than the catch-up's bound.
+ * Until then this run's registry entry carries them on (`ShardRegistry.previousRepairsDone`).
  */
 import type { Clock } from "../clock.ts";
 import { backoffDelay, type BackoffPolicy, isFinalError } from "../backoff.ts";
@@ -223,6 +225,9 @@ export class Startup {
       cutoffSec,
       catchupHours: config.catchupHours,
       untrustedFrom: untrusted,
+      // Untrusted minutes before the catch-up's bound: fetched again as far back as history is
+      // kept (the filler fills only what is missing, never what is wrong).
+      untrustedHours: Math.max(config.catchupHours, config.historyDays * 24),
       clock: this.#o.clock,
       signal,
       attempt: (what, fn) => this.#retry(what, fn),
