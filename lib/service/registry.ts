@@ -82,10 +82,15 @@ export function pendingCovers(
   pending: ReadonlyMap<string, number>,
 ): boolean {
   for (const [product, from] of Object.entries(pendingRepairsEntry(pending) ?? {})) {
-    const w = product === "*" ? written["*"] : written[product] ?? written["*"];
+    const w = product === "*" ? written["*"] : earliest(written[product], written["*"]);
     if (w === undefined || w > from) return false;
   }
   return true;
+}
+
+/** The earlier of two optional starts. */
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }
 
 /**
@@ -99,9 +104,11 @@ export function untrustedFrom(
 ): Map<string, number> {
   const out = new Map<string, number>();
   if (!pending) return out;
+  const valid = (x: unknown) => typeof x === "number" && Number.isFinite(x) ? x : undefined;
   for (const product of products) {
-    const from = pending[product] ?? pending["*"];
-    if (typeof from === "number" && Number.isFinite(from) && from < cutoffSec) {
+    // A product's own key and `*` (a carried-on entry may hold both): the earlier counts.
+    const from = earliest(valid(pending[product]), valid(pending["*"]));
+    if (from !== undefined && from < cutoffSec) {
       out.set(product, Math.floor(from / 60) * 60);
     }
   }
@@ -261,6 +268,8 @@ export class ShardRegistry {
   #pendingStored: Record<string, number> = {};
   /** Real time (`realClock`) the last write was handed to the store. */
   #lastWriteMs = -Infinity;
+  /** The previous run's `pendingRepairs`, written on until {@linkcode previousRepairsDone}. */
+  #carried?: Map<string, number>;
   /** Whether a beat has run yet. */
   #started = false;
 
@@ -297,7 +306,12 @@ export class ShardRegistry {
       timer = setTimeout(() => resolve(undefined), this.#o.previousReadMs ?? 3000);
     });
     const previous = Promise.race([read, late]).finally(() => clearTimeout(timer));
-    void previous.then(() => {
+    void previous.then((entry) => {
+      // Written on from the first beat: the next run must still find them if this one dies
+      // before it has fetched those minutes again.
+      const carried = Object.entries(entry?.pendingRepairs ?? {})
+        .filter(([, from]) => typeof from === "number" && Number.isFinite(from));
+      if (carried.length > 0) this.#carried = new Map(carried);
       if (this.#stopped) return;
       this.#started = true;
       void this.beat();
@@ -326,10 +340,32 @@ export class ShardRegistry {
     if (!this.#started || this.#stopped || this.#busy || !this.#o.pendingRepairs) {
       return this.#writing;
     }
-    const pending = this.#o.pendingRepairs(true);
+    const pending = this.#pending(true);
     if (pendingCovers(this.#pendingWritten, pending)) return this.#writing;
     const sinceMs = this.#realClock() - this.#lastWriteMs;
     return sinceMs >= (this.#o.pendingIntervalMs ?? 5000) ? this.beat() : this.#writing;
+  }
+
+  /**
+   * Tells the registry that this run has fetched again the minutes the previous run left
+   * pending (startup's seeding and catch-up are done): they leave the entry at the next beat.
+   * Until then every write carries them on, merged with this run's own (the earlier start of a
+   * product wins), so that a kill or stop during the startup passes them on in turn.
+   */
+  previousRepairsDone(): void {
+    this.#carried = undefined;
+  }
+
+  /** This run's pending repairs (`advance`: the clock tick's read), and the carried ones. */
+  #pending(advance: boolean): ReadonlyMap<string, number> {
+    const own = this.#o.pendingRepairs?.(advance) ?? new Map<string, number>();
+    if (!this.#carried) return own;
+    const out = new Map(own);
+    for (const [product, from] of this.#carried) {
+      const o = out.get(product);
+      if (o === undefined || from < o) out.set(product, from);
+    }
+    return out;
   }
 
   /** Stops the heartbeat and marks the entry `stopped` (its products then show as uncovered). */
@@ -435,7 +471,7 @@ export class ShardRegistry {
 
   #write(snapshot: ShardSnapshot): Promise<void> {
     const doc: ShardDoc = { ...this.#o.identity, ...snapshot, heartbeatAt: this.#clock() };
-    const pending = this.#o.pendingRepairs && pendingRepairsEntry(this.#o.pendingRepairs());
+    const pending = pendingRepairsEntry(this.#pending(false));
     if (pending) doc.pendingRepairs = pending;
     const written = pending ?? {};
     this.#pendingWritten = written;

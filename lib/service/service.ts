@@ -255,8 +255,14 @@ export class Service implements ServiceView {
     // Repairs it left pending: those products' stored candles from there on are fetched again.
     const pending = entry.then((e) => e?.pendingRepairs);
     // Each exchange starts on its own: one exchange's trouble never holds the other back.
+    let startupsLeft = this.#runs.length;
     const run = Promise.all(this.#runs.map(async (r) => {
       await r.startup.run(previous, pending);
+      // Every exchange's seeding and catch-up fetched the previous run's pending minutes again:
+      // this run's registry entry stops carrying them on.
+      if (--startupsLeft === 0 && !this.#abort.signal.aborted) {
+        this.#registry.previousRepairsDone();
+      }
       // History beyond the catch-up's bound, in the background, after the live work.
       if (this.#abort.signal.aborted || this.#o.config.historyDays === 0) return;
       r.filler = new HistoryFiller({

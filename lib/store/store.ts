@@ -95,11 +95,14 @@ export interface ShardDoc {
   connections: ShardConnections;
   gaps: ShardGaps;
   /**
-   * Per product (market key), the oldest minute start (epoch s) of a gap-repair window this run
-   * had not repaired yet (or whose corrections the writer had not stored yet): the stored
-   * candles of that product from that minute on may be wrong, and the next run takes them from
-   * REST again (seeding and catch-up). At most `PENDING_REPAIRS_CAP` products (registry.ts);
-   * beyond that one key `*` holds the oldest start for every product. Absent when none.
+   * Per product (market key), the oldest minute start (epoch s) from which the stored candles
+   * of that product may be wrong: a gap-repair window this run had not repaired yet (or whose
+   * corrections the writer had not stored yet), the outage of a connection down whose reconnect
+   * had not reported its gap yet, or a start the previous run left that this run had not
+   * fetched again yet. The next run takes them from REST again (seeding and catch-up, back to
+   * `max(CATCHUP_HOURS, HISTORY_DAYS)`). At most `PENDING_REPAIRS_CAP` products (registry.ts);
+   * beyond that one key `*` holds the oldest start for every product (a product with its own
+   * key too counts from the earlier of the two). Absent when none.
    */
   pendingRepairs?: Record<string, number>;
 }

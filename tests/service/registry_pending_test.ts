@@ -12,6 +12,7 @@ import {
   pendingRepairsOf,
   ShardRegistry,
   type ShardSnapshot,
+  untrustedFrom,
 } from "../../lib/service/registry.ts";
 import type { ShardDoc } from "../../lib/store/store.ts";
 
@@ -306,4 +307,105 @@ Deno.test("pendingRepairsOf: every product of a connection not receiving, from i
     { A: 600, B: 600, C: 1140, D: 1140, "kraken:A": 60 },
     "the earlier of the repair and the outage; unknown products and live connections left out",
   );
+});
+
+/** Who the shard of `doc` is. */
+function identityOf({ index, count, version, startedAt, selection }: ShardDoc) {
+  return { index, count, version, startedAt, selection };
+}
+
+Deno.test("ShardRegistry carries the previous run's pendingRepairs until previousRepairsDone()", async (t) => {
+  const written: ShardDoc[] = [];
+  let pending = new Map([["B", 900], ["C", 60]]);
+  const previous: ShardDoc = {
+    index: 0,
+    count: 1,
+    version: "test",
+    startedAt: T0 - 86_400_000,
+    selection: { products: ["A-USD"], quoteCurrencies: ["USD"] },
+    ...snapshot,
+    heartbeatAt: T0 - 86_000_000,
+    pendingRepairs: { A: 600, B: 1200, BAD: Number.NaN },
+  };
+  const r = new ShardRegistry({
+    store: {
+      writeShard: (doc) => {
+        written.push(structuredClone(doc));
+        return Promise.resolve();
+      },
+      readShards: () => Promise.resolve([previous]),
+      readCatalogue: () => Promise.resolve([]),
+    },
+    identity: { ...identityOf(previous), startedAt: T0 },
+    snapshot: () => snapshot,
+    clock: () => T0,
+    realClock: () => 0,
+    intervalMs: 3_600_000,
+    pendingRepairs: () => pending,
+  });
+  try {
+    await t.step(
+      "the first beat writes them, merged with this run's own (earliest wins)",
+      async () => {
+        assert.deepEqual((await r.start())?.pendingRepairs, previous.pendingRepairs);
+        await r.checkPending();
+        assert.deepEqual(written[0]!.pendingRepairs, { A: 600, B: 900, C: 60 });
+      },
+    );
+    await t.step("while this run re-fetches them, every beat keeps them", async () => {
+      pending = new Map();
+      await r.beat();
+      assert.deepEqual(written.at(-1)!.pendingRepairs, { A: 600, B: 1200 });
+    });
+    await t.step("once done, the next beat leaves them out", async () => {
+      r.previousRepairsDone();
+      await r.checkPending();
+      assert.equal(written.length, 2, "a removal: no write of its own");
+      await r.beat();
+      assert.equal(written.at(-1)!.pendingRepairs, undefined);
+    });
+  } finally {
+    await r.stop();
+  }
+});
+
+Deno.test("ShardRegistry: a stop before the previous run's repairs are fetched again keeps them, `*` too", async () => {
+  const written: ShardDoc[] = [];
+  const previous: ShardDoc = {
+    index: 0,
+    count: 1,
+    version: "test",
+    startedAt: T0 - 60_000,
+    selection: { products: ["A-USD"], quoteCurrencies: ["USD"] },
+    ...snapshot,
+    heartbeatAt: T0 - 30_000,
+    pendingRepairs: { "*": 300 },
+  };
+  const r = new ShardRegistry({
+    store: {
+      writeShard: (doc) => {
+        written.push(structuredClone(doc));
+        return Promise.resolve();
+      },
+      readShards: () => Promise.resolve([previous]),
+      readCatalogue: () => Promise.resolve([]),
+    },
+    identity: { ...identityOf(previous), startedAt: T0 },
+    snapshot: () => snapshot,
+    clock: () => T0,
+    intervalMs: 3_600_000,
+    pendingRepairs: () => new Map([["A", 600]]),
+  });
+  await r.start();
+  await r.stop();
+  const stopped = written.at(-1)!;
+  assert.equal(stopped.status, "stopped");
+  assert.deepEqual(stopped.pendingRepairs, { "*": 300, A: 600 });
+  assert.deepEqual(
+    [...untrustedFrom(stopped.pendingRepairs, ["A", "B"], 9000)],
+    [["A", 300], ["B", 300]],
+    "a product under `*` and its own key: the earlier",
+  );
+  assert.ok(pendingCovers({ "*": 300, A: 600 }, new Map([["A", 400], ["B", 300]])));
+  assert.ok(!pendingCovers({ "*": 300, A: 600 }, new Map([["A", 240]])));
 });
