@@ -36,7 +36,7 @@ export interface FeedConnection {
 export interface ConnectionSetOptions {
   /** Minimum real time between two socket opens, feed-wide. */
   connectIntervalMs: number;
-  /** Waits (real ms) until `signal` aborts; resolves, never rejects, on abort. @default abortableSleep */
+  /** Waits (real ms); resolves, never rejects, when `signal` aborts. @default abortableSleep */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
   /** The feed's handlers: the connections get them through {@linkcode ConnectionSet.handlers}. */
   handlers: FeedHandlers;

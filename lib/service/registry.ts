@@ -9,11 +9,13 @@
  * touches this shard's own health (a neighbour's outage must not restart this one).
  *
  * The entry also carries the repair windows still pending (`pendingRepairs`, see
- * {@linkcode ShardDoc}), and the outage of every connection down whose reconnect has not reported
- * its gap yet ({@linkcode pendingRepairsOf}), so that a run stopped or killed meanwhile has the
- * next run re-fetch those minutes instead of trusting them. It is written exactly at every beat and in
- * the `stopped` mark; between beats {@linkcode ShardRegistry.checkPending} (every clock tick)
- * writes it only for a change that adds risk, and at most once per `pendingIntervalMs` (5 s):
+ * {@linkcode ShardDoc}), the outage of every connection down whose reconnect has not reported
+ * its gap yet ({@linkcode pendingRepairsOf}), and the previous run's, until this run's startup has
+ * fetched them again ({@linkcode ShardRegistry.previousRepairsDone}), so that a run stopped or
+ * killed meanwhile has the next run re-fetch those minutes instead of trusting them. It is
+ * written exactly at every beat and in the `stopped` mark; between beats
+ * {@linkcode ShardRegistry.checkPending} (every clock tick) writes it only for a change that adds
+ * risk, and at most once per `pendingIntervalMs` (5 s):
  *
  * - a change that adds risk (a product newly pending, or pending from an earlier minute than the
  *   stored entry says: {@linkcode pendingCovers} is false) is written at the first tick at least
