@@ -7,7 +7,7 @@
  * `timestamp`, a rising `sequence_num`). Every runner measures the same frames.
  */
 import { demoProducts } from "../lib/coinbase/simulator.ts";
-import { goTime, Market, prng, type SimTrade } from "../lib/coinbase/simulator/market.ts";
+import { goTime, Market, prng, type SimTrade } from "../lib/simulator/market.ts";
 import { tradeJson } from "../lib/coinbase/simulator/ws_frames.ts";
 
 /** What to generate. */

@@ -10,7 +10,7 @@
  * withheld: every trade is in a frame.
  */
 import { krakenDemoProducts, simSymbolKey } from "../lib/kraken/simulator.ts";
-import { Market } from "../lib/coinbase/simulator/market.ts";
+import { Market } from "../lib/simulator/market.ts";
 import { wsTradeJson } from "../lib/kraken/simulator/wire.ts";
 import type { FrameSet, FrameSpec } from "./frames.ts";
 

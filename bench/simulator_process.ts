@@ -27,7 +27,7 @@
  * simulator's own generating and serialising is the harness's, reported apart).
  */
 import { demoProducts, startSimulator } from "../lib/coinbase/simulator.ts";
-import type { SimTrade } from "../lib/coinbase/simulator/market.ts";
+import type { SimTrade } from "../lib/simulator/market.ts";
 import { maxInWindow } from "../lib/coinbase/simulator/rest_limits.ts";
 import { SseLatency } from "./sse_latency.ts";
 

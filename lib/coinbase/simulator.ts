@@ -4,11 +4,11 @@
  * `Deno.serve` on a free port that upgrades WebSocket requests to the {@linkcode WsSimulator}
  * and routes HTTP requests under `/api/v3/brokerage` to the REST handler, both driven by one
  * {@linkcode Market} and one clock. Wire behaviour lives in `simulator/ws.ts` and
- * `simulator/rest.ts`; trade generation in `simulator/market.ts`.
+ * `simulator/rest.ts`; trade generation in `lib/simulator/market.ts` (the market model both simulators share).
  */
 import type { Clock } from "../clock.ts";
 import { systemClock } from "../clock.ts";
-import { Market, type SimProductSpec } from "./simulator/market.ts";
+import { Market, type SimProductSpec } from "../simulator/market.ts";
 import { createRestHandler, type RestHandler, type RestHandlerOptions } from "./simulator/rest.ts";
 import { type FaultTarget, WsSimulator, type WsSimulatorOptions } from "./simulator/ws.ts";
 

@@ -3,7 +3,7 @@
  * The protocol-faithful Kraken stand-in for tests, demos and the bench: one `Deno.serve` on a
  * free port with the WebSocket v2 endpoint at `/v2` ({@linkcode KrakenWsSimulator}) and the
  * public REST API under `/0/public/` (`simulator/rest.ts`), both driven by one
- * {@linkcode Market} (the Coinbase simulator's, so both exchanges share one market model and
+ * {@linkcode Market} (`lib/simulator/market.ts`, Coinbase's simulator's too: one market model and
  * its trades are the ground truth) and one clock. Products are v2 symbols (`BTC/USD`); parsed
  * trades carry the service's market key (`kraken:BTC-USD`). Unlike Coinbase's market, Kraken's
  * has multi-fill taker orders (trades sharing a microsecond), which is where the WebSocket's
@@ -11,7 +11,7 @@
  */
 import type { Clock } from "../clock.ts";
 import { systemClock } from "../clock.ts";
-import { Market, type SimProductSpec } from "../coinbase/simulator/market.ts";
+import { Market, type SimProductSpec } from "../simulator/market.ts";
 import { marketKey } from "../exchange/market.ts";
 import {
   createKrakenRestHandler,

@@ -4,7 +4,7 @@
  * with history, with a fixed market clock unless one is given.
  */
 import type { Clock } from "../../lib/clock.ts";
-import { Market, type SimProductSpec } from "../../lib/coinbase/simulator/market.ts";
+import { Market, type SimProductSpec } from "../../lib/simulator/market.ts";
 import {
   createRestHandler,
   REST_PREFIX,

@@ -4,7 +4,7 @@ import type { Trade } from "../../lib/candles/trade.ts";
 import { demoProducts, type Simulator, startSimulator } from "../../lib/coinbase/simulator.ts";
 import { Feed, type FeedOptions } from "../../lib/coinbase/feed.ts";
 import type { ConnectionStatus, FeedGap } from "../../lib/exchange/feed_types.ts";
-import type { SimProductSpec } from "../../lib/coinbase/simulator/market.ts";
+import type { SimProductSpec } from "../../lib/simulator/market.ts";
 
 const FAST_WS = { heartbeatIntervalMs: 100, flushIntervalMs: 50, candleIntervalMs: 200 };
 

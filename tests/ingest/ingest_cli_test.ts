@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../../lib/config.ts";
-import { Market } from "../../lib/coinbase/simulator/market.ts";
+import { Market } from "../../lib/simulator/market.ts";
 import { createRestHandler, REST_PREFIX } from "../../lib/coinbase/simulator/rest.ts";
 import { parseGranularity } from "../../lib/candles/granularity.ts";
 import { openStore } from "../../lib/store/open.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { parseUnits } from "../../lib/candles/decimal.ts";
 import { granularityById } from "../../lib/candles/granularity.ts";
 import { acceleratedClock } from "../../lib/clock.ts";
-import type { SimTrade } from "../../lib/coinbase/simulator/market.ts";
+import type { SimTrade } from "../../lib/simulator/market.ts";
 import { parseKrakenMessage } from "../../lib/kraken/messages.ts";
 import {
   krakenDemoProducts,

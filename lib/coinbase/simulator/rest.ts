@@ -9,7 +9,7 @@
  */
 import { GRANULARITIES, type Granularity } from "../../candles/granularity.ts";
 import { type Clock, systemClock } from "../../clock.ts";
-import type { Market } from "./market.ts";
+import type { Market } from "../../simulator/market.ts";
 import { jwtProblem, type VerifyKeys } from "./rest_auth.ts";
 import {
   type BucketLimit,

@@ -8,7 +8,7 @@
  * an alias (`BTC-USDC`) names its book in `alias`, displays that book's quote symbol, and the
  * book lists it in `alias_to`.
  */
-import { MEAN_TRADE_SIZE, type SimProductSpec } from "./market.ts";
+import { MEAN_TRADE_SIZE, type SimProductSpec } from "../../simulator/market.ts";
 
 const NAMES: Record<string, string> = {
   BTC: "Bitcoin",

@@ -10,7 +10,7 @@
  */
 import type { Clock } from "../../clock.ts";
 import { systemClock } from "../../clock.ts";
-import { type Market, type SimTrade } from "./market.ts";
+import { type Market, type SimTrade } from "../../simulator/market.ts";
 import { checkJwtShape, goTimeString, SimClient } from "./ws_client.ts";
 import { candleEvents, candleSnapshotEvents, GARBAGE, tradeJson } from "./ws_frames.ts";
 

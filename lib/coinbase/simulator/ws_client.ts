@@ -7,7 +7,7 @@
  * fan-out live in `ws.ts`.
  */
 import type { Clock } from "../../clock.ts";
-import type { Market } from "./market.ts";
+import type { Market } from "../../simulator/market.ts";
 
 /** What a {@linkcode SimClient} needs from its simulator. */
 export interface SimClientContext {

@@ -8,7 +8,7 @@
  */
 import type { Candle } from "../../candles/candle.ts";
 import { addUnits, parseUnits, type Units, unitsToNumber } from "../../candles/decimal.ts";
-import { type Market, type SimTrade, trimDecimal } from "./market.ts";
+import { type Market, type SimTrade, trimDecimal } from "../../simulator/market.ts";
 import { granularityById } from "../../candles/granularity.ts";
 
 /** One trade as a JSON object text with the wire's field order (as recorded). */

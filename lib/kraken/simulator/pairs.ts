@@ -5,7 +5,7 @@
  * (`XXBTZUSD`), `altname` (`XBTUSD`), `wsname` (the v1 form `XBT/USD`) and asset codes (`XXBT`,
  * `ZUSD`). Also the decimals a pair is listed with. Wire payloads live in `wire.ts`.
  */
-import type { SimProductSpec } from "../../coinbase/simulator/market.ts";
+import type { SimProductSpec } from "../../simulator/market.ts";
 
 /** v2 asset codes whose v1/REST name differs (`BTC` → `XBT`, `DOGE` → `XDG`). */
 const V1_NAME: Record<string, string> = { BTC: "XBT", DOGE: "XDG" };

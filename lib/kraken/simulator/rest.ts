@@ -13,7 +13,7 @@
 import type { Units } from "../../candles/decimal.ts";
 import { addUnits, parseUnits } from "../../candles/decimal.ts";
 import { type Clock, systemClock } from "../../clock.ts";
-import type { Market, SimProductSpec, SimTrade } from "../../coinbase/simulator/market.ts";
+import type { Market, SimProductSpec, SimTrade } from "../../simulator/market.ts";
 import type { RestRequestRecord } from "../../coinbase/simulator/rest_limits.ts";
 import {
   isListed,

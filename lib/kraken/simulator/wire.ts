@@ -7,7 +7,7 @@
  * pair's decimals, time a float of seconds), plus the nanosecond cursor REST pages by. Which
  * trades are sent is `ws.ts`'s business and `rest.ts`'s.
  */
-import type { SimTrade } from "../../coinbase/simulator/market.ts";
+import type { SimTrade } from "../../simulator/market.ts";
 
 /** RFC 3339 with exactly six fraction digits, as Kraken v2 writes `timestamp`. */
 export function rfc3339Us(us: number): string {

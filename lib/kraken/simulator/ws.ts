@@ -13,7 +13,7 @@
  */
 import type { Clock } from "../../clock.ts";
 import { systemClock } from "../../clock.ts";
-import type { Market, SimTrade } from "../../coinbase/simulator/market.ts";
+import type { Market, SimTrade } from "../../simulator/market.ts";
 import { isListed } from "./pairs.ts";
 import { rfc3339Us, wsTradeJson } from "./wire.ts";
 import { KrakenSimClient, type MsgRateLimit } from "./ws_client.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { granularityById } from "../../../lib/candles/granularity.ts";
-import { Market, MEAN_TRADE_SIZE } from "../../../lib/coinbase/simulator/market.ts";
+import { granularityById } from "../../lib/candles/granularity.ts";
+import { Market, MEAN_TRADE_SIZE } from "../../lib/simulator/market.ts";
 
 const START_MS = Date.UTC(2026, 10, 29, 12, 0, 0);
 const MINUTE = granularityById("ONE_MINUTE");

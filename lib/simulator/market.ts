@@ -1,6 +1,7 @@
 /**
  * @module
- * The simulator's market: a seeded random-walk trade generator per product, the trade log the
+ * The simulators' market, shared by Coinbase's (`lib/coinbase/simulator.ts`) and Kraken's
+ * (`lib/kraken/simulator.ts`): a seeded random-walk trade generator per product, the trade log the
  * WebSocket side streams from, and exact 1-minute ground-truth candles from which the REST side
  * answers every granularity. Trades are generated lazily up to the time asked for, so the market
  * follows whatever clock drives it. Wire concerns (frames, HTTP) live in the WS and REST parts.
@@ -13,10 +14,10 @@
  * distribution and its price step that of `k` live steps (√k times the spread, `k` times the
  * pull back), so volume per minute and price variance per minute are the live ones.
  */
-import type { Candle } from "../../candles/candle.ts";
-import { addUnits, type Units, unitsToNumber } from "../../candles/decimal.ts";
-import type { Granularity } from "../../candles/granularity.ts";
-import type { Trade } from "../../candles/trade.ts";
+import type { Candle } from "../candles/candle.ts";
+import { addUnits, type Units, unitsToNumber } from "../candles/decimal.ts";
+import type { Granularity } from "../candles/granularity.ts";
+import type { Trade } from "../candles/trade.ts";
 
 /** A product the simulator lists. */
 export interface SimProductSpec {
