@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { exportJWK, SignJWT } from "jose";
 import { GRANULARITIES, parseGranularity } from "../../lib/candles/granularity.ts";
-import { Market } from "../../lib/coinbase/simulator/market.ts";
+import { Market } from "../../lib/simulator/market.ts";
 import { createRestHandler, maxInWindow, REST_PREFIX } from "../../lib/coinbase/simulator/rest.ts";
 import { RATE_LIMIT_HTML } from "../../lib/coinbase/simulator/rest_limits.ts";
 import { productRow } from "../../lib/coinbase/simulator/rest_products.ts";
