@@ -9,6 +9,7 @@
 import type { Clock } from "../clock.ts";
 import { systemClock } from "../clock.ts";
 import { Market, type SimProductSpec } from "../simulator/market.ts";
+import { demoProductSpecs, serveSimulator, syntheticBase } from "../simulator/serve.ts";
 import { createRestHandler, type RestHandler, type RestHandlerOptions } from "./simulator/rest.ts";
 import { type FaultTarget, WsSimulator, type WsSimulatorOptions } from "./simulator/ws.ts";
 
@@ -86,16 +87,8 @@ export function startSimulator(options: SimulatorOptions = {}): Promise<Simulato
   });
   const ws = new WsSimulator({ ...options.ws, market, clock });
   const rest = createRestHandler(market, { ...options.rest, clock });
-  const server = Deno.serve({
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port ?? 0,
-    onListen: () => {},
-  }, (req, info) => {
-    if (req.headers.get("upgrade")?.toLowerCase() === "websocket") return ws.handle(req);
-    return rest(req, info);
-  });
-  const { hostname, port } = server.addr;
-  const host = `${hostname}:${port}`;
+  const server = serveSimulator(options, (req) => ws.handle(req), rest);
+  const host = server.host;
   return Promise.resolve({
     wsUrl: `ws://${host}`,
     restUrl: `http://${host}/api/v3/brokerage`,
@@ -135,21 +128,5 @@ export function demoProducts(
   n: number,
   options: { tradesPerSecond?: number } = {},
 ): SimProductSpec[] {
-  const out: SimProductSpec[] = [];
-  for (let i = 0; i < n; i++) {
-    const major = MAJORS[i];
-    if (major) {
-      out.push({ ...major, tradesPerSecond: options.tradesPerSecond ?? major.tradesPerSecond });
-      continue;
-    }
-    const k = i - MAJORS.length + 1;
-    const illiquid = k % 3 === 0;
-    out.push({
-      id: `X${String(k).padStart(3, "0")}-USD`,
-      price: 1 + ((k * 37) % 500),
-      tradesPerSecond: options.tradesPerSecond ?? (illiquid ? 1 / 60 : 0.5),
-      tick: 0.001,
-    });
-  }
-  return out;
+  return demoProductSpecs(n, MAJORS, (k) => `${syntheticBase(k)}-USD`, options);
 }

@@ -12,6 +12,7 @@
 import type { Clock } from "../clock.ts";
 import { systemClock } from "../clock.ts";
 import { Market, type SimProductSpec } from "../simulator/market.ts";
+import { demoProductSpecs, serveSimulator, syntheticBase } from "../simulator/serve.ts";
 import { marketKey } from "../exchange/market.ts";
 import {
   createKrakenRestHandler,
@@ -118,19 +119,8 @@ export function startKrakenSimulator(
     withholdShare: options.withholdShare ?? 0,
   });
   const rest = createKrakenRestHandler(market, { ...options.rest, clock });
-  const server = Deno.serve({
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port ?? 0,
-    onListen: () => {},
-  }, (req, info) => {
-    if (req.headers.get("upgrade")?.toLowerCase() === "websocket") {
-      if (new URL(req.url).pathname === "/v2") return ws.handle(req);
-      return new Response("Not Found\n", { status: 404 });
-    }
-    return rest(req, info);
-  });
-  const { hostname, port } = server.addr;
-  const host = `${hostname}:${port}`;
+  const server = serveSimulator({ ...options, wsPath: "/v2" }, (req) => ws.handle(req), rest);
+  const host = server.host;
   return Promise.resolve({
     wsUrl: `ws://${host}/v2`,
     restUrl: `http://${host}`,
@@ -169,21 +159,5 @@ export function krakenDemoProducts(
   n: number,
   options: { tradesPerSecond?: number } = {},
 ): SimProductSpec[] {
-  const out: SimProductSpec[] = [];
-  for (let i = 0; i < n; i++) {
-    const major = MAJORS[i];
-    if (major) {
-      out.push({ ...major, tradesPerSecond: options.tradesPerSecond ?? major.tradesPerSecond });
-      continue;
-    }
-    const k = i - MAJORS.length + 1;
-    const illiquid = k % 3 === 0;
-    out.push({
-      id: `X${String(k).padStart(3, "0")}/USD`,
-      price: 1 + ((k * 37) % 500),
-      tradesPerSecond: options.tradesPerSecond ?? (illiquid ? 1 / 60 : 0.5),
-      tick: 0.001,
-    });
-  }
-  return out;
+  return demoProductSpecs(n, MAJORS, (k) => `${syntheticBase(k)}/USD`, options);
 }
