@@ -8,20 +8,14 @@
  * have been lost (sequence gaps, reconnects) so the service can repair them from REST.
  * Parsing is `messages.ts`; splitting products and pacing connects are `feed.ts`.
  */
-import { backoffDelay, type BackoffPolicy } from "../backoff.ts";
+import type { BackoffPolicy } from "../backoff.ts";
 import type { Trade } from "../candles/trade.ts";
 import type { Clock } from "../clock.ts";
 import { getLogger } from "../log.ts";
 import type { JwtSigner } from "./auth.ts";
 import { parseFrame, type ServerFrame } from "./messages.ts";
-import {
-  type ConnectionState,
-  type ConnectionStatus,
-  type FeedHandlers,
-  type FeedStats,
-  RateMeter,
-  replayedSince,
-} from "../exchange/feed_types.ts";
+import { type FeedHandlers, type FeedStats, replayedSince } from "../exchange/feed_types.ts";
+import { ExchangeSocket, StaleJudge } from "../exchange/exchange_socket.ts";
 
 const log = getLogger(["spot", "feed"]);
 
@@ -60,106 +54,35 @@ interface Session {
 }
 
 /** A self-healing WebSocket for one group of products. */
-export class Connection {
+export class Connection extends ExchangeSocket {
   readonly #o: ConnectionOptions;
-  readonly #abort = new AbortController();
-  readonly #unknown = new Set<string>();
-  readonly #rate = new RateMeter();
-  readonly #closing = new Set<Promise<void>>();
-  #state: ConnectionState = "connecting";
   #session?: Session;
-  #run?: Promise<void>;
-  #connectedSince: number | null = null;
-  #reconnects = 0;
-  #sequenceGaps = 0;
-  #lastMessagePerf?: number;
-  #maxGapMs = 0;
-  #lastError?: string;
   #pendingGapFrom?: number;
   #rejectedLogged = 0;
 
   constructor(options: ConnectionOptions) {
+    super(options);
     this.#o = options;
   }
 
-  /** Starts connecting (in the background). */
-  start(): void {
-    this.#run ??= this.#loop();
-  }
-
-  /** Closes the socket and stops reconnecting; resolves when everything is closed. */
-  async stop(): Promise<void> {
-    this.#abort.abort();
-    if (this.#session) this.#closeSocket(this.#session.ws, 1000, "client stopping");
-    await this.#run;
-    await Promise.all(this.#closing);
-    this.#setState("closed");
-  }
-
-  /** The connection's current status. */
-  status(): ConnectionStatus {
-    const s: ConnectionStatus = {
-      id: this.#o.id,
-      products: this.#o.products,
-      state: this.#state,
-      connectedSince: this.#connectedSince,
-      reconnects: this.#reconnects,
-      lastMessageAgeS: this.#lastMessagePerf === undefined
-        ? null
-        : (performance.now() - this.#lastMessagePerf) / 1000,
-      maxGapS: this.#maxGapMs / 1000,
-      sequenceGaps: this.#sequenceGaps,
-      tradesPerS: this.#rate.perSecond(),
-      unknownProducts: [...this.#unknown],
-    };
-    if (this.#lastError !== undefined) s.lastError = this.#lastError;
-    return s;
-  }
-
-  #setState(state: ConnectionState): void {
-    if (this.#state === state) return;
-    this.#state = state;
-    this.#o.handlers.onStatus?.(this.status());
-  }
-
-  async #loop(): Promise<void> {
-    const signal = this.#abort.signal;
-    let attempt = 0;
-    while (!signal.aborted) {
-      await this.#o.gate(signal);
-      if (signal.aborted) break;
-      const subscribed = await this.#connectOnce(attempt === 0 && this.#reconnects === 0);
-      if (signal.aborted || this.#state === "closed") break;
-      if (subscribed) attempt = 0;
-      attempt++;
-      this.#reconnects++;
-      this.#o.stats.reconnects++;
-      this.#setState("reconnecting");
-      const delay = backoffDelay(attempt, this.#o.backoff, this.#o.random);
-      log.info("Reconnecting {connectionId} in {delayMs} ms", {
-        connectionId: this.#o.id,
-        delayMs: Math.round(delay),
-        attempt,
-        lastError: this.#lastError,
-      });
-      await this.#o.sleep(delay, signal);
-    }
+  protected override currentSocket(): WebSocket | undefined {
+    return this.#session?.ws;
   }
 
   /** One socket's life. Resolves when it is over; true when it got as far as subscribed. */
-  #connectOnce(first: boolean): Promise<boolean> {
-    const products = this.#o.products.filter((p) => !this.#unknown.has(p));
+  protected override connectOnce(first: boolean): Promise<boolean> {
+    const products = this.#o.products.filter((p) => !this.unknown.has(p));
     if (!products.length) {
-      this.#setState("closed");
+      this.setState("closed");
       return Promise.resolve(false);
     }
-    this.#setState(first ? "connecting" : "reconnecting");
+    this.setState(first ? "connecting" : "reconnecting");
     return new Promise<boolean>((resolve) => {
       let ws: WebSocket;
       try {
         ws = new WebSocket(this.#o.url);
       } catch (e) {
-        this.#lastError = `Cannot open ${this.#o.url}: ${(e as Error).message}`;
+        this.lastError = `Cannot open ${this.#o.url}: ${(e as Error).message}`;
         return resolve(false);
       }
       const session: Session = { ws, openedAt: this.#o.clock(), acked: false, requested: products };
@@ -170,7 +93,7 @@ export class Connection {
         if (done) return;
         done = true;
         clearInterval(watchdog);
-        this.#connectedSince = null;
+        this.connectedSince = null;
         // Where this session's complete trade data ends: the next session reports the rest as a gap.
         if (session.acked && this.#pendingGapFrom === undefined) {
           this.#pendingGapFrom = (session.cutoffMs ?? session.openedAt) - this.#o.gapMarginMs;
@@ -179,45 +102,29 @@ export class Connection {
         resolve(session.acked);
       };
       const tickMs = Math.max(10, Math.floor(this.#o.staleAfterMs / 4));
-      let lastTick = performance.now();
-      let heldBack = false;
+      const judge = new StaleJudge(this.#o.staleAfterMs, tickMs);
       const watchdog = setInterval(() => {
-        const now = performance.now();
-        const late = now - lastTick - tickMs;
-        lastTick = now;
-        const silentMs = now - lastActivity;
-        if (silentMs <= this.#o.staleAfterMs) {
-          heldBack = false;
-          return;
-        }
-        // A tick that comes a whole tick late means this process's event loop was held (a long
-        // task, a garbage collection): the server's messages may be waiting unread in the
-        // socket. Judge at the next tick, once they have had a turn; one tick only, so a loop
-        // held all the time still detects a silent server.
-        if (late > tickMs && !heldBack) {
-          heldBack = true;
-          return;
-        }
-        heldBack = false;
-        this.#lastError = `No message for ${Math.round(silentMs)} ms`;
+        const silentMs = judge.check(performance.now(), lastActivity);
+        if (silentMs === undefined) return;
+        this.lastError = `No message for ${Math.round(silentMs)} ms`;
         log.warning("Connection {connectionId} is stale: {error}", {
           connectionId: this.#o.id,
-          error: this.#lastError,
+          error: this.lastError,
         });
-        this.#setState("stale");
-        this.#closeSocket(ws, 4000, "stale");
+        this.setState("stale");
+        this.closeSocket(ws, 4000, "stale");
         finish();
       }, tickMs);
       ws.onopen = () => {
         lastActivity = performance.now();
-        this.#connectedSince = this.#o.clock();
+        this.connectedSince = this.#o.clock();
         this.#subscribe(ws, products).catch((e) => {
-          this.#lastError = `Cannot subscribe: ${(e as Error).message}`;
+          this.lastError = `Cannot subscribe: ${(e as Error).message}`;
           log.error("Connection {connectionId} cannot subscribe: {error}", {
             connectionId: this.#o.id,
-            error: this.#lastError,
+            error: this.lastError,
           });
-          this.#closeSocket(ws, 1000, "subscribe failed");
+          this.closeSocket(ws, 1000, "subscribe failed");
         });
       };
       ws.onmessage = (e) => {
@@ -226,14 +133,14 @@ export class Connection {
         this.#onMessage(session, typeof e.data === "string" ? e.data : "");
       };
       ws.onerror = (e) => {
-        this.#lastError = (e as ErrorEvent).message || "WebSocket error";
+        this.lastError = (e as ErrorEvent).message || "WebSocket error";
       };
       ws.onclose = (e) => {
-        if (!done && !this.#abort.signal.aborted) {
-          this.#lastError = `Closed by peer (code ${e.code}${e.reason ? `, ${e.reason}` : ""})`;
+        if (!done && !this.abort.signal.aborted) {
+          this.lastError = `Closed by peer (code ${e.code}${e.reason ? `, ${e.reason}` : ""})`;
           log.warning("Connection {connectionId} closed: {error}", {
             connectionId: this.#o.id,
-            error: this.#lastError,
+            error: this.lastError,
           });
         }
         finish();
@@ -254,33 +161,12 @@ export class Connection {
     }
   }
 
-  #closeSocket(ws: WebSocket, code: number, reason: string): void {
-    if (ws.readyState === WebSocket.CLOSED) return;
-    const closed = new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, 2000);
-      ws.addEventListener("close", () => {
-        clearTimeout(t);
-        resolve();
-      }, { once: true });
-    });
-    this.#closing.add(closed);
-    closed.then(() => this.#closing.delete(closed));
-    try {
-      ws.close(code, reason);
-    } catch {
-      // already closing
-    }
-  }
-
   #onMessage(session: Session, text: string): void {
     const now = this.#o.clock();
     const perf = performance.now();
     const stats = this.#o.stats;
     stats.frames++;
-    if (this.#lastMessagePerf !== undefined) {
-      this.#maxGapMs = Math.max(this.#maxGapMs, perf - this.#lastMessagePerf);
-    }
-    this.#lastMessagePerf = perf;
+    this.noteFrame(perf);
     const frame = parseFrame(text);
     const serverMs = ("timestampMs" in frame ? frame.timestampMs : undefined) ?? now;
     if ("sequenceNum" in frame && frame.sequenceNum !== undefined) {
@@ -296,7 +182,7 @@ export class Connection {
         return;
       case "error":
         stats.errors++;
-        this.#lastError = `Coinbase error: ${frame.message}${
+        this.lastError = `Coinbase error: ${frame.message}${
           frame.reason ? ` (${frame.reason})` : ""
         }`;
         log.warning("Coinbase sent an error on {connectionId}: {message}", {
@@ -317,7 +203,7 @@ export class Connection {
   #trackSequence(session: Session, seq: number, serverMs: number): void {
     const last = session.lastSeq;
     if (last !== undefined && seq > last + 1) {
-      this.#sequenceGaps++;
+      this.sequenceGaps++;
       this.#o.stats.sequenceGaps++;
       const fromMs = (session.cutoffMs ?? session.openedAt) - this.#o.gapMarginMs;
       log.warning("Sequence gap on {connectionId}: {last} → {seq}", {
@@ -331,7 +217,7 @@ export class Connection {
   }
 
   #emitGap(reason: "sequence" | "reconnect", fromMs: number, toMs: number): void {
-    const products = this.#o.products.filter((p) => !this.#unknown.has(p));
+    const products = this.#o.products.filter((p) => !this.unknown.has(p));
     this.#o.handlers.onGap?.({
       connectionId: this.#o.id,
       products,
@@ -369,7 +255,7 @@ export class Connection {
     const products: string[] = [];
     const replayed: string[] = [];
     for (const p of this.#o.products) {
-      if (this.#unknown.has(p)) continue;
+      if (this.unknown.has(p)) continue;
       (replayedSince(replayedFrom, p, fromMs) ? replayed : products).push(p);
     }
     log.info(
@@ -400,14 +286,14 @@ export class Connection {
     const listed = new Set(subs.market_trades ?? []);
     const missing = session.requested.filter((p) => !listed.has(p));
     if (missing.length) {
-      for (const p of missing) this.#unknown.add(p);
+      for (const p of missing) this.unknown.add(p);
       log.warning("Coinbase does not know {products} (connection {connectionId})", {
         connectionId: this.#o.id,
         products: missing,
       });
       this.#o.handlers.onUnknownProducts?.(missing);
     }
-    this.#setState("subscribed");
+    this.setState("subscribed");
     // Coinbase sends the snapshots before the ack (recorded): all of them are in by now.
     const replayedFrom = this.#takeReplayed(session);
     if (missing.length < session.requested.length) {
@@ -420,9 +306,9 @@ export class Connection {
       if (this.#pendingGapFrom !== undefined) this.#emitReconnectGap(replayedFrom, serverMs);
     }
     if (missing.length === session.requested.length) {
-      this.#setState("closed");
-      this.#abort.abort();
-      this.#closeSocket(session.ws, 1000, "no known products");
+      this.setState("closed");
+      this.abort.abort();
+      this.closeSocket(session.ws, 1000, "no known products");
     }
   }
 
@@ -455,7 +341,7 @@ export class Connection {
     const trades = frame.trades;
     if (!trades.length) return;
     stats.trades += trades.length;
-    this.#rate.add(trades.length);
+    this.rate.add(trades.length);
     this.#o.handlers.onTrades(trades, {
       connectionId: this.#o.id,
       receivedAt: now,

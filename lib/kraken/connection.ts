@@ -10,17 +10,16 @@
  * jump in a symbol's `trade_id` (the WebSocket was reported to drop trades), a reconnect, a
  * resubscribe. Parsing is `messages.ts`; splitting pairs and pacing connects are `feed.ts`.
  */
-import { backoffDelay, type BackoffPolicy } from "../backoff.ts";
+import type { BackoffPolicy } from "../backoff.ts";
 import type { Clock } from "../clock.ts";
 import {
   type ConnectionState,
-  type ConnectionStatus,
   type FeedGap,
   type FeedHandlers,
   type FeedStats,
-  RateMeter,
   replayedSince,
 } from "../exchange/feed_types.ts";
+import { ExchangeSocket, StaleJudge } from "../exchange/exchange_socket.ts";
 import { getLogger } from "../log.ts";
 import { type KrakenMessage, type KrakenTrade, parseKrakenMessage } from "./messages.ts";
 import { marketKeyToSymbol } from "./symbols.ts";
@@ -101,37 +100,26 @@ interface Session {
 let nextReqId = 1;
 
 /** A self-healing Kraken v2 WebSocket for one group of pairs. */
-export class KrakenConnection {
+export class KrakenConnection extends ExchangeSocket {
   readonly #o: KrakenConnectionOptions;
-  readonly #abort = new AbortController();
-  readonly #unknown = new Set<string>();
   readonly #symbolOf = new Map<string, string>();
   readonly #keyOf = new Map<string, string>();
   readonly #track = new Map<string, Track>();
-  readonly #rate = new RateMeter();
-  readonly #closing = new Set<Promise<void>>();
-  #state: ConnectionState = "connecting";
   #session?: Session;
-  #run?: Promise<void>;
-  #connectedSince: number | null = null;
-  #reconnects = 0;
-  #sequenceGaps = 0;
-  #lastMessagePerf?: number;
-  #maxGapMs = 0;
-  #lastError?: string;
   #statusError?: string;
   #pendingGapFrom?: number;
   #rejectedLogged = 0;
   #malformed: string[] = [];
 
   constructor(options: KrakenConnectionOptions) {
+    super(options);
     this.#o = options;
     for (const key of options.products) {
       let symbol: string;
       try {
         symbol = marketKeyToSymbol(key);
       } catch (e) {
-        this.#unknown.add(key);
+        this.unknown.add(key);
         this.#malformed.push(key);
         log.error("Cannot stream {product}: {error}", {
           product: key,
@@ -145,91 +133,39 @@ export class KrakenConnection {
     }
   }
 
-  /** Starts connecting (in the background). */
-  start(): void {
+  /** Starts connecting (in the background), after reporting the keys that name no pair. */
+  override start(): void {
     if (this.#malformed.length) this.#o.handlers.onUnknownProducts?.(this.#malformed);
     this.#malformed = [];
-    this.#run ??= this.#loop();
+    super.start();
   }
 
-  /** Closes the socket and stops reconnecting; resolves when everything is closed. */
-  async stop(): Promise<void> {
-    this.#abort.abort();
-    if (this.#session) this.#closeSocket(this.#session.ws, 1000, "client stopping");
-    await this.#run;
-    await Promise.all(this.#closing);
-    this.#setState("closed");
+  protected override currentSocket(): WebSocket | undefined {
+    return this.#session?.ws;
   }
 
-  /** The connection's current status. */
-  status(): ConnectionStatus {
-    const s: ConnectionStatus = {
-      id: this.#o.id,
-      products: this.#o.products,
-      state: this.#state,
-      connectedSince: this.#connectedSince,
-      reconnects: this.#reconnects,
-      lastMessageAgeS: this.#lastMessagePerf === undefined
-        ? null
-        : (performance.now() - this.#lastMessagePerf) / 1000,
-      maxGapS: this.#maxGapMs / 1000,
-      sequenceGaps: this.#sequenceGaps,
-      tradesPerS: this.#rate.perSecond(),
-      unknownProducts: [...this.#unknown],
-    };
-    const error = this.#statusError ?? this.#lastError;
-    if (error !== undefined) s.lastError = error;
-    return s;
-  }
-
-  #setState(state: ConnectionState): void {
-    if (this.#state === state) return;
-    this.#state = state;
-    this.#o.handlers.onStatus?.(this.status());
+  protected override statusError(): string | undefined {
+    return this.#statusError ?? this.lastError;
   }
 
   #known(): string[] {
-    return this.#o.products.filter((p) => !this.#unknown.has(p));
-  }
-
-  async #loop(): Promise<void> {
-    const signal = this.#abort.signal;
-    let attempt = 0;
-    while (!signal.aborted) {
-      await this.#o.gate(signal);
-      if (signal.aborted) break;
-      const subscribed = await this.#connectOnce(attempt === 0 && this.#reconnects === 0);
-      if (signal.aborted || this.#state === "closed") break;
-      if (subscribed) attempt = 0;
-      attempt++;
-      this.#reconnects++;
-      this.#o.stats.reconnects++;
-      this.#setState("reconnecting");
-      const delay = backoffDelay(attempt, this.#o.backoff, this.#o.random);
-      log.info("Reconnecting {connectionId} in {delayMs} ms", {
-        connectionId: this.#o.id,
-        delayMs: Math.round(delay),
-        attempt,
-        lastError: this.#lastError,
-      });
-      await this.#o.sleep(delay, signal);
-    }
+    return this.#o.products.filter((p) => !this.unknown.has(p));
   }
 
   /** One socket's life. Resolves when it is over; true when it got as far as subscribed. */
-  #connectOnce(first: boolean): Promise<boolean> {
+  protected override connectOnce(first: boolean): Promise<boolean> {
     const products = this.#known();
     if (!products.length) {
-      this.#setState("closed");
+      this.setState("closed");
       return Promise.resolve(false);
     }
-    this.#setState(first ? "connecting" : "reconnecting");
+    this.setState(first ? "connecting" : "reconnecting");
     return new Promise<boolean>((resolve) => {
       let ws: WebSocket;
       try {
         ws = new WebSocket(this.#o.url);
       } catch (e) {
-        this.#lastError = `Cannot open ${this.#o.url}: ${(e as Error).message}`;
+        this.lastError = `Cannot open ${this.#o.url}: ${(e as Error).message}`;
         return resolve(false);
       }
       const now = performance.now();
@@ -256,7 +192,7 @@ export class KrakenConnection {
         if (done) return;
         done = true;
         clearInterval(watchdog);
-        this.#connectedSince = null;
+        this.connectedSince = null;
         // Where this session's complete data ends: the next session reports the rest as a gap.
         if (session.reported && this.#pendingGapFrom === undefined) {
           this.#pendingGapFrom = (session.cutoffMs ?? session.openedAt) - this.#o.gapMarginMs;
@@ -265,30 +201,21 @@ export class KrakenConnection {
         resolve(session.reported);
       };
       const giveUp = (error: string, state: ConnectionState) => {
-        this.#lastError = error;
+        this.lastError = error;
         log.warning("Connection {connectionId}: {error}", { connectionId: this.#o.id, error });
-        this.#setState(state);
-        this.#closeSocket(ws, 4000, state);
+        this.setState(state);
+        this.closeSocket(ws, 4000, state);
         finish();
       };
       const tickMs = Math.max(10, Math.floor(Math.min(this.#o.staleAfterMs, 4000) / 4));
-      let lastTick = performance.now();
-      let heldBack = false;
+      const judge = new StaleJudge(this.#o.staleAfterMs, tickMs);
       const watchdog = setInterval(() => {
         const now = performance.now();
-        const late = now - lastTick - tickMs;
-        lastTick = now;
-        const silentMs = now - lastActivity;
-        if (silentMs > this.#o.staleAfterMs) {
-          // A tick a whole tick late means this process's event loop was held: the server's
-          // frames may be waiting unread. Judge at the next tick, once they had a turn.
-          if (late > tickMs && !heldBack) {
-            heldBack = true;
-            return;
-          }
+        const silentMs = judge.check(now, lastActivity);
+        if (silentMs !== undefined) {
           return giveUp(`No message for ${Math.round(silentMs)} ms`, "stale");
         }
-        heldBack = false;
+        if (now - lastActivity > this.#o.staleAfterMs) return; // held back: judged next tick
         if (ws.readyState !== WebSocket.OPEN) return;
         const waiting = session.pending.size > 0 || (!session.reported && session.acked.size > 0);
         if (waiting && now - session.progressAt > this.#o.ackTimeoutMs) {
@@ -312,7 +239,7 @@ export class KrakenConnection {
       }, tickMs);
       ws.onopen = () => {
         lastActivity = performance.now();
-        this.#connectedSince = this.#o.clock();
+        this.connectedSince = this.#o.clock();
         this.#sendBatch(session);
       };
       ws.onmessage = (e) => {
@@ -321,14 +248,14 @@ export class KrakenConnection {
         this.#onMessage(session, typeof e.data === "string" ? e.data : "");
       };
       ws.onerror = (e) => {
-        this.#lastError = (e as ErrorEvent).message || "WebSocket error";
+        this.lastError = (e as ErrorEvent).message || "WebSocket error";
       };
       ws.onclose = (e) => {
-        if (!done && !this.#abort.signal.aborted && !session.selfClosed) {
-          this.#lastError = `Closed by peer (code ${e.code}${e.reason ? `, ${e.reason}` : ""})`;
+        if (!done && !this.abort.signal.aborted && !session.selfClosed) {
+          this.lastError = `Closed by peer (code ${e.code}${e.reason ? `, ${e.reason}` : ""})`;
           log.warning("Connection {connectionId} closed: {error}", {
             connectionId: this.#o.id,
-            error: this.#lastError,
+            error: this.lastError,
           });
         }
         finish();
@@ -359,33 +286,12 @@ export class KrakenConnection {
     this.#send(session, this.#subscribeMessage(keys.map((k) => this.#symbolOf.get(k)!)));
   }
 
-  #closeSocket(ws: WebSocket, code: number, reason: string): void {
-    if (ws.readyState === WebSocket.CLOSED) return;
-    const closed = new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, 2000);
-      ws.addEventListener("close", () => {
-        clearTimeout(t);
-        resolve();
-      }, { once: true });
-    });
-    this.#closing.add(closed);
-    closed.then(() => this.#closing.delete(closed));
-    try {
-      ws.close(code, reason);
-    } catch {
-      // already closing
-    }
-  }
-
   #onMessage(session: Session, text: string): void {
     const now = this.#o.clock();
     const perf = performance.now();
     const stats = this.#o.stats;
     stats.frames++;
-    if (this.#lastMessagePerf !== undefined) {
-      this.#maxGapMs = Math.max(this.#maxGapMs, perf - this.#lastMessagePerf);
-    }
-    this.#lastMessagePerf = perf;
+    this.noteFrame(perf);
     session.cutoffMs = now;
     let msg: KrakenMessage;
     try {
@@ -432,7 +338,7 @@ export class KrakenConnection {
 
   #onError(session: Session, message: string): void {
     this.#o.stats.errors++;
-    this.#lastError = `Kraken error: ${message}`;
+    this.lastError = `Kraken error: ${message}`;
     log.warning("Kraken sent an error on {connectionId}: {message}", {
       connectionId: this.#o.id,
       message,
@@ -440,13 +346,13 @@ export class KrakenConnection {
     // The message that exceeded the rate was dropped: start over, after a backoff.
     if (/exceeded msg rate/i.test(message)) {
       session.selfClosed = true;
-      this.#closeSocket(session.ws, 4001, "message rate exceeded");
+      this.closeSocket(session.ws, 4001, "message rate exceeded");
     }
   }
 
   #onSubscribed(session: Session, symbol: string, snapshot: boolean): void {
     const key = this.#keyOf.get(symbol);
-    if (key === undefined || this.#unknown.has(key)) return;
+    if (key === undefined || this.unknown.has(key)) return;
     const resub = session.resubscribing.get(key);
     const wasPending = session.pending.delete(key);
     if (!wasPending && !resub && session.acked.has(key)) return; // a repeated ack
@@ -462,7 +368,7 @@ export class KrakenConnection {
   #onSubscribeFailed(session: Session, symbol: string | undefined, error: string): void {
     const key = symbol === undefined ? undefined : this.#keyOf.get(symbol);
     if (key === undefined) {
-      this.#lastError = `Kraken refused a subscription: ${error}`;
+      this.lastError = `Kraken refused a subscription: ${error}`;
       log.warning("Kraken refused a subscription on {connectionId}: {error}", {
         connectionId: this.#o.id,
         error,
@@ -474,8 +380,8 @@ export class KrakenConnection {
     session.resubscribing.delete(key);
     session.acked.delete(key);
     session.progressAt = performance.now();
-    if (!this.#unknown.has(key)) {
-      this.#unknown.add(key);
+    if (!this.unknown.has(key)) {
+      this.unknown.add(key);
       log.warning("Kraken does not stream {product} ({error}) on {connectionId}", {
         connectionId: this.#o.id,
         product: key,
@@ -492,14 +398,14 @@ export class KrakenConnection {
     if (session.reported || session.pending.size || session.unsent.length) return;
     if (session.snapshotDue.some((k) => !session.resubscribing.has(k))) return;
     if (session.acked.size === 0) {
-      this.#setState("closed");
-      this.#abort.abort();
-      this.#closeSocket(session.ws, 1000, "no known products");
+      this.setState("closed");
+      this.abort.abort();
+      this.closeSocket(session.ws, 1000, "no known products");
       return;
     }
     session.reported = true;
     const atMs = this.#o.clock();
-    this.#setState("subscribed");
+    this.setState("subscribed");
     const products = this.#o.products.filter((p) => session.acked.has(p));
     this.#o.handlers.onSubscribed?.({
       connectionId: this.#o.id,
@@ -557,7 +463,7 @@ export class KrakenConnection {
       }
     }
     const trades = msg.trades.filter((t) =>
-      this.#track.has(t.product) && !this.#unknown.has(t.product)
+      this.#track.has(t.product) && !this.unknown.has(t.product)
     );
     if (msg.type === "snapshot") {
       this.#onSnapshot(session, trades, msg.trades.length === 0 && msg.rejected === 0);
@@ -567,7 +473,7 @@ export class KrakenConnection {
     for (const t of trades) session.heardAt.set(t.product, perf);
     this.#trackIds(trades);
     stats.trades += trades.length;
-    this.#rate.add(trades.length);
+    this.rate.add(trades.length);
     this.#o.handlers.onTrades(trades, { connectionId: this.#o.id, receivedAt: now });
     if (msg.type === "snapshot") {
       for (const key of new Set(trades.map((t) => t.product))) {
@@ -612,7 +518,7 @@ export class KrakenConnection {
       const last = track.lastId;
       if (last !== undefined && t.id <= last) continue;
       if (last !== undefined && t.id > last + 1) {
-        this.#sequenceGaps++;
+        this.sequenceGaps++;
         this.#o.stats.sequenceGaps++;
         const fromMs = track.lastTimeMs! - this.#o.gapMarginMs;
         log.warning("Trade ids of {product} jumped on {connectionId}: {last} → {id}", {
