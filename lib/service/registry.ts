@@ -15,7 +15,8 @@
  * killed meanwhile has the next run re-fetch those minutes instead of trusting them. It is
  * written exactly at every beat and in the `stopped` mark; between beats
  * {@linkcode ShardRegistry.checkPending} (every clock tick) writes it only for a change that adds
- * risk, and at most once per `pendingIntervalMs` (5 s):
+ * risk, and at most once per `pendingIntervalMs` ({@linkcode pendingIntervalFor}: 5 s, longer in
+ * a fleet of more than one shard):
  *
  * - a change that adds risk (a product newly pending, or pending from an earlier minute than the
  *   stored entry says: {@linkcode pendingCovers} is false) is written at the first tick at least
@@ -27,12 +28,16 @@
  *   Kraken shard, whose gaps come and go every few seconds, write at every interval, for no
  *   candle.
  *
- * Why 5 s: the registry is one Firestore document for the whole fleet (`spot_server/shards`, one
- * field per shard), and one document takes about one sustained write per second
- * (platform-notes.md §1). A shard whose pending record changes on every tick writes it then at
- * most 0.2/s on top of its heartbeats' 1/15 s, ~0.27/s, so three such shards stay under 1/s.
- * Longer saves little (10 s: 0.1 write/s less per shard) and doubles the exposure; shorter
- * (2 s: ~0.57/s per shard) lets two such shards fill the document.
+ * Why 5 s, and longer with more shards: the registry is one Firestore document for the whole
+ * fleet (`spot_server/shards`, one field per shard), and one document takes about one sustained
+ * write per second (platform-notes.md §1). The fleet's pending writes get a quarter of that:
+ * each of `count` shards at most one per `4 s × count` (5 s at least: one shard whose record
+ * changes on every tick writes ~0.27/s with its heartbeats' 1/15 s; 1 → 5 s, 3 → 12 s,
+ * 10 → 40 s), so even with every shard's record changing all the time (Kraken's gaps come every
+ * few seconds) the document stays under one write a second up to ~11 shards, where the
+ * heartbeats alone approach it (DESIGN.md: past ~15 shards the heartbeat interval grows).
+ * Shorter than 5 s would let two such shards fill the document; longer only widens the
+ * exposure.
  */
 import type { Clock } from "../clock.ts";
 import type { Config } from "../config.ts";
@@ -63,6 +68,14 @@ export interface SnapshotSource {
  * (127 s before `/health` left `starting` instead of a few seconds).
  */
 export const PENDING_REPAIRS_CAP = 1000;
+
+/**
+ * The least time (ms) between two pending-triggered writes of one shard's entry in a fleet of
+ * `count` shards: the fleet's share of the one registry document, see the module comment.
+ */
+export function pendingIntervalFor(count: number): number {
+  return Math.max(5000, 4000 * Math.max(1, count));
+}
 
 /** Per product, the oldest pending repair start, as the registry entry stores it (capped). */
 export function pendingRepairsEntry(
@@ -237,7 +250,8 @@ export interface ShardRegistryOptions {
   pendingRepairs?: (advance?: boolean) => ReadonlyMap<string, number>;
   /**
    * Least real time (ms) from any write of the entry to one that a pending change triggers
-   * ({@linkcode ShardRegistry.checkPending}; see the module for the choice). @default 5000
+   * ({@linkcode ShardRegistry.checkPending}; see the module for the choice).
+   * @default pendingIntervalFor(identity.count)
    */
   pendingIntervalMs?: number;
   /** The real-time clock (ms) `pendingIntervalMs` is measured on. @default performance.now */
@@ -345,7 +359,8 @@ export class ShardRegistry {
     const pending = this.#pending(true);
     if (pendingCovers(this.#pendingWritten, pending)) return this.#writing;
     const sinceMs = this.#realClock() - this.#lastWriteMs;
-    return sinceMs >= (this.#o.pendingIntervalMs ?? 5000) ? this.beat() : this.#writing;
+    const interval = this.#o.pendingIntervalMs ?? pendingIntervalFor(this.#o.identity.count);
+    return sinceMs >= interval ? this.beat() : this.#writing;
   }
 
   /**

@@ -9,6 +9,7 @@ import fc from "fast-check";
 import type { ConnectionStatus } from "../../lib/exchange/feed_types.ts";
 import {
   pendingCovers,
+  pendingIntervalFor,
   pendingRepairsOf,
   ShardRegistry,
   type ShardSnapshot,
@@ -28,7 +29,7 @@ const snapshot: ShardSnapshot = {
 };
 
 /** A registry whose writes are recorded with the real time they were handed to the store. */
-function harness() {
+function harness(fleet: { count?: number; pendingIntervalMs?: number | null } = {}) {
   let real = 0;
   let pending = new Map<string, number>();
   const writes: { atMs: number; doc: ShardDoc }[] = [];
@@ -43,7 +44,7 @@ function harness() {
     },
     identity: {
       index: 0,
-      count: 1,
+      count: fleet.count ?? 1,
       version: "test",
       startedAt: T0,
       selection: { products: ["A-USD"], quoteCurrencies: ["USD"] },
@@ -52,7 +53,9 @@ function harness() {
     clock: () => T0 + real,
     realClock: () => real,
     intervalMs: 3_600_000, // no heartbeat of its own during the test: beat() is called by hand
-    pendingIntervalMs: INTERVAL,
+    pendingIntervalMs: fleet.pendingIntervalMs === null
+      ? undefined
+      : fleet.pendingIntervalMs ?? INTERVAL,
     reportMaxAgeMs: 3_600_000,
     pendingRepairs: () => pending,
   });
@@ -408,4 +411,29 @@ Deno.test("ShardRegistry: a stop before the previous run's repairs are fetched a
   );
   assert.ok(pendingCovers({ "*": 300, A: 600 }, new Map([["A", 400], ["B", 300]])));
   assert.ok(!pendingCovers({ "*": 300, A: 600 }, new Map([["A", 240]])));
+});
+
+Deno.test("pendingIntervalFor: 5 s for one or two shards, 4 s per shard beyond (the fleet shares one document)", () => {
+  assert.equal(pendingIntervalFor(1), 5000);
+  assert.equal(pendingIntervalFor(2), 8000);
+  assert.equal(pendingIntervalFor(3), 12_000);
+  assert.equal(pendingIntervalFor(10), 40_000);
+  assert.equal(pendingIntervalFor(0), 5000);
+  // The fleet's pending writes stay within a quarter of the document's ~1 write/s.
+  for (let count = 1; count <= 30; count++) {
+    assert.ok(count * 1000 / pendingIntervalFor(count) <= 0.25, `count ${count}`);
+  }
+});
+
+Deno.test("ShardRegistry: in a fleet of 3 the pending writes default to one per 12 s", async () => {
+  const h = harness({ count: 3, pendingIntervalMs: null });
+  await h.start();
+  const first = h.writes.length;
+  for (let i = 0; i < 60; i++) {
+    h.set(new Map([[`P${i}-USD`, 600]])); // a new product pending on every tick
+    await h.tick();
+  }
+  const atMs = h.writes.slice(first).map((w) => w.atMs);
+  assert.ok(atMs.length >= 4 && atMs.length <= 5, JSON.stringify(atMs));
+  for (let i = 1; i < atMs.length; i++) assert.ok(atMs[i]! - atMs[i - 1]! >= 12_000);
 });
