@@ -100,6 +100,13 @@ interface TruthCandle {
 
 interface ProductState {
   spec: SimProductSpec;
+  /**
+   * The product's own random stream (from the seed and its place in the list): its trades do not
+   * depend on how generation is cut into `advance` calls, nor on the other products, so two
+   * markets built alike answer alike however each is driven (the bench's REST side runs one of
+   * its own in a Worker).
+   */
+  rand: () => number;
   decimals: number;
   tickValue: number;
   priceTicks: number;
@@ -155,7 +162,6 @@ export function goTime(us: number): string {
 /** The simulated exchange's trade history and ground truth. */
 export class Market {
   readonly startMs: number;
-  readonly #rand: () => number;
   readonly #products = new Map<string, ProductState>();
   readonly #historyRate: number;
   readonly #maxTrades: number;
@@ -163,7 +169,7 @@ export class Market {
   #generatedToUs: number;
 
   constructor(options: MarketOptions) {
-    this.#rand = prng(options.seed ?? 1);
+    const seed = options.seed ?? 1;
     this.startMs = options.startMs;
     this.#historyRate = options.historyTradesPerSecond ?? 0.1;
     this.#maxTrades = options.maxTradesPerProduct ?? 20_000;
@@ -175,11 +181,13 @@ export class Market {
     const fromUs = (options.startMs - (options.historyMs ?? 6 * 3600_000)) * 1000;
     this.#generatedToUs = fromUs;
     let idBase = 100_000_000;
+    let index = 0;
     for (const spec of options.products) {
       const tick = spec.tick ?? 0.01;
       const decimals = Math.max(0, Math.round(-Math.log10(tick)));
       const state: ProductState = {
         spec,
+        rand: prng(Math.imul(seed, 0x9e3779b1) ^ Math.imul(++index, 0x85ebca6b)),
         decimals,
         tickValue: tick,
         priceTicks: Math.max(1, Math.round(spec.price / tick)),
@@ -231,7 +239,7 @@ export class Market {
     // Taker orders arrive at (1 − share) of the trade rate: their further fills make up the rest.
     const rate = this.#rate(p, atUs) * (1 - this.#multiFill);
     if (rate <= 0) return Number.MAX_SAFE_INTEGER / 4;
-    const u = 1 - this.#rand();
+    const u = 1 - p.rand();
     return Math.max(1, Math.round((-Math.log(u) / rate) * 1_000_000));
   }
 
@@ -249,7 +257,7 @@ export class Market {
       while (p.nextUs <= toUs) {
         const at = p.nextUs;
         out.push(this.#trade(p, at));
-        if (this.#multiFill > 0 && this.#rand() < this.#multiFill) {
+        if (this.#multiFill > 0 && p.rand() < this.#multiFill) {
           p.nextFill++; // the same taker order fills again, at the same microsecond
           continue;
         }
@@ -276,24 +284,24 @@ export class Market {
       // A further fill of the same taker order walks the book in the taker's direction: the
       // maker side SELL means a taker buying, up.
       const up = p.lastSide === "SELL";
-      const step = this.#rand() < 0.5 ? 0 : 1;
+      const step = p.rand() < 0.5 ? 0 : 1;
       p.priceTicks = Math.max(1, p.priceTicks + (up ? step : -step));
     } else {
       const start = Math.round(p.spec.price / p.tickValue);
       const scale = Math.max(2, p.priceTicks * 0.0004);
-      const noise = (this.#rand() - 0.5) * Math.sqrt(k);
+      const noise = (p.rand() - 0.5) * Math.sqrt(k);
       const pull = (start - p.priceTicks) / (start * 20) * k;
       const step = Math.round((noise + pull) * scale);
       p.priceTicks = Math.max(1, p.priceTicks + step);
     }
     // k draws of the live size (a fractional k adds one more draw with that probability).
     const frac = k % 1;
-    const draws = Math.floor(k) + (frac > 0 && this.#rand() < frac ? 1 : 0);
+    const draws = Math.floor(k) + (frac > 0 && p.rand() < frac ? 1 : 0);
     let sizeUnits = 0;
     for (let i = 0; i < Math.max(1, draws); i++) {
-      sizeUnits += 1 + Math.floor(this.#rand() ** 3 * MAX_TRADE_SIZE * 1e8); // 0.00000001 .. 5
+      sizeUnits += 1 + Math.floor(p.rand() ** 3 * MAX_TRADE_SIZE * 1e8); // 0.00000001 .. 5
     }
-    const side = fill > 0 ? p.lastSide : this.#rand() < 0.5 ? "BUY" : "SELL";
+    const side = fill > 0 ? p.lastSide : p.rand() < 0.5 ? "BUY" : "SELL";
     p.lastSide = side;
     const id = p.nextId++;
     const price = trimDecimal((p.priceTicks * p.tickValue).toFixed(p.decimals));

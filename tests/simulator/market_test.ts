@@ -79,3 +79,40 @@ Deno.test("Market: with history at the live rate, trades are not merged", () => 
   assert.ok(trades.length > 200, `${trades.length} history trades`);
   assert.ok(trades.every((t) => Number(t.size) <= 5), "every size within one live draw");
 });
+
+Deno.test("Market: two markets built alike answer alike however their generation is cut", () => {
+  const options = {
+    products: [
+      { id: "BTC-USD", price: 83000, tradesPerSecond: 5 },
+      { id: "ETH-USD", price: 3200, tradesPerSecond: 3 },
+      { id: "X001-USD", price: 7, tradesPerSecond: 0.5, tick: 0.001 },
+    ],
+    seed: 42,
+    startMs: START_MS,
+    historyMs: 2 * 3600_000,
+    historyTradesPerSecond: 0.5,
+    multiFillShare: 0.2,
+  };
+  const once = new Market(options);
+  const steps = new Market(options);
+  const endMs = START_MS + 10 * 60_000;
+  once.advance(endMs);
+  // The other in uneven steps, asking one product's trades in between (as a WebSocket flush does).
+  for (let t = START_MS - 3600_000, i = 0; t < endMs; t += 1000 + (i++ % 7) * 3000) {
+    steps.advance(t);
+    steps.trades("ETH-USD", t - 1000, t);
+  }
+  steps.advance(endMs);
+  for (const { id } of options.products) {
+    assert.deepEqual(
+      steps.trades(id, START_MS - 3600_000, endMs),
+      once.trades(id, START_MS - 3600_000, endMs),
+      id,
+    );
+    assert.deepEqual(
+      steps.candles(id, MINUTE, (START_MS - 7200_000) / 1000, endMs / 1000 - 60),
+      once.candles(id, MINUTE, (START_MS - 7200_000) / 1000, endMs / 1000 - 60),
+      id,
+    );
+  }
+});
