@@ -28,7 +28,6 @@
  */
 import { demoProducts, startSimulator } from "../lib/coinbase/simulator.ts";
 import type { SimTrade } from "../lib/simulator/market.ts";
-import { maxInWindow } from "../lib/coinbase/simulator/rest_limits.ts";
 import { SseLatency } from "./sse_latency.ts";
 
 const [products, tps, historyTps, historyHours, restRate, restBurst, sliding] = Deno.args.map(
@@ -38,22 +37,42 @@ if (!(products! > 0 && tps! > 0 && historyTps! > 0 && historyHours! >= 0 && rest
   throw new Error(`Bad simulator_process arguments: ${Deno.args.join(" ")}`);
 }
 
-const sim = await startSimulator({
-  products: demoProducts(products!, { tradesPerSecond: tps }),
+const specs = demoProducts(products!, { tradesPerSecond: tps });
+const marketOptions = {
+  products: specs,
+  seed: 1,
   historyMs: historyHours! * 3600_000,
-  historyTradesPerSecond: historyTps,
+  historyTradesPerSecond: historyTps!,
   // 500 trades (100 s at 5/s) cover the ticker endpoint's answers and the feed's
   // snapshots; the default 20,000 held about 4 GB of trades at 1,000 products.
   maxTradesPerProduct: 500,
-  rest: {
-    publicLimit: {
-      ratePerSecond: restRate!,
-      burst: restBurst || restRate!,
-      sliding: sliding === 1,
-    },
-  },
+};
+const publicLimit = {
+  ratePerSecond: restRate!,
+  burst: restBurst || restRate!,
+  sliding: sliding === 1,
+};
+const sim = await startSimulator({ ...marketOptions, rest: { publicLimit } });
+
+// The REST side the service is pointed at runs in a Worker (`simulator_rest_worker.ts` says
+// why); the in-process one above stays for nothing but its own tests' sake.
+const restWorker = new Worker(new URL("./simulator_rest_worker.ts", import.meta.url).href, {
+  type: "module",
 });
-let restSeen = 0;
+const restAnswers: ((value: unknown) => void)[] = [];
+restWorker.onmessage = (e) => restAnswers.shift()?.(e.data);
+function askRest<T>(msg: Record<string, unknown>): Promise<T> {
+  return new Promise((resolve) => {
+    restAnswers.push(resolve as (value: unknown) => void);
+    restWorker.postMessage(msg);
+  });
+}
+const { restUrl } = await askRest<{ restUrl: string }>({
+  cmd: "start",
+  ...marketOptions,
+  startMs: sim.market.startMs,
+  publicLimit,
+});
 
 const latency = new SseLatency((product) => sim.ws.phaseOf(product));
 const market = sim.market;
@@ -87,7 +106,7 @@ function reply(value: unknown): void {
 // (hours × 1,000 products: tens of seconds with the process's event loop held, the service's
 // first requests timing out). Coinbase has its history ready: generate it before saying so.
 market.advance(Date.now());
-reply({ wsUrl: sim.wsUrl, restUrl: sim.restUrl, products: market.products.map((p) => p.id) });
+reply({ wsUrl: sim.wsUrl, restUrl, products: market.products.map((p) => p.id) });
 
 const decoder = new TextDecoder();
 let buffered = "";
@@ -107,16 +126,11 @@ for await (const chunk of Deno.stdin.readable) {
       }
       reply({ ok: true });
     } else if (cmd.cmd === "rest") {
-      const fresh = sim.rest.requests.slice(restSeen);
-      restSeen = sim.rest.requests.length;
-      reply({
-        requests: fresh.length,
-        rateLimited: fresh.filter((r) => r.forced === "rate-limit").length,
-        maxPerSecond: maxInWindow(fresh, 1000),
-      });
+      reply(await askRest({ cmd: "rest" }));
     } else {
       reply({ error: `unknown command ${line}` });
     }
   }
 }
+restWorker.postMessage({ cmd: "close" });
 await sim.close();
