@@ -22,19 +22,26 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
  * One char loop and no allocation below 10^7 (every trade size); BigInt beyond.
  */
 export function parseUnits(s: string): Units {
-  const n = s.length;
-  if (n === 0) return NaN;
+  return parseUnitsAt(s, 0, s.length);
+}
+
+/**
+ * {@linkcode parseUnits} of `s.slice(start, end)`, read in place (a scanner of frame text reads
+ * sizes without cutting them out first).
+ */
+export function parseUnitsAt(s: string, start: number, end: number): Units {
+  if (end <= start) return NaN;
   let dot = -1;
   let int = 0;
   let intDigits = 0;
   let frac = 0;
   let fracDigits = 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = start; i < end; i++) {
     const d = s.charCodeAt(i) - 48;
     if (d === -2 /* . */) {
-      if (dot !== -1 || i === 0 || i === n - 1) return NaN;
+      if (dot !== -1 || i === start || i === end - 1) return NaN;
       dot = i;
-    } else if (d < 0 || d > 9) return NaN;
+    } else if (!(d >= 0 && d <= 9)) return NaN;
     else if (dot === -1) {
       if (intDigits > 0 || d !== 0) {
         int = int * 10 + d;
@@ -48,7 +55,7 @@ export function parseUnits(s: string): Units {
   frac *= FRACTION_SCALE[fracDigits]!;
   // int < 10^7: int * 1e8 + frac < 2^53, exact in a double.
   if (intDigits <= 7) return int * SCALE + frac;
-  const big = BigInt(dot === -1 ? s : s.slice(0, dot)) * 100_000_000n + BigInt(frac);
+  const big = BigInt(s.slice(start, dot === -1 ? end : dot)) * 100_000_000n + BigInt(frac);
   return big <= MAX_SAFE ? Number(big) : big;
 }
 

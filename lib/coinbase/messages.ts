@@ -2,17 +2,20 @@
  * @module
  * Coinbase Advanced Trade WebSocket frames: the wire shapes and their validation
  * (coinbase-protocol.md §2.3–3.3). {@linkcode parseFrame} turns one frame's text into a typed
- * {@linkcode ServerFrame} with one `JSON.parse` and never throws. It is lenient where Coinbase is
- * inconsistent (`client_id` absent, `heartbeat_counter` as string or number, fraction widths)
- * and strict where bad data would corrupt candles: {@linkcode parseTrade}, the one trade
- * validator, turns each wire trade (all strings) into the candle core's {@linkcode Trade}
- * (numbers, exact size units, epoch-ms time) or a reason, returned in `rejected`, never in
- * `trades`. Sockets and logging live in `connection.ts`; duplicate trade ids are dropped by the
- * aggregator (`lib/candles/aggregator.ts` says why there).
+ * {@linkcode ServerFrame} and never throws: the hot `market_trades` frames by a scanner of the
+ * text (`trade_scan.ts`), everything else, and whatever the scanner does not recognise, with one
+ * `JSON.parse` ({@linkcode parseFrameReference}). It is lenient where Coinbase is inconsistent
+ * (`client_id` absent, `heartbeat_counter` as string or number, fraction widths) and strict where
+ * bad data would corrupt candles: {@linkcode parseTrade}, the one trade validator, turns each
+ * wire trade (all strings) into the candle core's {@linkcode Trade} (numbers, exact size units,
+ * epoch-ms time) or a reason, returned in `rejected`, never in `trades`. Sockets and logging live
+ * in `connection.ts`; duplicate trade ids are dropped by the aggregator
+ * (`lib/candles/aggregator.ts` says why there).
  */
 import type { Candle } from "../candles/candle.ts";
 import { parseUnits } from "../candles/decimal.ts";
 import type { Trade } from "../candles/trade.ts";
+import { scanMarketTrades } from "./trade_scan.ts";
 import { isDigits, isPositiveDecimal, isProductIdFast, parseRfc3339 } from "./wire_values.ts";
 
 /** A trade the validator refused, with the reason (for logs and counters). */
@@ -61,8 +64,23 @@ type Json = any;
 /**
  * Parses one frame's text. Never throws: anything unusable is `{kind: "garbage", reason}`
  * (keeping `sequenceNum` when the envelope had one, so sequence tracking stays right).
+ * `market_trades` frames in Coinbase's own spelling with only valid trades are read by the
+ * scanner of `trade_scan.ts`, everything else by {@linkcode parseFrameReference}; both give the
+ * same frame for the same text.
  */
 export function parseFrame(text: string): ServerFrame {
+  const scanned = scanMarketTrades(text);
+  if (scanned === undefined) return parseFrameReference(text);
+  if (!isSortedOldestFirst(scanned.trades)) scanned.trades.sort(compareTrades);
+  return scanned;
+}
+
+/**
+ * {@linkcode parseFrame} the reference way, one `JSON.parse` and a walk of its objects: what
+ * every frame the scanner does not recognise goes through, and what the scanner is tested
+ * against.
+ */
+export function parseFrameReference(text: string): ServerFrame {
   let msg: Json;
   try {
     msg = JSON.parse(text);
@@ -176,7 +194,11 @@ function compareTrades(a: Trade, b: Trade): number {
 
 function isSortedOldestFirst(trades: Trade[]): boolean {
   for (let i = 1; i < trades.length; i++) {
-    if (compareTrades(trades[i - 1]!, trades[i]!) > 0) return false;
+    const a = trades[i - 1]!;
+    const b = trades[i]!;
+    // Times decide nearly always; only a tie (same millisecond) compares products and ids.
+    if (a.timeMs < b.timeMs) continue;
+    if (a.timeMs > b.timeMs || compareTrades(a, b) > 0) return false;
   }
   return true;
 }

@@ -55,20 +55,20 @@ function twoDigits(s: string, i: number): number {
   return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : NaN;
 }
 
-/** Epoch ms of `YYYY-MM-DDThh:mm:ss` at the start of `s` (read as UTC), or NaN. */
-function dateTimeMs(s: string): number {
+/** Epoch ms of `YYYY-MM-DDThh:mm:ss` at `o` in `s` (read as UTC), or NaN. */
+function dateTimeMs(s: string, o: number): number {
   if (
-    s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(13) !== 58 ||
-    s.charCodeAt(16) !== 58
+    s.charCodeAt(o + 4) !== 45 || s.charCodeAt(o + 7) !== 45 || s.charCodeAt(o + 13) !== 58 ||
+    s.charCodeAt(o + 16) !== 58
   ) return NaN;
-  const t = s.charCodeAt(10);
+  const t = s.charCodeAt(o + 10);
   if (t !== 84 && t !== 116) return NaN;
-  const year = twoDigits(s, 0) * 100 + twoDigits(s, 2);
-  const month = twoDigits(s, 5);
-  const day = twoDigits(s, 8);
-  const hour = twoDigits(s, 11);
-  const minute = twoDigits(s, 14);
-  const second = twoDigits(s, 17);
+  const year = twoDigits(s, o) * 100 + twoDigits(s, o + 2);
+  const month = twoDigits(s, o + 5);
+  const day = twoDigits(s, o + 8);
+  const hour = twoDigits(s, o + 11);
+  const minute = twoDigits(s, o + 14);
+  const second = twoDigits(s, o + 17);
   if (!(month >= 1 && month <= 12 && day >= 1 && hour <= 23 && minute <= 59 && second <= 59)) {
     return NaN;
   }
@@ -80,14 +80,19 @@ function dateTimeMs(s: string): number {
     : Date.UTC(year, month - 1, day, hour, minute, second);
 }
 
-let cachedPrefix = "";
+/**
+ * The char codes of the last valid `YYYY-MM-DDThh:mm:ss` parsed, and its epoch ms. Before the
+ * first, 19 zeros and NaN: a text of NULs that matches them parses to NaN, as it should.
+ */
+const cachedPrefix = new Uint16Array(19);
 let cachedPrefixMs = NaN;
 
-/** Whether `s` starts with the cached `YYYY-MM-DDThh:mm:ss` (compared from the seconds up). */
-function hasCachedPrefix(s: string): boolean {
-  const c = cachedPrefix;
-  if (c.length !== 19) return false;
-  for (let i = 18; i >= 0; i--) if (s.charCodeAt(i) !== c.charCodeAt(i)) return false;
+/**
+ * Whether `s` has the cached `YYYY-MM-DDThh:mm:ss` at `o` (compared from the seconds up, where
+ * two times of a feed differ first).
+ */
+function hasCachedPrefix(s: string, o: number): boolean {
+  for (let i = 18; i >= 0; i--) if (s.charCodeAt(o + i) !== cachedPrefix[i]) return false;
   return true;
 }
 
@@ -100,33 +105,40 @@ function hasCachedPrefix(s: string): boolean {
  * fraction loop, and allocates nothing.
  */
 export function parseRfc3339(s: string): number {
-  const n = s.length;
-  if (n < 20) return NaN;
+  return parseRfc3339At(s, 0, s.length);
+}
+
+/**
+ * {@linkcode parseRfc3339} of `s.slice(start, end)`, read in place (for a scanner of frame text);
+ * `end` must not pass the end of `s`.
+ */
+export function parseRfc3339At(s: string, start: number, end: number): number {
+  if (end - start < 20) return NaN;
   let ms: number;
-  if (hasCachedPrefix(s)) ms = cachedPrefixMs;
+  if (hasCachedPrefix(s, start)) ms = cachedPrefixMs;
   else {
-    ms = dateTimeMs(s);
+    ms = dateTimeMs(s, start);
     if (Number.isNaN(ms)) return NaN;
-    cachedPrefix = s.slice(0, 19);
+    for (let i = 0; i < 19; i++) cachedPrefix[i] = s.charCodeAt(start + i);
     cachedPrefixMs = ms;
   }
-  let i = 19;
+  let i = start + 19;
   let c = s.charCodeAt(i);
   if (c === 46 /* . */) {
-    const start = ++i;
+    const first = ++i;
     let frac = 0;
-    for (; i < n; i++) {
+    for (; i < end; i++) {
       const d = s.charCodeAt(i) - 48;
       if (d < 0 || d > 9) break;
-      if (i - start < 3) frac = frac * 10 + d;
+      if (i - first < 3) frac = frac * 10 + d;
     }
-    const digits = i - start;
+    const digits = i - first;
     if (digits === 0) return NaN;
     ms += digits === 1 ? frac * 100 : digits === 2 ? frac * 10 : frac;
-    c = s.charCodeAt(i);
+    c = i < end ? s.charCodeAt(i) : NaN;
   }
-  if (c === 90 /* Z */ || c === 122 /* z */) return i === n - 1 ? ms : NaN;
-  if ((c !== 43 && c !== 45) || i !== n - 6 || s.charCodeAt(i + 3) !== 58) return NaN;
+  if (c === 90 /* Z */ || c === 122 /* z */) return i === end - 1 ? ms : NaN;
+  if ((c !== 43 && c !== 45) || i !== end - 6 || s.charCodeAt(i + 3) !== 58) return NaN;
   const hours = twoDigits(s, i + 1);
   const minutes = twoDigits(s, i + 4);
   if (!(hours <= 23 && minutes <= 59)) return NaN;

@@ -1,6 +1,6 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import fc from "fast-check";
-import { addUnits, parseUnits, unitsToNumber } from "../../lib/candles/decimal.ts";
+import { addUnits, parseUnits, parseUnitsAt, unitsToNumber } from "../../lib/candles/decimal.ts";
 
 Deno.test("parseUnits() reads decimals exactly to 8 places", () => {
   deepStrictEqual(
@@ -50,6 +50,22 @@ Deno.test("parseUnits() equals an exact BigInt reading of random decimals", () =
         equal(BigInt(got), want, s);
         equal(typeof got, want <= BigInt(Number.MAX_SAFE_INTEGER) ? "number" : "bigint", s);
       }
+    }),
+    { numRuns: 5000 },
+  );
+});
+
+Deno.test("parseUnitsAt() reads a decimal inside a longer text as parseUnits reads it alone", () => {
+  const decimal = fc.oneof(
+    fc.tuple(fc.stringMatching(/^\d{1,22}$/), fc.stringMatching(/^\d{0,12}$/))
+      .map(([i, f]) => f ? `${i}.${f}` : i),
+    fc.string({ unit: fc.constantFrom("0", "1", "9", ".", "-", "e"), maxLength: 14 }),
+  );
+  const around = fc.string({ unit: fc.constantFrom("0", "5", ".", '"', ","), maxLength: 4 });
+  fc.assert(
+    fc.property(decimal, around, around, (s, pre, post) => {
+      const got = parseUnitsAt(`${pre}${s}${post}`, pre.length, pre.length + s.length);
+      deepStrictEqual(got, parseUnits(s), JSON.stringify([pre, s, post]));
     }),
     { numRuns: 5000 },
   );

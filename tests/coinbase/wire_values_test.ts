@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { parseRfc3339 } from "../../lib/coinbase/wire_values.ts";
+import { parseRfc3339, parseRfc3339At } from "../../lib/coinbase/wire_values.ts";
 
 Deno.test("parseRfc3339() reads RFC 3339 with 0–9 fractional digits", () => {
   const base = Date.UTC(2026, 2, 14, 15, 9, 28);
@@ -72,6 +72,28 @@ Deno.test("parseRfc3339() equals Date.parse on random instants, fractions and of
         const truncated = digits >= 3 ? ms : ms - ms % 10 ** (3 - digits);
         assert.equal(want, truncated, `Date.parse drops sub-millisecond digits: ${text}`);
       }
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+Deno.test("parseRfc3339At() reads a time inside a longer text as parseRfc3339 reads it alone", () => {
+  const time = fc.oneof(
+    fc.integer({ min: Date.UTC(1970, 0, 1), max: Date.UTC(2100, 0, 1) })
+      .map((ms) => new Date(ms).toISOString()),
+    fc.string({
+      unit: fc.constantFrom("0", "2", "9", "-", ":", "T", ".", "Z", "+"),
+      maxLength: 30,
+    }),
+  );
+  fc.assert(
+    fc.property(time, fc.string({ maxLength: 5 }), fc.string({ maxLength: 5 }), (t, pre, post) => {
+      const text = `${pre}${t}${post}`;
+      assert.equal(
+        Object.is(parseRfc3339At(text, pre.length, pre.length + t.length), parseRfc3339(t)),
+        true,
+        JSON.stringify(text),
+      );
     }),
     { numRuns: 3000 },
   );
