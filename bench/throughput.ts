@@ -25,7 +25,7 @@ import type { Candle } from "../lib/candles/candle.ts";
 import { unitsToNumber } from "../lib/candles/decimal.ts";
 import { GRANULARITIES } from "../lib/candles/granularity.ts";
 import type { Trade } from "../lib/candles/trade.ts";
-import { parseFrame } from "../lib/coinbase/messages.ts";
+import { parseFrame, parseFrameReference } from "../lib/coinbase/messages.ts";
 
 /** What this process prints. */
 export interface RunnerResult {
@@ -61,10 +61,18 @@ export interface RoundResult {
   outputs: number;
 }
 
-/** Trades of every frame, parsed and validated once (untimed), for the runners that need them. */
+/**
+ * Trades of every frame, parsed and validated once (untimed), for the runners that need them.
+ * Parsed by `parseFrameReference` (the same trades as `parseFrame`: tests/coinbase/
+ * trade_scan_test.ts), not by the timed path's scanner: these trades are kept for the whole
+ * run, and V8 "pretenures" an allocation site whose objects survive collections (allocates its
+ * objects in old space from then on). Kept from the scanner's own site, they made every trade
+ * of the spot-server runner's timed rounds (the cross-check parses first) an old-space object,
+ * which the service, never keeping its parsed trades, does not pay.
+ */
 export function parseAll(frames: string[]): Trade[][] {
   return frames.map((text) => {
-    const f = parseFrame(text);
+    const f = parseFrameReference(text);
     if (f.kind !== "market_trades" || f.rejected.length) {
       throw new Error(`Bench frame did not parse as clean market_trades: ${text.slice(0, 120)}`);
     }
