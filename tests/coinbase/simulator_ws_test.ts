@@ -259,12 +259,13 @@ Deno.test("WsSimulator sends cumulative 5-minute candles and switchable client_i
     const frames = c.texts.map(parseFrame).filter((
       f,
     ): f is Extract<ServerFrame, { kind: "candles" }> => f.kind === "candles");
-    const now = Date.now() / 1000;
     for (const f of frames) {
-      // The open bucket: an update's only candle, a snapshot's last.
+      // The open bucket when the frame was sent (a run may cross a bucket's end): an update's
+      // only candle, a snapshot's last.
+      const sentAt = f.timestampMs! / 1000;
       const candle = f.candles.at(-1);
       assert.equal(candle!.start % 300, 0);
-      assert.ok(candle!.start <= now && now - candle!.start < 300);
+      assert.ok(candle!.start <= sentAt && sentAt - candle!.start < 300, JSON.stringify(f));
       const truth = sim.market.candles(
         "BTC-USD",
         { id: "FIVE_MINUTE", short: "5m", seconds: 300, rest: "FIVE_MINUTE", index: 1 },
