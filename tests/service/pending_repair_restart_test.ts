@@ -18,52 +18,10 @@ import { openKvCandleStore } from "../../lib/store/kv.ts";
 import { sharedClock, sharedClockSpec } from "../helpers/clocked_service.ts";
 import { FaultProxy } from "../helpers/fault_proxy.ts";
 import { until } from "../helpers/service.ts";
+import { type Child, spawn } from "../helpers/clocked_process.ts";
 
-const ENTRY = new URL("../helpers/clocked_service.ts", import.meta.url).pathname;
 const SPEED = 20;
 const START = Date.UTC(2026, 2, 14, 12, 50, 10);
-
-interface Child {
-  url: string;
-  log(): string;
-  end(signal: "SIGKILL" | "SIGTERM"): Promise<Deno.CommandStatus>;
-}
-
-async function spawn(env: Record<string, string>): Promise<Child> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", ENTRY],
-    env: { PORT: "0", LOG_FORMAT: "json", LOG_LEVEL: "info", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const listening = Promise.withResolvers<number>();
-  const drain = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) {
-      text += decoder.decode(chunk, { stream: true });
-      const m = text.match(/Listening on http:\/\/localhost:(\d+)\//);
-      if (m) listening.resolve(Number(m[1]));
-    }
-  };
-  const drained = Promise.all([drain(child.stdout), drain(child.stderr)]);
-  child.status.then((s) => listening.reject(new Error(`exited (${s.code}): ${text}`)));
-  const timer = setTimeout(() => listening.reject(new Error(`did not listen: ${text}`)), 30_000);
-  const port = await listening.promise.finally(() => clearTimeout(timer));
-  return {
-    url: `http://127.0.0.1:${port}`,
-    log: () => text,
-    end: async (signal) => {
-      try {
-        child.kill(signal);
-      } catch { /* gone */ }
-      const status = await child.status;
-      await drained;
-      return status;
-    },
-  };
-}
 
 interface Status {
   status: string;
