@@ -94,6 +94,11 @@ export interface Config {
   flushIntervalMs: FlushIntervals;
   /** Hours of history filled from REST at start when the store is behind (the bound). */
   catchupHours: number;
+  /**
+   * `SSE_COALESCE_MS`: how long a busy hub collects candle updates into one write per SSE client
+   * (0: one write per published frame).
+   */
+  sseCoalesceMs: number;
   /** Milliseconds between this shard's shard-registry heartbeats (`SHARD_HEARTBEAT_MS`). */
   shardHeartbeatMs: number;
   /** What this build is, for the shard registry: Cloud Run's `K_REVISION`, else `local`. */
@@ -315,6 +320,12 @@ export function parsePublicRateLimit(raw: string | undefined): PublicRateLimit {
 /** Milliseconds between writes of one live document, per granularity id. */
 export type FlushIntervals = Readonly<Record<GranularityId, number>>;
 
+/**
+ * `SSE_COALESCE_MS` when unset: a busy hub's updates wait at most this long for the write that
+ * carries them to each SSE client (bench/RESULTS.md: the CPU of the fan-out against p50).
+ */
+export const DEFAULT_SSE_COALESCE_MS = 4;
+
 /** `FLUSH_INTERVAL_MS` when unset: every live document at most once a second. */
 export const DEFAULT_FLUSH_INTERVAL_MS = 1000;
 const FLUSH_MIN_MS = 10;
@@ -479,6 +490,7 @@ export function loadConfig(env: Env = processEnv): Config {
     historyDays: integer(env, "HISTORY_DAYS", 30, 0, 3650),
     flushIntervalMs: parseFlushIntervals(env("FLUSH_INTERVAL_MS")),
     catchupHours: integer(env, "CATCHUP_HOURS", 6, 0, 24 * 30),
+    sseCoalesceMs: integer(env, "SSE_COALESCE_MS", DEFAULT_SSE_COALESCE_MS, 0, 1000),
     shardHeartbeatMs: integer(env, "SHARD_HEARTBEAT_MS", 15_000, 100, 60_000),
     version: get(env, "K_REVISION") ?? "local",
     dashboardPassword: get(env, "DASHBOARD_PASSWORD"),

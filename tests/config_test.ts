@@ -2,6 +2,7 @@ import { deepStrictEqual, equal, ok, throws } from "node:assert/strict";
 import {
   ConfigError,
   DEFAULT_PRODUCTS,
+  DEFAULT_SSE_COALESCE_MS,
   type FlushIntervals,
   loadConfig,
   parseFlushIntervals,
@@ -30,6 +31,8 @@ Deno.test("loadConfig() applies the defaults of DESIGN.md", () => {
   deepStrictEqual(c.products, DEFAULT_PRODUCTS);
   deepStrictEqual([c.shardCount, c.shardIndex, c.store, c.kvPath], [1, 0, "kv", "./data/spot.kv"]);
   equal(c.coinbaseRestRate, 8);
+  equal(c.sseCoalesceMs, DEFAULT_SSE_COALESCE_MS);
+  equal(loadConfig(env({ SSE_COALESCE_MS: "0" })).sseCoalesceMs, 0);
   deepStrictEqual([c.productsPerConnection, c.flushIntervalMs, c.firestoreLayout], [
     20,
     intervals(1000),
@@ -154,6 +157,8 @@ const bad: [string, Record<string, string>, RegExp][] = [
   ["FLUSH_INTERVAL_MS", { FLUSH_INTERVAL_MS: "default=1000,default=5000" }, /default twice/],
   ["FLUSH_INTERVAL_MS", { FLUSH_INTERVAL_MS: "1m,default=5000" }, /"1m" has no "="/],
   ["CATCHUP_HOURS", { CATCHUP_HOURS: "-3" }, /CATCHUP_HOURS/],
+  ["SSE_COALESCE_MS", { SSE_COALESCE_MS: "-1" }, /SSE_COALESCE_MS must be an integer from 0/],
+  ["SSE_COALESCE_MS", { SSE_COALESCE_MS: "2.5" }, /SSE_COALESCE_MS must be an integer/],
   [
     "LOG_LEVEL",
     { LOG_LEVEL: "verbose" },

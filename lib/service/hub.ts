@@ -18,6 +18,7 @@
  */
 import type { CandleUpdate } from "../candles/candle.ts";
 import { GRANULARITIES, type GranularityId } from "../candles/granularity.ts";
+import { DEFAULT_SSE_COALESCE_MS } from "../config.ts";
 
 /** Which updates a subscriber wants; `products: undefined` means every product. */
 export interface HubFilter {
@@ -50,12 +51,12 @@ function filterKey(f: HubFilter): string {
   return f.products === undefined ? `${gs}|*` : `${gs}|${[...f.products].sort().join(",")}`;
 }
 
-/** How long a busy hub collects publishes into one delivery (ms); see the module comment. */
-export const HUB_COALESCE_MS = 4;
-
 /** Options for {@linkcode Hub}. */
 export interface HubOptions {
-  /** Longest wait of a publish for the batch it goes out in; 0 delivers each at once. */
+  /**
+   * Longest wait of a publish for the batch it goes out in; 0 delivers each at once.
+   * @default DEFAULT_SSE_COALESCE_MS (`SSE_COALESCE_MS`)
+   */
   coalesceMs?: number;
 }
 
@@ -74,7 +75,7 @@ export class Hub {
   #lastDelivery = -Infinity;
 
   constructor(options: HubOptions = {}) {
-    this.#coalesceMs = options.coalesceMs ?? HUB_COALESCE_MS;
+    this.#coalesceMs = options.coalesceMs ?? DEFAULT_SSE_COALESCE_MS;
   }
 
   /**

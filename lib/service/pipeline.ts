@@ -36,6 +36,8 @@ export interface PipelineOptions {
   flushIntervalMs: number | FlushIntervals;
   /** Per product, seconds after a minute ends before its exchange's REST has all of it. */
   settleSeconds?: (product: string) => number;
+  /** How long a busy hub collects updates into one write per SSE client (`SSE_COALESCE_MS`). */
+  sseCoalesceMs?: number;
   /** Real milliseconds between clock ticks, for the event-loop lag metric. */
   tickMs: number;
   /** The feed's connections (empty before it starts), for the metrics. */
@@ -52,7 +54,7 @@ export interface PipelineOptions {
 /** Trades in, candle updates out to the writer and the hub. */
 export class Pipeline {
   readonly aggregator = new Aggregator();
-  readonly hub = new Hub();
+  readonly hub: Hub;
   readonly writer: CandleWriter;
   readonly repairer: Repairer;
   readonly activity: TradeActivity;
@@ -73,6 +75,7 @@ export class Pipeline {
   constructor(options: PipelineOptions) {
     this.#clock = options.clock;
     this.#tickMs = options.tickMs;
+    this.hub = new Hub({ coalesceMs: options.sseCoalesceMs });
     // The writer's limits are about the store's real-time write rate: wall clock, always.
     this.writer = new CandleWriter(options.store, {
       ...options.writer,

@@ -135,6 +135,7 @@ export class Service implements ServiceView {
       settleSeconds: (product) => this.#markets.of(product).restSettleS,
       clock: this.#clock,
       flushIntervalMs: options.config.flushIntervalMs,
+      sseCoalesceMs: options.config.sseCoalesceMs,
       tickMs: options.tickMs ?? 1000,
       connections: () => this.connections(),
       feedStats: () => this.#feedStats(),
