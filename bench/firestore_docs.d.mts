@@ -7,7 +7,7 @@ export interface DocWrite {
 }
 export const GRANULARITIES: [string, number][];
 export const CHUNK: number;
-export function roundCommits(products: number, round: number): DocWrite[][];
+export function roundCommits(products: number, round: number, chunk?: number): DocWrite[][];
 export function libraryRound(
   // deno-lint-ignore no-explicit-any
   db: any,

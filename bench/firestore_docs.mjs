@@ -6,7 +6,7 @@
  * rewrites every product's eight compat live documents (`exchanges/coinbase/products/{p}/
  * intervals/{g}`, merged, `lastUpdate` the server's time, as the store's `writeLive`) and adds
  * one completed 1-minute candle per product (`…/history/ONE_MINUTE/candles/{start ms}`, set), in
- * commits of 50 documents (the store's `WRITE_CHUNK`). Plain JavaScript: Node runs it as is.
+ * commits of 200 documents (the store's `WRITE_CHUNK`). Plain JavaScript: Node runs it as is.
  */
 
 export const GRANULARITIES = [
@@ -20,15 +20,15 @@ export const GRANULARITIES = [
   ["ONE_DAY", 86400],
 ];
 
-/** The store's commit size. */
-export const CHUNK = 50;
+/** The store's commit size (`WRITE_CHUNK` in lib/store/firestore.ts). */
+export const CHUNK = 200;
 
 /**
  * Round `round`'s writes, in commits: `{path, data, merge, serverTimestamps}` as the store hands
  * `FirestoreRest.commit` (the Node side turns each into `set(data, {merge})` with
  * `FieldValue.serverTimestamp()`).
  */
-export function roundCommits(products, round) {
+export function roundCommits(products, round, chunk = CHUNK) {
   const writes = [];
   const t0 = 1773500400 + round * 60;
   for (let i = 0; i < products; i++) {
@@ -64,7 +64,7 @@ export function roundCommits(products, round) {
     });
   }
   const commits = [];
-  for (let i = 0; i < writes.length; i += CHUNK) commits.push(writes.slice(i, i + CHUNK));
+  for (let i = 0; i < writes.length; i += chunk) commits.push(writes.slice(i, i + chunk));
   return commits;
 }
 

@@ -5,11 +5,12 @@
  * `@google-cloud/firestore`'s gRPC transport and its `preferRest` fallback, under Deno and, as
  * the anchor, under Node; every transport writes the same documents (`firestore_docs.mjs`: a
  * compat flush of 200 products, eight merged live documents with a server timestamp and one
- * completed candle each, in commits of 50, 4 at a time) in a process of its own, one after the
+ * completed candle each, in commits of 200, 4 at a time) in a process of its own, one after the
  * other, the emulator cleared between them. A transport that fails is reported, not fatal.
  */
 import { type Emulator, startEmulator } from "../tests/helpers/emulator.ts";
 import { num, type Row } from "./report.ts";
+import { CHUNK } from "./firestore_docs.mjs";
 import { childEnv, DENO } from "./subprocess.ts";
 
 /** The load of part 5. */
@@ -92,6 +93,7 @@ export async function firestoreTransportPart(
     ];
     const denoArgs = (
       mode: string,
+      chunk = CHUNK,
     ) => [
       DENO,
       "run",
@@ -102,10 +104,18 @@ export async function firestoreTransportPart(
       new URL("./firestore_transport_process.ts", import.meta.url).pathname,
       mode,
       ...common,
+      String(chunk),
     ];
     const nodeScript = new URL("./firestore_transport_node.mjs", import.meta.url).pathname;
     const transports: [string, string[] | Error, Record<string, string>][] = [
-      ["Deno, the store's REST transport (FirestoreRest: JSON over fetch)", denoArgs("rest"), {}],
+      [
+        `Deno, the store's REST transport (FirestoreRest: JSON over fetch), commits of ${CHUNK}`,
+        denoArgs("rest"),
+        {},
+      ],
+      // What a commit costs besides its documents, for WRITE_CHUNK (lib/store/firestore.ts).
+      ["Deno, the store's REST transport, commits of 50", denoArgs("rest", 50), {}],
+      ["Deno, the store's REST transport, commits of 500", denoArgs("rest", 500), {}],
       ["Deno, @google-cloud/firestore gRPC", denoArgs("grpc"), {}],
       ["Deno, @google-cloud/firestore preferRest", denoArgs("library-rest"), {}],
       [
@@ -158,8 +168,8 @@ export async function firestoreTransportPart(
   const notes = [
     `Firestore transports: each writes ${TRANSPORT.rounds} rounds (after one untimed) of a compat ` +
     `flush of ${TRANSPORT.products} products (eight merged live documents with a server ` +
-    "timestamp and one completed candle each, commits of 50, 4 in flight: the store's " +
-    "settings) to one emulator, in a process of its own; CPU is the process's user+system " +
+    `timestamp and one completed candle each, commits of ${CHUNK}, 4 in flight: the store's ` +
+    "settings; the REST transport also at 50 and 500 per commit) to one emulator, in a process of its own; CPU is the process's user+system " +
     "time over the timed rounds (`process.cpuUsage()`, every thread) per document. Node's " +
     "copy of the library is the version deno.json pins, installed with npm.",
   ];

@@ -6,25 +6,34 @@
  * first: connections, the library's loading, JIT).
  *
  * Usage: `firestore_transport_process.ts <rest|grpc|library-rest> <emulatorHost> <projectId>
- * <products> <rounds>`: `rest` is the store's own transport (`FirestoreRest`, JSON over
- * `fetch`); `grpc` and `library-rest` are `@google-cloud/firestore` (its gRPC transport, or its
- * `preferRest` HTTP/1.1 fallback). `firestore_transport_node.mjs` is the same under Node.
+ * <products> <rounds> [documents per commit]`: `rest` is the store's own transport
+ * (`FirestoreRest`, JSON over `fetch`); `grpc` and `library-rest` are `@google-cloud/firestore`
+ * (its gRPC transport, or its `preferRest` HTTP/1.1 fallback). The commit size defaults to the
+ * store's (`CHUNK`). `firestore_transport_node.mjs` is the same under Node.
  */
 import process from "node:process";
 import { FirestoreRest } from "../lib/store/firestore_rest.ts";
 import { CHUNK, libraryRound, roundCommits } from "./firestore_docs.mjs";
 import { WRITE_CONCURRENCY } from "../lib/store/firestore.ts";
 
-const [mode = "", host = "", projectId = "", productsText = "200", roundsText = "5"] = Deno.args;
+const [
+  mode = "",
+  host = "",
+  projectId = "",
+  productsText = "200",
+  roundsText = "5",
+  chunkText = String(CHUNK),
+] = Deno.args;
 const products = Number(productsText);
 const rounds = Number(roundsText);
+const chunk = Number(chunkText);
 
 type Round = (round: number) => Promise<void>;
 
 function restRounds(): Round {
   const rest = new FirestoreRest({ projectId, emulatorHost: host });
   return async (round) => {
-    const commits = roundCommits(products, round);
+    const commits = roundCommits(products, round, chunk);
     let next = 0;
     const worker = async () => {
       while (next < commits.length) await rest.commit(commits[next++]!);
@@ -36,7 +45,8 @@ function restRounds(): Round {
 async function libraryRounds(preferRest: boolean): Promise<Round> {
   const { Firestore, FieldValue } = await import("@google-cloud/firestore");
   const db = new Firestore({ projectId, host, ssl: false, preferRest });
-  return (round) => libraryRound(db, FieldValue, roundCommits(products, round), WRITE_CONCURRENCY);
+  return (round) =>
+    libraryRound(db, FieldValue, roundCommits(products, round, chunk), WRITE_CONCURRENCY);
 }
 
 const run = mode === "rest"
@@ -55,7 +65,7 @@ const perRound = products * 9;
 // deno-lint-ignore no-console
 console.log(JSON.stringify({
   docs: perRound * rounds,
-  commits: Math.ceil(perRound / CHUNK) * rounds,
+  commits: Math.ceil(perRound / chunk) * rounds,
   cpuUs: cpu.user + cpu.system,
   wallMs,
 }));

@@ -88,14 +88,16 @@ const QUERY_CONCURRENCY = 32;
 /**
  * Candles per commit of `writeLive`/`writeCompleted` (a compact product document counts its
  * granularities). Not a Firestore limit: since 2023-03-29 a Commit takes any number of writes
- * within its 10 MiB request (release notes), and a candle document is ~0.3 KB. It bounds the
- * main thread's work per task (a commit of 50 costs about 2.3 ms of the process's CPU through
- * `firestore_rest.ts`, against 6.9 ms through the client library; measured on the 2-core test
- * machine, 5 × 8,000 live documents) and keeps commits far from the 10 s call deadline, which
- * one 8,000-document commit to a cold emulator exceeded. At 25 per commit the emulator's own
- * load starved a web client's listen stream in the test suite.
+ * within its 10 MiB request (release notes), and a candle document is ~0.3 KB (200: ~60 KB).
+ * Each commit costs the process about 0.55 ms of CPU besides its documents (`fetch`, the
+ * request and its answer): per document written, commits of 50 cost 20.6-31.1 µs, of 200
+ * 12.3-14.8, of 500 12.5-13.9 (bench/RESULTS.md, 2026-12-07, the emulator). 200 takes nearly
+ * all of that gain while a commit's synchronous part (building its JSON) stays under a
+ * millisecond and the commit far from the 10 s call deadline, which one 8,000-document commit
+ * to a cold emulator exceeded. At 25 per commit the emulator's own load starved a web client's
+ * listen stream in the test suite.
  */
-export const WRITE_CHUNK = 50;
+export const WRITE_CHUNK = 200;
 /** Commits of one candle write in flight at once (their answers may be decoded in one task). */
 export const WRITE_CONCURRENCY = 4;
 
