@@ -10,9 +10,14 @@
  * Firestore documents (`lastUpdate` and `updated_at` as epoch milliseconds).
  *
  * Live candles (nobody but this process reads the KV file, DESIGN.md "Stored data") are ONE
- * entry per product, `["exchanges","coinbase","products",product_id,"live"]` →
- * `{ [granularity]: {timestamp, open, high, low, close, volume, lastUpdate} }`: one write per
- * product per flush instead of eight. The store keeps the last value it wrote per product, so a
+ * entry per product, `["exchanges","coinbase","products",product_id,"live"]`: one write per
+ * product per flush instead of eight. Its value is packed ({@linkcode encodeLiveEntry}): 8 × 7
+ * float64 (little-endian), per granularity in `GRANULARITIES` order `timestamp, open, high, low,
+ * close, volume, lastUpdate`, a NaN timestamp where that granularity has no candle; Deno KV
+ * stores a `Uint8Array` as its bytes, where it runs V8's serialiser on an object (the
+ * `{ [granularity]: {timestamp, open, …} }` shape earlier versions wrote, still read): a full
+ * shard writes ~1,000 of these a second, 7 µs of CPU each against 32-34 µs as objects
+ * (bench/RESULTS.md, 2026-12-07). The store keeps the last value it wrote per product, so a
  * write of some granularities merges with the others without reading the entry back (an entry
  * written by an earlier process is read once, in batches of ten, on the first write).
  *
@@ -26,10 +31,9 @@
 import { type FillWatermark, readKvFillWatermark, writeKvFillWatermark } from "./fill_watermark.ts";
 import { dirname } from "node:path";
 import type { Candle } from "../candles/candle.ts";
-import { GRANULARITIES, type GranularityId } from "../candles/granularity.ts";
+import { GRANULARITIES, granularityById, type GranularityId } from "../candles/granularity.ts";
 import {
   candleFromCompleted,
-  candleFromLive,
   CATALOGUE_PATH,
   catalogueSlot,
   checkpointPath,
@@ -38,11 +42,9 @@ import {
   completedFields,
   completedPath,
   EXCHANGE_COLLECTIONS,
-  fillLiveFields,
   GRANULARITY_COLLECTIONS,
   keyFromStored,
   type LiveFields,
-  liveFields,
   productPath,
   PRODUCTS_COLLECTION,
   SHARDS_PATH,
@@ -85,22 +87,90 @@ export interface KvStoreOptions {
 /** Keys per `getMany` (Deno KV's limit). */
 const KV_GET_MANY = 10;
 
-/** Live candles of one product, by granularity (the value of its `live` entry). */
-type LiveEntry = Partial<Record<GranularityId, LiveFields & { lastUpdate: number }>>;
+/** Live candles of one product, by granularity: the `live` entry's value as earlier versions wrote it. */
+type ObjectLiveEntry = Partial<Record<GranularityId, LiveFields & { lastUpdate: number }>>;
 
-/** A product's live entry as last written (or read), with its key: what a commit sets. */
+/** Numbers per granularity in a packed live entry: timestamp, open, high, low, close, volume, lastUpdate. */
+const LIVE_SLOT = 7;
+/** Numbers in a packed live entry. */
+const LIVE_NUMBERS = GRANULARITIES.length * LIVE_SLOT;
+
+/** A product's live values as last written (or read), with its key: what a commit sets. */
 interface CachedLive {
-  set: [Deno.KvKey, LiveEntry];
+  key: Deno.KvKey;
+  /** {@linkcode LIVE_NUMBERS} numbers in the packed entry's order (see the module comment). */
+  values: Float64Array;
   /** The live write that last listed it. */
   listedBy: number;
+}
+
+/**
+ * The packed value of a product's live entry (see the module comment): a copy, so that a commit
+ * in flight never sees the cache change under it.
+ */
+export function encodeLiveEntry(values: Float64Array): Uint8Array {
+  const bytes = new Uint8Array(LIVE_NUMBERS * 8);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < LIVE_NUMBERS; i++) view.setFloat64(i * 8, values[i]!, true);
+  return bytes;
+}
+
+/**
+ * The live values of a stored live entry: packed, or the object shape earlier versions wrote;
+ * anything else (or nothing) holds no candle. Unknown granularities and non-numeric fields are
+ * skipped, never guessed.
+ */
+export function decodeLiveEntry(value: unknown): Float64Array {
+  const values = new Float64Array(LIVE_NUMBERS).fill(NaN);
+  if (value instanceof Uint8Array) {
+    if (value.byteLength !== LIVE_NUMBERS * 8) return values;
+    const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
+    for (let i = 0; i < LIVE_NUMBERS; i++) values[i] = view.getFloat64(i * 8, true);
+    return values;
+  }
+  if (typeof value !== "object" || value === null) return values;
+  for (const g of GRANULARITIES) {
+    const f = (value as ObjectLiveEntry)[g.id];
+    if (typeof f?.timestamp !== "number") continue;
+    const at = g.index * LIVE_SLOT;
+    values[at] = f.timestamp;
+    values[at + 1] = f.open;
+    values[at + 2] = f.high;
+    values[at + 3] = f.low;
+    values[at + 4] = f.close;
+    values[at + 5] = f.volume;
+    values[at + 6] = typeof f.lastUpdate === "number" ? f.lastUpdate : NaN;
+  }
+  return values;
+}
+
+/** The candles a product's live values hold, in granularity order. */
+function liveDocs(product: string, values: Float64Array): CandleDoc[] {
+  const docs: CandleDoc[] = [];
+  for (const g of GRANULARITIES) {
+    const at = g.index * LIVE_SLOT;
+    const start = values[at]!;
+    if (Number.isNaN(start)) continue;
+    docs.push({
+      product,
+      granularity: g.id,
+      candle: {
+        start,
+        open: values[at + 1]!,
+        high: values[at + 2]!,
+        low: values[at + 3]!,
+        close: values[at + 4]!,
+        volume: values[at + 5]!,
+      },
+    });
+  }
+  return docs;
 }
 
 /** `["exchanges","coinbase","products",product,"live"]`: the product's live entry. */
 export function liveEntryKey(product: string): string[] {
   return [...productPath(product), "live"];
 }
-
-const GRANULARITY_IDS = new Set<string>(GRANULARITIES.map((g) => g.id));
 
 /**
  * Opens a {@linkcode KvCandleStore} on a path (creating its directory) or wraps an open
@@ -169,13 +239,21 @@ export class KvCandleStore implements CandleStore {
         cached.listedBy = write;
         listed.push(cached);
       }
-      const entry = cached.set[1];
+      const v = cached.values;
+      const at = granularityById(d.granularity).index * LIVE_SLOT;
       const c = d.candle;
-      const f = entry[d.granularity];
-      if (!f) entry[d.granularity] = { ...liveFields(c), lastUpdate: now };
-      else fillLiveFields(f, c).lastUpdate = now;
+      v[at] = c.start;
+      v[at + 1] = c.open;
+      v[at + 2] = c.high;
+      v[at + 3] = c.low;
+      v[at + 4] = c.close;
+      v[at + 5] = c.volume;
+      v[at + 6] = now;
     }
-    await this.#commit("live entries", listed, (cached) => cached.set);
+    await this.#commit("live entries", listed, (cached) => [
+      cached.key,
+      encodeLiveEntry(cached.values),
+    ]);
   }
 
   /** Reads the live entries of `products` (written by an earlier process) into the cache. */
@@ -183,9 +261,13 @@ export class KvCandleStore implements CandleStore {
     for (let i = 0; i < products.length; i += KV_GET_MANY) {
       const chunk = products.slice(i, i + KV_GET_MANY);
       const keys = chunk.map(liveEntryKey);
-      const entries = await this.#kv.getMany<LiveEntry[]>(keys);
+      const entries = await this.#kv.getMany<unknown[]>(keys);
       chunk.forEach((p, k) =>
-        this.#live.set(p, { set: [keys[k]!, entries[k]?.value ?? {}], listedBy: 0 })
+        this.#live.set(p, {
+          key: keys[k]!,
+          values: decodeLiveEntry(entries[k]?.value),
+          listedBy: 0,
+        })
       );
     }
   }
@@ -239,18 +321,9 @@ export class KvCandleStore implements CandleStore {
     const out = new Map<string, CandleDoc[]>();
     for (let i = 0; i < products.length; i += KV_GET_MANY) {
       const chunk = products.slice(i, i + KV_GET_MANY);
-      const entries = await this.#kv.getMany<LiveEntry[]>(chunk.map(liveEntryKey));
+      const entries = await this.#kv.getMany<unknown[]>(chunk.map(liveEntryKey));
       chunk.forEach((product, k) => {
-        const docs: CandleDoc[] = [];
-        for (const [granularity, fields] of Object.entries(entries[k]?.value ?? {})) {
-          if (!GRANULARITY_IDS.has(granularity) || typeof fields?.timestamp !== "number") continue;
-          docs.push({
-            product,
-            granularity: granularity as GranularityId,
-            candle: candleFromLive(fields),
-          });
-        }
-        out.set(product, docs.sort((a, b) => order(a.granularity) - order(b.granularity)));
+        out.set(product, liveDocs(product, decodeLiveEntry(entries[k]?.value)));
       });
     }
     return out;
@@ -452,8 +525,4 @@ export class KvCandleStore implements CandleStore {
       if (!result.ok) throw new Error(`Cannot write ${context}: the commit was refused`);
     });
   }
-}
-
-function order(id: GranularityId): number {
-  return GRANULARITIES.findIndex((g) => g.id === id);
 }

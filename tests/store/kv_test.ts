@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { openKvCandleStore } from "../../lib/store/kv.ts";
+import fc from "fast-check";
+import {
+  decodeLiveEntry,
+  encodeLiveEntry,
+  liveEntryKey,
+  openKvCandleStore,
+} from "../../lib/store/kv.ts";
+import { GRANULARITIES } from "../../lib/candles/granularity.ts";
 import { candle, doc, runContract } from "./contract.ts";
 
 async function wipe(kv: Deno.Kv): Promise<void> {
@@ -47,9 +54,21 @@ Deno.test("KvCandleStore uses the Firestore path segments as keys, number last",
     // Live candles: one entry per product holding every granularity (DESIGN.md "Stored data").
     const live = keys.find((e) => e.key.includes("live"))!;
     assert.deepEqual(live.key, ["exchanges", "coinbase", "products", "BTC-USD", "live"]);
-    const value = (live.value as Record<string, Record<string, number>>).FIVE_MINUTE!;
-    assert.equal(value.timestamp, 1773500700);
-    assert.equal(typeof value.lastUpdate, "number");
+    // Packed: 8 × 7 float64, FIVE_MINUTE (index 1) in the second slot, the others empty.
+    assert.ok(live.value instanceof Uint8Array);
+    assert.equal(live.value.byteLength, 8 * 7 * 8);
+    const values = decodeLiveEntry(live.value);
+    const c = candle(1773500700, 3);
+    assert.deepEqual([...values.subarray(7, 13)], [
+      c.start,
+      c.open,
+      c.high,
+      c.low,
+      c.close,
+      c.volume,
+    ]);
+    assert.ok(Math.abs(values[13]! - Date.now()) < 60_000, "lastUpdate is the write time");
+    assert.ok(Number.isNaN(values[0]!) && Number.isNaN(values[14]!), "no other granularity");
     assert.ok(!keys.some((e) => e.key.includes("intervals")), "no per-granularity live keys");
   } finally {
     await store.close(); // a passed-in Deno.Kv stays open
@@ -173,6 +192,64 @@ Deno.test("KvCandleStore writes in atomic chunks of writeChunk entries", async (
       const live = await store.readLiveMany(products(60));
       assert.equal([...live.values()].filter((l) => l.length === 3).length, 60);
     });
+  } finally {
+    kv.close();
+  }
+});
+
+Deno.test("KV live entries: packed values round-trip bit for bit, and each encoding is a copy", () => {
+  const n = GRANULARITIES.length * 7;
+  fc.assert(
+    fc.property(fc.array(fc.double(), { minLength: n, maxLength: n }), (numbers) => {
+      const values = Float64Array.from(numbers);
+      const bytes = encodeLiveEntry(values);
+      const back = decodeLiveEntry(bytes);
+      for (let i = 0; i < n; i++) assert.ok(Object.is(back[i], values[i]), `number ${i}`);
+      // A commit in flight holds its own bytes: the cache changing after does not reach them.
+      values.fill(1);
+      assert.ok(Object.is(decodeLiveEntry(bytes)[0], numbers[0]));
+    }),
+  );
+  // A value of another length, or of no known shape, holds no candle.
+  for (const value of [new Uint8Array(8), null, 42, "x", undefined]) {
+    assert.ok(decodeLiveEntry(value).every(Number.isNaN), String(value));
+  }
+});
+
+Deno.test("KvCandleStore reads live entries of the object shape earlier versions wrote", async () => {
+  const kv = await Deno.openKv(":memory:");
+  try {
+    const old = { timestamp: 1773500700, open: 1, high: 2, low: 0.5, close: 1.5, volume: 3 };
+    await kv.set(liveEntryKey("BTC-USD"), {
+      FIVE_MINUTE: { ...old, lastUpdate: 1773500710000 },
+      ONE_DAY: { ...old, timestamp: 1773446400, lastUpdate: 1773500710000 },
+      THREE_MINUTE: { ...old, lastUpdate: 1 }, // not a granularity: skipped
+      ONE_HOUR: { open: 1 }, // no timestamp: skipped
+    });
+    const store = await openKvCandleStore(kv);
+    const candleOf = (o: typeof old) => ({
+      start: o.timestamp,
+      open: o.open,
+      high: o.high,
+      low: o.low,
+      close: o.close,
+      volume: o.volume,
+    });
+    assert.deepEqual(await store.readLive("BTC-USD"), [
+      { product: "BTC-USD", granularity: "FIVE_MINUTE", candle: candleOf(old) },
+      {
+        product: "BTC-USD",
+        granularity: "ONE_DAY",
+        candle: candleOf({ ...old, timestamp: 1773446400 }),
+      },
+    ]);
+    // The first write merges with what the old entry held, and rewrites it packed.
+    await store.writeLive([doc("BTC-USD", "ONE_MINUTE", candle(1773500760, 2))]);
+    const live = await store.readLive("BTC-USD");
+    assert.deepEqual(live.map((d) => d.granularity), ["ONE_MINUTE", "FIVE_MINUTE", "ONE_DAY"]);
+    assert.deepEqual(live[1]!.candle, candleOf(old));
+    assert.ok((await kv.get(liveEntryKey("BTC-USD"))).value instanceof Uint8Array);
+    await store.close();
   } finally {
     kv.close();
   }
