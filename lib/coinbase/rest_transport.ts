@@ -11,6 +11,7 @@
  * path, status and Coinbase's message (never the JWT). Endpoints and their shapes live in
  * `rest.ts`.
  */
+import { callDeadline } from "../deadline.ts";
 import { backoffDelay } from "../backoff.ts";
 import { abortableSleep, type Clock, type Sleep, systemClock } from "../clock.ts";
 import { getLogger } from "../log.ts";
@@ -120,15 +121,12 @@ export class RestTransport {
       this.#counts.requests++;
       const headers: Record<string, string> = { accept: "application/json" };
       if (auth) headers.authorization = `Bearer ${await this.#authorize!("GET", url)}`;
-      const timeout = AbortSignal.timeout(this.#timeoutMs);
+      const deadline = callDeadline(this.#timeoutMs, signal);
       let problem: string;
       let status = 0;
       let retryAfter: number | undefined;
       try {
-        const res = await this.#fetch(full, {
-          headers,
-          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-        });
+        const res = await this.#fetch(full, { headers, signal: deadline.signal });
         status = res.status;
         const text = await res.text();
         if (res.ok) {
@@ -172,6 +170,8 @@ export class RestTransport {
         if (e instanceof RestError) throw e;
         if (signal?.aborted) throw signal.reason;
         problem = `network error: ${e instanceof Error ? e.message : String(e)}`;
+      } finally {
+        deadline.clear();
       }
       if (retry >= this.#maxRetries) {
         throw new RestError(

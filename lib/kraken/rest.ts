@@ -13,6 +13,7 @@
  * back to `ratePerSecond`). Any other error is a final {@linkcode RestError}
  * (`retryable: false`), `EQuery:Unknown asset pair` naming the product.
  */
+import { callDeadline } from "../deadline.ts";
 import type { Candle } from "../candles/candle.ts";
 import type { Granularity } from "../candles/granularity.ts";
 import { backoffDelay } from "../backoff.ts";
@@ -303,14 +304,14 @@ export class KrakenRest implements MarketRest {
     for (let retry = 0;; retry++) {
       const sentAt = await this.#limiter.acquire(signal);
       this.#counts.requests++;
-      const timeout = AbortSignal.timeout(this.#timeoutMs);
+      const deadline = callDeadline(this.#timeoutMs, signal);
       let problem: string;
       let status = 0;
       let code: string | undefined;
       try {
         const res = await this.#fetch(url, {
           headers: { accept: "application/json" },
-          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+          signal: deadline.signal,
         });
         status = res.status;
         const text = await res.text();
@@ -356,6 +357,8 @@ export class KrakenRest implements MarketRest {
         if (e instanceof RestError) throw e;
         if (signal?.aborted) throw signal.reason;
         problem = `network error: ${e instanceof Error ? e.message : String(e)}`;
+      } finally {
+        deadline.clear();
       }
       if (retry >= this.#maxRetries) {
         throw new RestError(

@@ -17,6 +17,7 @@
  * in production, Application Default Credentials (the Cloud Run service identity) through
  * google-auth-library, loaded on first use.
  */
+import { callDeadline } from "../deadline.ts";
 import { backoffDelay } from "../backoff.ts";
 
 /** Attempts of a read (`batchGet`, `get`, `runQuery`) before its error is raised. */
@@ -431,6 +432,23 @@ export class FirestoreRest {
     parse = true,
   ): Promise<unknown> {
     const url = `${this.#base}/${resource}`;
+    // The deadline covers the answer's body too, and lets go of the call when it ends.
+    const deadline = callDeadline(CALL_DEADLINE_MS);
+    try {
+      return await this.#answer(method, resource, url, body, parse, deadline.signal);
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  async #answer(
+    method: "GET" | "POST",
+    resource: string,
+    url: string,
+    body: unknown,
+    parse: boolean,
+    signal: AbortSignal,
+  ): Promise<unknown> {
     let res: Response;
     try {
       res = await this.#fetch(url, {
@@ -441,7 +459,7 @@ export class FirestoreRest {
           : typeof body === "string"
           ? body
           : JSON.stringify(body),
-        signal: AbortSignal.timeout(CALL_DEADLINE_MS),
+        signal,
       });
     } catch (e) {
       const timedOut = e instanceof DOMException && e.name === "TimeoutError";
