@@ -132,16 +132,33 @@ export function decodeLiveEntry(value: unknown): Float64Array {
   for (const g of GRANULARITIES) {
     const f = (value as ObjectLiveEntry)[g.id];
     if (typeof f?.timestamp !== "number") continue;
-    const at = g.index * LIVE_SLOT;
-    values[at] = f.timestamp;
-    values[at + 1] = f.open;
-    values[at + 2] = f.high;
-    values[at + 3] = f.low;
-    values[at + 4] = f.close;
-    values[at + 5] = f.volume;
-    values[at + 6] = typeof f.lastUpdate === "number" ? f.lastUpdate : NaN;
+    setLiveSlot(
+      values,
+      g.index,
+      f.timestamp,
+      f,
+      typeof f.lastUpdate === "number" ? f.lastUpdate : NaN,
+    );
   }
   return values;
+}
+
+/** Sets granularity `index`'s slot of packed live values. */
+function setLiveSlot(
+  values: Float64Array,
+  index: number,
+  start: number,
+  c: { open: number; high: number; low: number; close: number; volume: number },
+  lastUpdate: number,
+): void {
+  const at = index * LIVE_SLOT;
+  values[at] = start;
+  values[at + 1] = c.open;
+  values[at + 2] = c.high;
+  values[at + 3] = c.low;
+  values[at + 4] = c.close;
+  values[at + 5] = c.volume;
+  values[at + 6] = lastUpdate;
 }
 
 /** The candles a product's live values hold, in granularity order. */
@@ -239,16 +256,8 @@ export class KvCandleStore implements CandleStore {
         cached.listedBy = write;
         listed.push(cached);
       }
-      const v = cached.values;
-      const at = granularityById(d.granularity).index * LIVE_SLOT;
       const c = d.candle;
-      v[at] = c.start;
-      v[at + 1] = c.open;
-      v[at + 2] = c.high;
-      v[at + 3] = c.low;
-      v[at + 4] = c.close;
-      v[at + 5] = c.volume;
-      v[at + 6] = now;
+      setLiveSlot(cached.values, granularityById(d.granularity).index, c.start, c, now);
     }
     await this.#commit("live entries", listed, (cached) => [
       cached.key,
