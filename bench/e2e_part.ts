@@ -652,26 +652,47 @@ function rowsOf(run: RunSpec, m: Measured): Row[] {
   ];
 }
 
-async function waitHealthy(
+/**
+ * Polls the service every `everyMs` until `done(seconds)` says so (it may throw "not yet" for a
+ * service not listening), failing with `what` and the service's log tail when the service exits
+ * or after `limitS`; returns the seconds it waited.
+ */
+async function pollService(
+  child: Deno.ChildProcess,
+  log: { text(): string },
+  what: string,
+  limitS: number,
+  everyMs: number,
+  done: (s: number) => Promise<boolean>,
+): Promise<number> {
+  const started = performance.now();
+  let exited = false;
+  child.status.then(() => exited = true);
+  while (true) {
+    if (exited) throw new Error(`the service exited while ${what}: ${log.text()}`);
+    const s = (performance.now() - started) / 1000;
+    if (s > limitS) {
+      throw new Error(`the service was still ${what} after ${limitS} s: ${log.text()}`);
+    }
+    if (await done(s)) return s;
+    await sleep(everyMs);
+  }
+}
+
+/** Waits until `/health` leaves `starting` (every product seeded); returns the seconds. */
+function waitHealthy(
   base: string,
   child: Deno.ChildProcess,
   log: { text(): string },
   progress: (line: string) => void,
   name: string,
 ): Promise<number> {
-  const started = performance.now();
-  let exited = false;
-  child.status.then(() => exited = true);
   let lastNote = 0;
-  while (true) {
-    if (exited) throw new Error(`the service exited during startup: ${log.text()}`);
-    const s = (performance.now() - started) / 1000;
-    // 1,000 products at 8 requests/s: ~125 s, or ~250 s after 05:00 UTC (two pages each).
-    if (s > 600) throw new Error(`the service was still starting after 600 s: ${log.text()}`);
+  // 1,000 products at 8 requests/s: ~125 s, or ~250 s after 05:00 UTC (two pages each).
+  return pollService(child, log, "starting", 600, 500, async (s) => {
     try {
-      const res = await fetch(`${base}/health`);
-      const body = await res.json();
-      if (body.status !== "starting") return s;
+      const body = await (await fetch(`${base}/health`)).json();
+      if (body.status !== "starting") return true;
       if (s - lastNote >= 15) {
         lastNote = s;
         const status = await (await fetch(`${base}/api/status`)).json().catch(() => ({}));
@@ -680,8 +701,8 @@ async function waitHealthy(
     } catch {
       // Not listening yet.
     }
-    await sleep(500);
-  }
+    return false;
+  });
 }
 
 /**
@@ -689,34 +710,26 @@ async function waitHealthy(
  * product at the service's 8/s) are done, so that the window measures a running shard; returns
  * the seconds it waited.
  */
-async function waitStartupRest(
+function waitStartupRest(
   base: string,
   child: Deno.ChildProcess,
   log: { text(): string },
   progress: (line: string) => void,
   name: string,
 ): Promise<number> {
-  const started = performance.now();
-  let exited = false;
-  child.status.then(() => exited = true);
   let lastNote = 0;
   let quiet = 0;
-  while (true) {
-    if (exited) throw new Error(`the service exited after startup: ${log.text()}`);
-    const s = (performance.now() - started) / 1000;
-    if (s > 600) {
-      throw new Error(`startup repairs were still pending 600 s after seeding: ${log.text()}`);
-    }
+  return pollService(child, log, "repairing its startup windows", 600, 1000, async (s) => {
     const pending = total(await scrape(base), "spot_repairs_pending");
     // Two quiet scrapes in a row: a product's repair may be scheduled just after another's ended.
     quiet = pending === 0 ? quiet + 1 : 0;
-    if (quiet >= 2) return s;
+    if (quiet >= 2) return true;
     if (s - lastNote >= 15) {
       lastNote = s;
       progress(`e2e ${name}: startup repairs pending: ${pending} (${s.toFixed(0)} s) …`);
     }
-    await sleep(1000);
-  }
+    return false;
+  });
 }
 
 export function keepTail(
