@@ -5,6 +5,8 @@
  * for the exit; `kill()` ends it without a shutdown. Its log is kept for failure messages.
  */
 
+import { spawnListening } from "./listening_process.ts";
+
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 /** A running shard process. */
@@ -26,17 +28,11 @@ export async function startShard(
   env: Record<string, string>,
   timeoutMs = 60_000,
 ): Promise<ShardProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-sys",
-      MAIN,
-    ],
-    env: {
+  const id = `${index}-of-${count}`;
+  const child = await spawnListening(
+    `Shard ${id}`,
+    ["run", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", MAIN],
+    {
       PORT: "0",
       SHARD_INDEX: String(index),
       SHARD_COUNT: String(count),
@@ -44,54 +40,13 @@ export async function startShard(
       LOG_LEVEL: "info",
       ...env,
     },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const listening = Promise.withResolvers<number>();
-  const drain = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    for await (const chunk of stream) {
-      text += decoder.decode(chunk, { stream: true });
-      const m = text.match(/Listening on http:\/\/localhost:(\d+)\//);
-      if (m) listening.resolve(Number(m[1]));
-    }
-  };
-  const drained = Promise.all([drain(child.stdout), drain(child.stderr)]);
-  const timer = setTimeout(
-    () => listening.reject(new Error(`Shard ${index}-of-${count} did not listen: ${text}`)),
     timeoutMs,
   );
-  child.status.then((s) =>
-    listening.reject(new Error(`Shard ${index}-of-${count} exited (${s.code}): ${text}`))
-  );
-  let port: number;
-  try {
-    port = await listening.promise;
-  } catch (e) {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* gone */ }
-    await child.status;
-    await drained;
-    throw e;
-  } finally {
-    clearTimeout(timer);
-  }
   let stopped: Promise<number> | undefined;
   return {
-    url: `http://127.0.0.1:${port}`,
-    id: `${index}-of-${count}`,
-    log: () => text,
-    stop: () =>
-      stopped ??= (async () => {
-        try {
-          child.kill("SIGTERM");
-        } catch { /* gone */ }
-        const status = await child.status;
-        await drained;
-        return status.code;
-      })(),
+    url: child.url,
+    id,
+    log: child.log,
+    stop: () => stopped ??= child.end("SIGTERM").then((s) => s.code),
   };
 }
