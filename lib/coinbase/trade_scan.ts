@@ -90,17 +90,12 @@ export function scanMarketTrades(text: string): MarketTradesFrame | undefined {
   if (!text.startsWith(SEQUENCE_NUM, i)) return undefined;
   i += SEQUENCE_NUM.length;
   // A JSON integer without sign, exponent or leading zero, at most 15 digits (safe).
-  const seqFrom = i;
-  let sequenceNum = 0;
-  for (;; i++) {
-    const d = text.charCodeAt(i) - 48;
-    if (!(d >= 0 && d <= 9)) break;
-    sequenceNum = sequenceNum * 10 + d;
-  }
-  const seqDigits = i - seqFrom;
-  if (seqDigits === 0 || seqDigits > 15 || (seqDigits > 1 && text.charCodeAt(seqFrom) === 48)) {
+  const sequenceNum = scanDigits(text, i);
+  const seqDigits = pos - i;
+  if (seqDigits === 0 || seqDigits > 15 || (seqDigits > 1 && text.charCodeAt(i) === 48)) {
     return undefined;
   }
+  i = pos;
   if (!text.startsWith(EVENTS, i)) return undefined;
   i += EVENTS.length;
   const trades: Trade[] = [];
@@ -187,15 +182,9 @@ function scanTrade(text: string): Trade | undefined {
   if (!text.startsWith(TRADE_ID, i)) return undefined;
   i += TRADE_ID.length;
   // 1–15 decimal digits: exact as a double, the value `Number` reads from the same text.
-  const idFrom = i;
-  let id = 0;
-  for (;; i++) {
-    const d = text.charCodeAt(i) - 48;
-    if (!(d >= 0 && d <= 9)) break;
-    id = id * 10 + d;
-  }
-  if (i === idFrom || i - idFrom > 15 || text.charCodeAt(i) !== QUOTE) return undefined;
-  i++;
+  const id = scanDigits(text, i);
+  if (pos === i || pos - i > 15 || text.charCodeAt(pos) !== QUOTE) return undefined;
+  i = pos + 1;
   if (!text.startsWith(PRICE, i)) return undefined;
   i += PRICE.length;
   const price = scanPrice(text, i);
@@ -222,6 +211,19 @@ function scanTrade(text: string): Trade | undefined {
   else return undefined;
   pos = i;
   return { product, id, price, size, timeMs };
+}
+
+/** The decimal digits at `from` read as an integer (0 when none), leaving their end in `pos`. */
+function scanDigits(text: string, from: number): number {
+  let n = 0;
+  let i = from;
+  for (;; i++) {
+    const d = text.charCodeAt(i) - 48;
+    if (!(d >= 0 && d <= 9)) break;
+    n = n * 10 + d;
+  }
+  pos = i;
+  return n;
 }
 
 /**
