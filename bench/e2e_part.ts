@@ -325,8 +325,9 @@ async function serviceRun(
   let readers: JsonChild | undefined;
   let probe: JsonChild | undefined;
   try {
-    const startupS = await waitHealthy(base, child, logTail, progress, run.name);
-    const restQuietS = startupS + await waitStartupRest(base, child, logTail, progress, run.name);
+    const label = `e2e ${run.name}`;
+    const startupS = await waitHealthy(base, child, logTail, progress, label);
+    const restQuietS = startupS + await waitStartupRest(base, child, logTail, progress, label);
     const t0 = performance.now();
     const rss0 = await rssBytes(child.pid);
     const cpu0 = await cpuMicros(child.pid);
@@ -652,56 +653,73 @@ function rowsOf(run: RunSpec, m: Measured): Row[] {
   ];
 }
 
+/** How {@linkcode pollService} polls. */
+export interface PollOptions {
+  /** Names the service in progress lines (`e2e KV`). */
+  label: string;
+  /** What it waits for, as in "still {what}" (`starting`). */
+  what: string;
+  /** Whether the wait is over (may throw while the service does not listen yet). */
+  done: () => Promise<boolean>;
+  /** The progress line's detail, asked for every 15 s. */
+  note: () => Promise<string>;
+  /** @default 600 */
+  limitS?: number;
+  /** @default 1000 */
+  everyMs?: number;
+  /** Seconds are counted from here (`performance.now()`). @default the call */
+  startedAt?: number;
+}
+
 /**
- * Polls the service every `everyMs` until `done(seconds)` says so (it may throw "not yet" for a
- * service not listening), failing with `what` and the service's log tail when the service exits
- * or after `limitS`; returns the seconds it waited.
+ * Polls the service until `done()`, with a progress line every 15 s, failing with the service's
+ * log tail when it exits or after `limitS`; returns the seconds since `startedAt`.
  */
-async function pollService(
+export async function pollService(
   child: Deno.ChildProcess,
   log: { text(): string },
-  what: string,
-  limitS: number,
-  everyMs: number,
-  done: (s: number) => Promise<boolean>,
+  progress: (line: string) => void,
+  o: PollOptions,
 ): Promise<number> {
-  const started = performance.now();
+  const started = o.startedAt ?? performance.now();
+  const limitS = o.limitS ?? 600;
   let exited = false;
   child.status.then(() => exited = true);
+  let lastNote = 0;
   while (true) {
-    if (exited) throw new Error(`the service exited while ${what}: ${log.text()}`);
+    if (exited) throw new Error(`the service exited while ${o.what}: ${log.text()}`);
     const s = (performance.now() - started) / 1000;
     if (s > limitS) {
-      throw new Error(`the service was still ${what} after ${limitS} s: ${log.text()}`);
+      throw new Error(`the service was still ${o.what} after ${limitS} s: ${log.text()}`);
     }
-    if (await done(s)) return s;
-    await sleep(everyMs);
+    if (await o.done().catch(() => false)) return s;
+    if (s - lastNote >= 15) {
+      lastNote = s;
+      const note = await o.note().catch(() => "");
+      progress(`${o.label}: ${o.what} (${s.toFixed(0)} s) ${note}`);
+    }
+    await sleep(o.everyMs ?? 1000);
   }
 }
 
 /** Waits until `/health` leaves `starting` (every product seeded); returns the seconds. */
-function waitHealthy(
+export function waitHealthy(
   base: string,
   child: Deno.ChildProcess,
   log: { text(): string },
   progress: (line: string) => void,
-  name: string,
+  label: string,
+  options: Pick<PollOptions, "limitS" | "startedAt"> = {},
 ): Promise<number> {
-  let lastNote = 0;
-  // 1,000 products at 8 requests/s: ~125 s, or ~250 s after 05:00 UTC (two pages each).
-  return pollService(child, log, "starting", 600, 500, async (s) => {
-    try {
-      const body = await (await fetch(`${base}/health`)).json();
-      if (body.status !== "starting") return true;
-      if (s - lastNote >= 15) {
-        lastNote = s;
-        const status = await (await fetch(`${base}/api/status`)).json().catch(() => ({}));
-        progress(`e2e ${name}: starting (${s.toFixed(0)} s) ${status.startup ?? ""}`);
-      }
-    } catch {
-      // Not listening yet.
-    }
-    return false;
+  return pollService(child, log, progress, {
+    label,
+    what: "starting",
+    // 1,000 products at 8 requests/s: ~125 s, or ~250 s after 05:00 UTC (two pages each).
+    limitS: 600,
+    everyMs: 500,
+    ...options,
+    done: async () => (await (await fetch(`${base}/health`)).json()).status !== "starting",
+    note: async () => (await (await fetch(`${base}/api/status`)).json()).startup ?? "",
   });
 }
 
@@ -715,20 +733,20 @@ function waitStartupRest(
   child: Deno.ChildProcess,
   log: { text(): string },
   progress: (line: string) => void,
-  name: string,
+  label: string,
 ): Promise<number> {
-  let lastNote = 0;
+  let pending = NaN;
   let quiet = 0;
-  return pollService(child, log, "repairing its startup windows", 600, 1000, async (s) => {
-    const pending = total(await scrape(base), "spot_repairs_pending");
-    // Two quiet scrapes in a row: a product's repair may be scheduled just after another's ended.
-    quiet = pending === 0 ? quiet + 1 : 0;
-    if (quiet >= 2) return true;
-    if (s - lastNote >= 15) {
-      lastNote = s;
-      progress(`e2e ${name}: startup repairs pending: ${pending} (${s.toFixed(0)} s) …`);
-    }
-    return false;
+  return pollService(child, log, progress, {
+    label,
+    what: "repairing its startup windows",
+    done: async () => {
+      pending = total(await scrape(base), "spot_repairs_pending");
+      // Two quiet scrapes in a row: a product's repair may be scheduled just after another's ended.
+      quiet = pending === 0 ? quiet + 1 : 0;
+      return quiet >= 2;
+    },
+    note: () => Promise.resolve(`${pending} pending`),
   });
 }
 

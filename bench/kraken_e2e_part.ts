@@ -13,7 +13,7 @@
  * 1 request/s costs a few requests per pair, so the load (part 2's 1,000 products × 5 trades/s)
  * is split with few Kraken pairs ({@linkcode BOTH}), or startup would take tens of minutes.
  */
-import { E2E, freePort, keepTail, V8_FLAGS } from "./e2e_part.ts";
+import { E2E, freePort, keepTail, V8_FLAGS, waitHealthy } from "./e2e_part.ts";
 import { startSimulatorProcess } from "./backfill_part.ts";
 import { cpuMicros, loadClockTicks, readProc, rssBytes } from "./proc.ts";
 import { type Scrape, scrape, total } from "./prometheus.ts";
@@ -247,7 +247,10 @@ async function serviceRun(
   let readers: JsonChild | undefined;
   try {
     await kr.ask({ cmd: "rest" }, "Kraken REST counts");
-    const startupS = await waitHealthy(base, child, logTail, progress, launched);
+    const startupS = await waitHealthy(base, child, logTail, progress, "both", {
+      limitS: 900,
+      startedAt: launched,
+    });
     const krRest = await kr.ask<{ requests: number; rateLimited: number }>(
       { cmd: "rest" },
       "Kraken REST counts",
@@ -345,33 +348,4 @@ function lagRow(P: string, m1: Scrape, m2: Scrape): Row[] {
 
 async function loadAverage(): Promise<number> {
   return Number((await readProc("/proc/loadavg")).split(" ")[0]);
-}
-
-async function waitHealthy(
-  base: string,
-  child: Deno.ChildProcess,
-  log: { text(): string },
-  progress: (line: string) => void,
-  launched: number,
-): Promise<number> {
-  let exited = false;
-  child.status.then(() => exited = true);
-  let lastNote = 0;
-  while (true) {
-    if (exited) throw new Error(`the service exited during startup: ${log.text()}`);
-    const s = (performance.now() - launched) / 1000;
-    if (s > 900) throw new Error(`the service was still starting after 900 s: ${log.text()}`);
-    try {
-      const body = await (await fetch(`${base}/health`)).json();
-      if (body.status !== "starting") return s;
-      if (s - lastNote >= 30) {
-        lastNote = s;
-        const status = await (await fetch(`${base}/api/status`)).json().catch(() => ({}));
-        progress(`both: starting (${s.toFixed(0)} s) ${JSON.stringify(status.startup ?? "")}`);
-      }
-    } catch {
-      // Not listening yet.
-    }
-    await sleep(1000);
-  }
 }
